@@ -1,0 +1,1 @@
+//! Model files (filled in by the io work).

@@ -1,0 +1,5 @@
+//! aegpu: autoencoders on any GPU vendor through wgpu, with a fast CPU backend that
+//! doubles as the reference every WGSL kernel is checked against.
+
+pub mod data;
+pub mod io;
