@@ -2,4 +2,7 @@
 //! doubles as the reference every WGSL kernel is checked against.
 
 pub mod data;
+pub mod graph;
 pub mod io;
+pub mod ops;
+pub mod backend;

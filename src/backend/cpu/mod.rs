@@ -1,0 +1,290 @@
+//! The CPU backend: the reference every WGSL kernel is checked against, and a fast
+//! backend in its own right. Element-wise code is the plain loops of `src/ops/`; matmul
+//! goes through `matrixmultiply`'s threaded sgemm on every core. Generic over the
+//! scalar: `CpuBackend<f32>` trains, `CpuBackend<f64>` serves the gradient check.
+
+use crate::backend::{check_feeds, Backend, BackendError, BackendStats, Feed, PlanId};
+use crate::graph::{EntryData, EntryId, Location, ParamStore, Plan, ValueId};
+use crate::ops::{self, Op, Real};
+
+enum Storage<T> {
+    Real(Vec<T>),
+    Bytes(Vec<u8>),
+}
+
+struct Prepared<T> {
+    plan: Plan,
+    slots: Vec<Vec<T>>,
+    inputs: Vec<Vec<T>>,
+}
+
+pub struct CpuBackend<T: Real = f32> {
+    entries: Vec<Option<Storage<T>>>,
+    entry_names: Vec<String>,
+    plans: Vec<Prepared<T>>,
+    stats: BackendStats,
+    threads: usize,
+}
+
+impl<T: Real> Default for CpuBackend<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Real> CpuBackend<T> {
+    /// Uses every core: `matrixmultiply` reads `MATMUL_NUM_THREADS` once, and counts
+    /// physical cores otherwise, which is 1 on many 2-vCPU machines.
+    pub fn new() -> Self {
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
+            std::env::set_var("MATMUL_NUM_THREADS", threads.to_string());
+        }
+        let threads = std::env::var("MATMUL_NUM_THREADS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(threads);
+        CpuBackend {
+            entries: vec![],
+            entry_names: vec![],
+            plans: vec![],
+            stats: BackendStats::default(),
+            threads,
+        }
+    }
+
+    fn entry(&self, id: EntryId) -> Result<&Storage<T>, BackendError> {
+        self.entries
+            .get(id.0 as usize)
+            .and_then(|e| e.as_ref())
+            .ok_or_else(|| BackendError::MissingEntry(format!("#{}", id.0)))
+    }
+
+    fn entry_real_mut(&mut self, id: EntryId) -> Result<Vec<T>, BackendError> {
+        match self.entries.get_mut(id.0 as usize).and_then(|e| e.take()) {
+            Some(Storage::Real(v)) => Ok(v),
+            Some(other) => {
+                self.entries[id.0 as usize] = Some(other);
+                Err(BackendError::Execution("cannot update byte data in place".into()))
+            }
+            None => Err(BackendError::MissingEntry(format!("#{}", id.0))),
+        }
+    }
+}
+
+fn real_slice<'a, T: Real>(
+    loc: Location,
+    slots: &'a [Vec<T>],
+    inputs: &'a [Vec<T>],
+    entries: &'a [Option<Storage<T>>],
+) -> Result<&'a [T], BackendError> {
+    match loc {
+        Location::Slot(s) => Ok(&slots[s]),
+        Location::Input(i) => Ok(&inputs[i]),
+        Location::Entry(e) => match entries.get(e.0 as usize).and_then(|x| x.as_ref()) {
+            Some(Storage::Real(v)) => Ok(v),
+            Some(Storage::Bytes(_)) => Err(BackendError::Execution("byte data can only be gathered".into())),
+            None => Err(BackendError::MissingEntry(format!("#{}", e.0))),
+        },
+    }
+}
+
+impl<T: Real> Backend for CpuBackend<T> {
+    fn describe(&self) -> String {
+        format!("cpu ({} threads, {})", self.threads, std::any::type_name::<T>())
+    }
+
+    fn upload_store(&mut self, store: &ParamStore) -> Result<(), BackendError> {
+        for id in store.ids() {
+            self.upload_entry(store, id)?;
+        }
+        Ok(())
+    }
+
+    fn upload_entry(&mut self, store: &ParamStore, id: EntryId) -> Result<(), BackendError> {
+        let i = id.0 as usize;
+        if self.entries.len() <= i {
+            self.entries.resize_with(i + 1, || None);
+            self.entry_names.resize(i + 1, String::new());
+        }
+        let e = store.get(id);
+        self.entry_names[i] = e.name.clone();
+        self.entries[i] = Some(match &e.data {
+            EntryData::F32(v) => Storage::Real(v.iter().map(|&x| T::from_f32(x)).collect()),
+            EntryData::U8(b) => Storage::Bytes(b.clone()),
+        });
+        Ok(())
+    }
+
+    fn read_entry(&mut self, id: EntryId) -> Result<Vec<f32>, BackendError> {
+        self.stats.readbacks += 1;
+        match self.entry(id)? {
+            Storage::Real(v) => Ok(v.iter().map(|x| x.to_f64() as f32).collect()),
+            Storage::Bytes(_) => Err(BackendError::Execution("byte data is not read back".into())),
+        }
+    }
+
+    fn prepare(&mut self, plan: &Plan) -> Result<PlanId, BackendError> {
+        for &e in &plan.entries {
+            self.entry(e)?;
+        }
+        let slots = plan.slot_bytes.iter().map(|&b| vec![T::zero(); (b / 4) as usize]).collect();
+        let inputs = plan.inputs.iter().map(|(_, s, _)| vec![T::zero(); s.len()]).collect();
+        self.plans.push(Prepared {
+            plan: plan.clone(),
+            slots,
+            inputs,
+        });
+        Ok(PlanId(self.plans.len() - 1))
+    }
+
+    fn run(&mut self, id: PlanId, feeds: &[Feed]) -> Result<(), BackendError> {
+        let mut prepared = std::mem::replace(
+            &mut self.plans[id.0],
+            Prepared {
+                plan: Plan {
+                    launches: vec![],
+                    slot_bytes: vec![],
+                    inputs: vec![],
+                    outputs: vec![],
+                    entries: vec![],
+                    peak_bytes: 0,
+                    unpooled_bytes: 0,
+                },
+                slots: vec![],
+                inputs: vec![],
+            },
+        );
+        let result = self.run_prepared(&mut prepared, feeds);
+        self.plans[id.0] = prepared;
+        self.stats.runs += 1;
+        result
+    }
+
+    fn read_output(&mut self, id: PlanId, value: ValueId) -> Result<Vec<f32>, BackendError> {
+        let p = &self.plans[id.0];
+        let (loc, shape) = p.plan.output_location(value).ok_or(BackendError::NotAnOutput(value))?;
+        let v = real_slice(loc, &p.slots, &p.inputs, &self.entries)?;
+        Ok(v[..shape.len()].iter().map(|x| x.to_f64() as f32).collect())
+    }
+
+    fn stats(&self) -> BackendStats {
+        self.stats
+    }
+}
+
+impl<T: Real> CpuBackend<T> {
+    fn run_prepared(&mut self, p: &mut Prepared<T>, feeds: &[Feed]) -> Result<(), BackendError> {
+        check_feeds(&p.plan, feeds)?;
+        for (dst, f) in p.inputs.iter_mut().zip(feeds) {
+            match f {
+                Feed::F32(x) => dst.iter_mut().zip(*x).for_each(|(d, &s)| *d = T::from_f32(s)),
+                // Indices are held as exact integers (f32 is exact below 2^24 rows).
+                Feed::U32(x) => dst.iter_mut().zip(*x).for_each(|(d, &s)| *d = T::from_f64(s as f64)),
+            }
+        }
+        for launch in &p.plan.launches {
+            let result = match launch.output {
+                Some(Location::Slot(out_slot)) => {
+                    let mut out = std::mem::take(&mut p.slots[out_slot]);
+                    let r = self.launch_pure(launch, &p.slots, &p.inputs, &mut out[..launch.shape.len()]);
+                    p.slots[out_slot] = out;
+                    r
+                }
+                Some(other) => Err(BackendError::Execution(format!("output placed in {other:?}"))),
+                None => self.launch_effect(launch, &p.slots, &p.inputs),
+            };
+            result.map_err(|e| match e {
+                BackendError::Execution(msg) => {
+                    BackendError::Execution(format!("{} ({}): {msg}", launch.op.name(), launch.label))
+                }
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn launch_pure(
+        &self,
+        l: &crate::graph::Launch,
+        slots: &[Vec<T>],
+        inputs: &[Vec<T>],
+        out: &mut [T],
+    ) -> Result<(), BackendError> {
+        let get = |k: usize| real_slice(l.inputs[k], slots, inputs, &self.entries);
+        let s = &l.input_shapes;
+        match &l.op {
+            Op::Fill { value, .. } => out.iter_mut().for_each(|o| *o = T::from_f32(*value)),
+            Op::MatMul(m) => {
+                let ins: Vec<&[T]> = (0..l.inputs.len()).map(get).collect::<Result<_, _>>()?;
+                m.cpu(&ins, s, out)
+            }
+            Op::Activate(a) => ops::activation::cpu_activate(*a, get(0)?, out),
+            Op::ActivationGrad(a) => ops::activation::cpu_activation_grad(*a, get(0)?, get(1)?, out),
+            Op::Binary(b) => b.cpu(get(0)?, get(1)?, out),
+            Op::Scale(c) => ops::elementwise::cpu_scale(*c, get(0)?, out),
+            Op::Reduce(r) => r.cpu(get(0)?, s[0], out),
+            Op::Broadcast(to) => ops::reduce::cpu_broadcast(get(0)?, s[0], *to, out),
+            Op::Loss(loss) => loss.cpu(get(0)?, get(1)?, out),
+            Op::LossGrad(loss) => loss.cpu_grad(get(0)?, get(1)?, get(2)?, out),
+            Op::GatherRows => {
+                let idx = get(1)?;
+                let cols = s[0].cols;
+                match l.inputs[0] {
+                    Location::Entry(e) => match self.entry(e)? {
+                        Storage::Bytes(b) => ops::gather::cpu_u8(b, cols, idx, out),
+                        Storage::Real(v) => ops::gather::cpu_f32(v, cols, idx, out),
+                    },
+                    other => ops::gather::cpu_f32(real_slice(other, slots, inputs, &self.entries)?, cols, idx, out),
+                }
+                .map_err(BackendError::Execution)?
+            }
+            Op::Input { .. } | Op::Entry { .. } | Op::Update(_) | Op::Accumulate => {
+                return Err(BackendError::Execution("not a pure launch".into()))
+            }
+        }
+        Ok(())
+    }
+
+    fn launch_effect(&mut self, l: &crate::graph::Launch, slots: &[Vec<T>], inputs: &[Vec<T>]) -> Result<(), BackendError> {
+        let target = |k: usize| match l.inputs[k] {
+            Location::Entry(e) => Ok(e),
+            other => Err(BackendError::Execution(format!("operand {k} must be a store entry, is {other:?}"))),
+        };
+        match &l.op {
+            Op::Update(opt) => {
+                let param_id = target(0)?;
+                let state_ids: Vec<EntryId> = (3..l.inputs.len()).map(target).collect::<Result<_, _>>()?;
+                let mut param = self.entry_real_mut(param_id)?;
+                let mut states: Vec<Vec<T>> = vec![];
+                for &sid in &state_ids {
+                    states.push(self.entry_real_mut(sid)?);
+                }
+                let result = (|| {
+                    let grad = real_slice(l.inputs[1], slots, inputs, &self.entries)?;
+                    let hyper = real_slice(l.inputs[2], slots, inputs, &self.entries)?;
+                    let mut refs: Vec<&mut [T]> = states.iter_mut().map(|v| v.as_mut_slice()).collect();
+                    let n = param.len();
+                    opt.cpu(&mut param, &grad[..n], hyper, &mut refs);
+                    Ok(())
+                })();
+                self.entries[param_id.0 as usize] = Some(Storage::Real(param));
+                for (sid, v) in state_ids.into_iter().zip(states) {
+                    self.entries[sid.0 as usize] = Some(Storage::Real(v));
+                }
+                result
+            }
+            Op::Accumulate => {
+                let acc_id = target(0)?;
+                let mut acc = self.entry_real_mut(acc_id)?;
+                let r = real_slice(l.inputs[1], slots, inputs, &self.entries).map(|x| {
+                    let n = acc.len();
+                    ops::reduce::cpu_accumulate(&mut acc, &x[..n])
+                });
+                self.entries[acc_id.0 as usize] = Some(Storage::Real(acc));
+                r
+            }
+            _ => Err(BackendError::Execution("not a side effect".into())),
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Element-wise binary ops on equal shapes (add, sub, mul) and scaling by a constant.
+//! VJP: add → (d, d); sub → (d, −d); mul → (d ⊙ b, d ⊙ a); scale(s) → s·d.
+//! WGSL: `shaders/elementwise.wgsl`, entries `binary` (override `BINOP`) and `scale`.
+
+use crate::graph::{Graph, GraphError, Shape, ValueId};
+use crate::ops::{activation, Op, Real};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+}
+
+impl BinaryOp {
+    /// The integer the WGSL kernel switches on (override constant `BINOP`).
+    pub fn code(self) -> u32 {
+        match self {
+            BinaryOp::Add => 0,
+            BinaryOp::Sub => 1,
+            BinaryOp::Mul => 2,
+        }
+    }
+
+    pub fn shape(s: &[Shape]) -> Result<Shape, String> {
+        activation::shape_same(s)
+    }
+
+    pub fn cpu<T: Real>(self, a: &[T], b: &[T], out: &mut [T]) {
+        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+            *o = match self {
+                BinaryOp::Add => a + b,
+                BinaryOp::Sub => a - b,
+                BinaryOp::Mul => a * b,
+            };
+        }
+    }
+
+    pub fn vjp(
+        self,
+        g: &mut Graph,
+        inputs: &[ValueId],
+        dout: ValueId,
+        needs: &[bool],
+    ) -> Result<Vec<Option<ValueId>>, GraphError> {
+        let (a, b) = (inputs[0], inputs[1]);
+        let (da, db) = match self {
+            BinaryOp::Add => (Some(dout), Some(dout)),
+            BinaryOp::Sub => (
+                Some(dout),
+                if needs[1] {
+                    Some(g.push(Op::Scale(-1.0), &[dout])?)
+                } else {
+                    None
+                },
+            ),
+            BinaryOp::Mul => (
+                if needs[0] {
+                    Some(g.push(Op::Binary(BinaryOp::Mul), &[dout, b])?)
+                } else {
+                    None
+                },
+                if needs[1] {
+                    Some(g.push(Op::Binary(BinaryOp::Mul), &[dout, a])?)
+                } else {
+                    None
+                },
+            ),
+        };
+        Ok(vec![da, db])
+    }
+}
+
+pub fn cpu_scale<T: Real>(s: f32, x: &[T], out: &mut [T]) {
+    let s = T::from_f32(s);
+    for (o, &x) in out.iter_mut().zip(x) {
+        *o = s * x;
+    }
+}

@@ -1,0 +1,211 @@
+//! The primitive ops. Each family file holds, side by side, the shape rule, the CPU
+//! reference (generic over [`Real`], so the gradient check can run it in f64), the name
+//! of its WGSL entry point and its vector-Jacobian rule written with other ops.
+//!
+//! | op | file | WGSL |
+//! | --- | --- | --- |
+//! | `MatMul` (transpose flags, bias + activation epilogue) | `matmul.rs` | `matmul.wgsl` |
+//! | `Activate`, `ActivationGrad` | `activation.rs` | `elementwise.wgsl` |
+//! | `Binary` (add, sub, mul), `Scale` | `elementwise.rs` | `elementwise.wgsl` |
+//! | `Reduce` (sum/mean over rows, cols, all), `Broadcast`, `Accumulate` | `reduce.rs` | `reduce.wgsl` |
+//! | `Loss` (MSE, BCE on logits), `LossGrad` | `loss.rs` | `loss.wgsl` |
+//! | `GatherRows` (f32 or u8 data) | `gather.rs` | `gather.wgsl` |
+//! | `Update` (SGD/momentum/Nesterov, Adam/AdamW) | `optim.rs` | `optim.wgsl` |
+
+pub mod activation;
+pub mod elementwise;
+pub mod gather;
+pub mod loss;
+pub mod matmul;
+pub mod optim;
+pub mod real;
+pub mod reduce;
+
+pub use activation::Activation;
+pub use elementwise::BinaryOp;
+pub use loss::Loss;
+pub use matmul::MatMul;
+pub use optim::Optimizer;
+pub use real::Real;
+pub use reduce::{Axis, Reduce, ReduceKind};
+
+use crate::graph::{DType, EntryId, Graph, GraphError, Shape, ValueId};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Fed from the host at every run.
+    Input {
+        name: String,
+        shape: Shape,
+        dtype: DType,
+    },
+    /// A parameter-store entry (weights, optimiser state, resident data).
+    Entry {
+        id: EntryId,
+        shape: Shape,
+        packed_u8: bool,
+    },
+    /// A constant-filled value (the seed gradient of a loss, 1.0).
+    Fill {
+        value: f32,
+        shape: Shape,
+    },
+    MatMul(MatMul),
+    Activate(Activation),
+    /// [y, dy] → dy ⊙ f'(x), from the forward output y.
+    ActivationGrad(Activation),
+    Binary(BinaryOp),
+    Scale(f32),
+    Reduce(Reduce),
+    Broadcast(Shape),
+    Loss(Loss),
+    /// [pred, target, dloss] → ∂loss/∂pred · dloss.
+    LossGrad(Loss),
+    /// [data, indices] → the indexed rows.
+    GatherRows,
+    /// Side effect: [param, grad, hyper, state…] updated in place.
+    Update(Optimizer),
+    /// Side effect: [acc, x], acc += x.
+    Accumulate,
+}
+
+impl Op {
+    pub fn name(&self) -> String {
+        match self {
+            Op::Input { name, .. } => format!("input `{name}`"),
+            Op::Entry { id, .. } => format!("entry #{}", id.0),
+            Op::Fill { .. } => "fill".into(),
+            Op::MatMul(m) => format!(
+                "matmul{}{}{}{}",
+                if m.trans_a { " Aᵀ" } else { "" },
+                if m.trans_b { " Bᵀ" } else { "" },
+                if m.bias { " +bias" } else { "" },
+                if m.act != Activation::Linear {
+                    format!(" {}", m.act)
+                } else {
+                    String::new()
+                }
+            ),
+            Op::Activate(a) => format!("{a}"),
+            Op::ActivationGrad(a) => format!("{a} grad"),
+            Op::Binary(b) => format!("{b:?}").to_lowercase(),
+            Op::Scale(s) => format!("scale {s}"),
+            Op::Reduce(r) => format!("{:?} over {:?}", r.kind, r.axis).to_lowercase(),
+            Op::Broadcast(s) => format!("broadcast to {s}"),
+            Op::Loss(l) => format!("{l:?} loss"),
+            Op::LossGrad(l) => format!("{l:?} loss grad"),
+            Op::GatherRows => "gather rows".into(),
+            Op::Update(o) => format!("{o:?} update"),
+            Op::Accumulate => "accumulate".into(),
+        }
+    }
+
+    /// The shape rule: the output shape for these operand shapes, or why they don't fit.
+    pub fn shape(&self, s: &[Shape], d: &[DType]) -> Result<Shape, String> {
+        let arity = |n: usize| -> Result<(), String> {
+            if s.len() == n {
+                Ok(())
+            } else {
+                Err(format!("expects {n} operands, got {}", s.len()))
+            }
+        };
+        if !matches!(self, Op::GatherRows) && d.iter().any(|&t| t != DType::F32) {
+            return Err("operands must be f32 (only gather takes indices)".into());
+        }
+        match self {
+            Op::Input { shape, .. } | Op::Entry { shape, .. } | Op::Fill { shape, .. } => {
+                arity(0)?;
+                Ok(*shape)
+            }
+            Op::MatMul(m) => m.shape(s),
+            Op::Activate(_) | Op::Scale(_) => {
+                arity(1)?;
+                Ok(s[0])
+            }
+            Op::ActivationGrad(_) | Op::Binary(_) => {
+                arity(2)?;
+                activation::shape_same(s)
+            }
+            Op::Reduce(r) => {
+                arity(1)?;
+                r.shape(s)
+            }
+            Op::Broadcast(to) => {
+                arity(1)?;
+                reduce::broadcast_shape(*to, s)
+            }
+            Op::Loss(_) => {
+                arity(2)?;
+                Loss::shape(s)
+            }
+            Op::LossGrad(_) => {
+                arity(3)?;
+                Loss::grad_shape(s)
+            }
+            Op::GatherRows => {
+                arity(2)?;
+                gather::shape(s, d)
+            }
+            Op::Update(o) => o.shape(s),
+            Op::Accumulate => {
+                arity(2)?;
+                reduce::accumulate_shape(s)
+            }
+        }
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self {
+            Op::Input { dtype, .. } => *dtype,
+            Op::Entry {
+                packed_u8: true, ..
+            } => DType::U32,
+            _ => DType::F32,
+        }
+    }
+
+    /// Ops that write into their operands instead of producing a value.
+    pub fn is_effect(&self) -> bool {
+        matches!(self, Op::Update(_) | Op::Accumulate)
+    }
+
+    /// Ops with no operands whose value comes from outside the plan.
+    pub fn is_source(&self) -> bool {
+        matches!(self, Op::Input { .. } | Op::Entry { .. } | Op::Fill { .. })
+    }
+
+    /// The vector-Jacobian rule: given `dout` (the gradient of the output `out`),
+    /// appends nodes computing the gradient of each operand with `needs[i]` set.
+    pub fn vjp(
+        &self,
+        g: &mut Graph,
+        inputs: &[ValueId],
+        out: ValueId,
+        dout: ValueId,
+        needs: &[bool],
+    ) -> Result<Vec<Option<ValueId>>, GraphError> {
+        let one = |v: Result<ValueId, GraphError>| v.map(|v| vec![Some(v)]);
+        match self {
+            Op::MatMul(m) => m.vjp(g, inputs, out, dout, needs),
+            Op::Activate(a) => one(g.push(Op::ActivationGrad(*a), &[out, dout])),
+            Op::Binary(b) => b.vjp(g, inputs, dout, needs),
+            Op::Scale(s) => one(g.push(Op::Scale(*s), &[dout])),
+            Op::Reduce(r) => one(r.vjp(g, inputs[0], dout)),
+            Op::Broadcast(to) => one(reduce::broadcast_vjp(g, inputs[0], *to, dout)),
+            Op::Loss(l) => l.vjp(g, inputs, dout, needs),
+            Op::Input { .. } | Op::Entry { .. } | Op::Fill { .. } => Ok(vec![]),
+            Op::ActivationGrad(_) | Op::LossGrad(_) => Err(GraphError::NotDifferentiable {
+                op: self.name(),
+                detail: "second derivatives are not supported".into(),
+            }),
+            Op::GatherRows => Err(GraphError::NotDifferentiable {
+                op: self.name(),
+                detail: "gathered data is not trainable".into(),
+            }),
+            Op::Update(_) | Op::Accumulate => Err(GraphError::NotDifferentiable {
+                op: self.name(),
+                detail: "side effects have no gradient".into(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The scalar type the CPU reference computes in: `f32` for training and parity,
+//! `f64` for the finite-difference gradient check. Only what the ops use.
+
+use std::fmt::Debug;
+use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
+
+pub trait Real:
+    Copy
+    + Debug
+    + Default
+    + PartialOrd
+    + Send
+    + Sync
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + 'static
+{
+    fn from_f32(x: f32) -> Self;
+    fn from_f64(x: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn ln_1p(self) -> Self;
+    fn tanh(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn abs(self) -> Self;
+    fn powi(self, n: i32) -> Self;
+    fn zero() -> Self {
+        Self::from_f32(0.0)
+    }
+    fn one() -> Self {
+        Self::from_f32(1.0)
+    }
+    fn max(self, other: Self) -> Self {
+        if self > other {
+            self
+        } else {
+            other
+        }
+    }
+    /// C = alpha * op(A) op(B) + beta * C with arbitrary strides (the transposes are
+    /// strides, not copies).
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[Self],
+        a_strides: (isize, isize),
+        b: &[Self],
+        b_strides: (isize, isize),
+        c: &mut [Self],
+    );
+}
+
+macro_rules! impl_real {
+    ($t:ty, $gemm:path) => {
+        impl Real for $t {
+            fn from_f32(x: f32) -> Self {
+                x as $t
+            }
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            fn ln_1p(self) -> Self {
+                <$t>::ln_1p(self)
+            }
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            fn powi(self, n: i32) -> Self {
+                <$t>::powi(self, n)
+            }
+            fn gemm(
+                m: usize,
+                k: usize,
+                n: usize,
+                a: &[Self],
+                (rsa, csa): (isize, isize),
+                b: &[Self],
+                (rsb, csb): (isize, isize),
+                c: &mut [Self],
+            ) {
+                assert!(c.len() >= m * n);
+                if m == 0 || n == 0 {
+                    return;
+                }
+                if k == 0 {
+                    c[..m * n].iter_mut().for_each(|x| *x = 0.0);
+                    return;
+                }
+                // Extents checked so the raw-pointer call below stays in bounds.
+                let last = |rows: usize, cols: usize, rs: isize, cs: isize| {
+                    (rows as isize - 1) * rs + (cols as isize - 1) * cs
+                };
+                assert!((last(m, k, rsa, csa) as usize) < a.len());
+                assert!((last(k, n, rsb, csb) as usize) < b.len());
+                // SAFETY: all strides are non-negative and the last element of each
+                // operand was checked to lie inside its slice.
+                unsafe {
+                    $gemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        rsa,
+                        csa,
+                        b.as_ptr(),
+                        rsb,
+                        csb,
+                        0.0,
+                        c.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    )
+                }
+            }
+        }
+    };
+}
+
+impl_real!(f32, matrixmultiply::sgemm);
+impl_real!(f64, matrixmultiply::dgemm);
