@@ -6,3 +6,7 @@ pub mod graph;
 pub mod io;
 pub mod ops;
 pub mod backend;
+pub mod models;
+pub mod nn;
+pub mod train;
+pub mod linalg;

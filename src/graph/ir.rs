@@ -143,7 +143,12 @@ impl Graph {
 
     /// A value that lives in the parameter store (weights, optimiser state, resident
     /// data); graphs over the same store share it.
+    /// Every use of an entry shares one node, so gradients of a shared (tied) weight
+    /// add up in autodiff.
     pub fn entry(&mut self, store: &ParamStore, id: EntryId) -> ValueId {
+        if let Some(v) = self.nodes.iter().position(|n| matches!(n.op, Op::Entry { id: e, .. } if e == id)) {
+            return ValueId(v as u32);
+        }
         let e = store.get(id);
         let dtype = if e.packed_u8 { DType::U32 } else { DType::F32 };
         self.nodes.push(Node {

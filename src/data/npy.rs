@@ -1,0 +1,418 @@
+//! NumPy `.npy` files (format versions 1, 2 and 3), as `np.save` writes them.
+//!
+//! Layout: the magic `\x93NUMPY`, a major and minor version byte, the header length
+//! (`u16` little-endian in version 1, `u32` in versions 2 and 3), a header that is a
+//! Python dict literal such as `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`
+//! padded with spaces and a newline, then the raw elements.
+
+use std::path::Path;
+
+use super::{check_finite, read_maybe_gzip, DataError, Dataset};
+use crate::io::atomic_write;
+
+const MAGIC: &[u8] = b"\x93NUMPY";
+
+/// The element types we read, named as in NumPy's `descr`.
+#[derive(Clone, Copy, Debug)]
+enum Element {
+    F4,
+    F8,
+    U1,
+    I4,
+    I8,
+    B1,
+}
+
+impl Element {
+    fn from_descr(descr: &str) -> Result<Element, String> {
+        match descr {
+            "<f4" => Ok(Element::F4),
+            "<f8" => Ok(Element::F8),
+            "|u1" | "<u1" => Ok(Element::U1),
+            "<i4" => Ok(Element::I4),
+            "<i8" => Ok(Element::I8),
+            "|b1" | "<b1" => Ok(Element::B1),
+            other if other.starts_with('>') => Err(format!(
+                "big-endian dtype '{other}' is not supported; save with arr.astype('<{}')",
+                &other[1..]
+            )),
+            other => Err(format!(
+                "dtype '{other}' is not supported; use float32 (<f4), float64 (<f8), uint8 (|u1), \
+                 int32 (<i4), int64 (<i8) or bool (|b1)"
+            )),
+        }
+    }
+
+    fn size(self) -> usize {
+        match self {
+            Element::U1 | Element::B1 => 1,
+            Element::F4 | Element::I4 => 4,
+            Element::F8 | Element::I8 => 8,
+        }
+    }
+
+    /// Converts one little-endian element (exactly `self.size()` bytes) to f32.
+    fn to_f32(self, b: &[u8]) -> f32 {
+        let b4 = || [b[0], b[1], b[2], b[3]];
+        let b8 = || [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]];
+        match self {
+            Element::F4 => f32::from_le_bytes(b4()),
+            Element::F8 => f64::from_le_bytes(b8()) as f32,
+            Element::U1 => f32::from(b[0]),
+            Element::I4 => i32::from_le_bytes(b4()) as f32,
+            Element::I8 => i64::from_le_bytes(b8()) as f32,
+            Element::B1 => f32::from(u8::from(b[0] != 0)),
+        }
+    }
+}
+
+/// Loads a `.npy` array as a dataset.
+///
+/// Element types: `<f4`, `<f8`, `|u1`, `<i4`, `<i8` and `|b1`, all converted to f32
+/// as they are (`u8` pixels stay `0..=255`; scale them with a [`super::Scaler`]). A
+/// 1-D array of `n` becomes `n` rows of one column; an array of shape
+/// `(n, d1, d2, ...)` becomes `n` rows of `d1 * d2 * ...` columns (C order).
+/// Fortran-ordered and big-endian arrays, truncated files and NaN or infinite values
+/// are errors.
+pub fn load_npy(path: &Path) -> Result<Dataset, DataError> {
+    let bytes = read_maybe_gzip(path)?;
+    let format_error = |detail: String| DataError::Format {
+        path: path.to_path_buf(),
+        detail,
+    };
+    if !bytes.starts_with(MAGIC) {
+        let hint = if bytes.starts_with(b"PK\x03\x04") {
+            " (this looks like an .npz archive; save a single array with np.save)"
+        } else {
+            ""
+        };
+        return Err(format_error(format!(
+            "not a NumPy .npy file: it does not start with \\x93NUMPY{hint}"
+        )));
+    }
+    let preamble_error = || {
+        format_error(format!(
+            "the file ends inside the .npy preamble ({} bytes)",
+            bytes.len()
+        ))
+    };
+    let (header_len, header_start) = match bytes.get(6..8) {
+        Some([1, _]) => match bytes.get(8..10) {
+            Some(&[a, b]) => (usize::from(u16::from_le_bytes([a, b])), 10usize),
+            _ => return Err(preamble_error()),
+        },
+        Some([2 | 3, _]) => match bytes.get(8..12) {
+            Some(&[a, b, c, d]) => (u32::from_le_bytes([a, b, c, d]) as usize, 12),
+            _ => return Err(preamble_error()),
+        },
+        Some([major, minor]) => {
+            return Err(format_error(format!(
+                "unsupported .npy format version {major}.{minor}"
+            )))
+        }
+        _ => return Err(preamble_error()),
+    };
+    let data_start = header_start.saturating_add(header_len);
+    let header_bytes = bytes.get(header_start..data_start).ok_or_else(|| {
+        format_error(format!(
+            "the header should be {header_len} bytes, but the file ends after {}",
+            bytes.len().saturating_sub(header_start)
+        ))
+    })?;
+    let header = String::from_utf8_lossy(header_bytes);
+    let (element, shape) = parse_header(&header).map_err(format_error)?;
+
+    let (rows, cols) = match shape.split_first() {
+        None => {
+            return Err(format_error(
+                "a 0-d array holds one value; a dataset needs a 1-D or 2-D array".to_string(),
+            ))
+        }
+        Some((&rows, rest)) => (
+            rows,
+            rest.iter()
+                .try_fold(1usize, |n, &d| n.checked_mul(d))
+                .ok_or_else(|| format_error(format!("shape {shape:?} is too large")))?,
+        ),
+    };
+    if rows == 0 || cols == 0 {
+        return Err(DataError::Empty {
+            what: format!("{} (an array of shape {shape:?})", path.display()),
+        });
+    }
+    let expected = rows
+        .checked_mul(cols)
+        .and_then(|n| n.checked_mul(element.size()))
+        .ok_or_else(|| format_error(format!("shape {shape:?} is too large")))?;
+    let body = &bytes[data_start..];
+    if body.len() != expected {
+        let what = if body.len() < expected {
+            "the file is truncated"
+        } else {
+            "extra bytes follow the array"
+        };
+        return Err(format_error(format!(
+            "shape {shape:?} of {element:?} needs {expected} bytes of data, found {} ({what})",
+            body.len()
+        )));
+    }
+    let values: Vec<f32> = body
+        .chunks_exact(element.size())
+        .map(|b| element.to_f32(b))
+        .collect();
+    check_finite(Some(path), cols, &values)?;
+    Ok(Dataset {
+        rows,
+        cols,
+        values,
+        labels: None,
+        byte_scaled: false,
+    })
+}
+
+/// Saves `rows x cols` row-major `values` as a 2-D `<f4` `.npy` file (format 1.0),
+/// written atomically; `np.load(path)` reads it back.
+pub fn save_npy(path: &Path, rows: usize, cols: usize, values: &[f32]) -> Result<(), DataError> {
+    if rows.checked_mul(cols) != Some(values.len()) {
+        return Err(DataError::Shape {
+            detail: format!(
+                "cannot save {}: {rows} rows by {cols} columns need {} values, got {}",
+                path.display(),
+                rows.saturating_mul(cols),
+                values.len()
+            ),
+        });
+    }
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    // NumPy pads the header with spaces so the data starts at a multiple of 64 bytes,
+    // counting the 10-byte preamble and the closing newline.
+    let unpadded = MAGIC.len() + 4 + header.len() + 1;
+    header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
+    header.push('\n');
+
+    let mut bytes = Vec::with_capacity(MAGIC.len() + 4 + header.len() + 4 * values.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&[1, 0]);
+    // The header of a 2-D array is far below the 64 KiB limit of version 1.
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for value in values {
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    atomic_write(path, &bytes)?;
+    Ok(())
+}
+
+/// Reads the element type and shape out of the header dict.
+fn parse_header(header: &str) -> Result<(Element, Vec<usize>), String> {
+    let mut parser = LiteralParser {
+        text: header.as_bytes(),
+        pos: 0,
+    };
+    let dict = match parser.value()? {
+        PyValue::Dict(entries) => entries,
+        _ => return Err(format!("the header is not a dict: {}", header.trim())),
+    };
+    parser.skip_whitespace();
+    if parser.pos != parser.text.len() {
+        return Err(format!(
+            "unexpected text after the header dict: {}",
+            header.trim()
+        ));
+    }
+    let entry = |key: &str| {
+        dict.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .ok_or_else(|| format!("the header has no '{key}': {}", header.trim()))
+    };
+    let element = match entry("descr")? {
+        PyValue::Str(descr) => Element::from_descr(descr)?,
+        PyValue::Sequence(_) => {
+            return Err("structured (record) dtypes are not supported".to_string())
+        }
+        other => return Err(format!("'descr' should be a string, found {other:?}")),
+    };
+    match entry("fortran_order")? {
+        PyValue::Bool(false) => {}
+        PyValue::Bool(true) => {
+            return Err(
+                "the array is in Fortran (column-major) order; save it with np.save(path, np.ascontiguousarray(arr))"
+                    .to_string(),
+            )
+        }
+        other => return Err(format!("'fortran_order' should be True or False, found {other:?}")),
+    }
+    let shape = match entry("shape")? {
+        PyValue::Sequence(items) => items
+            .iter()
+            .map(|item| match item {
+                PyValue::Int(n) => {
+                    usize::try_from(*n).map_err(|_| format!("shape entry {n} is not a valid size"))
+                }
+                other => Err(format!("shape entries should be integers, found {other:?}")),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        other => return Err(format!("'shape' should be a tuple, found {other:?}")),
+    };
+    Ok((element, shape))
+}
+
+/// The Python literals that can appear in a `.npy` header.
+#[derive(Debug)]
+enum PyValue {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+    None,
+    /// A tuple or a list.
+    Sequence(Vec<PyValue>),
+    Dict(Vec<(String, PyValue)>),
+}
+
+/// A small recursive-descent parser for Python literals (dicts, tuples, lists,
+/// strings, integers, `True`, `False`, `None`).
+struct LiteralParser<'a> {
+    text: &'a [u8],
+    pos: usize,
+}
+
+impl LiteralParser<'_> {
+    fn skip_whitespace(&mut self) {
+        while self.text.get(self.pos).is_some_and(u8::is_ascii_whitespace) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_whitespace();
+        self.text.get(self.pos).copied()
+    }
+
+    fn error(&self, what: &str) -> String {
+        format!(
+            "cannot parse the header at byte {}: {what} in `{}`",
+            self.pos,
+            String::from_utf8_lossy(self.text).trim()
+        )
+    }
+
+    fn value(&mut self) -> Result<PyValue, String> {
+        match self.peek() {
+            Some(b'{') => self.dict(),
+            Some(b'(') => Ok(PyValue::Sequence(self.sequence(b')')?)),
+            Some(b'[') => Ok(PyValue::Sequence(self.sequence(b']')?)),
+            Some(quote @ (b'\'' | b'"')) => Ok(PyValue::Str(self.string(quote)?)),
+            Some(b'-' | b'0'..=b'9') => self.integer(),
+            Some(b'A'..=b'Z' | b'a'..=b'z') => self.word(),
+            Some(_) => Err(self.error("unexpected character")),
+            None => Err(self.error("unexpected end")),
+        }
+    }
+
+    fn dict(&mut self) -> Result<PyValue, String> {
+        self.pos += 1; // '{'
+        let mut entries = Vec::new();
+        loop {
+            if self.peek() == Some(b'}') {
+                self.pos += 1;
+                return Ok(PyValue::Dict(entries));
+            }
+            let key = match self.value()? {
+                PyValue::Str(key) => key,
+                _ => return Err(self.error("dict keys must be strings")),
+            };
+            if self.peek() != Some(b':') {
+                return Err(self.error("expected ':'"));
+            }
+            self.pos += 1;
+            entries.push((key, self.value()?));
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {}
+                _ => return Err(self.error("expected ',' or '}'")),
+            }
+        }
+    }
+
+    /// Items of a tuple or list up to `close`, allowing a trailing comma.
+    fn sequence(&mut self, close: u8) -> Result<Vec<PyValue>, String> {
+        self.pos += 1; // '(' or '['
+        let mut items = Vec::new();
+        loop {
+            if self.peek() == Some(close) {
+                self.pos += 1;
+                return Ok(items);
+            }
+            items.push(self.value()?);
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(c) if c == close => {}
+                _ => return Err(self.error("expected ',' or a closing bracket")),
+            }
+        }
+    }
+
+    fn string(&mut self, quote: u8) -> Result<String, String> {
+        self.pos += 1; // opening quote
+        let mut bytes = Vec::new();
+        loop {
+            match self.text.get(self.pos) {
+                None => return Err(self.error("unterminated string")),
+                Some(&c) if c == quote => {
+                    self.pos += 1;
+                    return Ok(String::from_utf8_lossy(&bytes).into_owned());
+                }
+                Some(b'\\') => {
+                    let escaped = self.text.get(self.pos + 1).copied();
+                    bytes.push(escaped.ok_or_else(|| self.error("unterminated string"))?);
+                    self.pos += 2;
+                }
+                Some(&c) => {
+                    bytes.push(c);
+                    self.pos += 1;
+                }
+            }
+        }
+    }
+
+    fn integer(&mut self) -> Result<PyValue, String> {
+        let start = self.pos;
+        if self.text.get(self.pos) == Some(&b'-') {
+            self.pos += 1;
+        }
+        while self.text.get(self.pos).is_some_and(u8::is_ascii_digit) {
+            self.pos += 1;
+        }
+        let digits = String::from_utf8_lossy(&self.text[start..self.pos]).into_owned();
+        // Python 2 wrote long integers with an `L` suffix, e.g. `(3L, 4L)`.
+        if matches!(self.text.get(self.pos), Some(b'L' | b'l')) {
+            self.pos += 1;
+        }
+        digits
+            .parse()
+            .map(PyValue::Int)
+            .map_err(|_| self.error(&format!("`{digits}` is not an integer")))
+    }
+
+    fn word(&mut self) -> Result<PyValue, String> {
+        let start = self.pos;
+        while self
+            .text
+            .get(self.pos)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        {
+            self.pos += 1;
+        }
+        match &self.text[start..self.pos] {
+            b"True" => Ok(PyValue::Bool(true)),
+            b"False" => Ok(PyValue::Bool(false)),
+            b"None" => Ok(PyValue::None),
+            _ => {
+                self.pos = start;
+                Err(self.error("unknown name"))
+            }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Safetensors files of F32 tensors with string metadata, the format PyTorch, Burn and
+//! candle all read.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors};
+
+use super::{atomic_write, IoError};
+
+/// One named tensor: its shape and its values in row-major (C) order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// The key safetensors reserves in the header for the free-form string metadata.
+const METADATA_KEY: &str = "__metadata__";
+
+/// Saves `tensors` as F32 tensors, with `metadata` in the header's `__metadata__`
+/// entry, writing the file atomically.
+///
+/// Every tensor's values must fill its shape exactly and names must be unique.
+/// The file loads in Python with `safetensors.torch.load_file(path)`, and the
+/// metadata with `safe_open(path, "pt").metadata()`.
+pub fn save_safetensors(
+    path: &Path,
+    tensors: &[NamedTensor],
+    metadata: &BTreeMap<String, String>,
+) -> Result<(), IoError> {
+    let mut seen = HashSet::new();
+    let mut encoded = Vec::with_capacity(tensors.len());
+    for tensor in tensors {
+        if tensor.name == METADATA_KEY || !seen.insert(tensor.name.as_str()) {
+            return Err(IoError::Metadata {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "tensor name `{}` is reserved or used twice; each tensor needs its own name",
+                    tensor.name
+                ),
+            });
+        }
+        let needed = tensor
+            .shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d));
+        if needed != Some(tensor.values.len()) {
+            return Err(IoError::ShapeMismatch {
+                path: path.to_path_buf(),
+                name: tensor.name.clone(),
+                expected: tensor.shape.clone(),
+                found: vec![tensor.values.len()],
+            });
+        }
+        let bytes: Vec<u8> = tensor.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        encoded.push((tensor, bytes));
+    }
+
+    let views = encoded
+        .iter()
+        .map(|(tensor, bytes)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, tensor.shape.clone(), bytes)
+                .map(|view| (tensor.name.as_str(), view))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| IoError::Metadata {
+            path: path.to_path_buf(),
+            detail: format!("cannot lay out tensors: {e}"),
+        })?;
+    let header_metadata: HashMap<String, String> = metadata.clone().into_iter().collect();
+    let bytes =
+        safetensors::serialize(views, Some(header_metadata)).map_err(|e| IoError::Metadata {
+            path: path.to_path_buf(),
+            detail: format!("cannot encode the safetensors header: {e}"),
+        })?;
+    atomic_write(path, &bytes)
+}
+
+/// Loads every tensor (sorted by name) and the string metadata from a safetensors file.
+///
+/// A missing, truncated or corrupt file is an error that names the path; so is a
+/// tensor stored as anything other than F32.
+pub fn load_safetensors(
+    path: &Path,
+) -> Result<(Vec<NamedTensor>, BTreeMap<String, String>), IoError> {
+    let bytes = std::fs::read(path).map_err(|source| IoError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let corrupt = |e: safetensors::SafeTensorError| IoError::Corrupt {
+        path: path.to_path_buf(),
+        detail: format!("{e} (file is {} bytes)", bytes.len()),
+    };
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(corrupt)?;
+    let file = SafeTensors::deserialize(&bytes).map_err(corrupt)?;
+
+    let mut tensors = Vec::with_capacity(file.len());
+    for (name, view) in file.iter() {
+        if view.dtype() != Dtype::F32 {
+            return Err(IoError::UnsupportedDtype {
+                path: path.to_path_buf(),
+                name: name.to_string(),
+                dtype: view.dtype().to_string(),
+            });
+        }
+        let values = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        tensors.push(NamedTensor {
+            name: name.to_string(),
+            shape: view.shape().to_vec(),
+            values,
+        });
+    }
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let metadata = header
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    Ok((tensors, metadata))
+}
+
+/// Finds the tensor called `name` among tensors loaded from `path` and checks that
+/// it has `shape`; the errors name the file, the tensor and both shapes.
+pub fn find_tensor<'a>(
+    path: &Path,
+    tensors: &'a [NamedTensor],
+    name: &str,
+    shape: &[usize],
+) -> Result<&'a NamedTensor, IoError> {
+    let tensor = tensors
+        .iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| IoError::MissingTensor {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+        })?;
+    if tensor.shape != shape {
+        return Err(IoError::ShapeMismatch {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+            expected: shape.to_vec(),
+            found: tensor.shape.clone(),
+        });
+    }
+    Ok(tensor)
+}

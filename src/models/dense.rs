@@ -1,0 +1,255 @@
+//! The dense autoencoder: an encoder of fully connected layers `widths[0] → … →
+//! widths[L]` and a mirrored decoder, any depth, one activation per layer, optionally
+//! with tied weights (decoder layer i multiplies by the transpose of encoder layer i
+//! through the matmul's transpose flag, no copy).
+//!
+//! The last decoder layer is computed as logits `z` and the output activation applied
+//! as a separate op, so the same graph yields both the reconstruction `σ(z)` (for MSE)
+//! and the logits the stable BCE needs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::graph::{EntryId, EntryKind, Graph, GraphError, ParamStore, Shape, ValueId};
+use crate::io::{load_safetensors, save_safetensors, NamedTensor};
+use crate::models::ModelError;
+use crate::nn::{dense, init::Init};
+use crate::ops::{Activation, Op};
+
+/// Everything needed to rebuild the network; saved as JSON in the model file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DenseConfig {
+    /// Encoder widths from the input to the code, e.g. `[784, 256, 64]`.
+    pub widths: Vec<usize>,
+    /// One activation per layer: encoder layers first, then decoder layers; the last
+    /// one is the output activation.
+    pub activations: Vec<Activation>,
+    pub tied: bool,
+    pub init: Init,
+}
+
+impl DenseConfig {
+    /// The defaults: relu hidden layers, a linear code, a sigmoid output, Glorot
+    /// initialisation. A linear code keeps all code units alive (a relu code loses
+    /// the units that die early): on MNIST 784-256-64 after 5 epochs of Adam 1e-3 the
+    /// test MSE drops from 0.0129 (relu code) to 0.0096 (linear code).
+    pub fn new(widths: &[usize]) -> Self {
+        let depth = widths.len().saturating_sub(1);
+        let mut activations = vec![];
+        for i in 0..depth {
+            activations.push(if i + 1 == depth { Activation::Linear } else { Activation::Relu });
+        }
+        for i in 0..depth {
+            activations.push(if i + 1 == depth { Activation::Sigmoid } else { Activation::Relu });
+        }
+        DenseConfig {
+            widths: widths.to_vec(),
+            activations,
+            tied: false,
+            init: Init::Glorot,
+        }
+    }
+
+    pub fn depth(&self) -> usize {
+        self.widths.len().saturating_sub(1)
+    }
+    pub fn input_width(&self) -> usize {
+        self.widths[0]
+    }
+    pub fn code_width(&self) -> usize {
+        *self.widths.last().unwrap_or(&0)
+    }
+    pub fn output_activation(&self) -> Activation {
+        *self.activations.last().unwrap_or(&Activation::Linear)
+    }
+
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.widths.len() < 2 {
+            return Err(ModelError::Config(format!(
+                "need at least an input and a code width, got {:?}",
+                self.widths
+            )));
+        }
+        if let Some(i) = self.widths.iter().position(|&w| w == 0) {
+            return Err(ModelError::Config(format!("layer width {i} is zero in {:?}", self.widths)));
+        }
+        if self.activations.len() != 2 * self.depth() {
+            return Err(ModelError::Config(format!(
+                "{} layers (encoder and decoder) need {} activations, got {}",
+                2 * self.depth(),
+                2 * self.depth(),
+                self.activations.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A dense autoencoder: its config and the parameter store holding its weights.
+#[derive(Clone, Debug)]
+pub struct DenseAutoencoder {
+    pub config: DenseConfig,
+    pub store: ParamStore,
+    encoder: Vec<(EntryId, EntryId)>,
+    /// Decoder weight (None when tied to the encoder's) and bias, input side last.
+    decoder: Vec<(Option<EntryId>, EntryId)>,
+}
+
+impl DenseAutoencoder {
+    /// A freshly initialised network.
+    pub fn new(config: DenseConfig, seed: u64) -> Result<Self, ModelError> {
+        config.validate()?;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut store = ParamStore::new();
+        let depth = config.depth();
+        let w = &config.widths;
+        let mut encoder = vec![];
+        for i in 0..depth {
+            let act = config.activations[i];
+            let weight = config.init.sample(&mut rng, w[i], w[i + 1], act);
+            let wid = store.add(&format!("encoder.{i}.weight"), Shape::new(w[i], w[i + 1]), EntryKind::Parameter, weight);
+            let bid = store.zeros(&format!("encoder.{i}.bias"), Shape::new(1, w[i + 1]), EntryKind::Parameter);
+            encoder.push((wid, bid));
+        }
+        let mut decoder = vec![];
+        for j in 0..depth {
+            // Decoder layer j maps widths[depth-j] → widths[depth-j-1].
+            let (fan_in, fan_out) = (w[depth - j], w[depth - j - 1]);
+            let act = config.activations[depth + j];
+            let wid = if config.tied {
+                None
+            } else {
+                let weight = config.init.sample(&mut rng, fan_in, fan_out, act);
+                Some(store.add(&format!("decoder.{j}.weight"), Shape::new(fan_in, fan_out), EntryKind::Parameter, weight))
+            };
+            let bid = store.zeros(&format!("decoder.{j}.bias"), Shape::new(1, fan_out), EntryKind::Parameter);
+            decoder.push((wid, bid));
+        }
+        Ok(DenseAutoencoder {
+            config,
+            store,
+            encoder,
+            decoder,
+        })
+    }
+
+    /// The trainable entries, in a stable order.
+    pub fn parameters(&self) -> Vec<EntryId> {
+        let mut p = vec![];
+        for &(w, b) in &self.encoder {
+            p.push(w);
+            p.push(b);
+        }
+        for &(w, b) in &self.decoder {
+            if let Some(w) = w {
+                p.push(w);
+            }
+            p.push(b);
+        }
+        p
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        self.parameters().iter().map(|&id| self.store.get(id).shape.len()).sum()
+    }
+
+    /// Appends the encoder to `g`: `x [n, in] → code [n, code]`.
+    pub fn encode(&self, g: &mut Graph, x: ValueId) -> Result<ValueId, GraphError> {
+        let mut h = x;
+        for (i, &(w, b)) in self.encoder.iter().enumerate() {
+            g.set_label(format!("encoder layer {}", i + 1));
+            h = dense(g, &self.store, h, w, b, false, self.config.activations[i])?;
+        }
+        Ok(h)
+    }
+
+    /// Appends the decoder: `code → (logits, reconstruction)`; the two are the same
+    /// value when the output activation is linear.
+    pub fn decode(&self, g: &mut Graph, code: ValueId) -> Result<(ValueId, ValueId), GraphError> {
+        let depth = self.config.depth();
+        let mut h = code;
+        for (j, &(w, b)) in self.decoder.iter().enumerate() {
+            g.set_label(format!("decoder layer {}", j + 1));
+            let last = j + 1 == depth;
+            let act = if last { Activation::Linear } else { self.config.activations[depth + j] };
+            h = match w {
+                Some(w) => dense(g, &self.store, h, w, b, false, act)?,
+                None => dense(g, &self.store, h, self.encoder[depth - 1 - j].0, b, true, act)?,
+            };
+        }
+        let logits = h;
+        let out = self.config.output_activation();
+        let recon = if out == Activation::Linear {
+            logits
+        } else {
+            g.set_label("output activation");
+            g.push(Op::Activate(out), &[logits])?
+        };
+        Ok((logits, recon))
+    }
+
+    /// Saves weights and config (plus any extra metadata, e.g. training settings) as
+    /// safetensors, written atomically.
+    pub fn save(&self, path: &Path, extra: &BTreeMap<String, String>) -> Result<(), ModelError> {
+        let tensors: Vec<NamedTensor> = self
+            .parameters()
+            .into_iter()
+            .map(|id| {
+                let e = self.store.get(id);
+                NamedTensor {
+                    name: e.name.clone(),
+                    shape: vec![e.shape.rows, e.shape.cols],
+                    values: self.store.values(id).to_vec(),
+                }
+            })
+            .collect();
+        let mut meta = extra.clone();
+        meta.insert("aegpu.kind".into(), "dense".into());
+        meta.insert(
+            "aegpu.config".into(),
+            serde_json::to_string(&self.config).map_err(|e| ModelError::Config(e.to_string()))?,
+        );
+        save_safetensors(path, &tensors, &meta)?;
+        Ok(())
+    }
+
+    /// Loads a model saved by [`DenseAutoencoder::save`]; returns it with the file's
+    /// metadata. A file of another kind or with missing/misshapen tensors is refused.
+    pub fn load(path: &Path) -> Result<(Self, BTreeMap<String, String>), ModelError> {
+        let (tensors, meta) = load_safetensors(path)?;
+        let bad = |detail: String| ModelError::Incompatible {
+            path: path.display().to_string(),
+            detail,
+        };
+        match meta.get("aegpu.kind").map(String::as_str) {
+            Some("dense") => {}
+            Some(other) => return Err(bad(format!("model kind `{other}` is not a dense autoencoder"))),
+            None => return Err(bad("no `aegpu.kind` in the metadata: not an aegpu model file".into())),
+        }
+        let config: DenseConfig = meta
+            .get("aegpu.config")
+            .ok_or_else(|| bad("no `aegpu.config` in the metadata".into()))
+            .and_then(|c| serde_json::from_str(c).map_err(|e| bad(format!("unreadable config: {e}"))))?;
+        let mut model = DenseAutoencoder::new(config, 0).map_err(|e| bad(e.to_string()))?;
+        for id in model.parameters() {
+            let e = model.store.get(id);
+            let t = tensors
+                .iter()
+                .find(|t| t.name == e.name)
+                .ok_or_else(|| bad(format!("tensor `{}` is missing", e.name)))?;
+            if t.shape != [e.shape.rows, e.shape.cols] {
+                return Err(bad(format!(
+                    "tensor `{}` has shape {:?}, the architecture needs {}",
+                    e.name, t.shape, e.shape
+                )));
+            }
+            let values = t.values.clone();
+            model.store.set_values(id, values);
+        }
+        Ok((model, meta))
+    }
+}

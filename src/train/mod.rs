@@ -1,0 +1,294 @@
+//! Training and inference loops over any [`Backend`]. The loops own no math: they
+//! build graphs from the model, plan them once, keep the dataset and every parameter
+//! resident on the backend, and feed only batch indices and the optimiser's
+//! hyper-parameters each step.
+
+mod batched;
+
+pub use batched::{evaluate, run_rows, EvalReport, RowOutput};
+
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{download_entries, Backend, BackendError, Feed, PlanId};
+use crate::data::Dataset;
+use crate::graph::{grad, DType, EntryId, EntryKind, Graph, GraphError, Plan, Shape};
+use crate::models::DenseAutoencoder;
+use crate::ops::{Loss, Op, Optimizer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error("data has {got} columns, the model expects {expected}")]
+    Width { expected: usize, got: usize },
+    #[error("batch size {batch} is larger than the {rows} training rows")]
+    BatchTooLarge { batch: usize, rows: usize },
+    #[error("{0}")]
+    Config(String),
+    #[error("training diverged: the loss became {value} in epoch {epoch}")]
+    Diverged { epoch: usize, value: f32 },
+}
+
+/// The settings of a training run; saved with the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f32,
+    pub optimizer: Optimizer,
+    pub loss: Loss,
+    pub seed: u64,
+    /// Read the running loss back every this many steps for progress display
+    /// (0: once per epoch only).
+    pub loss_every: usize,
+}
+
+/// Defaults: Adam at 5e-3, batch 256, MSE, 5 epochs. On MNIST 784-256-64 the
+/// learning rate is what moves the 5-epoch test MSE most (1e-3: 0.0096, 5e-3: 0.0048,
+/// measured with `examples/dense_defaults.rs`).
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 5,
+            batch: 256,
+            lr: 5e-3,
+            optimizer: Optimizer::adam(),
+            loss: Loss::Mse,
+            seed: 0,
+            loss_every: 0,
+        }
+    }
+}
+
+/// What the trainer reports as it goes.
+#[derive(Clone, Debug)]
+pub enum Progress {
+    Step { epoch: usize, step: usize, steps: usize, running_loss: Option<f32>, samples_per_s: f64 },
+    Epoch(EpochReport),
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub train_loss: f32,
+    pub validation_loss: Option<f32>,
+    pub samples_per_s: f64,
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainReport {
+    pub epochs: Vec<EpochReport>,
+    /// Mean training throughput over all epochs.
+    pub samples_per_s: f64,
+    pub steps: u64,
+    pub submissions_per_step: f64,
+    pub readbacks_per_step: f64,
+    pub plan_launches: usize,
+    pub plan_peak_bytes: u64,
+}
+
+/// One fixed-batch training plan: gather the batch from the resident data, forward,
+/// loss, backward, one fused update per parameter, accumulate the loss.
+struct TrainPlan {
+    id: PlanId,
+    launches: usize,
+    peak_bytes: u64,
+}
+
+/// Trains `model` on `train` (rows shuffled every epoch; the last, smaller batch of
+/// an epoch runs through a second plan of its own). Weights end up in `model.store`.
+pub fn fit(
+    model: &mut DenseAutoencoder,
+    backend: &mut dyn Backend,
+    train: &Dataset,
+    validation: Option<&Dataset>,
+    cfg: &TrainConfig,
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<TrainReport, TrainError> {
+    let width = model.config.input_width();
+    for d in std::iter::once(train).chain(validation) {
+        if d.cols != width {
+            return Err(TrainError::Width { expected: width, got: d.cols });
+        }
+    }
+    if cfg.batch == 0 || cfg.epochs == 0 {
+        return Err(TrainError::Config("batch size and epochs must be at least 1".into()));
+    }
+    if cfg.batch > train.rows {
+        return Err(TrainError::BatchTooLarge { batch: cfg.batch, rows: train.rows });
+    }
+    if cfg.loss == Loss::BceWithLogits && model.config.output_activation() != crate::ops::Activation::Sigmoid {
+        return Err(TrainError::Config("binary cross-entropy needs a sigmoid output layer".into()));
+    }
+
+    // Resident data (bytes when every value is k/255, a quarter of the memory),
+    // optimiser state and the loss accumulator join the model's store.
+    let store = &mut model.store;
+    let data_shape = Shape::new(train.rows, train.cols);
+    let data = match store.find("train.data") {
+        Some(id) => id,
+        None if train.byte_scaled => {
+            let bytes = train.values.iter().map(|&v| (v * 255.0).round() as u8).collect();
+            store.add_bytes("train.data", data_shape, bytes)
+        }
+        None => store.add("train.data", data_shape, EntryKind::Data, train.values.clone()),
+    };
+    if store.get(data).shape != data_shape {
+        return Err(TrainError::Config("the model already holds training data of another shape".into()));
+    }
+    let params = model.parameters();
+    let store = &mut model.store;
+    let mut states = vec![];
+    for &p in &params {
+        let (name, shape) = (store.get(p).name.clone(), store.get(p).shape);
+        let ids: Vec<_> = (0..cfg.optimizer.state_count())
+            .map(|k| {
+                let n = format!("{name}.optim{k}");
+                match store.find(&n) {
+                    Some(id) => {
+                        store.set_values(id, vec![0.0; shape.len()]);
+                        id
+                    }
+                    None => store.zeros(&n, shape, EntryKind::State),
+                }
+            })
+            .collect();
+        states.push(ids);
+    }
+    let acc = match store.find("train.loss_sum") {
+        Some(id) => id,
+        None => store.zeros("train.loss_sum", Shape::SCALAR, EntryKind::State),
+    };
+    backend.upload_store(&model.store)?;
+
+    let full = cfg.batch;
+    let rest = train.rows % full;
+    let mut plans = vec![build_train_plan(model, backend, data, &states, acc, cfg, full)?];
+    if rest > 0 {
+        plans.push(build_train_plan(model, backend, data, &states, acc, cfg, rest)?);
+    }
+
+    let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed_da7a);
+    let mut order: Vec<u32> = (0..train.rows as u32).collect();
+    let steps_per_epoch = train.rows.div_ceil(full);
+    let zero = [0.0f32];
+    let stats0 = backend.stats();
+    let mut step_count: u64 = 0;
+    let mut reports = vec![];
+    let mut total_seconds = 0.0;
+    for epoch in 1..=cfg.epochs {
+        let start = Instant::now();
+        order.shuffle(&mut rng);
+        model.store.set_values(acc, zero.to_vec());
+        backend.upload_entry(&model.store, acc)?;
+        for (s, chunk) in order.chunks(full).enumerate() {
+            step_count += 1;
+            let plan = if chunk.len() == full { &plans[0] } else { &plans[1] };
+            let hyper = cfg.optimizer.hyper(cfg.lr, step_count);
+            backend.run(plan.id, &[Feed::U32(chunk), Feed::F32(&hyper)])?;
+            let report_now = cfg.loss_every > 0 && (s + 1) % cfg.loss_every == 0;
+            let running_loss = if report_now {
+                Some(backend.read_entry(acc)?[0] / (s + 1) as f32)
+            } else {
+                None
+            };
+            on_progress(Progress::Step {
+                epoch,
+                step: s + 1,
+                steps: steps_per_epoch,
+                running_loss,
+                samples_per_s: ((s * full + chunk.len()) as f64) / start.elapsed().as_secs_f64().max(1e-9),
+            });
+        }
+        let train_loss = backend.read_entry(acc)?[0] / steps_per_epoch as f32;
+        let seconds = start.elapsed().as_secs_f64();
+        total_seconds += seconds;
+        if !train_loss.is_finite() {
+            return Err(TrainError::Diverged { epoch, value: train_loss });
+        }
+        let validation_loss = match validation {
+            Some(v) => {
+                let r = evaluate(model, backend, v)?;
+                Some(match cfg.loss {
+                    Loss::Mse => r.mse,
+                    Loss::BceWithLogits => r.bce,
+                })
+            }
+            None => None,
+        };
+        let report = EpochReport {
+            epoch,
+            train_loss,
+            validation_loss,
+            samples_per_s: train.rows as f64 / seconds,
+            seconds,
+        };
+        on_progress(Progress::Epoch(report.clone()));
+        reports.push(report);
+    }
+    download_entries(backend, &mut model.store, |e| e.kind == EntryKind::Parameter)?;
+    let stats = backend.stats();
+    let steps = step_count.max(1) as f64;
+    Ok(TrainReport {
+        epochs: reports,
+        samples_per_s: (train.rows * cfg.epochs) as f64 / total_seconds.max(1e-9),
+        steps: step_count,
+        submissions_per_step: (stats.submissions - stats0.submissions) as f64 / steps,
+        readbacks_per_step: (stats.readbacks - stats0.readbacks) as f64 / steps,
+        plan_launches: plans[0].launches,
+        plan_peak_bytes: plans[0].peak_bytes,
+    })
+}
+
+fn build_train_plan(
+    model: &DenseAutoencoder,
+    backend: &mut dyn Backend,
+    data: EntryId,
+    states: &[Vec<EntryId>],
+    acc: EntryId,
+    cfg: &TrainConfig,
+    batch: usize,
+) -> Result<TrainPlan, TrainError> {
+    let store = &model.store;
+    let mut g = Graph::new();
+    g.set_label("batch");
+    let idx = g.input("batch_rows", Shape::new(batch, 1), DType::U32);
+    let hyper = g.input("optimizer", Shape::new(1, 4), DType::F32);
+    let data_v = g.entry(store, data);
+    let x = g.push(Op::GatherRows, &[data_v, idx])?;
+    let code = model.encode(&mut g, x)?;
+    let (logits, recon) = model.decode(&mut g, code)?;
+    g.set_label("loss");
+    let loss = match cfg.loss {
+        Loss::Mse => g.push(Op::Loss(Loss::Mse), &[recon, x])?,
+        Loss::BceWithLogits => g.push(Op::Loss(Loss::BceWithLogits), &[logits, x])?,
+    };
+    let params = model.parameters();
+    // `Graph::entry` returns the one node of an entry, so a tied weight used by the
+    // encoder and the decoder gets the sum of both gradients.
+    let param_values: Vec<_> = params.iter().map(|&p| g.entry(store, p)).collect();
+    let grads = grad(&mut g, loss, &param_values)?;
+    g.set_label("optimizer");
+    for ((&p, gr), st) in param_values.iter().zip(grads).zip(states) {
+        let mut ins = vec![p, gr, hyper];
+        ins.extend(st.iter().map(|&s| g.entry(store, s)));
+        g.push(Op::Update(cfg.optimizer), &ins)?;
+    }
+    let acc_v = g.entry(store, acc);
+    g.push(Op::Accumulate, &[acc_v, loss])?;
+    let plan = Plan::new(&g, store)?;
+    let id = backend.prepare(&plan)?;
+    Ok(TrainPlan {
+        id,
+        launches: plan.launches.len(),
+        peak_bytes: plan.peak_bytes,
+    })
+}
