@@ -53,6 +53,33 @@ impl<T: Real> CpuBackend<T> {
         }
     }
 
+    /// Sets an entry's values in the backend's own precision (the f64 gradient check
+    /// perturbs inputs by amounts an f32 store could not hold).
+    pub fn set_entry_values(&mut self, id: EntryId, values: Vec<T>) -> Result<(), BackendError> {
+        match self.entries.get_mut(id.0 as usize) {
+            Some(slot @ Some(_)) => {
+                *slot = Some(Storage::Real(values));
+                Ok(())
+            }
+            _ => Err(BackendError::MissingEntry(format!("#{}", id.0))),
+        }
+    }
+
+    /// Reads an entry in the backend's own precision.
+    pub fn entry_values(&self, id: EntryId) -> Result<Vec<T>, BackendError> {
+        match self.entry(id)? {
+            Storage::Real(v) => Ok(v.clone()),
+            Storage::Bytes(_) => Err(BackendError::Execution("byte data is not read back".into())),
+        }
+    }
+
+    /// Reads a graph output of the last run in the backend's own precision.
+    pub fn output_values(&self, id: PlanId, value: ValueId) -> Result<Vec<T>, BackendError> {
+        let p = &self.plans[id.0];
+        let (loc, shape) = p.plan.output_location(value).ok_or(BackendError::NotAnOutput(value))?;
+        Ok(real_slice(loc, &p.slots, &p.inputs, &self.entries)?[..shape.len()].to_vec())
+    }
+
     fn entry(&self, id: EntryId) -> Result<&Storage<T>, BackendError> {
         self.entries
             .get(id.0 as usize)
