@@ -68,8 +68,25 @@ impl MatMul {
         Ok(Shape::new(m, n))
     }
 
+    /// The CPU reference: the product, then the epilogue.
     pub fn cpu<T: Real>(&self, ins: &[&[T]], s: &[Shape], out: &mut [T]) {
-        let ((m, k), (_, n)) = self.dims(s[0], s[1]);
+        self.cpu_product(ins, s, out);
+        if self.has_epilogue() {
+            self.cpu_epilogue(if self.bias { Some(ins[2]) } else { None }, out);
+        }
+    }
+
+    /// `op(A) · op(B)` through sgemm, transposes as strides.
+    pub fn cpu_product<T: Real>(&self, ins: &[&[T]], s: &[Shape], out: &mut [T]) {
+        let ((m, _), _) = self.dims(s[0], s[1]);
+        self.cpu_product_rows(ins, s, 0..m, out);
+    }
+
+    /// Rows `rows` of `op(A) · op(B)` into `out` (which holds just those rows), so
+    /// callers can split the product across threads by output rows.
+    pub fn cpu_product_rows<T: Real>(&self, ins: &[&[T]], s: &[Shape], rows: std::ops::Range<usize>, out: &mut [T]) {
+        let ((_, k), (_, n)) = self.dims(s[0], s[1]);
+        let m = rows.len();
         // Row-major X with shape [r, c] has strides (c, 1); its transpose (1, c).
         let strides = |shape: Shape, t: bool| {
             if t {
@@ -78,29 +95,31 @@ impl MatMul {
                 (shape.cols as isize, 1)
             }
         };
-        T::gemm(
-            m,
-            k,
-            n,
-            ins[0],
-            strides(s[0], self.trans_a),
-            ins[1],
-            strides(s[1], self.trans_b),
-            out,
-        );
-        if self.bias || self.act != Activation::Linear {
-            let bias = if self.bias { Some(ins[2]) } else { None };
-            for row in out.chunks_mut(n) {
-                match bias {
-                    Some(b) => {
-                        for (y, &b) in row.iter_mut().zip(b) {
-                            *y = self.act.apply(*y + b);
-                        }
+        let a_strides = strides(s[0], self.trans_a);
+        let a = &ins[0][rows.start * a_strides.0 as usize..];
+        T::gemm(m, k, n, a, a_strides, ins[1], strides(s[1], self.trans_b), out);
+    }
+
+    pub fn has_epilogue(&self) -> bool {
+        self.bias || self.act != Activation::Linear
+    }
+
+    /// `act(row + bias)` on whole rows of the product (any number of rows).
+    pub fn cpu_epilogue<T: Real>(&self, bias: Option<&[T]>, rows: &mut [T]) {
+        let n = match bias {
+            Some(b) => b.len(),
+            None => rows.len().max(1),
+        };
+        for row in rows.chunks_mut(n) {
+            match bias {
+                Some(b) => {
+                    for (y, &b) in row.iter_mut().zip(b) {
+                        *y = self.act.apply(*y + b);
                     }
-                    None => {
-                        for y in row.iter_mut() {
-                            *y = self.act.apply(*y);
-                        }
+                }
+                None => {
+                    for y in row.iter_mut() {
+                        *y = self.act.apply(*y);
                     }
                 }
             }

@@ -7,6 +7,13 @@ use crate::backend::{check_feeds, Backend, BackendError, BackendStats, Feed, Pla
 use crate::graph::{EntryData, EntryId, Location, ParamStore, Plan, ValueId};
 use crate::ops::{self, Op, Real};
 
+mod parallel;
+use parallel::for_ranges;
+
+/// Matmuls are cut into tasks of whole row blocks at least this tall (sgemm's
+/// register blocks are up to 16 rows; thinner tasks waste its packing).
+const ROWS_PER_MATMUL_TASK: usize = 16;
+
 enum Storage<T> {
     Real(Vec<T>),
     Bytes(Vec<u8>),
@@ -24,6 +31,8 @@ pub struct CpuBackend<T: Real = f32> {
     plans: Vec<Prepared<T>>,
     stats: BackendStats,
     threads: usize,
+    /// Seconds and launches per op name, when `AEGPU_PROFILE` is set.
+    profile: Option<std::collections::BTreeMap<String, (f64, u64)>>,
 }
 
 impl<T: Real> Default for CpuBackend<T> {
@@ -33,24 +42,25 @@ impl<T: Real> Default for CpuBackend<T> {
 }
 
 impl<T: Real> CpuBackend<T> {
-    /// Uses every core: `matrixmultiply` reads `MATMUL_NUM_THREADS` once, and counts
-    /// physical cores otherwise, which is 1 on many 2-vCPU machines.
+    /// Uses every core through one rayon pool (`RAYON_NUM_THREADS` to change):
+    /// matmuls are split by output rows into single-threaded sgemm calls, so
+    /// `matrixmultiply`'s own threads (`MATMUL_NUM_THREADS`) are kept at one.
     pub fn new() -> Self {
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
-            std::env::set_var("MATMUL_NUM_THREADS", threads.to_string());
-        }
-        let threads = std::env::var("MATMUL_NUM_THREADS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(threads);
+        std::env::set_var("MATMUL_NUM_THREADS", "1");
+        let threads = rayon::current_num_threads();
         CpuBackend {
             entries: vec![],
             entry_names: vec![],
             plans: vec![],
             stats: BackendStats::default(),
             threads,
+            profile: std::env::var_os("AEGPU_PROFILE").map(|_| Default::default()),
         }
+    }
+
+    /// Time per op name so far (seconds, launches), when `AEGPU_PROFILE` is set.
+    pub fn profile(&self) -> Option<&std::collections::BTreeMap<String, (f64, u64)>> {
+        self.profile.as_ref()
     }
 
     /// Sets an entry's values in the backend's own precision (the f64 gradient check
@@ -211,6 +221,7 @@ impl<T: Real> CpuBackend<T> {
             }
         }
         for launch in &p.plan.launches {
+            let started = self.profile.as_ref().map(|_| std::time::Instant::now());
             let result = match launch.output {
                 Some(Location::Slot(out_slot)) => {
                     let mut out = std::mem::take(&mut p.slots[out_slot]);
@@ -227,6 +238,11 @@ impl<T: Real> CpuBackend<T> {
                 }
                 other => other,
             })?;
+            if let (Some(t), Some(profile)) = (started, self.profile.as_mut()) {
+                let e = profile.entry(launch.op.name()).or_default();
+                e.0 += t.elapsed().as_secs_f64();
+                e.1 += 1;
+            }
         }
         Ok(())
     }
@@ -244,16 +260,43 @@ impl<T: Real> CpuBackend<T> {
             Op::Fill { value, .. } => out.iter_mut().for_each(|o| *o = T::from_f32(*value)),
             Op::MatMul(m) => {
                 let ins: Vec<&[T]> = (0..l.inputs.len()).map(get).collect::<Result<_, _>>()?;
-                m.cpu(&ins, s, out)
+                // Each thread computes whole output rows (product and epilogue), with a
+                // single-threaded sgemm: one thread pool for everything, so sgemm's
+                // threads and the element-wise ones never compete for the cores.
+                let bias = if m.bias { Some(ins[2]) } else { None };
+                let n = l.shape.cols;
+                let offset = out.as_ptr() as usize;
+                for_ranges(self.threads, out.len(), n * ROWS_PER_MATMUL_TASK, vec![out], vec![], |o, _| {
+                    let start = (o[0].as_ptr() as usize - offset) / std::mem::size_of::<T>() / n;
+                    let rows = start..start + o[0].len() / n;
+                    m.cpu_product_rows(&ins, s, rows, o[0]);
+                    if m.has_epilogue() {
+                        m.cpu_epilogue(bias, o[0]);
+                    }
+                })
             }
-            Op::Activate(a) => ops::activation::cpu_activate(*a, get(0)?, out),
-            Op::ActivationGrad(a) => ops::activation::cpu_activation_grad(*a, get(0)?, get(1)?, out),
-            Op::Binary(b) => b.cpu(get(0)?, get(1)?, out),
-            Op::Scale(c) => ops::elementwise::cpu_scale(*c, get(0)?, out),
+            Op::Activate(a) => for_ranges(self.threads, out.len(), 1, vec![out], vec![get(0)?], |o, i| {
+                ops::activation::cpu_activate(*a, i[0], o[0])
+            }),
+            Op::ActivationGrad(a) => for_ranges(self.threads, out.len(), 1, vec![out], vec![get(0)?, get(1)?], |o, i| {
+                ops::activation::cpu_activation_grad(*a, i[0], i[1], o[0])
+            }),
+            Op::Binary(b) => for_ranges(self.threads, out.len(), 1, vec![out], vec![get(0)?, get(1)?], |o, i| {
+                b.cpu(i[0], i[1], o[0])
+            }),
+            Op::Scale(c) => for_ranges(self.threads, out.len(), 1, vec![out], vec![get(0)?], |o, i| {
+                ops::elementwise::cpu_scale(*c, i[0], o[0])
+            }),
             Op::Reduce(r) => r.cpu(get(0)?, s[0], out),
             Op::Broadcast(to) => ops::reduce::cpu_broadcast(get(0)?, s[0], *to, out),
             Op::Loss(loss) => loss.cpu(get(0)?, get(1)?, out),
-            Op::LossGrad(loss) => loss.cpu_grad(get(0)?, get(1)?, get(2)?, out),
+            Op::LossGrad(loss) => {
+                // The mean's 1/N is over the whole operand, not a thread's range.
+                let (dloss, count) = (get(2)?, T::from_f64(out.len() as f64));
+                for_ranges(self.threads, out.len(), 1, vec![out], vec![get(0)?, get(1)?], |o, i| {
+                    loss.cpu_grad_scaled(i[0], i[1], dloss[0] / count, o[0])
+                })
+            }
             Op::GatherRows => {
                 let idx = get(1)?;
                 let cols = s[0].cols;
@@ -290,9 +333,13 @@ impl<T: Real> CpuBackend<T> {
                 let result = (|| {
                     let grad = real_slice(l.inputs[1], slots, inputs, &self.entries)?;
                     let hyper = real_slice(l.inputs[2], slots, inputs, &self.entries)?;
-                    let mut refs: Vec<&mut [T]> = states.iter_mut().map(|v| v.as_mut_slice()).collect();
                     let n = param.len();
-                    opt.cpu(&mut param, &grad[..n], hyper, &mut refs);
+                    let mut muts: Vec<&mut [T]> = vec![param.as_mut_slice()];
+                    muts.extend(states.iter_mut().map(|v| v.as_mut_slice()));
+                    for_ranges(self.threads, n, 1, muts, vec![&grad[..n]], |m, i| {
+                        let (p, st) = m.split_at_mut(1);
+                        opt.cpu(p[0], i[0], hyper, st)
+                    });
                     Ok(())
                 })();
                 self.entries[param_id.0 as usize] = Some(Storage::Real(param));
