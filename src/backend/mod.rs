@@ -5,6 +5,7 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod select;
 
 use crate::graph::{EntryId, ParamStore, Plan, ValueId};
 

@@ -1,0 +1,107 @@
+//! `aegpu eval`, `encode` and `reconstruct`: a saved model applied to data.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use crate::cli::{BackendArgs, CliError, DataArgs};
+use crate::data::{save_csv, save_npy, Dataset, Scaler};
+use crate::models::DenseAutoencoder;
+use crate::train::{evaluate, run_rows, RowOutput};
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A model saved by `aegpu train`.
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// Print one JSON object with the results on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RowsArgs {
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// Output file: `.npy` or `.csv`.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Loads the model and the data, applies the scaling recorded at training time, and
+/// checks that the widths agree.
+fn load(model_path: &Path, data: &DataArgs) -> Result<(DenseAutoencoder, Option<Scaler>, Dataset), CliError> {
+    let (model, meta) = DenseAutoencoder::load(model_path)?;
+    let scaler: Option<Scaler> = match meta.get("aegpu.scaler") {
+        Some(s) => Some(serde_json::from_str(s).map_err(|e| format!("{}: unreadable scaler: {e}", model_path.display()))?),
+        None => None,
+    };
+    let mut d = data.load()?;
+    let width = model.config.input_width();
+    if d.cols != width {
+        return Err(format!(
+            "the model {} expects {width} columns, the data {} has {}",
+            model_path.display(),
+            data.data,
+            d.cols
+        )
+        .into());
+    }
+    if let Some(s) = &scaler {
+        s.apply(&mut d)?;
+    }
+    Ok((model, scaler, d))
+}
+
+pub fn eval(a: EvalArgs) -> Result<(), CliError> {
+    let (model, _, data) = load(&a.model, &a.data)?;
+    let mut selected = a.backend.open()?;
+    let backend = selected.backend.as_mut();
+    backend.upload_store(&model.store)?;
+    let r = evaluate(&model, backend, &data)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({ "test_mse": r.mse, "test_bce": r.bce, "rows": r.rows, "backend": backend.describe() })
+        );
+    } else {
+        println!("{} rows: MSE {:.5}, BCE {:.5} per element", r.rows, r.mse, r.bce);
+    }
+    Ok(())
+}
+
+pub fn rows(a: RowsArgs, what: RowOutput) -> Result<(), CliError> {
+    let (model, scaler, data) = load(&a.model, &a.data)?;
+    let mut selected = a.backend.open()?;
+    let backend = selected.backend.as_mut();
+    backend.upload_store(&model.store)?;
+    let mut values = run_rows(&model, backend, &data, what)?;
+    let cols = match what {
+        RowOutput::Code => model.config.code_width(),
+        RowOutput::Reconstruction => {
+            // Reconstructions go back to the data's own units.
+            if let Some(s) = &scaler {
+                for row in values.chunks_mut(data.cols) {
+                    s.invert_row(row);
+                }
+            }
+            data.cols
+        }
+    };
+    let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "npy" => save_npy(&a.out, data.rows, cols, &values)?,
+        "csv" => save_csv(&a.out, None, data.rows, cols, &values)?,
+        _ => return Err(format!("--out {}: use a .npy or .csv file name", a.out.display()).into()),
+    }
+    eprintln!("wrote {} rows × {cols} to {}", data.rows, a.out.display());
+    Ok(())
+}

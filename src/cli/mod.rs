@@ -1,0 +1,111 @@
+//! The `aegpu` command line: argument definitions and dispatch. Each command lives in
+//! its own file; every failure becomes one line on stderr and a non-zero exit.
+
+mod infer;
+mod info;
+mod progress;
+mod train;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::backend::select::{select, BackendChoice, Selected};
+use crate::data::{load_spec, CsvOptions, Dataset};
+
+/// Any error a command reports: printed as one line.
+pub type CliError = Box<dyn std::error::Error>;
+
+#[derive(Parser, Debug)]
+#[command(name = "aegpu", version, about = "Train and run autoencoders on any GPU, or fast on the CPU")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a dense autoencoder and save it.
+    Train(train::TrainArgs),
+    /// Reconstruction MSE and BCE per element of a saved model on some data.
+    Eval(infer::EvalArgs),
+    /// Write the codes of every row (CSV or .npy by the output's extension).
+    Encode(infer::RowsArgs),
+    /// Write the reconstruction of every row (CSV or .npy).
+    Reconstruct(infer::RowsArgs),
+    /// List GPU adapters with their limits, and what `--backend auto` would pick.
+    Info(info::InfoArgs),
+}
+
+/// Where the data comes from: shared by every command that reads data.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// `mnist` (bundled training digits), `mnist:test`, or a path to a .csv, .csv.gz,
+    /// .npy or IDX (`*-idx3-ubyte[.gz]`) file.
+    #[arg(long)]
+    pub data: String,
+    /// A CSV column holding labels, left out of the features (name or 0-based index).
+    #[arg(long)]
+    pub label_column: Option<String>,
+}
+
+impl DataArgs {
+    pub fn load(&self) -> Result<Dataset, CliError> {
+        load_data(&self.data, &self.label_column)
+    }
+}
+
+pub fn load_data(spec: &str, label_column: &Option<String>) -> Result<Dataset, CliError> {
+    let opts = CsvOptions {
+        label_column: label_column.clone(),
+        ..CsvOptions::default()
+    };
+    Ok(load_spec(spec, &opts)?)
+}
+
+/// Which device runs the work.
+#[derive(Args, Debug, Clone)]
+pub struct BackendArgs {
+    /// `auto` (a hardware GPU if there is one, else the CPU), `gpu` (any adapter,
+    /// software ones included) or `cpu`.
+    #[arg(long, default_value = "auto")]
+    pub backend: BackendChoice,
+    /// GPU adapter by name substring or index (see `aegpu info`); env AEGPU_ADAPTER.
+    #[arg(long)]
+    pub adapter: Option<String>,
+}
+
+impl BackendArgs {
+    /// Opens the backend and says which one, once, on stderr.
+    pub fn open(&self) -> Result<Selected, CliError> {
+        let s = select(self.backend, self.adapter.clone())?;
+        eprintln!("{}", s.reason);
+        Ok(s)
+    }
+}
+
+/// Where a command writes a file.
+#[derive(Args, Debug, Clone)]
+pub struct OutArgs {
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Eval(a) => infer::eval(a),
+        Command::Encode(a) => infer::rows(a, crate::train::RowOutput::Code),
+        Command::Reconstruct(a) => infer::rows(a, crate::train::RowOutput::Reconstruction),
+        Command::Info(a) => info::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
