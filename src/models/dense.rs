@@ -3,9 +3,9 @@
 //! with tied weights (decoder layer i multiplies by the transpose of encoder layer i
 //! through the matmul's transpose flag, no copy).
 //!
-//! The last decoder layer is computed as logits `z` and the output activation applied
-//! as a separate op, so the same graph yields both the reconstruction `σ(z)` (for MSE)
-//! and the logits the stable BCE needs.
+//! The decoder either fuses the output activation into the last matmul
+//! ([`DenseAutoencoder::decode`], for MSE training) or keeps the logits `z` and applies
+//! σ as a separate op ([`DenseAutoencoder::decode_logits`]), which the stable BCE needs.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -167,21 +167,17 @@ impl DenseAutoencoder {
         Ok(h)
     }
 
-    /// Appends the decoder: `code → (logits, reconstruction)`; the two are the same
-    /// value when the output activation is linear.
-    pub fn decode(&self, g: &mut Graph, code: ValueId) -> Result<(ValueId, ValueId), GraphError> {
-        let depth = self.config.depth();
-        let mut h = code;
-        for (j, &(w, b)) in self.decoder.iter().enumerate() {
-            g.set_label(format!("decoder layer {}", j + 1));
-            let last = j + 1 == depth;
-            let act = if last { Activation::Linear } else { self.config.activations[depth + j] };
-            h = match w {
-                Some(w) => dense(g, &self.store, h, w, b, false, act)?,
-                None => dense(g, &self.store, h, self.encoder[depth - 1 - j].0, b, true, act)?,
-            };
-        }
-        let logits = h;
+    /// Appends the decoder: `code → reconstruction`, the output activation fused
+    /// into the last matmul's epilogue.
+    pub fn decode(&self, g: &mut Graph, code: ValueId) -> Result<ValueId, GraphError> {
+        self.decoder_layers(g, code, self.config.output_activation())
+    }
+
+    /// Appends the decoder keeping the last layer's pre-activation:
+    /// `code → (logits, reconstruction)` (the same value for a linear output), for the
+    /// numerically stable BCE on logits.
+    pub fn decode_logits(&self, g: &mut Graph, code: ValueId) -> Result<(ValueId, ValueId), GraphError> {
+        let logits = self.decoder_layers(g, code, Activation::Linear)?;
         let out = self.config.output_activation();
         let recon = if out == Activation::Linear {
             logits
@@ -190,6 +186,20 @@ impl DenseAutoencoder {
             g.push(Op::Activate(out), &[logits])?
         };
         Ok((logits, recon))
+    }
+
+    fn decoder_layers(&self, g: &mut Graph, code: ValueId, last_act: Activation) -> Result<ValueId, GraphError> {
+        let depth = self.config.depth();
+        let mut h = code;
+        for (j, &(w, b)) in self.decoder.iter().enumerate() {
+            g.set_label(format!("decoder layer {}", j + 1));
+            let act = if j + 1 == depth { last_act } else { self.config.activations[depth + j] };
+            h = match w {
+                Some(w) => dense(g, &self.store, h, w, b, false, act)?,
+                None => dense(g, &self.store, h, self.encoder[depth - 1 - j].0, b, true, act)?,
+            };
+        }
+        Ok(h)
     }
 
     /// Saves weights and config (plus any extra metadata, e.g. training settings) as

@@ -88,7 +88,7 @@ pub fn evaluate(model: &DenseAutoencoder, backend: &mut dyn Backend, data: &Data
     let sigmoid_output = model.config.output_activation() == Activation::Sigmoid;
     let build = |g: &mut Graph, x: ValueId| -> Result<Vec<ValueId>, TrainError> {
         let code = model.encode(g, x)?;
-        let (logits, recon) = model.decode(g, code)?;
+        let (logits, recon) = model.decode_logits(g, code)?;
         g.set_label("evaluation");
         let mse = g.push(Op::Loss(Loss::Mse), &[recon, x])?;
         if sigmoid_output {
@@ -142,7 +142,7 @@ pub fn run_rows(
         let code = model.encode(g, x)?;
         Ok(vec![match what {
             RowOutput::Code => code,
-            RowOutput::Reconstruction => model.decode(g, code)?.1,
+            RowOutput::Reconstruction => model.decode(g, code)?,
         }])
     };
     let mut out = vec![];

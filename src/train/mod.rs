@@ -265,11 +265,17 @@ fn build_train_plan(
     let data_v = g.entry(store, data);
     let x = g.push(Op::GatherRows, &[data_v, idx])?;
     let code = model.encode(&mut g, x)?;
-    let (logits, recon) = model.decode(&mut g, code)?;
-    g.set_label("loss");
     let loss = match cfg.loss {
-        Loss::Mse => g.push(Op::Loss(Loss::Mse), &[recon, x])?,
-        Loss::BceWithLogits => g.push(Op::Loss(Loss::BceWithLogits), &[logits, x])?,
+        Loss::Mse => {
+            let recon = model.decode(&mut g, code)?;
+            g.set_label("loss");
+            g.push(Op::Loss(Loss::Mse), &[recon, x])?
+        }
+        Loss::BceWithLogits => {
+            let (logits, _) = model.decode_logits(&mut g, code)?;
+            g.set_label("loss");
+            g.push(Op::Loss(Loss::BceWithLogits), &[logits, x])?
+        }
     };
     let params = model.parameters();
     // `Graph::entry` returns the one node of an entry, so a tied weight used by the
