@@ -4,9 +4,11 @@
 //! - matmul GFLOP/s on 256×784×256, 1024³ and the backward shapes, beside the
 //!   machine's measured f32 FMA peak.
 //!
-//!     cargo bench --bench throughput                  # CPU and, if any, the GPU adapter
-//!     cargo bench --bench throughput -- --json        # one JSON object per case
-//!     cargo bench --bench throughput -- --backend cpu # or gpu
+//! ```text
+//! cargo bench --bench throughput                  # CPU and, if any, the GPU adapter
+//! cargo bench --bench throughput -- --json        # one JSON object per case
+//! cargo bench --bench throughput -- --backend cpu # or gpu
+//! ```
 //!
 //! The GPU cases run on whatever adapter wgpu finds, software (llvmpipe) included.
 
@@ -16,7 +18,7 @@ use aegpu::backend::cpu::CpuBackend;
 use aegpu::backend::gpu::{GpuBackend, GpuOptions};
 use aegpu::backend::{Backend, Feed};
 use aegpu::data::{bundled_mnist_dir, load_mnist, Dataset, Split};
-use aegpu::graph::{DType, Graph, Plan, ParamStore, Shape};
+use aegpu::graph::{DType, Graph, ParamStore, Plan, Shape};
 use aegpu::models::{DenseAutoencoder, DenseConfig};
 use aegpu::ops::{Activation, MatMul, Op};
 use aegpu::train::{fit, TrainConfig};
@@ -37,13 +39,19 @@ fn emit(opts: &Options, case: serde_json::Value, text: String) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let backend = args.iter().position(|a| a == "--backend").and_then(|i| args.get(i + 1)).map(String::as_str);
+    let backend = args
+        .iter()
+        .position(|a| a == "--backend")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
     let opts = Options {
         json: args.iter().any(|a| a == "--json"),
         cpu: matches!(backend, None | Some("cpu") | Some("all")),
         gpu: matches!(backend, None | Some("gpu") | Some("all")),
     };
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let peak = fma_peak_gflops(threads);
     emit(
         &opts,
@@ -52,35 +60,69 @@ fn main() {
     );
 
     let train = load_mnist(&bundled_mnist_dir(), Split::Train).expect("bundled MNIST");
-    let shapes = [(256, 784, 256, "forward 256x784x256"), (1024, 1024, 1024, "1024^3"), (784, 256, 256, "dW = x^T dz 784x256x256"), (256, 256, 784, "dX = dz W^T 256x256x784")];
+    let shapes = [
+        (256, 784, 256, "forward 256x784x256"),
+        (1024, 1024, 1024, "1024^3"),
+        (784, 256, 256, "dW = x^T dz 784x256x256"),
+        (256, 256, 784, "dX = dz W^T 256x256x784"),
+    ];
 
     if opts.cpu {
         let mut cpu = CpuBackend::<f32>::new();
         let name = cpu.describe();
         for &(m, k, n, label) in &shapes {
-            let g = matmul_gflops(&mut cpu, m, k, n, label.starts_with("dW"), label.starts_with("dX"), 0.5);
+            let g = matmul_gflops(
+                &mut cpu,
+                m,
+                k,
+                n,
+                label.starts_with("dW"),
+                label.starts_with("dX"),
+                0.5,
+            );
             emit(
                 &opts,
                 serde_json::json!({"case": "matmul", "backend": name, "shape": label, "m": m, "k": k, "n": n, "gflops": g, "fraction_of_peak": g / peak}),
-                format!("matmul {label:<26} {name}: {g:7.1} GFLOP/s ({:.0}% of peak)", 100.0 * g / peak),
+                format!(
+                    "matmul {label:<26} {name}: {g:7.1} GFLOP/s ({:.0}% of peak)",
+                    100.0 * g / peak
+                ),
             );
         }
         train_case(&opts, &mut cpu, &train, 3);
     }
     if opts.gpu {
-        match GpuBackend::new(&GpuOptions { adapter: None, allow_software: true }) {
+        match GpuBackend::new(&GpuOptions {
+            adapter: None,
+            allow_software: true,
+        }) {
             Ok(mut gpu) => {
                 let name = gpu.describe();
                 for &(m, k, n, label) in &shapes {
-                    let g = matmul_gflops(&mut gpu, m, k, n, label.starts_with("dW"), label.starts_with("dX"), 2.0);
+                    let g = matmul_gflops(
+                        &mut gpu,
+                        m,
+                        k,
+                        n,
+                        label.starts_with("dW"),
+                        label.starts_with("dX"),
+                        2.0,
+                    );
                     emit(
                         &opts,
                         serde_json::json!({"case": "matmul", "backend": name, "shape": label, "m": m, "k": k, "n": n, "gflops": g, "fraction_of_peak": g / peak}),
-                        format!("matmul {label:<26} {name}: {g:7.1} GFLOP/s ({:.0}% of the CPU's peak)", 100.0 * g / peak),
+                        format!(
+                            "matmul {label:<26} {name}: {g:7.1} GFLOP/s ({:.0}% of the CPU's peak)",
+                            100.0 * g / peak
+                        ),
                     );
                 }
                 let epochs_subset = if gpu.is_software() { 1 } else { 3 };
-                let data = if gpu.is_software() { train.head(15_360) } else { train.clone() };
+                let data = if gpu.is_software() {
+                    train.head(15_360)
+                } else {
+                    train.clone()
+                };
                 train_case(&opts, &mut gpu, &data, epochs_subset);
             }
             Err(e) => emit(
@@ -97,9 +139,23 @@ fn main() {
 fn train_case(opts: &Options, backend: &mut dyn Backend, data: &Dataset, epochs: usize) {
     let name = backend.describe();
     let mut model = DenseAutoencoder::new(DenseConfig::new(&[784, 256, 64]), 0).expect("model");
-    let warm = TrainConfig { epochs: 1, ..TrainConfig::default() };
-    fit(&mut model, backend, &data.head(2_560), None, &warm, &mut |_| {}).expect("warm-up");
-    let cfg = TrainConfig { epochs, ..TrainConfig::default() };
+    let warm = TrainConfig {
+        epochs: 1,
+        ..TrainConfig::default()
+    };
+    fit(
+        &mut model,
+        backend,
+        &data.head(2_560),
+        None,
+        &warm,
+        &mut |_| {},
+    )
+    .expect("warm-up");
+    let cfg = TrainConfig {
+        epochs,
+        ..TrainConfig::default()
+    };
     let start = Instant::now();
     let r = fit(&mut model, backend, data, None, &cfg, &mut |_| {}).expect("training");
     let seconds = start.elapsed().as_secs_f64();
@@ -120,18 +176,44 @@ fn train_case(opts: &Options, backend: &mut dyn Backend, data: &Dataset, epochs:
 }
 
 /// GFLOP/s of one matmul launch repeated for about `seconds`, read back once at the end.
-fn matmul_gflops(backend: &mut dyn Backend, m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool, seconds: f64) -> f64 {
+fn matmul_gflops(
+    backend: &mut dyn Backend,
+    m: usize,
+    k: usize,
+    n: usize,
+    trans_a: bool,
+    trans_b: bool,
+    seconds: f64,
+) -> f64 {
     let store = ParamStore::new();
     let mut g = Graph::new();
-    let a_shape = if trans_a { Shape::new(k, m) } else { Shape::new(m, k) };
-    let b_shape = if trans_b { Shape::new(n, k) } else { Shape::new(k, n) };
+    let a_shape = if trans_a {
+        Shape::new(k, m)
+    } else {
+        Shape::new(m, k)
+    };
+    let b_shape = if trans_b {
+        Shape::new(n, k)
+    } else {
+        Shape::new(k, n)
+    };
     let a = g.input("a", a_shape, DType::F32);
     let b = g.input("b", b_shape, DType::F32);
     let c = g
-        .push(Op::MatMul(MatMul { trans_a, trans_b, bias: false, act: Activation::Linear }), &[a, b])
+        .push(
+            Op::MatMul(MatMul {
+                trans_a,
+                trans_b,
+                bias: false,
+                act: Activation::Linear,
+            }),
+            &[a, b],
+        )
         .expect("shapes agree");
     g.mark_output(c);
-    let plan = backend.prepare(&Plan::new(&g, &store).expect("plan")).expect("prepare");
+    let plan = backend
+        .prepare(&Plan::new(&g, &store).expect("plan"))
+        .expect("prepare");
     let av: Vec<f32> = (0..m * k).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect();
     let bv: Vec<f32> = (0..k * n).map(|i| ((i % 13) as f32 - 6.0) / 6.0).collect();
     let feeds = [Feed::F32(&av), Feed::F32(&bv)];

@@ -27,10 +27,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.init = init;
     let mut model = DenseAutoencoder::new(config, seed)?;
     let mut cpu = CpuBackend::<f32>::new();
-    let cfg = TrainConfig { lr, seed, ..TrainConfig::default() };
+    let cfg = TrainConfig {
+        lr,
+        seed,
+        ..TrainConfig::default()
+    };
     let report = fit(&mut model, &mut cpu, &train, None, &cfg, &mut |_| {})?;
     let ae = evaluate(&model, &mut cpu, &test)?;
-    let losses: Vec<String> = report.epochs.iter().map(|e| format!("{:.5}", e.train_loss)).collect();
+    let losses: Vec<String> = report
+        .epochs
+        .iter()
+        .map(|e| format!("{:.5}", e.train_loss))
+        .collect();
     println!(
         "lr {lr} code {code} init {init:?} seed {seed}: test MSE {:.5}, BCE {:.4}, {:.0} samples/s, train loss per epoch [{}]",
         ae.mse,

@@ -1,13 +1,13 @@
 //! aegpu: autoencoders on any GPU vendor through wgpu, with a fast CPU backend that
 //! doubles as the reference every WGSL kernel is checked against.
 
+pub mod backend;
+pub mod cli;
 pub mod data;
 pub mod graph;
 pub mod io;
-pub mod ops;
-pub mod backend;
+pub mod linalg;
 pub mod models;
 pub mod nn;
+pub mod ops;
 pub mod train;
-pub mod linalg;
-pub mod cli;

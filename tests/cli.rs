@@ -24,7 +24,12 @@ fn stdout_json(out: &Output) -> serde_json::Value {
         "command failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 /// A failing command prints exactly one line starting with `error:` and exits non-zero.
@@ -32,7 +37,11 @@ fn assert_one_line_error(out: &Output, expected_fragment: &str) {
     assert!(!out.status.success(), "expected failure, got success");
     let stderr = String::from_utf8_lossy(&out.stderr);
     let error_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
-    assert_eq!(error_lines.len(), 1, "one error line expected, stderr was:\n{stderr}");
+    assert_eq!(
+        error_lines.len(),
+        1,
+        "one error line expected, stderr was:\n{stderr}"
+    );
     assert!(
         error_lines[0].contains(expected_fragment),
         "error `{}` should mention `{expected_fragment}`",
@@ -43,9 +52,26 @@ fn assert_one_line_error(out: &Output, expected_fragment: &str) {
 
 fn train_iris(model: &Path) -> serde_json::Value {
     let out = aegpu(&[
-        "train", "--data", "data/small/iris.csv", "--label-column", "target", "--scale", "minmax",
-        "--layers", "4,3,2", "--epochs", "20", "--batch", "16", "--lr", "1e-2", "--backend", "cpu",
-        "--out", model.to_str().unwrap(), "--json",
+        "train",
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--scale",
+        "minmax",
+        "--layers",
+        "4,3,2",
+        "--epochs",
+        "20",
+        "--batch",
+        "16",
+        "--lr",
+        "1e-2",
+        "--backend",
+        "cpu",
+        "--out",
+        model.to_str().unwrap(),
+        "--json",
     ]);
     stdout_json(&out)
 }
@@ -55,12 +81,23 @@ fn train_then_eval_encode_and_reconstruct_a_csv_dataset() {
     let model = temp("iris.safetensors");
     let trained = train_iris(&model);
     assert!(trained["train_loss"].as_f64().unwrap() < 0.1, "{trained}");
-    assert_eq!(trained["parameters"], 4 * 3 + 3 + 3 * 2 + 2 + 2 * 3 + 3 + 3 * 4 + 4);
+    assert_eq!(
+        trained["parameters"],
+        4 * 3 + 3 + 3 * 2 + 2 + 2 * 3 + 3 + 3 * 4 + 4
+    );
     assert!(model.exists());
 
     let eval = stdout_json(&aegpu(&[
-        "eval", "--model", model.to_str().unwrap(), "--data", "data/small/iris.csv",
-        "--label-column", "target", "--backend", "cpu", "--json",
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--backend",
+        "cpu",
+        "--json",
     ]));
     let mse = eval["test_mse"].as_f64().unwrap();
     assert!(mse > 0.0 && mse < 0.1, "{eval}");
@@ -68,24 +105,53 @@ fn train_then_eval_encode_and_reconstruct_a_csv_dataset() {
 
     let codes = temp("codes.npy");
     let out = aegpu(&[
-        "encode", "--model", model.to_str().unwrap(), "--data", "data/small/iris.csv",
-        "--label-column", "target", "--backend", "cpu", "--out", codes.to_str().unwrap(),
+        "encode",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--backend",
+        "cpu",
+        "--out",
+        codes.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let codes = aegpu::data::load_npy(&codes).unwrap();
     assert_eq!((codes.rows, codes.cols), (150, 2));
 
     let recon = temp("recon.csv");
     let out = aegpu(&[
-        "reconstruct", "--model", model.to_str().unwrap(), "--data", "data/small/iris.csv",
-        "--label-column", "target", "--backend", "cpu", "--out", recon.to_str().unwrap(),
+        "reconstruct",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--backend",
+        "cpu",
+        "--out",
+        recon.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let recon = aegpu::data::load_csv(&recon, &Default::default()).unwrap();
     assert_eq!((recon.rows, recon.cols), (150, 4));
     // Reconstructions come back in the data's units (centimetres), not the [0, 1] scale.
     let max = recon.values.iter().cloned().fold(f32::MIN, f32::max);
-    assert!(max > 3.0, "reconstructions should be unscaled, max was {max}");
+    assert!(
+        max > 3.0,
+        "reconstructions should be unscaled, max was {max}"
+    );
 }
 
 #[test]
@@ -105,8 +171,17 @@ fn missing_data_file_is_one_line_error() {
 #[test]
 fn layers_that_do_not_fit_the_data_get_a_hint() {
     let out = aegpu(&[
-        "train", "--data", "data/small/iris.csv", "--label-column", "target", "--layers", "784,2",
-        "--backend", "cpu", "--out", temp("never.safetensors").to_str().unwrap(),
+        "train",
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--layers",
+        "784,2",
+        "--backend",
+        "cpu",
+        "--out",
+        temp("never.safetensors").to_str().unwrap(),
     ]);
     assert_one_line_error(&out, "--layers 4,2");
 }
@@ -114,8 +189,19 @@ fn layers_that_do_not_fit_the_data_get_a_hint() {
 #[test]
 fn batch_larger_than_the_data_is_refused() {
     let out = aegpu(&[
-        "train", "--data", "data/small/iris.csv", "--label-column", "target", "--layers", "4,2",
-        "--batch", "1000", "--backend", "cpu", "--out", temp("never2.safetensors").to_str().unwrap(),
+        "train",
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--layers",
+        "4,2",
+        "--batch",
+        "1000",
+        "--backend",
+        "cpu",
+        "--out",
+        temp("never2.safetensors").to_str().unwrap(),
     ]);
     assert_one_line_error(&out, "batch size 1000");
 }
@@ -124,7 +210,15 @@ fn batch_larger_than_the_data_is_refused() {
 fn corrupt_model_file_is_refused() {
     let bad = temp("corrupt.safetensors");
     std::fs::write(&bad, b"definitely not a safetensors file").unwrap();
-    let out = aegpu(&["eval", "--model", bad.to_str().unwrap(), "--data", "data/small/iris.csv", "--label-column", "target"]);
+    let out = aegpu(&[
+        "eval",
+        "--model",
+        bad.to_str().unwrap(),
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+    ]);
     assert_one_line_error(&out, "corrupt.safetensors");
 }
 
@@ -134,8 +228,15 @@ fn model_of_another_width_is_refused() {
     train_iris(&model);
     // breastw has 9 feature columns, the iris model expects 4.
     let out = aegpu(&[
-        "eval", "--model", model.to_str().unwrap(), "--data", "data/small/breastw.csv",
-        "--label-column", "label", "--backend", "cpu",
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        "data/small/breastw.csv",
+        "--label-column",
+        "label",
+        "--backend",
+        "cpu",
     ]);
     assert_one_line_error(&out, "expects 4 columns");
 }
@@ -144,15 +245,32 @@ fn model_of_another_width_is_refused() {
 fn non_numeric_csv_names_the_line_and_column() {
     let bad = temp("bad.csv");
     std::fs::write(&bad, "a,b\n1,2\n3,oops\n").unwrap();
-    let out = aegpu(&["train", "--data", bad.to_str().unwrap(), "--layers", "2,1", "--backend", "cpu"]);
+    let out = aegpu(&[
+        "train",
+        "--data",
+        bad.to_str().unwrap(),
+        "--layers",
+        "2,1",
+        "--backend",
+        "cpu",
+    ]);
     assert_one_line_error(&out, "line 3");
 }
 
 #[test]
 fn unknown_gpu_adapter_is_refused_when_gpu_is_forced() {
     let out = aegpu(&[
-        "train", "--data", "data/small/iris.csv", "--label-column", "target", "--layers", "4,2",
-        "--backend", "gpu", "--adapter", "no-such-adapter-anywhere",
+        "train",
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--layers",
+        "4,2",
+        "--backend",
+        "gpu",
+        "--adapter",
+        "no-such-adapter-anywhere",
     ]);
     assert_one_line_error(&out, "adapter");
 }

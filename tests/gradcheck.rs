@@ -27,12 +27,22 @@ struct Operand {
 }
 
 fn arg(rows: usize, cols: usize) -> Operand {
-    Operand { shape: Shape::new(rows, cols), lo: -1.0, hi: 1.0, differentiate: true }
+    Operand {
+        shape: Shape::new(rows, cols),
+        lo: -1.0,
+        hi: 1.0,
+        differentiate: true,
+    }
 }
 
 /// Data operands (loss targets) are not differentiated.
 fn target(rows: usize, cols: usize) -> Operand {
-    Operand { shape: Shape::new(rows, cols), lo: 0.0, hi: 1.0, differentiate: false }
+    Operand {
+        shape: Shape::new(rows, cols),
+        lo: 0.0,
+        hi: 1.0,
+        differentiate: false,
+    }
 }
 
 fn gradcheck(op: Op, operands: &[Operand]) {
@@ -42,21 +52,40 @@ fn gradcheck(op: Op, operands: &[Operand]) {
         .iter()
         .enumerate()
         .map(|(i, o)| {
-            let v = (0..o.shape.len()).map(|_| rng.random_range(o.lo..o.hi)).collect();
+            let v = (0..o.shape.len())
+                .map(|_| rng.random_range(o.lo..o.hi))
+                .collect();
             store.add(&format!("x{i}"), o.shape, EntryKind::Parameter, v)
         })
         .collect();
 
     let mut g = Graph::new();
     let xs: Vec<ValueId> = ids.iter().map(|&id| g.entry(&store, id)).collect();
-    let y = g.push(op.clone(), &xs).expect("shape rule accepts the operands");
+    let y = g
+        .push(op.clone(), &xs)
+        .expect("shape rule accepts the operands");
     let r_shape = g.shape(y);
-    let r_values = (0..r_shape.len()).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let r_values = (0..r_shape.len())
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
     let r_id = store.add("r", r_shape, EntryKind::Data, r_values);
     let r = g.entry(&store, r_id);
     let weighted = g.push(Op::Binary(BinaryOp::Mul), &[y, r]).unwrap();
-    let loss = g.push(Op::Reduce(Reduce { kind: ReduceKind::Sum, axis: Axis::All }), &[weighted]).unwrap();
-    let wrt: Vec<ValueId> = xs.iter().zip(operands).filter(|(_, o)| o.differentiate).map(|(&x, _)| x).collect();
+    let loss = g
+        .push(
+            Op::Reduce(Reduce {
+                kind: ReduceKind::Sum,
+                axis: Axis::All,
+            }),
+            &[weighted],
+        )
+        .unwrap();
+    let wrt: Vec<ValueId> = xs
+        .iter()
+        .zip(operands)
+        .filter(|(_, o)| o.differentiate)
+        .map(|(&x, _)| x)
+        .collect();
     let grads = grad(&mut g, loss, &wrt).unwrap_or_else(|e| panic!("{}: {e}", op.name()));
     g.mark_output(loss);
     for &d in &grads {
@@ -67,14 +96,22 @@ fn gradcheck(op: Op, operands: &[Operand]) {
     cpu.upload_store(&store).unwrap();
     let plan = cpu.prepare(&Plan::new(&g, &store).unwrap()).unwrap();
     cpu.run(plan, &[]).unwrap();
-    let analytic: Vec<Vec<f64>> = grads.iter().map(|&d| cpu.output_values(plan, d).unwrap()).collect();
+    let analytic: Vec<Vec<f64>> = grads
+        .iter()
+        .map(|&d| cpu.output_values(plan, d).unwrap())
+        .collect();
 
-    let mut eval_loss = |cpu: &mut CpuBackend<f64>, id: EntryId, values: Vec<f64>| {
+    let eval_loss = |cpu: &mut CpuBackend<f64>, id: EntryId, values: Vec<f64>| {
         cpu.set_entry_values(id, values).unwrap();
         cpu.run(plan, &[]).unwrap();
         cpu.output_values(plan, loss).unwrap()[0]
     };
-    let diff_ids: Vec<EntryId> = ids.iter().zip(operands).filter(|(_, o)| o.differentiate).map(|(&i, _)| i).collect();
+    let diff_ids: Vec<EntryId> = ids
+        .iter()
+        .zip(operands)
+        .filter(|(_, o)| o.differentiate)
+        .map(|(&i, _)| i)
+        .collect();
     for (k, &id) in diff_ids.iter().enumerate() {
         let x0 = cpu.entry_values(id).unwrap();
         for j in 0..x0.len() {
@@ -82,7 +119,8 @@ fn gradcheck(op: Op, operands: &[Operand]) {
             plus[j] += H;
             let mut minus = x0.clone();
             minus[j] -= H;
-            let numeric = (eval_loss(&mut cpu, id, plus) - eval_loss(&mut cpu, id, minus)) / (2.0 * H);
+            let numeric =
+                (eval_loss(&mut cpu, id, plus) - eval_loss(&mut cpu, id, minus)) / (2.0 * H);
             cpu.set_entry_values(id, x0.clone()).unwrap();
             let a = analytic[k][j];
             let err = (a - numeric).abs() / (1.0f64).max(a.abs()).max(numeric.abs());
@@ -96,7 +134,12 @@ fn gradcheck(op: Op, operands: &[Operand]) {
 }
 
 fn matmul(trans_a: bool, trans_b: bool, bias: bool, act: Activation) -> Op {
-    Op::MatMul(MatMul { trans_a, trans_b, bias, act })
+    Op::MatMul(MatMul {
+        trans_a,
+        trans_b,
+        bias,
+        act,
+    })
 }
 
 #[test]
@@ -113,7 +156,10 @@ fn matmul_all_transpose_combinations() {
 #[test]
 fn matmul_fused_epilogue_every_activation() {
     for act in all_activations() {
-        gradcheck(matmul(false, false, true, act), &[arg(3, 4), arg(4, 5), arg(1, 5)]);
+        gradcheck(
+            matmul(false, false, true, act),
+            &[arg(3, 4), arg(4, 5), arg(1, 5)],
+        );
     }
 }
 
@@ -148,7 +194,12 @@ fn reductions_and_broadcast() {
 fn losses() {
     gradcheck(Op::Loss(Loss::Mse), &[arg(3, 7), target(3, 7)]);
     // Logits over a wide range: the stable form must hold for large |z| too.
-    let logits = Operand { shape: Shape::new(3, 7), lo: -12.0, hi: 12.0, differentiate: true };
+    let logits = Operand {
+        shape: Shape::new(3, 7),
+        lo: -12.0,
+        hi: 12.0,
+        differentiate: true,
+    };
     gradcheck(Op::Loss(Loss::BceWithLogits), &[logits, target(3, 7)]);
 }
 

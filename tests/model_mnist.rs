@@ -17,7 +17,10 @@ fn dense_autoencoder_beats_pca_with_the_same_code_size() {
 
     let mut model = DenseAutoencoder::new(DenseConfig::new(&[784, 256, 64]), 1).unwrap();
     let mut cpu = CpuBackend::<f32>::new();
-    let cfg = TrainConfig { epochs: 5, ..TrainConfig::default() };
+    let cfg = TrainConfig {
+        epochs: 5,
+        ..TrainConfig::default()
+    };
     let t0 = std::time::Instant::now();
     let report = fit(&mut model, &mut cpu, &train, None, &cfg, &mut |_| {}).unwrap();
     let ae = evaluate(&model, &mut cpu, &test).unwrap();
@@ -29,5 +32,9 @@ fn dense_autoencoder_beats_pca_with_the_same_code_size() {
         t0.elapsed().as_secs_f64(),
         report.epochs.iter().map(|e| e.train_loss).collect::<Vec<_>>()
     );
-    assert!((ae.mse as f64) < pca_mse, "autoencoder {} should beat PCA {pca_mse}", ae.mse);
+    assert!(
+        (ae.mse as f64) < pca_mse,
+        "autoencoder {} should beat PCA {pca_mse}",
+        ae.mse
+    );
 }

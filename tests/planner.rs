@@ -18,7 +18,11 @@ fn training_plan(tied: bool) -> (Graph, Plan) {
     let code = model.encode(&mut g, x).unwrap();
     let recon = model.decode(&mut g, code).unwrap();
     let loss = g.push(Op::Loss(Loss::Mse), &[recon, x]).unwrap();
-    let params: Vec<ValueId> = model.parameters().iter().map(|&p| g.entry(&model.store, p)).collect();
+    let params: Vec<ValueId> = model
+        .parameters()
+        .iter()
+        .map(|&p| g.entry(&model.store, p))
+        .collect();
     let grads = grad(&mut g, loss, &params).unwrap();
     let mut store = model.store.clone();
     for (&p, d) in params.iter().zip(grads) {
@@ -26,7 +30,8 @@ fn training_plan(tied: bool) -> (Graph, Plan) {
         let m = store.zeros(&format!("m{}", p.0), shape, aegpu::graph::EntryKind::State);
         let v = store.zeros(&format!("v{}", p.0), shape, aegpu::graph::EntryKind::State);
         let (m, v) = (g.entry(&store, m), g.entry(&store, v));
-        g.push(Op::Update(Optimizer::adam()), &[p, d, hyper, m, v]).unwrap();
+        g.push(Op::Update(Optimizer::adam()), &[p, d, hyper, m, v])
+            .unwrap();
     }
     g.mark_output(loss);
     let plan = Plan::new(&g, &store).unwrap();
@@ -37,8 +42,14 @@ fn training_plan(tied: bool) -> (Graph, Plan) {
 fn side_effects_run_after_every_pure_launch() {
     let (_, plan) = training_plan(false);
     let first_effect = plan.launches.iter().position(|l| l.op.is_effect()).unwrap();
-    assert!(plan.launches[first_effect..].iter().all(|l| l.op.is_effect()));
-    assert_eq!(plan.launches.len() - first_effect, 8, "one update per weight and bias");
+    assert!(plan.launches[first_effect..]
+        .iter()
+        .all(|l| l.op.is_effect()));
+    assert_eq!(
+        plan.launches.len() - first_effect,
+        8,
+        "one update per weight and bias"
+    );
 }
 
 #[test]
@@ -58,7 +69,12 @@ fn no_value_is_overwritten_before_its_last_reader() {
                         l.op.name(),
                         l.label
                     );
-                    assert_ne!(Some(*loc), l.output, "{} reads and writes slot {s}", l.op.name());
+                    assert_ne!(
+                        Some(*loc),
+                        l.output,
+                        "{} reads and writes slot {s}",
+                        l.op.name()
+                    );
                 }
             }
             if let Some(Location::Slot(s)) = l.output {
@@ -72,7 +88,16 @@ fn no_value_is_overwritten_before_its_last_reader() {
 fn buffer_reuse_keeps_the_peak_low() {
     let (_, plan) = training_plan(false);
     let pure = plan.launches.iter().filter(|l| l.output.is_some()).count();
-    assert!(plan.slot_bytes.len() * 2 < pure, "{} buffers for {pure} values", plan.slot_bytes.len());
-    assert!(plan.peak_bytes < plan.unpooled_bytes, "peak {} vs unpooled {}", plan.peak_bytes, plan.unpooled_bytes);
+    assert!(
+        plan.slot_bytes.len() * 2 < pure,
+        "{} buffers for {pure} values",
+        plan.slot_bytes.len()
+    );
+    assert!(
+        plan.peak_bytes < plan.unpooled_bytes,
+        "peak {} vs unpooled {}",
+        plan.peak_bytes,
+        plan.unpooled_bytes
+    );
     eprintln!("{}", plan.describe());
 }

@@ -14,34 +14,64 @@ use aegpu::ops::{Loss, Optimizer};
 use aegpu::train::{evaluate, fit, TrainConfig};
 
 fn digits(n: usize) -> Dataset {
-    load_mnist(&bundled_mnist_dir(), Split::Train).expect("bundled MNIST").head(n)
+    load_mnist(&bundled_mnist_dir(), Split::Train)
+        .expect("bundled MNIST")
+        .head(n)
 }
 
 /// Trains one copy of the model per backend; returns (epoch losses, parameters, test MSE).
-fn train_on(backend: &mut dyn Backend, config: &DenseConfig, cfg: &TrainConfig, data: &Dataset) -> (Vec<f32>, Vec<Vec<f32>>, f32) {
+fn train_on(
+    backend: &mut dyn Backend,
+    config: &DenseConfig,
+    cfg: &TrainConfig,
+    data: &Dataset,
+) -> (Vec<f32>, Vec<Vec<f32>>, f32) {
     let mut model = DenseAutoencoder::new(config.clone(), 3).unwrap();
     let report = fit(&mut model, backend, data, None, cfg, &mut |_| {}).unwrap();
-    let params = model.parameters().iter().map(|&p| model.store.values(p).to_vec()).collect();
+    let params = model
+        .parameters()
+        .iter()
+        .map(|&p| model.store.values(p).to_vec())
+        .collect();
     let mse = evaluate(&model, backend, data).unwrap().mse;
-    (report.epochs.iter().map(|e| e.train_loss).collect(), params, mse)
+    (
+        report.epochs.iter().map(|e| e.train_loss).collect(),
+        params,
+        mse,
+    )
 }
 
 fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
-    a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn compare(config: DenseConfig, cfg: TrainConfig, param_tolerance: f32) {
-    let Some(mut gpu) = gpu::gpu_backend() else { return };
+    let Some(mut gpu) = gpu::gpu_backend() else {
+        return;
+    };
     let data = digits(700); // 2 full batches of 256 and a last one of 188 per epoch
     let mut cpu = CpuBackend::<f32>::new();
     let (cpu_loss, cpu_params, cpu_mse) = train_on(&mut cpu, &config, &cfg, &data);
     let (gpu_loss, gpu_params, gpu_mse) = train_on(&mut gpu, &config, &cfg, &data);
     for (c, g) in cpu_loss.iter().zip(&gpu_loss) {
-        assert!((c - g).abs() <= 1e-3 * c.abs(), "epoch losses differ: cpu {cpu_loss:?} gpu {gpu_loss:?}");
+        assert!(
+            (c - g).abs() <= 1e-3 * c.abs(),
+            "epoch losses differ: cpu {cpu_loss:?} gpu {gpu_loss:?}"
+        );
     }
-    assert!((cpu_mse - gpu_mse).abs() <= 1e-3 * cpu_mse, "MSE after training: cpu {cpu_mse} gpu {gpu_mse}");
+    assert!(
+        (cpu_mse - gpu_mse).abs() <= 1e-3 * cpu_mse,
+        "MSE after training: cpu {cpu_mse} gpu {gpu_mse}"
+    );
     let d = max_abs_diff(&cpu_params, &gpu_params);
-    assert!(d <= param_tolerance, "parameters differ by up to {d} (tolerance {param_tolerance})");
+    assert!(
+        d <= param_tolerance,
+        "parameters differ by up to {d} (tolerance {param_tolerance})"
+    );
     eprintln!("cpu losses {cpu_loss:?}, gpu losses {gpu_loss:?}, max parameter difference {d:.2e}");
 }
 
@@ -52,7 +82,11 @@ fn sgd_with_momentum_steps_agree() {
     let cfg = TrainConfig {
         epochs: 2,
         lr: 0.5,
-        optimizer: Optimizer::Sgd { momentum: 0.9, nesterov: false, weight_decay: 1e-4 },
+        optimizer: Optimizer::Sgd {
+            momentum: 0.9,
+            nesterov: false,
+            weight_decay: 1e-4,
+        },
         ..TrainConfig::default()
     };
     compare(DenseConfig::new(&[784, 64, 16]), cfg, 1e-5);
@@ -66,6 +100,11 @@ fn adam_steps_agree_with_tied_weights_and_bce() {
     // while losses agree to 1e-3 relative.
     let mut config = DenseConfig::new(&[784, 64, 16]);
     config.tied = true;
-    let cfg = TrainConfig { epochs: 2, lr: 1e-3, loss: Loss::BceWithLogits, ..TrainConfig::default() };
+    let cfg = TrainConfig {
+        epochs: 2,
+        lr: 1e-3,
+        loss: Loss::BceWithLogits,
+        ..TrainConfig::default()
+    };
     compare(config, cfg, 6e-3);
 }

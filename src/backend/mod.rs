@@ -44,7 +44,9 @@ pub struct BackendStats {
 pub enum BackendError {
     #[error("no GPU adapter found{0}")]
     NoAdapter(String),
-    #[error("{what} needs {bytes} bytes, more than the adapter's limit of {limit} bytes ({limit_name})")]
+    #[error(
+        "{what} needs {bytes} bytes, more than the adapter's limit of {limit} bytes ({limit_name})"
+    )]
     TooLarge {
         what: String,
         bytes: u64,
@@ -52,7 +54,11 @@ pub enum BackendError {
         limit_name: &'static str,
     },
     #[error("input `{name}` expects {expected} values, got {got}")]
-    FeedSize { name: String, expected: usize, got: usize },
+    FeedSize {
+        name: String,
+        expected: usize,
+        got: usize,
+    },
     #[error("plan expects {expected} inputs, got {got}")]
     FeedCount { expected: usize, got: usize },
     #[error("store entry `{0}` was not uploaded to the backend")]

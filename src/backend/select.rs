@@ -27,7 +27,9 @@ impl FromStr for BackendChoice {
             "auto" => Ok(BackendChoice::Auto),
             "gpu" => Ok(BackendChoice::Gpu),
             "cpu" => Ok(BackendChoice::Cpu),
-            other => Err(format!("unknown backend `{other}` (expected auto, gpu or cpu)")),
+            other => Err(format!(
+                "unknown backend `{other}` (expected auto, gpu or cpu)"
+            )),
         }
     }
 }
@@ -54,26 +56,51 @@ pub fn select(choice: BackendChoice, adapter: Option<String>) -> Result<Selected
         BackendChoice::Cpu => {
             let cpu = CpuBackend::<f32>::new();
             let reason = format!("backend: {} (asked for)", cpu.describe());
-            Ok(Selected { backend: Box::new(cpu), reason })
+            Ok(Selected {
+                backend: Box::new(cpu),
+                reason,
+            })
         }
         BackendChoice::Gpu => {
-            let gpu = GpuBackend::new(&GpuOptions { adapter, allow_software: true })?;
+            let gpu = GpuBackend::new(&GpuOptions {
+                adapter,
+                allow_software: true,
+            })?;
             let reason = format!(
                 "backend: gpu, {}{}",
                 gpu.describe(),
-                if gpu.is_software() { " (a software adapter: correct but slower than --backend cpu)" } else { "" }
+                if gpu.is_software() {
+                    " (a software adapter: correct but slower than --backend cpu)"
+                } else {
+                    ""
+                }
             );
-            Ok(Selected { backend: Box::new(gpu), reason })
+            Ok(Selected {
+                backend: Box::new(gpu),
+                reason,
+            })
         }
-        BackendChoice::Auto => match GpuBackend::new(&GpuOptions { adapter, allow_software: false }) {
+        BackendChoice::Auto => match GpuBackend::new(&GpuOptions {
+            adapter,
+            allow_software: false,
+        }) {
             Ok(gpu) => {
                 let reason = format!("backend: gpu, {} (hardware adapter found)", gpu.describe());
-                Ok(Selected { backend: Box::new(gpu), reason })
+                Ok(Selected {
+                    backend: Box::new(gpu),
+                    reason,
+                })
             }
             Err(e) => {
                 let cpu = CpuBackend::<f32>::new();
-                let reason = format!("backend: {} — {e}; --backend gpu forces a software adapter", cpu.describe());
-                Ok(Selected { backend: Box::new(cpu), reason })
+                let reason = format!(
+                    "backend: {} — {e}; --backend gpu forces a software adapter",
+                    cpu.describe()
+                );
+                Ok(Selected {
+                    backend: Box::new(cpu),
+                    reason,
+                })
             }
         },
     }

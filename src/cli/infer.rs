@@ -38,10 +38,16 @@ pub struct RowsArgs {
 
 /// Loads the model and the data, applies the scaling recorded at training time, and
 /// checks that the widths agree.
-fn load(model_path: &Path, data: &DataArgs) -> Result<(DenseAutoencoder, Option<Scaler>, Dataset), CliError> {
+fn load(
+    model_path: &Path,
+    data: &DataArgs,
+) -> Result<(DenseAutoencoder, Option<Scaler>, Dataset), CliError> {
     let (model, meta) = DenseAutoencoder::load(model_path)?;
     let scaler: Option<Scaler> = match meta.get("aegpu.scaler") {
-        Some(s) => Some(serde_json::from_str(s).map_err(|e| format!("{}: unreadable scaler: {e}", model_path.display()))?),
+        Some(s) => Some(
+            serde_json::from_str(s)
+                .map_err(|e| format!("{}: unreadable scaler: {e}", model_path.display()))?,
+        ),
         None => None,
     };
     let mut d = data.load()?;
@@ -73,7 +79,10 @@ pub fn eval(a: EvalArgs) -> Result<(), CliError> {
             serde_json::json!({ "test_mse": r.mse, "test_bce": r.bce, "rows": r.rows, "backend": backend.describe() })
         );
     } else {
-        println!("{} rows: MSE {:.5}, BCE {:.5} per element", r.rows, r.mse, r.bce);
+        println!(
+            "{} rows: MSE {:.5}, BCE {:.5} per element",
+            r.rows, r.mse, r.bce
+        );
     }
     Ok(())
 }
@@ -96,7 +105,12 @@ pub fn rows(a: RowsArgs, what: RowOutput) -> Result<(), CliError> {
             data.cols
         }
     };
-    let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = a
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match ext.as_str() {
         "npy" => save_npy(&a.out, data.rows, cols, &values)?,
         "csv" => save_csv(&a.out, None, data.rows, cols, &values)?,

@@ -33,7 +33,10 @@ pub fn run(args: InfoArgs) -> Result<(), CliError> {
                 })
             })
             .collect();
-        println!("{}", serde_json::json!({ "adapters": list, "cpu": cpu, "auto": auto }));
+        println!(
+            "{}",
+            serde_json::json!({ "adapters": list, "cpu": cpu, "auto": auto })
+        );
         return Ok(());
     }
     if adapters.is_empty() {

@@ -18,7 +18,11 @@ use crate::data::{load_spec, CsvOptions, Dataset};
 pub type CliError = Box<dyn std::error::Error>;
 
 #[derive(Parser, Debug)]
-#[command(name = "aegpu", version, about = "Train and run autoencoders on any GPU, or fast on the CPU")]
+#[command(
+    name = "aegpu",
+    version,
+    about = "Train and run autoencoders on any GPU, or fast on the CPU"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -18,22 +18,39 @@ impl TrainProgress {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
-        TrainProgress { bar, last_loss: None, epochs }
+        TrainProgress {
+            bar,
+            last_loss: None,
+            epochs,
+        }
     }
 
     pub fn update(&mut self, p: &Progress) {
         match p {
-            Progress::Step { epoch, running_loss, samples_per_s, .. } => {
+            Progress::Step {
+                epoch,
+                running_loss,
+                samples_per_s,
+                ..
+            } => {
                 if running_loss.is_some() {
                     self.last_loss = *running_loss;
                 }
-                self.bar.set_prefix(format!("epoch {epoch}/{}", self.epochs));
-                let loss = self.last_loss.map(|l| format!("loss {l:.5}, ")).unwrap_or_default();
-                self.bar.set_message(format!("{loss}{samples_per_s:.0} samples/s"));
+                self.bar
+                    .set_prefix(format!("epoch {epoch}/{}", self.epochs));
+                let loss = self
+                    .last_loss
+                    .map(|l| format!("loss {l:.5}, "))
+                    .unwrap_or_default();
+                self.bar
+                    .set_message(format!("{loss}{samples_per_s:.0} samples/s"));
                 self.bar.inc(1);
             }
             Progress::Epoch(e) => {
-                let val = e.validation_loss.map(|v| format!(", validation {v:.5}")).unwrap_or_default();
+                let val = e
+                    .validation_loss
+                    .map(|v| format!(", validation {v:.5}"))
+                    .unwrap_or_default();
                 self.bar.println(format!(
                     "epoch {}: train loss {:.5}{val}, {:.0} samples/s, {:.1}s",
                     e.epoch, e.train_loss, e.samples_per_s, e.seconds

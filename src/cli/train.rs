@@ -79,15 +79,27 @@ pub struct TrainArgs {
 }
 
 fn parse_optimizer(name: &str, momentum: f32, weight_decay: f32) -> Result<Optimizer, String> {
-    let adam = |decoupled| Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay, decoupled };
-    let sgd = |momentum, nesterov| Optimizer::Sgd { momentum, nesterov, weight_decay };
+    let adam = |decoupled| Optimizer::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay,
+        decoupled,
+    };
+    let sgd = |momentum, nesterov| Optimizer::Sgd {
+        momentum,
+        nesterov,
+        weight_decay,
+    };
     match name.to_ascii_lowercase().as_str() {
         "adam" => Ok(adam(false)),
         "adamw" => Ok(adam(true)),
         "sgd" => Ok(sgd(0.0, false)),
         "momentum" => Ok(sgd(momentum, false)),
         "nesterov" => Ok(sgd(momentum, true)),
-        other => Err(format!("unknown optimizer `{other}` (expected adam, adamw, sgd, momentum, nesterov)")),
+        other => Err(format!(
+            "unknown optimizer `{other}` (expected adam, adamw, sgd, momentum, nesterov)"
+        )),
     }
 }
 
@@ -121,7 +133,10 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
     }
     let scaler = Scaler::fit(scaling, &train);
     if !scaler.is_identity() {
-        for d in std::iter::once(&mut train).chain(validation.as_mut()).chain(test.as_mut()) {
+        for d in std::iter::once(&mut train)
+            .chain(validation.as_mut())
+            .chain(test.as_mut())
+        {
             scaler.apply(d)?;
         }
     }
@@ -133,7 +148,12 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
             a.layers.first().copied().unwrap_or(0),
             train.cols,
             train.cols,
-            a.layers.iter().skip(1).map(|w| w.to_string()).collect::<Vec<_>>().join(",")
+            a.layers
+                .iter()
+                .skip(1)
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
         )
         .into());
     }
@@ -163,12 +183,23 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
         loss,
         seed: a.seed,
         // The running loss costs a read-back; only worth it when someone watches.
-        loss_every: if std::io::IsTerminal::is_terminal(&std::io::stderr()) { 20 } else { 0 },
+        loss_every: if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            20
+        } else {
+            0
+        },
     };
     let steps_per_epoch = train.rows.div_ceil(a.batch.max(1));
     let mut progress = TrainProgress::new(a.epochs, steps_per_epoch);
     let t_train = Instant::now();
-    let report = fit(&mut model, backend, &train, validation.as_ref(), &cfg, &mut |p| progress.update(&p));
+    let report = fit(
+        &mut model,
+        backend,
+        &train,
+        validation.as_ref(),
+        &cfg,
+        &mut |p| progress.update(&p),
+    );
     progress.finish();
     let report = report?;
     let train_seconds = t_train.elapsed().as_secs_f64();
@@ -215,7 +246,11 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
     } else {
         println!(
             "trained {} ({} parameters) for {} epochs in {:.1}s: {:.0} samples/s, train loss {:.5}",
-            a.layers.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-"),
+            a.layers
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+                .join("-"),
             model.parameter_count(),
             a.epochs,
             train_seconds,
@@ -223,7 +258,10 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
             last.map(|e| e.train_loss).unwrap_or(f32::NAN)
         );
         if let Some(t) = &test_report {
-            println!("test ({} rows): MSE {:.5}, BCE {:.5} per element", t.rows, t.mse, t.bce);
+            println!(
+                "test ({} rows): MSE {:.5}, BCE {:.5} per element",
+                t.rows, t.mse, t.bce
+            );
         }
         println!("saved {}", a.out.display());
     }

@@ -146,7 +146,11 @@ impl Graph {
     /// Every use of an entry shares one node, so gradients of a shared (tied) weight
     /// add up in autodiff.
     pub fn entry(&mut self, store: &ParamStore, id: EntryId) -> ValueId {
-        if let Some(v) = self.nodes.iter().position(|n| matches!(n.op, Op::Entry { id: e, .. } if e == id)) {
+        if let Some(v) = self
+            .nodes
+            .iter()
+            .position(|n| matches!(n.op, Op::Entry { id: e, .. } if e == id))
+        {
             return ValueId(v as u32);
         }
         let e = store.get(id);

@@ -130,6 +130,15 @@ impl ParamStore {
         }
     }
 
+    /// Replaces an entry's shape and contents (e.g. a new training set); plans built
+    /// before keep the old shape and must be rebuilt.
+    pub fn replace(&mut self, id: EntryId, shape: Shape, data: EntryData) {
+        let e = self.get_mut(id);
+        e.packed_u8 = matches!(data, EntryData::U8(_));
+        e.shape = shape;
+        e.data = data;
+    }
+
     pub fn set_values(&mut self, id: EntryId, values: Vec<f32>) {
         let e = self.get_mut(id);
         assert_eq!(values.len(), e.shape.len());

@@ -37,7 +37,16 @@ impl Pca {
             .collect();
         // C = Xᵀ X / (n − 1)
         let mut cov = vec![0.0f64; dim * dim];
-        f64::gemm(dim, rows, dim, &centred, (1, dim as isize), &centred, (dim as isize, 1), &mut cov);
+        f64::gemm(
+            dim,
+            rows,
+            dim,
+            &centred,
+            (1, dim as isize),
+            &centred,
+            (dim as isize, 1),
+            &mut cov,
+        );
         let scale = 1.0 / (rows.max(2) - 1) as f64;
         cov.iter_mut().for_each(|c| *c *= scale);
 
@@ -48,12 +57,30 @@ impl Pca {
         orthonormalise_columns(&mut q, dim, k);
         let mut cq = vec![0.0f64; dim * k];
         for _ in 0..iterations {
-            f64::gemm(dim, dim, k, &cov, (dim as isize, 1), &q, (k as isize, 1), &mut cq);
+            f64::gemm(
+                dim,
+                dim,
+                k,
+                &cov,
+                (dim as isize, 1),
+                &q,
+                (k as isize, 1),
+                &mut cq,
+            );
             std::mem::swap(&mut q, &mut cq);
             orthonormalise_columns(&mut q, dim, k);
         }
         // Rayleigh–Ritz: diagonalise H = Qᵀ C Q (k × k) by Jacobi rotations.
-        f64::gemm(dim, dim, k, &cov, (dim as isize, 1), &q, (k as isize, 1), &mut cq);
+        f64::gemm(
+            dim,
+            dim,
+            k,
+            &cov,
+            (dim as isize, 1),
+            &q,
+            (k as isize, 1),
+            &mut cq,
+        );
         let mut h = vec![0.0f64; k * k];
         f64::gemm(k, dim, k, &q, (1, k as isize), &cq, (k as isize, 1), &mut h);
         let (evals, evecs) = jacobi_eigen(&mut h, k);
@@ -82,7 +109,16 @@ impl Pca {
             .collect();
         let k = self.k();
         let mut codes = vec![0.0f32; rows * k];
-        f32::gemm(rows, self.dim, k, &centred, (self.dim as isize, 1), &self.components, (1, self.dim as isize), &mut codes);
+        f32::gemm(
+            rows,
+            self.dim,
+            k,
+            &centred,
+            (self.dim as isize, 1),
+            &self.components,
+            (1, self.dim as isize),
+            &mut codes,
+        );
         codes
     }
 
@@ -90,7 +126,16 @@ impl Pca {
     pub fn decode(&self, codes: &[f32], rows: usize) -> Vec<f32> {
         let k = self.k();
         let mut out = vec![0.0f32; rows * self.dim];
-        f32::gemm(rows, k, self.dim, codes, (k as isize, 1), &self.components, (self.dim as isize, 1), &mut out);
+        f32::gemm(
+            rows,
+            k,
+            self.dim,
+            codes,
+            (k as isize, 1),
+            &self.components,
+            (self.dim as isize, 1),
+            &mut out,
+        );
         for r in out.chunks_mut(self.dim) {
             for (x, &m) in r.iter_mut().zip(&self.mean) {
                 *x += m;
@@ -102,7 +147,11 @@ impl Pca {
     /// Mean squared reconstruction error per element.
     pub fn reconstruction_mse(&self, data: &[f32], rows: usize) -> f64 {
         let recon = self.decode(&self.encode(data, rows), rows);
-        let sum: f64 = recon.iter().zip(data).map(|(&r, &x)| ((r - x) as f64).powi(2)).sum();
+        let sum: f64 = recon
+            .iter()
+            .zip(data)
+            .map(|(&r, &x)| ((r - x) as f64).powi(2))
+            .sum();
         sum / data.len() as f64
     }
 }
@@ -116,7 +165,11 @@ fn orthonormalise_columns(q: &mut [f64], dim: usize, k: usize) {
                 q[d * k + j] -= dot * q[d * k + i];
             }
         }
-        let norm = (0..dim).map(|d| q[d * k + j].powi(2)).sum::<f64>().sqrt().max(1e-300);
+        let norm = (0..dim)
+            .map(|d| q[d * k + j].powi(2))
+            .sum::<f64>()
+            .sqrt()
+            .max(1e-300);
         for d in 0..dim {
             q[d * k + j] /= norm;
         }
@@ -131,7 +184,10 @@ fn jacobi_eigen(a: &mut [f64], n: usize) -> (Vec<f64>, Vec<f64>) {
         v[i * n + i] = 1.0;
     }
     for _sweep in 0..100 {
-        let off: f64 = (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| a[i * n + j].powi(2)).sum();
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * n + j].powi(2))
+            .sum();
         if off < 1e-22 {
             break;
         }

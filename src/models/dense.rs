@@ -41,10 +41,18 @@ impl DenseConfig {
         let depth = widths.len().saturating_sub(1);
         let mut activations = vec![];
         for i in 0..depth {
-            activations.push(if i + 1 == depth { Activation::Linear } else { Activation::Relu });
+            activations.push(if i + 1 == depth {
+                Activation::Linear
+            } else {
+                Activation::Relu
+            });
         }
         for i in 0..depth {
-            activations.push(if i + 1 == depth { Activation::Sigmoid } else { Activation::Relu });
+            activations.push(if i + 1 == depth {
+                Activation::Sigmoid
+            } else {
+                Activation::Relu
+            });
         }
         DenseConfig {
             widths: widths.to_vec(),
@@ -75,7 +83,10 @@ impl DenseConfig {
             )));
         }
         if let Some(i) = self.widths.iter().position(|&w| w == 0) {
-            return Err(ModelError::Config(format!("layer width {i} is zero in {:?}", self.widths)));
+            return Err(ModelError::Config(format!(
+                "layer width {i} is zero in {:?}",
+                self.widths
+            )));
         }
         if self.activations.len() != 2 * self.depth() {
             return Err(ModelError::Config(format!(
@@ -111,8 +122,17 @@ impl DenseAutoencoder {
         for i in 0..depth {
             let act = config.activations[i];
             let weight = config.init.sample(&mut rng, w[i], w[i + 1], act);
-            let wid = store.add(&format!("encoder.{i}.weight"), Shape::new(w[i], w[i + 1]), EntryKind::Parameter, weight);
-            let bid = store.zeros(&format!("encoder.{i}.bias"), Shape::new(1, w[i + 1]), EntryKind::Parameter);
+            let wid = store.add(
+                &format!("encoder.{i}.weight"),
+                Shape::new(w[i], w[i + 1]),
+                EntryKind::Parameter,
+                weight,
+            );
+            let bid = store.zeros(
+                &format!("encoder.{i}.bias"),
+                Shape::new(1, w[i + 1]),
+                EntryKind::Parameter,
+            );
             encoder.push((wid, bid));
         }
         let mut decoder = vec![];
@@ -124,9 +144,18 @@ impl DenseAutoencoder {
                 None
             } else {
                 let weight = config.init.sample(&mut rng, fan_in, fan_out, act);
-                Some(store.add(&format!("decoder.{j}.weight"), Shape::new(fan_in, fan_out), EntryKind::Parameter, weight))
+                Some(store.add(
+                    &format!("decoder.{j}.weight"),
+                    Shape::new(fan_in, fan_out),
+                    EntryKind::Parameter,
+                    weight,
+                ))
             };
-            let bid = store.zeros(&format!("decoder.{j}.bias"), Shape::new(1, fan_out), EntryKind::Parameter);
+            let bid = store.zeros(
+                &format!("decoder.{j}.bias"),
+                Shape::new(1, fan_out),
+                EntryKind::Parameter,
+            );
             decoder.push((wid, bid));
         }
         Ok(DenseAutoencoder {
@@ -154,7 +183,10 @@ impl DenseAutoencoder {
     }
 
     pub fn parameter_count(&self) -> usize {
-        self.parameters().iter().map(|&id| self.store.get(id).shape.len()).sum()
+        self.parameters()
+            .iter()
+            .map(|&id| self.store.get(id).shape.len())
+            .sum()
     }
 
     /// Appends the encoder to `g`: `x [n, in] → code [n, code]`.
@@ -176,7 +208,11 @@ impl DenseAutoencoder {
     /// Appends the decoder keeping the last layer's pre-activation:
     /// `code → (logits, reconstruction)` (the same value for a linear output), for the
     /// numerically stable BCE on logits.
-    pub fn decode_logits(&self, g: &mut Graph, code: ValueId) -> Result<(ValueId, ValueId), GraphError> {
+    pub fn decode_logits(
+        &self,
+        g: &mut Graph,
+        code: ValueId,
+    ) -> Result<(ValueId, ValueId), GraphError> {
         let logits = self.decoder_layers(g, code, Activation::Linear)?;
         let out = self.config.output_activation();
         let recon = if out == Activation::Linear {
@@ -188,15 +224,32 @@ impl DenseAutoencoder {
         Ok((logits, recon))
     }
 
-    fn decoder_layers(&self, g: &mut Graph, code: ValueId, last_act: Activation) -> Result<ValueId, GraphError> {
+    fn decoder_layers(
+        &self,
+        g: &mut Graph,
+        code: ValueId,
+        last_act: Activation,
+    ) -> Result<ValueId, GraphError> {
         let depth = self.config.depth();
         let mut h = code;
         for (j, &(w, b)) in self.decoder.iter().enumerate() {
             g.set_label(format!("decoder layer {}", j + 1));
-            let act = if j + 1 == depth { last_act } else { self.config.activations[depth + j] };
+            let act = if j + 1 == depth {
+                last_act
+            } else {
+                self.config.activations[depth + j]
+            };
             h = match w {
                 Some(w) => dense(g, &self.store, h, w, b, false, act)?,
-                None => dense(g, &self.store, h, self.encoder[depth - 1 - j].0, b, true, act)?,
+                None => dense(
+                    g,
+                    &self.store,
+                    h,
+                    self.encoder[depth - 1 - j].0,
+                    b,
+                    true,
+                    act,
+                )?,
             };
         }
         Ok(h)
@@ -237,13 +290,23 @@ impl DenseAutoencoder {
         };
         match meta.get("aegpu.kind").map(String::as_str) {
             Some("dense") => {}
-            Some(other) => return Err(bad(format!("model kind `{other}` is not a dense autoencoder"))),
-            None => return Err(bad("no `aegpu.kind` in the metadata: not an aegpu model file".into())),
+            Some(other) => {
+                return Err(bad(format!(
+                    "model kind `{other}` is not a dense autoencoder"
+                )))
+            }
+            None => {
+                return Err(bad(
+                    "no `aegpu.kind` in the metadata: not an aegpu model file".into(),
+                ))
+            }
         }
         let config: DenseConfig = meta
             .get("aegpu.config")
             .ok_or_else(|| bad("no `aegpu.config` in the metadata".into()))
-            .and_then(|c| serde_json::from_str(c).map_err(|e| bad(format!("unreadable config: {e}"))))?;
+            .and_then(|c| {
+                serde_json::from_str(c).map_err(|e| bad(format!("unreadable config: {e}")))
+            })?;
         let mut model = DenseAutoencoder::new(config, 0).map_err(|e| bad(e.to_string()))?;
         for id in model.parameters() {
             let e = model.store.get(id);

@@ -35,9 +35,17 @@ impl Init {
     }
 
     /// A `[fan_in, fan_out]` weight drawn from the uniform distribution above.
-    pub fn sample(self, rng: &mut impl Rng, fan_in: usize, fan_out: usize, act: Activation) -> Vec<f32> {
+    pub fn sample(
+        self,
+        rng: &mut impl Rng,
+        fan_in: usize,
+        fan_out: usize,
+        act: Activation,
+    ) -> Vec<f32> {
         let a = self.bound(fan_in, fan_out, act);
-        (0..fan_in * fan_out).map(|_| rng.random_range(-a..=a)).collect()
+        (0..fan_in * fan_out)
+            .map(|_| rng.random_range(-a..=a))
+            .collect()
     }
 }
 
@@ -48,7 +56,9 @@ impl FromStr for Init {
             "auto" => Ok(Init::Auto),
             "glorot" | "xavier" => Ok(Init::Glorot),
             "he" | "kaiming" => Ok(Init::He),
-            other => Err(format!("unknown initialisation `{other}` (expected auto, glorot, he)")),
+            other => Err(format!(
+                "unknown initialisation `{other}` (expected auto, glorot, he)"
+            )),
         }
     }
 }

@@ -84,7 +84,13 @@ impl MatMul {
 
     /// Rows `rows` of `op(A) · op(B)` into `out` (which holds just those rows), so
     /// callers can split the product across threads by output rows.
-    pub fn cpu_product_rows<T: Real>(&self, ins: &[&[T]], s: &[Shape], rows: std::ops::Range<usize>, out: &mut [T]) {
+    pub fn cpu_product_rows<T: Real>(
+        &self,
+        ins: &[&[T]],
+        s: &[Shape],
+        rows: std::ops::Range<usize>,
+        out: &mut [T],
+    ) {
         let ((_, k), (_, n)) = self.dims(s[0], s[1]);
         let m = rows.len();
         // Row-major X with shape [r, c] has strides (c, 1); its transpose (1, c).
@@ -97,7 +103,16 @@ impl MatMul {
         };
         let a_strides = strides(s[0], self.trans_a);
         let a = &ins[0][rows.start * a_strides.0 as usize..];
-        T::gemm(m, k, n, a, a_strides, ins[1], strides(s[1], self.trans_b), out);
+        T::gemm(
+            m,
+            k,
+            n,
+            a,
+            a_strides,
+            ins[1],
+            strides(s[1], self.trans_b),
+            out,
+        );
     }
 
     pub fn has_epilogue(&self) -> bool {

@@ -33,6 +33,9 @@ pub enum RowOutput {
     Reconstruction,
 }
 
+/// Appends the graph of one batch to `g`, given its input, and returns its outputs.
+type BuildBatch<'a> = dyn Fn(&mut Graph, ValueId) -> Result<Vec<ValueId>, TrainError> + 'a;
+
 struct InferencePlan {
     id: PlanId,
     outputs: Vec<ValueId>,
@@ -41,7 +44,10 @@ struct InferencePlan {
 fn check_width(model: &DenseAutoencoder, data: &Dataset) -> Result<(), TrainError> {
     let expected = model.config.input_width();
     if data.cols != expected {
-        return Err(TrainError::Width { expected, got: data.cols });
+        return Err(TrainError::Width {
+            expected,
+            got: data.cols,
+        });
     }
     Ok(())
 }
@@ -52,7 +58,7 @@ fn for_each_batch(
     model: &DenseAutoencoder,
     backend: &mut dyn Backend,
     data: &Dataset,
-    build: &dyn Fn(&mut Graph, ValueId) -> Result<Vec<ValueId>, TrainError>,
+    build: &BuildBatch,
     consume: &mut dyn FnMut(usize, usize, Vec<Vec<f32>>),
 ) -> Result<(), TrainError> {
     check_width(model, data)?;
@@ -71,7 +77,11 @@ fn for_each_batch(
             let id = backend.prepare(&Plan::new(&g, &model.store)?)?;
             plans.push((rows, InferencePlan { id, outputs }));
         }
-        let plan = &plans.iter().find(|(r, _)| *r == rows).expect("planned above").1;
+        let plan = &plans
+            .iter()
+            .find(|(r, _)| *r == rows)
+            .expect("planned above")
+            .1;
         let x = &data.values[start * data.cols..(start + rows) * data.cols];
         backend.run(plan.id, &[Feed::F32(x)])?;
         let mut outs = vec![];
@@ -84,7 +94,11 @@ fn for_each_batch(
 }
 
 /// Test-set figures: MSE and BCE per element over all of `data`.
-pub fn evaluate(model: &DenseAutoencoder, backend: &mut dyn Backend, data: &Dataset) -> Result<EvalReport, TrainError> {
+pub fn evaluate(
+    model: &DenseAutoencoder,
+    backend: &mut dyn Backend,
+    data: &Dataset,
+) -> Result<EvalReport, TrainError> {
     let sigmoid_output = model.config.output_activation() == Activation::Sigmoid;
     let build = |g: &mut Graph, x: ValueId| -> Result<Vec<ValueId>, TrainError> {
         let code = model.encode(g, x)?;
@@ -106,7 +120,10 @@ pub fn evaluate(model: &DenseAutoencoder, backend: &mut dyn Backend, data: &Data
             * if sigmoid_output {
                 outs[1][0] as f64
             } else {
-                bce_from_probabilities(&outs[1], &data.values[start * data.cols..(start + rows) * data.cols])
+                bce_from_probabilities(
+                    &outs[1],
+                    &data.values[start * data.cols..(start + rows) * data.cols],
+                )
             };
     })?;
     Ok(EvalReport {
@@ -146,6 +163,8 @@ pub fn run_rows(
         }])
     };
     let mut out = vec![];
-    for_each_batch(model, backend, data, &build, &mut |_, _, mut outs| out.append(&mut outs[0]))?;
+    for_each_batch(model, backend, data, &build, &mut |_, _, mut outs| {
+        out.append(&mut outs[0])
+    })?;
     Ok(out)
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{download_entries, Backend, BackendError, Feed, PlanId};
 use crate::data::Dataset;
-use crate::graph::{grad, DType, EntryId, EntryKind, Graph, GraphError, Plan, Shape};
+use crate::graph::{grad, DType, EntryData, EntryId, EntryKind, Graph, GraphError, Plan, Shape};
 use crate::models::DenseAutoencoder;
 use crate::ops::{Loss, Op, Optimizer};
 
@@ -70,7 +70,13 @@ impl Default for TrainConfig {
 /// What the trainer reports as it goes.
 #[derive(Clone, Debug)]
 pub enum Progress {
-    Step { epoch: usize, step: usize, steps: usize, running_loss: Option<f32>, samples_per_s: f64 },
+    Step {
+        epoch: usize,
+        step: usize,
+        steps: usize,
+        running_loss: Option<f32>,
+        samples_per_s: f64,
+    },
     Epoch(EpochReport),
 }
 
@@ -116,34 +122,56 @@ pub fn fit(
     let width = model.config.input_width();
     for d in std::iter::once(train).chain(validation) {
         if d.cols != width {
-            return Err(TrainError::Width { expected: width, got: d.cols });
+            return Err(TrainError::Width {
+                expected: width,
+                got: d.cols,
+            });
         }
     }
     if cfg.batch == 0 || cfg.epochs == 0 {
-        return Err(TrainError::Config("batch size and epochs must be at least 1".into()));
+        return Err(TrainError::Config(
+            "batch size and epochs must be at least 1".into(),
+        ));
     }
     if cfg.batch > train.rows {
-        return Err(TrainError::BatchTooLarge { batch: cfg.batch, rows: train.rows });
+        return Err(TrainError::BatchTooLarge {
+            batch: cfg.batch,
+            rows: train.rows,
+        });
     }
-    if cfg.loss == Loss::BceWithLogits && model.config.output_activation() != crate::ops::Activation::Sigmoid {
-        return Err(TrainError::Config("binary cross-entropy needs a sigmoid output layer".into()));
+    if cfg.loss == Loss::BceWithLogits
+        && model.config.output_activation() != crate::ops::Activation::Sigmoid
+    {
+        return Err(TrainError::Config(
+            "binary cross-entropy needs a sigmoid output layer".into(),
+        ));
     }
 
     // Resident data (bytes when every value is k/255, a quarter of the memory),
     // optimiser state and the loss accumulator join the model's store.
     let store = &mut model.store;
     let data_shape = Shape::new(train.rows, train.cols);
-    let data = match store.find("train.data") {
-        Some(id) => id,
-        None if train.byte_scaled => {
-            let bytes = train.values.iter().map(|&v| (v * 255.0).round() as u8).collect();
-            store.add_bytes("train.data", data_shape, bytes)
-        }
-        None => store.add("train.data", data_shape, EntryKind::Data, train.values.clone()),
+    let contents = if train.byte_scaled {
+        EntryData::U8(
+            train
+                .values
+                .iter()
+                .map(|&v| (v * 255.0).round() as u8)
+                .collect(),
+        )
+    } else {
+        EntryData::F32(train.values.clone())
     };
-    if store.get(data).shape != data_shape {
-        return Err(TrainError::Config("the model already holds training data of another shape".into()));
-    }
+    let data = match store.find("train.data") {
+        Some(id) => {
+            store.replace(id, data_shape, contents);
+            id
+        }
+        None => match contents {
+            EntryData::U8(bytes) => store.add_bytes("train.data", data_shape, bytes),
+            EntryData::F32(values) => store.add("train.data", data_shape, EntryKind::Data, values),
+        },
+    };
     let params = model.parameters();
     let store = &mut model.store;
     let mut states = vec![];
@@ -171,9 +199,13 @@ pub fn fit(
 
     let full = cfg.batch;
     let rest = train.rows % full;
-    let mut plans = vec![build_train_plan(model, backend, data, &states, acc, cfg, full)?];
+    let mut plans = vec![build_train_plan(
+        model, backend, data, &states, acc, cfg, full,
+    )?];
     if rest > 0 {
-        plans.push(build_train_plan(model, backend, data, &states, acc, cfg, rest)?);
+        plans.push(build_train_plan(
+            model, backend, data, &states, acc, cfg, rest,
+        )?);
     }
 
     let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed_da7a);
@@ -191,7 +223,11 @@ pub fn fit(
         backend.upload_entry(&model.store, acc)?;
         for (s, chunk) in order.chunks(full).enumerate() {
             step_count += 1;
-            let plan = if chunk.len() == full { &plans[0] } else { &plans[1] };
+            let plan = if chunk.len() == full {
+                &plans[0]
+            } else {
+                &plans[1]
+            };
             let hyper = cfg.optimizer.hyper(cfg.lr, step_count);
             backend.run(plan.id, &[Feed::U32(chunk), Feed::F32(&hyper)])?;
             let report_now = cfg.loss_every > 0 && (s + 1) % cfg.loss_every == 0;
@@ -205,14 +241,18 @@ pub fn fit(
                 step: s + 1,
                 steps: steps_per_epoch,
                 running_loss,
-                samples_per_s: ((s * full + chunk.len()) as f64) / start.elapsed().as_secs_f64().max(1e-9),
+                samples_per_s: ((s * full + chunk.len()) as f64)
+                    / start.elapsed().as_secs_f64().max(1e-9),
             });
         }
         let train_loss = backend.read_entry(acc)?[0] / steps_per_epoch as f32;
         let seconds = start.elapsed().as_secs_f64();
         total_seconds += seconds;
         if !train_loss.is_finite() {
-            return Err(TrainError::Diverged { epoch, value: train_loss });
+            return Err(TrainError::Diverged {
+                epoch,
+                value: train_loss,
+            });
         }
         let validation_loss = match validation {
             Some(v) => {
@@ -234,7 +274,9 @@ pub fn fit(
         on_progress(Progress::Epoch(report.clone()));
         reports.push(report);
     }
-    download_entries(backend, &mut model.store, |e| e.kind == EntryKind::Parameter)?;
+    download_entries(backend, &mut model.store, |e| {
+        e.kind == EntryKind::Parameter
+    })?;
     let stats = backend.stats();
     let steps = step_count.max(1) as f64;
     Ok(TrainReport {

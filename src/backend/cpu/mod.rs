@@ -86,7 +86,10 @@ impl<T: Real> CpuBackend<T> {
     /// Reads a graph output of the last run in the backend's own precision.
     pub fn output_values(&self, id: PlanId, value: ValueId) -> Result<Vec<T>, BackendError> {
         let p = &self.plans[id.0];
-        let (loc, shape) = p.plan.output_location(value).ok_or(BackendError::NotAnOutput(value))?;
+        let (loc, shape) = p
+            .plan
+            .output_location(value)
+            .ok_or(BackendError::NotAnOutput(value))?;
         Ok(real_slice(loc, &p.slots, &p.inputs, &self.entries)?[..shape.len()].to_vec())
     }
 
@@ -102,7 +105,9 @@ impl<T: Real> CpuBackend<T> {
             Some(Storage::Real(v)) => Ok(v),
             Some(other) => {
                 self.entries[id.0 as usize] = Some(other);
-                Err(BackendError::Execution("cannot update byte data in place".into()))
+                Err(BackendError::Execution(
+                    "cannot update byte data in place".into(),
+                ))
             }
             None => Err(BackendError::MissingEntry(format!("#{}", id.0))),
         }
@@ -120,7 +125,9 @@ fn real_slice<'a, T: Real>(
         Location::Input(i) => Ok(&inputs[i]),
         Location::Entry(e) => match entries.get(e.0 as usize).and_then(|x| x.as_ref()) {
             Some(Storage::Real(v)) => Ok(v),
-            Some(Storage::Bytes(_)) => Err(BackendError::Execution("byte data can only be gathered".into())),
+            Some(Storage::Bytes(_)) => Err(BackendError::Execution(
+                "byte data can only be gathered".into(),
+            )),
             None => Err(BackendError::MissingEntry(format!("#{}", e.0))),
         },
     }
@@ -128,7 +135,11 @@ fn real_slice<'a, T: Real>(
 
 impl<T: Real> Backend for CpuBackend<T> {
     fn describe(&self) -> String {
-        format!("cpu ({} threads, {})", self.threads, std::any::type_name::<T>())
+        format!(
+            "cpu ({} threads, {})",
+            self.threads,
+            std::any::type_name::<T>()
+        )
     }
 
     fn upload_store(&mut self, store: &ParamStore) -> Result<(), BackendError> {
@@ -165,8 +176,16 @@ impl<T: Real> Backend for CpuBackend<T> {
         for &e in &plan.entries {
             self.entry(e)?;
         }
-        let slots = plan.slot_bytes.iter().map(|&b| vec![T::zero(); (b / 4) as usize]).collect();
-        let inputs = plan.inputs.iter().map(|(_, s, _)| vec![T::zero(); s.len()]).collect();
+        let slots = plan
+            .slot_bytes
+            .iter()
+            .map(|&b| vec![T::zero(); (b / 4) as usize])
+            .collect();
+        let inputs = plan
+            .inputs
+            .iter()
+            .map(|(_, s, _)| vec![T::zero(); s.len()])
+            .collect();
         self.plans.push(Prepared {
             plan: plan.clone(),
             slots,
@@ -200,7 +219,10 @@ impl<T: Real> Backend for CpuBackend<T> {
 
     fn read_output(&mut self, id: PlanId, value: ValueId) -> Result<Vec<f32>, BackendError> {
         let p = &self.plans[id.0];
-        let (loc, shape) = p.plan.output_location(value).ok_or(BackendError::NotAnOutput(value))?;
+        let (loc, shape) = p
+            .plan
+            .output_location(value)
+            .ok_or(BackendError::NotAnOutput(value))?;
         let v = real_slice(loc, &p.slots, &p.inputs, &self.entries)?;
         Ok(v[..shape.len()].iter().map(|x| x.to_f64() as f32).collect())
     }
@@ -215,9 +237,15 @@ impl<T: Real> CpuBackend<T> {
         check_feeds(&p.plan, feeds)?;
         for (dst, f) in p.inputs.iter_mut().zip(feeds) {
             match f {
-                Feed::F32(x) => dst.iter_mut().zip(*x).for_each(|(d, &s)| *d = T::from_f32(s)),
+                Feed::F32(x) => dst
+                    .iter_mut()
+                    .zip(*x)
+                    .for_each(|(d, &s)| *d = T::from_f32(s)),
                 // Indices are held as exact integers (f32 is exact below 2^24 rows).
-                Feed::U32(x) => dst.iter_mut().zip(*x).for_each(|(d, &s)| *d = T::from_f64(s as f64)),
+                Feed::U32(x) => dst
+                    .iter_mut()
+                    .zip(*x)
+                    .for_each(|(d, &s)| *d = T::from_f64(s as f64)),
             }
         }
         for launch in &p.plan.launches {
@@ -225,17 +253,26 @@ impl<T: Real> CpuBackend<T> {
             let result = match launch.output {
                 Some(Location::Slot(out_slot)) => {
                     let mut out = std::mem::take(&mut p.slots[out_slot]);
-                    let r = self.launch_pure(launch, &p.slots, &p.inputs, &mut out[..launch.shape.len()]);
+                    let r = self.launch_pure(
+                        launch,
+                        &p.slots,
+                        &p.inputs,
+                        &mut out[..launch.shape.len()],
+                    );
                     p.slots[out_slot] = out;
                     r
                 }
-                Some(other) => Err(BackendError::Execution(format!("output placed in {other:?}"))),
+                Some(other) => Err(BackendError::Execution(format!(
+                    "output placed in {other:?}"
+                ))),
                 None => self.launch_effect(launch, &p.slots, &p.inputs),
             };
             result.map_err(|e| match e {
-                BackendError::Execution(msg) => {
-                    BackendError::Execution(format!("{} ({}): {msg}", launch.op.name(), launch.label))
-                }
+                BackendError::Execution(msg) => BackendError::Execution(format!(
+                    "{} ({}): {msg}",
+                    launch.op.name(),
+                    launch.label
+                )),
                 other => other,
             })?;
             if let (Some(t), Some(profile)) = (started, self.profile.as_mut()) {
@@ -254,7 +291,11 @@ impl<T: Real> CpuBackend<T> {
         inputs: &[Vec<T>],
         out: &mut [T],
     ) -> Result<(), BackendError> {
-        let get = |k: usize| real_slice(l.inputs[k], slots, inputs, &self.entries);
+        // Pooled slots may be longer than the value they hold: cut to the shape.
+        let get = |k: usize| {
+            real_slice(l.inputs[k], slots, inputs, &self.entries)
+                .map(|v| &v[..l.input_shapes[k].len()])
+        };
         let s = &l.input_shapes;
         match &l.op {
             Op::Fill { value, .. } => out.iter_mut().for_each(|o| *o = T::from_f32(*value)),
@@ -266,36 +307,69 @@ impl<T: Real> CpuBackend<T> {
                 let bias = if m.bias { Some(ins[2]) } else { None };
                 let n = l.shape.cols;
                 let offset = out.as_ptr() as usize;
-                for_ranges(self.threads, out.len(), n * ROWS_PER_MATMUL_TASK, vec![out], vec![], |o, _| {
-                    let start = (o[0].as_ptr() as usize - offset) / std::mem::size_of::<T>() / n;
-                    let rows = start..start + o[0].len() / n;
-                    m.cpu_product_rows(&ins, s, rows, o[0]);
-                    if m.has_epilogue() {
-                        m.cpu_epilogue(bias, o[0]);
-                    }
-                })
+                for_ranges(
+                    self.threads,
+                    out.len(),
+                    n * ROWS_PER_MATMUL_TASK,
+                    vec![out],
+                    vec![],
+                    |o, _| {
+                        let start =
+                            (o[0].as_ptr() as usize - offset) / std::mem::size_of::<T>() / n;
+                        let rows = start..start + o[0].len() / n;
+                        m.cpu_product_rows(&ins, s, rows, o[0]);
+                        if m.has_epilogue() {
+                            m.cpu_epilogue(bias, o[0]);
+                        }
+                    },
+                )
             }
-            Op::Activate(a) => for_ranges(self.threads, out.len(), 1, vec![out], vec![get(0)?], |o, i| {
-                ops::activation::cpu_activate(*a, i[0], o[0])
-            }),
-            Op::ActivationGrad(a) => for_ranges(self.threads, out.len(), 1, vec![out], vec![get(0)?, get(1)?], |o, i| {
-                ops::activation::cpu_activation_grad(*a, i[0], i[1], o[0])
-            }),
-            Op::Binary(b) => for_ranges(self.threads, out.len(), 1, vec![out], vec![get(0)?, get(1)?], |o, i| {
-                b.cpu(i[0], i[1], o[0])
-            }),
-            Op::Scale(c) => for_ranges(self.threads, out.len(), 1, vec![out], vec![get(0)?], |o, i| {
-                ops::elementwise::cpu_scale(*c, i[0], o[0])
-            }),
+            Op::Activate(a) => for_ranges(
+                self.threads,
+                out.len(),
+                1,
+                vec![out],
+                vec![get(0)?],
+                |o, i| ops::activation::cpu_activate(*a, i[0], o[0]),
+            ),
+            Op::ActivationGrad(a) => for_ranges(
+                self.threads,
+                out.len(),
+                1,
+                vec![out],
+                vec![get(0)?, get(1)?],
+                |o, i| ops::activation::cpu_activation_grad(*a, i[0], i[1], o[0]),
+            ),
+            Op::Binary(b) => for_ranges(
+                self.threads,
+                out.len(),
+                1,
+                vec![out],
+                vec![get(0)?, get(1)?],
+                |o, i| b.cpu(i[0], i[1], o[0]),
+            ),
+            Op::Scale(c) => for_ranges(
+                self.threads,
+                out.len(),
+                1,
+                vec![out],
+                vec![get(0)?],
+                |o, i| ops::elementwise::cpu_scale(*c, i[0], o[0]),
+            ),
             Op::Reduce(r) => r.cpu(get(0)?, s[0], out),
             Op::Broadcast(to) => ops::reduce::cpu_broadcast(get(0)?, s[0], *to, out),
             Op::Loss(loss) => loss.cpu(get(0)?, get(1)?, out),
             Op::LossGrad(loss) => {
                 // The mean's 1/N is over the whole operand, not a thread's range.
                 let (dloss, count) = (get(2)?, T::from_f64(out.len() as f64));
-                for_ranges(self.threads, out.len(), 1, vec![out], vec![get(0)?, get(1)?], |o, i| {
-                    loss.cpu_grad_scaled(i[0], i[1], dloss[0] / count, o[0])
-                })
+                for_ranges(
+                    self.threads,
+                    out.len(),
+                    1,
+                    vec![out],
+                    vec![get(0)?, get(1)?],
+                    |o, i| loss.cpu_grad_scaled(i[0], i[1], dloss[0] / count, o[0]),
+                )
             }
             Op::GatherRows => {
                 let idx = get(1)?;
@@ -305,7 +379,12 @@ impl<T: Real> CpuBackend<T> {
                         Storage::Bytes(b) => ops::gather::cpu_u8(b, cols, idx, out),
                         Storage::Real(v) => ops::gather::cpu_f32(v, cols, idx, out),
                     },
-                    other => ops::gather::cpu_f32(real_slice(other, slots, inputs, &self.entries)?, cols, idx, out),
+                    other => ops::gather::cpu_f32(
+                        real_slice(other, slots, inputs, &self.entries)?,
+                        cols,
+                        idx,
+                        out,
+                    ),
                 }
                 .map_err(BackendError::Execution)?
             }
@@ -316,15 +395,23 @@ impl<T: Real> CpuBackend<T> {
         Ok(())
     }
 
-    fn launch_effect(&mut self, l: &crate::graph::Launch, slots: &[Vec<T>], inputs: &[Vec<T>]) -> Result<(), BackendError> {
+    fn launch_effect(
+        &mut self,
+        l: &crate::graph::Launch,
+        slots: &[Vec<T>],
+        inputs: &[Vec<T>],
+    ) -> Result<(), BackendError> {
         let target = |k: usize| match l.inputs[k] {
             Location::Entry(e) => Ok(e),
-            other => Err(BackendError::Execution(format!("operand {k} must be a store entry, is {other:?}"))),
+            other => Err(BackendError::Execution(format!(
+                "operand {k} must be a store entry, is {other:?}"
+            ))),
         };
         match &l.op {
             Op::Update(opt) => {
                 let param_id = target(0)?;
-                let state_ids: Vec<EntryId> = (3..l.inputs.len()).map(target).collect::<Result<_, _>>()?;
+                let state_ids: Vec<EntryId> =
+                    (3..l.inputs.len()).map(target).collect::<Result<_, _>>()?;
                 let mut param = self.entry_real_mut(param_id)?;
                 let mut states: Vec<Vec<T>> = vec![];
                 for &sid in &state_ids {

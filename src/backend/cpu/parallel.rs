@@ -6,6 +6,9 @@
 /// saves.
 const MIN_PARALLEL_LEN: usize = 16 * 1024;
 
+/// One thread's share: its ranges of the written and of the read operands.
+type Share<'a, T> = (Vec<&'a mut [T]>, Vec<&'a [T]>);
+
 /// Runs `f` over matching ranges of every slice in `muts` and `ins` (all of length
 /// `len`), one range per thread, cut at multiples of `align` (e.g. a row length).
 pub fn for_ranges<T: Send + Sync>(
@@ -24,12 +27,16 @@ pub fn for_ranges<T: Send + Sync>(
         return;
     }
     let per = units.div_ceil(threads) * align;
-    let mut parts: Vec<(Vec<&mut [T]>, Vec<&[T]>)> = (0..threads).map(|_| (vec![], vec![])).collect();
+    let mut parts: Vec<Share<T>> = (0..threads).map(|_| (vec![], vec![])).collect();
     for m in muts {
         let mut rest = &mut m[..len];
         for (k, part) in parts.iter_mut().enumerate() {
             // The last range takes the remainder (len need not divide evenly).
-            let take = if k + 1 == threads { rest.len() } else { per.min(rest.len()) };
+            let take = if k + 1 == threads {
+                rest.len()
+            } else {
+                per.min(rest.len())
+            };
             let (head, tail) = rest.split_at_mut(take);
             part.0.push(head);
             rest = tail;
@@ -38,7 +45,11 @@ pub fn for_ranges<T: Send + Sync>(
     for i in ins {
         let mut rest = &i[..len];
         for (k, part) in parts.iter_mut().enumerate() {
-            let take = if k + 1 == threads { rest.len() } else { per.min(rest.len()) };
+            let take = if k + 1 == threads {
+                rest.len()
+            } else {
+                per.min(rest.len())
+            };
             let (head, tail) = rest.split_at(take);
             part.1.push(head);
             rest = tail;

@@ -1,0 +1,405 @@
+//! For every launch of a plan: which WGSL entry point runs it, with which override
+//! constants, parameters, buffers and grid. One match over [`Op`]; the WGSL files'
+//! headers document the other side of each binding.
+//!
+//! Conventions shared by every kernel file: binding 0 is a small uniform block of
+//! parameters (shapes and scalar constants: they vary per launch, so one compiled
+//! pipeline serves every shape); bindings 1, 2, … are storage buffers — for a pure op
+//! its output, then its operands in the op's order; for a side effect its operands in
+//! order, the ones it updates in place bound read-write.
+
+use crate::backend::BackendError;
+use crate::graph::{DType, Launch, Location};
+use crate::ops::{Activation, Axis, Op, Optimizer};
+
+/// The kernel families, one WGSL file each (`shaders/`), compiled with
+/// `shaders/common.wgsl` in front.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    Elementwise,
+    Matmul,
+    Reduce,
+    Loss,
+    Gather,
+    Optim,
+}
+
+const COMMON: &str = include_str!("../../../shaders/common.wgsl");
+
+impl Shader {
+    pub fn file(self) -> &'static str {
+        match self {
+            Shader::Elementwise => "elementwise.wgsl",
+            Shader::Matmul => "matmul.wgsl",
+            Shader::Reduce => "reduce.wgsl",
+            Shader::Loss => "loss.wgsl",
+            Shader::Gather => "gather.wgsl",
+            Shader::Optim => "optim.wgsl",
+        }
+    }
+
+    pub fn source(self) -> String {
+        let family = match self {
+            Shader::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
+            Shader::Matmul => include_str!("../../../shaders/matmul.wgsl"),
+            Shader::Reduce => include_str!("../../../shaders/reduce.wgsl"),
+            Shader::Loss => include_str!("../../../shaders/loss.wgsl"),
+            Shader::Gather => include_str!("../../../shaders/gather.wgsl"),
+            Shader::Optim => include_str!("../../../shaders/optim.wgsl"),
+        };
+        format!("{COMMON}\n{family}")
+    }
+}
+
+/// How a kernel uses one of its storage buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// What a storage binding holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    At(Location),
+    /// A tiny buffer standing in for an operand the variant does not read (matmul's bias
+    /// when it has none): the binding is still declared, so it must be filled.
+    Placeholder,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Binding {
+    pub source: Source,
+    pub access: Access,
+}
+
+/// How many workgroups a launch needs.
+#[derive(Clone, Copy, Debug)]
+pub enum Grid {
+    /// One invocation per element, 256 to a workgroup, on a 2-D grid when one
+    /// dimension would pass `max_compute_workgroups_per_dimension`.
+    Elements(usize),
+    /// Matmul: one workgroup per 64 × 64 tile of a [rows, cols] output.
+    Tiles { rows: usize, cols: usize },
+    /// One workgroup that loops over everything (whole-value reductions).
+    Single,
+}
+
+const ELEMENTWISE_WORKGROUP: usize = 256;
+const MATMUL_TILE: usize = 64;
+
+/// Words of the uniform parameter block each launch gets (u32 or f32 bits); the WGSL
+/// parameter structs are no larger.
+pub const PARAM_WORDS: usize = 8;
+
+#[derive(Clone, Debug)]
+pub struct Kernel {
+    pub shader: Shader,
+    pub entry: &'static str,
+    pub constants: Vec<(&'static str, f64)>,
+    pub params: [u32; PARAM_WORDS],
+    pub bindings: Vec<Binding>,
+    pub grid: Grid,
+}
+
+impl Grid {
+    /// The dispatch size, checked against the adapter's per-dimension limit.
+    pub fn workgroups(self, max_per_dimension: u32, what: &str) -> Result<[u32; 3], BackendError> {
+        let (x, y) = match self {
+            Grid::Elements(n) => {
+                let groups = n.div_ceil(ELEMENTWISE_WORKGROUP);
+                let x = groups.min(max_per_dimension as usize);
+                (x, if x == 0 { 0 } else { groups.div_ceil(x) })
+            }
+            Grid::Tiles { rows, cols } => (cols.div_ceil(MATMUL_TILE), rows.div_ceil(MATMUL_TILE)),
+            Grid::Single => (1, 1),
+        };
+        let limit = max_per_dimension as usize;
+        if x > limit || y > limit {
+            return Err(BackendError::Execution(format!(
+                "{what} needs a grid of {x} × {y} workgroups, more than the adapter's \
+                 max_compute_workgroups_per_dimension ({limit})"
+            )));
+        }
+        Ok([x as u32, y as u32, 1])
+    }
+}
+
+/// The kernel that runs `launch`.
+pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
+    let shapes = &launch.input_shapes;
+    let what = || format!("{} ({})", launch.op.name(), launch.label);
+    let read = |k: usize| Binding {
+        source: Source::At(launch.inputs[k]),
+        access: Access::Read,
+    };
+    let update = |k: usize| match launch.inputs[k] {
+        location @ Location::Entry(_) => Ok(Binding {
+            source: Source::At(location),
+            access: Access::ReadWrite,
+        }),
+        other => Err(BackendError::Execution(format!(
+            "{}: operand {k} must be a store entry, is {other:?}",
+            what()
+        ))),
+    };
+    let output = || match launch.output {
+        Some(location) => Ok(Binding {
+            source: Source::At(location),
+            access: Access::ReadWrite,
+        }),
+        None => Err(BackendError::Execution(format!(
+            "{}: no output buffer",
+            what()
+        ))),
+    };
+    // Every index a kernel computes is below some operand's or the output's length.
+    for shape in shapes.iter().chain([&launch.shape]) {
+        dim(shape.len())?;
+    }
+    // Elements of the output (0 for a side effect).
+    let n = launch.shape.len();
+    let words = |values: &[u32]| {
+        let mut params = [0u32; PARAM_WORDS];
+        params[..values.len()].copy_from_slice(values);
+        params
+    };
+    let activation = |act: Activation| [("ACT", act.code() as f64), ("ALPHA", act.alpha() as f64)];
+    let flag = |on: bool| if on { 1.0 } else { 0.0 };
+    let kernel =
+        |shader, entry, constants: &[(&'static str, f64)], params, bindings, grid| Kernel {
+            shader,
+            entry,
+            constants: constants.to_vec(),
+            params,
+            bindings,
+            grid,
+        };
+
+    let k = match &launch.op {
+        Op::Fill { value, .. } => kernel(
+            Shader::Elementwise,
+            "fill",
+            &[],
+            words(&[dim(n)?, value.to_bits()]),
+            vec![output()?],
+            Grid::Elements(n),
+        ),
+        Op::MatMul(mm) => {
+            let ((m, k), (_, cols)) = mm.dims(shapes[0], shapes[1]);
+            let bias = if mm.bias {
+                read(2)
+            } else {
+                Binding {
+                    source: Source::Placeholder,
+                    access: Access::Read,
+                }
+            };
+            let [act, alpha] = activation(mm.act);
+            kernel(
+                Shader::Matmul,
+                "matmul",
+                &[
+                    ("TRANS_A", flag(mm.trans_a)),
+                    ("TRANS_B", flag(mm.trans_b)),
+                    ("HAS_BIAS", flag(mm.bias)),
+                    act,
+                    alpha,
+                ],
+                words(&[dim(m)?, dim(cols)?, dim(k)?]),
+                vec![output()?, read(0), read(1), bias],
+                Grid::Tiles { rows: m, cols },
+            )
+        }
+        Op::Activate(act) => kernel(
+            Shader::Elementwise,
+            "activate",
+            &activation(*act),
+            words(&[dim(n)?]),
+            vec![output()?, read(0)],
+            Grid::Elements(n),
+        ),
+        Op::ActivationGrad(act) => kernel(
+            Shader::Elementwise,
+            "activation_grad",
+            &activation(*act),
+            words(&[dim(n)?]),
+            vec![output()?, read(0), read(1)],
+            Grid::Elements(n),
+        ),
+        Op::Binary(op) => kernel(
+            Shader::Elementwise,
+            "binary",
+            &[("BINOP", op.code() as f64)],
+            words(&[dim(n)?]),
+            vec![output()?, read(0), read(1)],
+            Grid::Elements(n),
+        ),
+        Op::Scale(factor) => kernel(
+            Shader::Elementwise,
+            "scale",
+            &[],
+            words(&[dim(n)?, factor.to_bits()]),
+            vec![output()?, read(0)],
+            Grid::Elements(n),
+        ),
+        Op::Reduce(r) => {
+            let x = shapes[0];
+            let (entry, grid) = match r.axis {
+                Axis::Rows => ("reduce_rows", Grid::Elements(x.cols)),
+                Axis::Cols => ("reduce_cols", Grid::Elements(x.rows)),
+                Axis::All => ("reduce_all", Grid::Single),
+            };
+            kernel(
+                Shader::Reduce,
+                entry,
+                &[],
+                words(&[dim(x.rows)?, dim(x.cols)?, r.scale(x).to_bits()]),
+                vec![output()?, read(0)],
+                grid,
+            )
+        }
+        Op::Broadcast(to) => {
+            let from = shapes[0];
+            kernel(
+                Shader::Reduce,
+                "broadcast",
+                &[],
+                words(&[
+                    dim(to.rows)?,
+                    dim(to.cols)?,
+                    1f32.to_bits(),
+                    dim(from.rows)?,
+                    dim(from.cols)?,
+                ]),
+                vec![output()?, read(0)],
+                Grid::Elements(n),
+            )
+        }
+        Op::Accumulate => {
+            let acc = shapes[0];
+            kernel(
+                Shader::Reduce,
+                "accumulate",
+                &[],
+                words(&[dim(acc.rows)?, dim(acc.cols)?, 1f32.to_bits()]),
+                vec![update(0)?, read(1)],
+                Grid::Elements(acc.len()),
+            )
+        }
+        Op::Loss(loss) => kernel(
+            Shader::Loss,
+            "loss_value",
+            &[("LOSS", loss.code() as f64)],
+            words(&[dim(shapes[0].len())?]),
+            vec![output()?, read(0), read(1)],
+            Grid::Single,
+        ),
+        Op::LossGrad(loss) => kernel(
+            Shader::Loss,
+            "loss_grad",
+            &[("LOSS", loss.code() as f64)],
+            words(&[dim(n)?]),
+            vec![output()?, read(0), read(1), read(2)],
+            Grid::Elements(n),
+        ),
+        Op::GatherRows => {
+            let data = shapes[0];
+            let entry = match launch.input_dtypes[0] {
+                DType::U32 => "gather_u8",
+                DType::F32 => "gather_f32",
+            };
+            kernel(
+                Shader::Gather,
+                entry,
+                &[],
+                words(&[dim(launch.shape.rows)?, dim(data.cols)?, dim(data.rows)?]),
+                vec![output()?, read(0), read(1)],
+                Grid::Elements(n),
+            )
+        }
+        Op::Update(opt) => {
+            let count = dim(shapes[0].len())?;
+            let mut bindings = vec![update(0)?, read(1), read(2)];
+            for state in 3..launch.inputs.len() {
+                bindings.push(update(state)?);
+            }
+            let (entry, constants, params) = match *opt {
+                Optimizer::Sgd {
+                    momentum,
+                    nesterov,
+                    weight_decay,
+                } => (
+                    "sgd_update",
+                    [("NESTEROV", flag(nesterov))],
+                    [count, momentum.to_bits(), 0, 0, weight_decay.to_bits()],
+                ),
+                Optimizer::Adam {
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay,
+                    decoupled,
+                } => (
+                    "adam_update",
+                    [("DECOUPLED", flag(decoupled))],
+                    [
+                        count,
+                        beta1.to_bits(),
+                        beta2.to_bits(),
+                        eps.to_bits(),
+                        weight_decay.to_bits(),
+                    ],
+                ),
+            };
+            kernel(
+                Shader::Optim,
+                entry,
+                &constants,
+                words(&params),
+                bindings,
+                Grid::Elements(count as usize),
+            )
+        }
+        Op::Input { .. } | Op::Entry { .. } => {
+            return Err(BackendError::Execution(format!(
+                "{} is not a launch",
+                what()
+            )))
+        }
+    };
+    check_aliasing(&k)
+        .map_err(|detail| BackendError::Execution(format!("{}: {detail}", what())))?;
+    Ok(k)
+}
+
+/// wgpu rejects a dispatch that binds one buffer both read-write and in any other way;
+/// reading one buffer twice (x ⊙ x, xᵀ·x) is fine. The planner never gives an output
+/// the buffer of an operand, so this only trips on an in-place update of an entry
+/// that the same op also reads.
+fn check_aliasing(k: &Kernel) -> Result<(), String> {
+    for (i, written) in k.bindings.iter().enumerate() {
+        if written.access != Access::ReadWrite {
+            continue;
+        }
+        for (j, other) in k.bindings.iter().enumerate() {
+            if i != j && other.source == written.source {
+                return Err(format!(
+                    "buffer binding {} is updated in place and also bound as binding {}",
+                    i + 1,
+                    j + 1
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A dimension or element count as the u32 the kernels index with.
+fn dim(n: usize) -> Result<u32, BackendError> {
+    u32::try_from(n).map_err(|_| {
+        BackendError::Execution(format!(
+            "{n} elements do not fit the kernels' 32-bit indices"
+        ))
+    })
+}
