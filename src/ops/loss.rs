@@ -7,8 +7,8 @@
 //! `LossGrad` takes [pred, target, dloss] and scales by the incoming dloss, so the
 //! loss can sit anywhere in a graph. Targets are data: the VJP with respect to the
 //! target is not provided.
-//! WGSL: `shaders/loss.wgsl`, entries `loss_value` (a per-workgroup partial sum then a
-//! second pass) and `loss_grad`, override constant `LOSS`.
+//! WGSL: `shaders/loss.wgsl`, entries `loss_value` (one workgroup: strided shares,
+//! then a tree) and `loss_grad`, override constant `LOSS`.
 
 use serde::{Deserialize, Serialize};
 

@@ -3,8 +3,9 @@
 //! into a store entry (`acc += x`, how losses add up on the device between read-backs).
 //! VJP: sum → broadcast of d; mean → broadcast of d / count; broadcast → sum over the
 //! broadcast axis.
-//! WGSL: `shaders/reduce.wgsl`, entries `reduce_rows`, `reduce_cols`, `reduce_all`,
-//! `broadcast` and `accumulate`; mean is sum with the override constant `SCALE`.
+//! WGSL: `shaders/reduce.wgsl`, entries `reduce_rows`, `reduce_cols`, `reduce_all`
+//! (one workgroup: strided shares, then a tree), `broadcast` and `accumulate`; a mean
+//! is a sum with the factor 1/count in the launch's parameters.
 
 use crate::graph::{Graph, GraphError, Shape, ValueId};
 use crate::ops::{Op, Real};
