@@ -43,10 +43,11 @@ impl<T: Real> Default for CpuBackend<T> {
 
 impl<T: Real> CpuBackend<T> {
     /// Uses every core through one rayon pool (`RAYON_NUM_THREADS` to change):
-    /// matmuls are split by output rows into single-threaded sgemm calls, so
-    /// `matrixmultiply`'s own threads (`MATMUL_NUM_THREADS`) are kept at one.
+    /// matmuls are split by output rows into single-threaded `matrixmultiply` calls.
+    /// (Measured against matrixmultiply's own threading, which fought the
+    /// element-wise threads for the cores, and against the `gemm` crate on the same
+    /// pool, which trained at the same speed: `benches/throughput.rs`.)
     pub fn new() -> Self {
-        std::env::set_var("MATMUL_NUM_THREADS", "1");
         let threads = rayon::current_num_threads();
         CpuBackend {
             entries: vec![],
