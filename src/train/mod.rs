@@ -274,10 +274,11 @@ pub fn fit(
         on_progress(Progress::Epoch(report.clone()));
         reports.push(report);
     }
+    // Counted before the final download of the weights, which is not part of a step.
+    let stats = backend.stats();
     download_entries(backend, &mut model.store, |e| {
         e.kind == EntryKind::Parameter
     })?;
-    let stats = backend.stats();
     let steps = step_count.max(1) as f64;
     Ok(TrainReport {
         epochs: reports,
