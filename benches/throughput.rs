@@ -93,8 +93,12 @@ fn main() {
         // matrixmultiply on one thread, and the `gemm` crate on every thread (the
         // backend row above is matrixmultiply split by rows over the rayon pool).
         for &(m, k, n, label) in &shapes {
-            let single = timed_gflops(m, k, n, 0.5, |a, b, c| aegpu::ops::Real::gemm(m, k, n, a, (k as isize, 1), b, (n as isize, 1), c));
-            let gemm_crate = timed_gflops(m, k, n, 0.5, |a, b, c| gemm_crate_product(m, k, n, a, b, c, threads));
+            let single = timed_gflops(m, k, n, 0.5, |a, b, c| {
+                aegpu::ops::Real::gemm(m, k, n, a, (k as isize, 1), b, (n as isize, 1), c)
+            });
+            let gemm_crate = timed_gflops(m, k, n, 0.5, |a, b, c| {
+                gemm_crate_product(m, k, n, a, b, c, threads)
+            });
             emit(
                 &opts,
                 serde_json::json!({"case": "sgemm_alternatives", "shape": label, "matrixmultiply_1_thread_gflops": single, "gemm_crate_gflops": gemm_crate, "gemm_crate_threads": threads}),
@@ -244,7 +248,13 @@ fn matmul_gflops(
 
 /// GFLOP/s of `product(a, b, c)` on row-major m×k and k×n operands, repeated for
 /// about `seconds`.
-fn timed_gflops(m: usize, k: usize, n: usize, seconds: f64, product: impl Fn(&[f32], &[f32], &mut [f32])) -> f64 {
+fn timed_gflops(
+    m: usize,
+    k: usize,
+    n: usize,
+    seconds: f64,
+    product: impl Fn(&[f32], &[f32], &mut [f32]),
+) -> f64 {
     let a: Vec<f32> = (0..m * k).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect();
     let b: Vec<f32> = (0..k * n).map(|i| ((i % 13) as f32 - 6.0) / 6.0).collect();
     let mut c = vec![0.0f32; m * n];
@@ -260,17 +270,43 @@ fn timed_gflops(m: usize, k: usize, n: usize, seconds: f64, product: impl Fn(&[f
 }
 
 /// C = A·B with the `gemm` crate (row-major: column stride 1, row stride = width).
-fn gemm_crate_product(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], threads: usize) {
+fn gemm_crate_product(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    threads: usize,
+) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-    let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    let parallelism = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
     // SAFETY: the three buffers hold m×k, k×n and m×n elements with the strides given.
     unsafe {
         gemm::gemm(
-            m, n, k,
-            c.as_mut_ptr(), 1, n as isize, false,
-            a.as_ptr(), 1, k as isize,
-            b.as_ptr(), 1, n as isize,
-            0.0, 1.0, false, false, false, parallelism,
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            1,
+            k as isize,
+            b.as_ptr(),
+            1,
+            n as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
         )
     }
 }

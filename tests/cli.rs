@@ -103,47 +103,34 @@ fn train_then_eval_encode_and_reconstruct_a_csv_dataset() {
     assert!(mse > 0.0 && mse < 0.1, "{eval}");
     assert_eq!(eval["rows"], 150);
 
+    // encode and reconstruct take the same arguments and write a file.
+    let write_rows = |command: &str, out: &Path| {
+        let result = aegpu(&[
+            command,
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            "data/small/iris.csv",
+            "--label-column",
+            "target",
+            "--backend",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+    };
     let codes = temp("codes.npy");
-    let out = aegpu(&[
-        "encode",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        "data/small/iris.csv",
-        "--label-column",
-        "target",
-        "--backend",
-        "cpu",
-        "--out",
-        codes.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    write_rows("encode", &codes);
     let codes = aegpu::data::load_npy(&codes).unwrap();
     assert_eq!((codes.rows, codes.cols), (150, 2));
 
     let recon = temp("recon.csv");
-    let out = aegpu(&[
-        "reconstruct",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        "data/small/iris.csv",
-        "--label-column",
-        "target",
-        "--backend",
-        "cpu",
-        "--out",
-        recon.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    write_rows("reconstruct", &recon);
     let recon = aegpu::data::load_csv(&recon, &Default::default()).unwrap();
     assert_eq!((recon.rows, recon.cols), (150, 4));
     // Reconstructions come back in the data's units (centimetres), not the [0, 1] scale.

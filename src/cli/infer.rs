@@ -9,8 +9,9 @@ use crate::data::{save_csv, save_npy, Dataset, Scaler};
 use crate::models::DenseAutoencoder;
 use crate::train::{evaluate, run_rows, RowOutput};
 
+/// A saved model applied to some data on some backend.
 #[derive(Args, Debug)]
-pub struct EvalArgs {
+pub struct ModelOnData {
     /// A model saved by `aegpu train`.
     #[arg(long)]
     model: PathBuf,
@@ -18,6 +19,12 @@ pub struct EvalArgs {
     data: DataArgs,
     #[command(flatten)]
     backend: BackendArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    input: ModelOnData,
     /// Print one JSON object with the results on stdout.
     #[arg(long)]
     json: bool,
@@ -25,12 +32,8 @@ pub struct EvalArgs {
 
 #[derive(Args, Debug)]
 pub struct RowsArgs {
-    #[arg(long)]
-    model: PathBuf,
     #[command(flatten)]
-    data: DataArgs,
-    #[command(flatten)]
-    backend: BackendArgs,
+    input: ModelOnData,
     /// Output file: `.npy` or `.csv`.
     #[arg(long)]
     out: PathBuf,
@@ -68,8 +71,8 @@ fn load(
 }
 
 pub fn eval(a: EvalArgs) -> Result<(), CliError> {
-    let (model, _, data) = load(&a.model, &a.data)?;
-    let mut selected = a.backend.open()?;
+    let (model, _, data) = load(&a.input.model, &a.input.data)?;
+    let mut selected = a.input.backend.open()?;
     let backend = selected.backend.as_mut();
     backend.upload_store(&model.store)?;
     let r = evaluate(&model, backend, &data)?;
@@ -88,8 +91,8 @@ pub fn eval(a: EvalArgs) -> Result<(), CliError> {
 }
 
 pub fn rows(a: RowsArgs, what: RowOutput) -> Result<(), CliError> {
-    let (model, scaler, data) = load(&a.model, &a.data)?;
-    let mut selected = a.backend.open()?;
+    let (model, scaler, data) = load(&a.input.model, &a.input.data)?;
+    let mut selected = a.input.backend.open()?;
     let backend = selected.backend.as_mut();
     backend.upload_store(&model.store)?;
     let mut values = run_rows(&model, backend, &data, what)?;

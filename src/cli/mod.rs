@@ -6,7 +6,6 @@ mod info;
 mod progress;
 mod train;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -87,13 +86,6 @@ impl BackendArgs {
         eprintln!("{}", s.reason);
         Ok(s)
     }
-}
-
-/// Where a command writes a file.
-#[derive(Args, Debug, Clone)]
-pub struct OutArgs {
-    #[arg(long)]
-    pub out: PathBuf,
 }
 
 pub fn main() -> ExitCode {

@@ -56,31 +56,16 @@ impl Pca {
             .collect();
         orthonormalise_columns(&mut q, dim, k);
         let mut cq = vec![0.0f64; dim * k];
+        let times_cov = |q: &[f64], cq: &mut [f64]| {
+            f64::gemm(dim, dim, k, &cov, (dim as isize, 1), q, (k as isize, 1), cq)
+        };
         for _ in 0..iterations {
-            f64::gemm(
-                dim,
-                dim,
-                k,
-                &cov,
-                (dim as isize, 1),
-                &q,
-                (k as isize, 1),
-                &mut cq,
-            );
+            times_cov(&q, &mut cq);
             std::mem::swap(&mut q, &mut cq);
             orthonormalise_columns(&mut q, dim, k);
         }
         // Rayleigh–Ritz: diagonalise H = Qᵀ C Q (k × k) by Jacobi rotations.
-        f64::gemm(
-            dim,
-            dim,
-            k,
-            &cov,
-            (dim as isize, 1),
-            &q,
-            (k as isize, 1),
-            &mut cq,
-        );
+        times_cov(&q, &mut cq);
         let mut h = vec![0.0f64; k * k];
         f64::gemm(k, dim, k, &q, (1, k as isize), &cq, (k as isize, 1), &mut h);
         let (evals, evecs) = jacobi_eigen(&mut h, k);
