@@ -3,12 +3,16 @@
 //! `hyper` is a [1, 4] host input set every step — [lr, 1/(1−β1ᵗ), 1/(1−β2ᵗ), 0] — so
 //! schedules and Adam's bias correction need no re-planning.
 //!
-//! SGD with momentum μ (PyTorch's form), weight decay w as L2 in the gradient:
-//!   g' = g + w p;  v = μ v + g';  p -= lr · (nesterov ? g' + μ v : v)
-//! Adam (Kingma & Ba 2015), with L2 (`decoupled = false`, g' = g + w p) or decoupled
-//! weight decay (AdamW, Loshchilov & Hutter 2019, p -= lr w p):
-//!   m = β1 m + (1−β1) g';  v = β2 v + (1−β2) g'²
-//!   p -= lr · ( (m / (1−β1ᵗ)) / (sqrt(v / (1−β2ᵗ)) + ε) + [decoupled] w p )
+//! SGD with momentum μ (PyTorch's form), weight decay w as L2 in the gradient; Adam
+//! (Kingma & Ba 2015), with L2 (`decoupled = false`, g' = g + w p) or decoupled weight
+//! decay (AdamW, Loshchilov & Hutter 2019):
+//!
+//! ```text
+//! SGD:   g' = g + w p;  v = μ v + g';  p -= lr · (nesterov ? g' + μ v : v)
+//! Adam:  m = β1 m + (1−β1) g';  v = β2 v + (1−β2) g'²
+//!        p -= lr · ( (m / (1−β1ᵗ)) / (sqrt(v / (1−β2ᵗ)) + ε) + (decoupled ? w p : 0) )
+//! ```
+//!
 //! WGSL: `shaders/optim.wgsl`, entries `sgd_update` and `adam_update`.
 
 use serde::{Deserialize, Serialize};
