@@ -3,9 +3,13 @@
 //! Forward: `y = f(x)`. Backward: `dx = dy * f'(x)`, written in terms of the output
 //! `y` so the backward pass needs no copy of the pre-activation (the same trick the
 //! matmul epilogue relies on):
-//!   sigmoid  f' = y (1 - y)          tanh      f' = 1 - y²
-//!   relu     f' = [y > 0]            leaky     f' = [y > 0] + α [y ≤ 0]
-//!   softplus f' = σ(x) = 1 - e^{-y}  linear    f' = 1
+//!
+//! ```text
+//! sigmoid  f' = y (1 - y)          tanh      f' = 1 - y²
+//! relu     f' = [y > 0]            leaky     f' = [y > 0] + α [y ≤ 0]
+//! softplus f' = σ(x) = 1 - e^{-y}  linear    f' = 1
+//! ```
+//!
 //! WGSL: `shaders/elementwise.wgsl`, entry points `activate` and `activation_grad`,
 //! specialised by the override constant `ACT` (see [`Activation::code`]).
 
