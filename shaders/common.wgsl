@@ -35,6 +35,14 @@ fn log1p(x: f32) -> f32 {
     return select(log(u) * (x / (u - 1.0)), x, u == 1.0);
 }
 
+// e^x − 1 accurate for small |x| (Kahan's trick, as log1p above).
+fn expm1(x: f32) -> f32 {
+    let u = exp(x);
+    let um1 = u - 1.0;
+    let corrected = select(um1 * (x / log(u)), -1.0, um1 == -1.0);
+    return select(corrected, x, u == 1.0);
+}
+
 // tanh through e^{-2|x|} ∈ (0, 1], which never overflows; below |x| = 1/4 the odd
 // Taylor series (through x¹¹, first omitted term < 10⁻⁹ relative) avoids the
 // cancellation in 1 − e^{-2|x|}.
@@ -78,7 +86,8 @@ fn activation_derivative(y: f32) -> f32 {
     } else if (ACT == 4u) {
         return select(ALPHA, 1.0, y > 0.0);
     } else if (ACT == 5u) {
-        return 1.0 - exp(-y);
+        // σ(x) = 1 − e^{−y}, through expm1 so a tiny y (x ≪ 0) keeps its precision.
+        return -expm1(-y);
     }
     return 1.0;
 }

@@ -261,3 +261,62 @@ fn unknown_gpu_adapter_is_refused_when_gpu_is_forced() {
     ]);
     assert_one_line_error(&out, "adapter");
 }
+
+#[test]
+fn test_data_of_another_width_is_refused_before_training() {
+    let wide = temp("wide.csv");
+    std::fs::write(&wide, "a,b,c,target\n1,2,3,0\n4,5,6,1\n").unwrap();
+    let model = temp("never3.safetensors");
+    let out = aegpu(&[
+        "train",
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--test",
+        wide.to_str().unwrap(),
+        "--layers",
+        "4,2",
+        "--backend",
+        "cpu",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&out, "has 3 columns");
+    assert!(!model.exists(), "nothing trained, nothing saved");
+}
+
+#[test]
+fn absurd_layer_widths_are_an_error_not_an_abort() {
+    let out = aegpu(&[
+        "train",
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--layers",
+        "4,2000000000",
+        "--backend",
+        "cpu",
+    ]);
+    assert_one_line_error(&out, "parameters");
+}
+
+#[test]
+fn a_negative_leaky_relu_slope_is_refused() {
+    let out = aegpu(&[
+        "train",
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--layers",
+        "4,3,2",
+        "--activation",
+        "leaky_relu:-0.5",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("≥ 0"));
+}

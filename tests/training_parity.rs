@@ -108,3 +108,48 @@ fn adam_steps_agree_with_tied_weights_and_bce() {
     };
     compare(config, cfg, 6e-3);
 }
+
+#[test]
+fn data_larger_than_a_storage_binding_trains_from_host_batches() {
+    let Some(mut gpu) = gpu::gpu_backend() else {
+        return;
+    };
+    let limit = gpu.adapter_summary().max_storage_buffer_binding_size;
+    if limit > 512 << 20 {
+        eprintln!("adapter allows {limit}-byte bindings; this test needs a small limit (llvmpipe: 128 MiB)");
+        return;
+    }
+    // f32 data (not k/255, so not packed) just over the limit: it cannot be resident.
+    let cols = 512;
+    let rows = (limit as usize / 4) / cols + 64;
+    let values: Vec<f32> = (0..rows * cols)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+        .collect();
+    let data = Dataset::new(rows, cols, values).unwrap();
+    let config = DenseConfig::new(&[cols, 4]);
+    let cfg = TrainConfig {
+        epochs: 1,
+        batch: 8192,
+        ..TrainConfig::default()
+    };
+
+    let mut on_gpu = DenseAutoencoder::new(config.clone(), 3).unwrap();
+    let gpu_report = fit(&mut on_gpu, &mut gpu, &data, None, &cfg, &mut |_| {}).unwrap();
+    assert!(
+        !gpu_report.batches_resident,
+        "{rows}×{cols} f32 should not fit a {limit}-byte binding"
+    );
+
+    let mut cpu = CpuBackend::<f32>::new();
+    let mut on_cpu = DenseAutoencoder::new(config, 3).unwrap();
+    let cpu_report = fit(&mut on_cpu, &mut cpu, &data, None, &cfg, &mut |_| {}).unwrap();
+    assert!(cpu_report.batches_resident);
+    let (g, c) = (
+        gpu_report.epochs[0].train_loss,
+        cpu_report.epochs[0].train_loss,
+    );
+    assert!(
+        (g - c).abs() <= 1e-3 * c,
+        "same batches, same loss: gpu {g}, cpu {c}"
+    );
+}

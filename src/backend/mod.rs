@@ -1,6 +1,6 @@
 //! Backends execute [`Plan`]s. Both implement the one small [`Backend`] trait and never
-//! know which autoencoder they run: [`cpu::CpuBackend`] (the reference, and fast: a
-//! threaded sgemm) and [`gpu::GpuBackend`] (wgpu + WGSL). Nothing outside `gpu/`
+//! know which autoencoder they run: [`cpu::CpuBackend`] (the reference, and fast: sgemm
+//! and element-wise loops over every core) and [`gpu::GpuBackend`] (wgpu + WGSL). Nothing outside `gpu/`
 //! touches wgpu.
 
 pub mod cpu;
@@ -84,6 +84,8 @@ pub trait Backend {
     fn prepare(&mut self, plan: &Plan) -> Result<PlanId, BackendError>;
     /// Runs a prepared plan once with host inputs (one submission on the GPU).
     fn run(&mut self, plan: PlanId, feeds: &[Feed]) -> Result<(), BackendError>;
+    /// Frees a plan's buffers; its id is not valid afterwards.
+    fn release(&mut self, plan: PlanId);
     /// Reads a graph output of the last run of `plan`.
     fn read_output(&mut self, plan: PlanId, value: ValueId) -> Result<Vec<f32>, BackendError>;
     fn stats(&self) -> BackendStats;

@@ -79,28 +79,24 @@ pub struct TrainArgs {
 }
 
 fn parse_optimizer(name: &str, momentum: f32, weight_decay: f32) -> Result<Optimizer, String> {
-    let adam = |decoupled| Optimizer::Adam {
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-        weight_decay,
-        decoupled,
-    };
     let sgd = |momentum, nesterov| Optimizer::Sgd {
         momentum,
         nesterov,
-        weight_decay,
+        weight_decay: 0.0,
     };
-    match name.to_ascii_lowercase().as_str() {
-        "adam" => Ok(adam(false)),
-        "adamw" => Ok(adam(true)),
-        "sgd" => Ok(sgd(0.0, false)),
-        "momentum" => Ok(sgd(momentum, false)),
-        "nesterov" => Ok(sgd(momentum, true)),
-        other => Err(format!(
-            "unknown optimizer `{other}` (expected adam, adamw, sgd, momentum, nesterov)"
-        )),
-    }
+    let optimizer = match name.to_ascii_lowercase().as_str() {
+        "adam" => Optimizer::adam(),
+        "adamw" => Optimizer::adamw(0.0),
+        "sgd" => sgd(0.0, false),
+        "momentum" => sgd(momentum, false),
+        "nesterov" => sgd(momentum, true),
+        other => {
+            return Err(format!(
+                "unknown optimizer `{other}` (expected adam, adamw, sgd, momentum, nesterov)"
+            ))
+        }
+    };
+    Ok(optimizer.with_weight_decay(weight_decay))
 }
 
 fn parse_loss(name: &str) -> Result<Loss, String> {
@@ -125,6 +121,15 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
         Some(spec) => Some(load_data(spec, &a.data.label_column)?),
         None => None,
     };
+    if let (Some(t), Some(spec)) = (&test, &test_spec) {
+        if t.cols != train.cols {
+            return Err(format!(
+                "the test data {spec} has {} columns, the training data {} has {}",
+                t.cols, a.data.data, train.cols
+            )
+            .into());
+        }
+    }
     let mut validation = None;
     if a.validation > 0.0 {
         let (t, v) = train_validation_split(&train, a.validation, a.seed)?;
@@ -204,11 +209,7 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
     let report = report?;
     let train_seconds = t_train.elapsed().as_secs_f64();
 
-    let test_report = match &test {
-        Some(t) => Some(evaluate(&model, backend, t)?),
-        None => None,
-    };
-
+    // Saved first: nothing after training may lose the trained weights.
     let mut meta = BTreeMap::new();
     meta.insert("aegpu.training".into(), serde_json::to_string(&cfg)?);
     meta.insert("aegpu.data".into(), a.data.data.clone());
@@ -216,6 +217,11 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
         meta.insert("aegpu.scaler".into(), serde_json::to_string(&scaler)?);
     }
     model.save(&a.out, &meta)?;
+
+    let test_report = match &test {
+        Some(t) => Some(evaluate(&model, backend, t)?),
+        None => None,
+    };
 
     let last = report.epochs.last();
     let mut out = serde_json::json!({
@@ -234,6 +240,7 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
         "readbacks_per_step": report.readbacks_per_step,
         "plan_launches": report.plan_launches,
         "plan_peak_bytes": report.plan_peak_bytes,
+        "batches_resident": report.batches_resident,
         "model": a.out.display().to_string(),
     });
     if let Some(t) = &test_report {

@@ -56,8 +56,8 @@ impl fmt::Display for Shape {
 }
 
 /// The element type of a value's buffer. Every element is four bytes; `U32` holds
-/// row indices (stored bit for bit, so the CPU backend keeps them in `f32` slots via
-/// `f32::from_bits`).
+/// row indices (the CPU backend keeps them in its scalar slots through
+/// `Real::from_index`: bit for bit in f32).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
     F32,
@@ -169,28 +169,9 @@ impl Graph {
         ValueId(self.nodes.len() as u32 - 1)
     }
 
-    /// The store entry behind `v`, if `v` is one.
-    pub fn entry_of(&self, v: ValueId) -> Option<EntryId> {
-        match self.node(v).op {
-            Op::Entry { id, .. } => Some(id),
-            _ => None,
-        }
-    }
-
     pub fn mark_output(&mut self, v: ValueId) {
         if !self.outputs.contains(&v) {
             self.outputs.push(v);
         }
-    }
-
-    /// Names of the host inputs with their shapes and types, in node order.
-    pub fn inputs(&self) -> Vec<(String, Shape, DType)> {
-        self.nodes
-            .iter()
-            .filter_map(|n| match &n.op {
-                Op::Input { name, shape, dtype } => Some((name.clone(), *shape, *dtype)),
-                _ => None,
-            })
-            .collect()
     }
 }

@@ -96,9 +96,51 @@ impl DenseConfig {
                 self.activations.len()
             )));
         }
-        Ok(())
+        if let Some(Activation::LeakyRelu { alpha }) = self
+            .activations
+            .iter()
+            .find(|a| matches!(a, Activation::LeakyRelu { alpha } if !(alpha.is_finite() && *alpha >= 0.0)))
+        {
+            return Err(ModelError::Config(format!("leaky_relu slope must be finite and ≥ 0, got {alpha}")));
+        }
+        let total = self
+            .parameter_shapes()
+            .iter()
+            .try_fold(0usize, |sum, (_, s)| {
+                s.rows.checked_mul(s.cols).and_then(|n| sum.checked_add(n))
+            });
+        match total {
+            Some(n) if n <= MAX_PARAMETERS => Ok(()),
+            _ => Err(ModelError::Config(format!(
+                "widths {:?} need more than {MAX_PARAMETERS} parameters",
+                self.widths
+            ))),
+        }
+    }
+
+    /// The name and shape of every parameter tensor, in [`DenseAutoencoder::parameters`]
+    /// order; computed without allocating, so a model file can be checked first.
+    pub fn parameter_shapes(&self) -> Vec<(String, Shape)> {
+        let (w, depth) = (&self.widths, self.depth());
+        let mut shapes = vec![];
+        for i in 0..depth {
+            shapes.push((format!("encoder.{i}.weight"), Shape::new(w[i], w[i + 1])));
+            shapes.push((format!("encoder.{i}.bias"), Shape::new(1, w[i + 1])));
+        }
+        for j in 0..depth {
+            let (fan_in, fan_out) = (w[depth - j], w[depth - j - 1]);
+            if !self.tied {
+                shapes.push((format!("decoder.{j}.weight"), Shape::new(fan_in, fan_out)));
+            }
+            shapes.push((format!("decoder.{j}.bias"), Shape::new(1, fan_out)));
+        }
+        shapes
     }
 }
+
+/// A bound on model size (4 GiB of f32 weights), so a typo in `--layers` or a hostile
+/// model file is an error instead of an allocation failure.
+pub const MAX_PARAMETERS: usize = 1 << 30;
 
 /// A dense autoencoder: its config and the parameter store holding its weights.
 #[derive(Clone, Debug)]
@@ -307,21 +349,25 @@ impl DenseAutoencoder {
             .and_then(|c| {
                 serde_json::from_str(c).map_err(|e| bad(format!("unreadable config: {e}")))
             })?;
-        let mut model = DenseAutoencoder::new(config, 0).map_err(|e| bad(e.to_string()))?;
-        for id in model.parameters() {
-            let e = model.store.get(id);
+        config.validate().map_err(|e| bad(e.to_string()))?;
+        // Every tensor is checked against the architecture before anything is allocated.
+        let mut found = vec![];
+        for (name, shape) in config.parameter_shapes() {
             let t = tensors
                 .iter()
-                .find(|t| t.name == e.name)
-                .ok_or_else(|| bad(format!("tensor `{}` is missing", e.name)))?;
-            if t.shape != [e.shape.rows, e.shape.cols] {
+                .find(|t| t.name == name)
+                .ok_or_else(|| bad(format!("tensor `{name}` is missing")))?;
+            if t.shape != [shape.rows, shape.cols] {
                 return Err(bad(format!(
-                    "tensor `{}` has shape {:?}, the architecture needs {}",
-                    e.name, t.shape, e.shape
+                    "tensor `{name}` has shape {:?}, the architecture needs {shape}",
+                    t.shape
                 )));
             }
-            let values = t.values.clone();
-            model.store.set_values(id, values);
+            found.push(t);
+        }
+        let mut model = DenseAutoencoder::new(config, 0).map_err(|e| bad(e.to_string()))?;
+        for (id, t) in model.parameters().into_iter().zip(found) {
+            model.store.set_values(id, t.values.clone());
         }
         Ok((model, meta))
     }

@@ -7,7 +7,7 @@
 //! ```text
 //! sigmoid  f' = y (1 - y)          tanh      f' = 1 - y²
 //! relu     f' = [y > 0]            leaky     f' = [y > 0] + α [y ≤ 0]
-//! softplus f' = σ(x) = 1 - e^{-y}  linear    f' = 1
+//! softplus f' = σ(x) = 1 - e^{-y}  linear    f' = 1     (leaky needs α ≥ 0)
 //! ```
 //!
 //! WGSL: `shaders/elementwise.wgsl`, entry points `activate` and `activation_grad`,
@@ -91,7 +91,8 @@ impl Activation {
                     T::from_f32(alpha)
                 }
             }
-            Activation::Softplus => T::one() - (-y).exp(),
+            // 1 − e^{−y} through expm1: exact for tiny y (x ≪ 0), where σ(x) ≈ y.
+            Activation::Softplus => -(-y).exp_m1(),
         }
     }
 }
@@ -140,6 +141,10 @@ impl FromStr for Activation {
                         .map_err(|_| format!("leaky_relu slope `{a}` is not a number"))?,
                     None => 0.01,
                 };
+                // The derivative is read off the output's sign, which needs α ≥ 0.
+                if !(alpha.is_finite() && alpha >= 0.0) {
+                    return Err(format!("leaky_relu slope must be finite and ≥ 0, got {alpha}"));
+                }
                 return Ok(Activation::LeakyRelu { alpha });
             }
             "softplus" => Activation::Softplus,

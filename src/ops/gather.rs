@@ -21,12 +21,12 @@ pub fn shape(s: &[Shape], d: &[DType]) -> Result<Shape, String> {
     Ok(Shape::new(idx.rows, data.cols))
 }
 
-/// Gathers f32 rows; indices are held as exact integers in `T`. An index past the end
+/// Gathers f32 rows; indices are held in `T` by [`Real::from_index`]. An index past the end
 /// is an error, not a silent read.
 pub fn cpu_f32<T: Real>(data: &[T], cols: usize, idx: &[T], out: &mut [T]) -> Result<(), String> {
     let rows = data.len() / cols;
     for (o, &i) in out.chunks_mut(cols).zip(idx) {
-        let i = i.to_f64() as usize;
+        let i = i.to_index();
         if i >= rows {
             return Err(format!("row index {i} is past the end of {rows} rows"));
         }
@@ -38,7 +38,7 @@ pub fn cpu_f32<T: Real>(data: &[T], cols: usize, idx: &[T], out: &mut [T]) -> Re
 pub fn cpu_u8<T: Real>(data: &[u8], cols: usize, idx: &[T], out: &mut [T]) -> Result<(), String> {
     let rows = data.len() / cols;
     for (o, &i) in out.chunks_mut(cols).zip(idx) {
-        let i = i.to_f64() as usize;
+        let i = i.to_index();
         if i >= rows {
             return Err(format!("row index {i} is past the end of {rows} rows"));
         }

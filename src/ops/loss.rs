@@ -72,10 +72,6 @@ impl Loss {
         out[0] = T::from_f64(acc / p.len() as f64);
     }
 
-    pub fn cpu_grad<T: Real>(self, p: &[T], t: &[T], dloss: &[T], out: &mut [T]) {
-        self.cpu_grad_scaled(p, t, dloss[0] / T::from_f64(p.len() as f64), out)
-    }
-
     /// `∂ℓ/∂p · scale` element by element, with `scale = dloss / N` computed by the
     /// caller (so a range of the operand can be processed on its own).
     pub fn cpu_grad_scaled<T: Real>(self, p: &[T], t: &[T], scale: T, out: &mut [T]) {

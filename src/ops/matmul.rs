@@ -68,22 +68,9 @@ impl MatMul {
         Ok(Shape::new(m, n))
     }
 
-    /// The CPU reference: the product, then the epilogue.
-    pub fn cpu<T: Real>(&self, ins: &[&[T]], s: &[Shape], out: &mut [T]) {
-        self.cpu_product(ins, s, out);
-        if self.has_epilogue() {
-            self.cpu_epilogue(if self.bias { Some(ins[2]) } else { None }, out);
-        }
-    }
-
-    /// `op(A) · op(B)` through sgemm, transposes as strides.
-    pub fn cpu_product<T: Real>(&self, ins: &[&[T]], s: &[Shape], out: &mut [T]) {
-        let ((m, _), _) = self.dims(s[0], s[1]);
-        self.cpu_product_rows(ins, s, 0..m, out);
-    }
-
-    /// Rows `rows` of `op(A) · op(B)` into `out` (which holds just those rows), so
-    /// callers can split the product across threads by output rows.
+    /// The CPU reference, part 1: rows `rows` of `op(A) · op(B)` through sgemm (the
+    /// transposes are strides) into `out`, which holds just those rows, so callers can
+    /// split the product across threads by output rows. Part 2 is [`MatMul::cpu_epilogue`].
     pub fn cpu_product_rows<T: Real>(
         &self,
         ins: &[&[T]],

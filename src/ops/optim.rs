@@ -38,13 +38,52 @@ pub enum Optimizer {
 }
 
 impl Optimizer {
+    /// Adam as PyTorch's `torch.optim.Adam` (β = 0.9, 0.999, ε = 1e-8; weight decay,
+    /// if any, as L2 in the gradient).
     pub fn adam() -> Self {
         Optimizer::Adam {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.0,
+            decoupled: false,
+        }
+    }
+
+    /// AdamW: Adam with decoupled weight decay `weight_decay`.
+    pub fn adamw(weight_decay: f32) -> Self {
+        Optimizer::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
             decoupled: true,
+        }
+    }
+
+    /// The same optimiser with weight decay `w` (L2 or decoupled as it was).
+    pub fn with_weight_decay(self, w: f32) -> Self {
+        match self {
+            Optimizer::Sgd {
+                momentum, nesterov, ..
+            } => Optimizer::Sgd {
+                momentum,
+                nesterov,
+                weight_decay: w,
+            },
+            Optimizer::Adam {
+                beta1,
+                beta2,
+                eps,
+                decoupled,
+                ..
+            } => Optimizer::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay: w,
+                decoupled,
+            },
         }
     }
 

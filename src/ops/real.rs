@@ -20,11 +20,16 @@ pub trait Real:
     + 'static
 {
     fn from_f32(x: f32) -> Self;
+    /// A row index held in a value of this type (f32: the bits, exact for any u32;
+    /// f64: the number).
+    fn from_index(i: u32) -> Self;
+    fn to_index(self) -> usize;
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
     fn exp(self) -> Self;
     fn ln(self) -> Self;
     fn ln_1p(self) -> Self;
+    fn exp_m1(self) -> Self;
     fn tanh(self) -> Self;
     fn sqrt(self) -> Self;
     fn abs(self) -> Self;
@@ -42,8 +47,9 @@ pub trait Real:
             other
         }
     }
-    /// C = alpha * op(A) op(B) + beta * C with arbitrary strides (the transposes are
-    /// strides, not copies).
+    /// `C = op(A) · op(B)` (C overwritten, row-major `m × n`), with A (`m × k`) and B
+    /// (`k × n`) given by non-negative (row, column) strides, so transposes are
+    /// strides, not copies. Panics on negative strides or operands too short.
     #[allow(clippy::too_many_arguments)]
     fn gemm(
         m: usize,
@@ -58,13 +64,19 @@ pub trait Real:
 }
 
 macro_rules! impl_real {
-    ($t:ty, $gemm:path) => {
+    ($t:ty, $gemm:path, $from_index:expr, $to_index:expr) => {
         impl Real for $t {
             fn from_f32(x: f32) -> Self {
                 x as $t
             }
             fn from_f64(x: f64) -> Self {
                 x as $t
+            }
+            fn from_index(i: u32) -> Self {
+                $from_index(i)
+            }
+            fn to_index(self) -> usize {
+                $to_index(self)
             }
             fn to_f64(self) -> f64 {
                 self as f64
@@ -77,6 +89,9 @@ macro_rules! impl_real {
             }
             fn ln_1p(self) -> Self {
                 <$t>::ln_1p(self)
+            }
+            fn exp_m1(self) -> Self {
+                <$t>::exp_m1(self)
             }
             fn tanh(self) -> Self {
                 <$t>::tanh(self)
@@ -112,6 +127,10 @@ macro_rules! impl_real {
                 let last = |rows: usize, cols: usize, rs: isize, cs: isize| {
                     (rows as isize - 1) * rs + (cols as isize - 1) * cs
                 };
+                assert!(
+                    rsa >= 0 && csa >= 0 && rsb >= 0 && csb >= 0,
+                    "gemm strides must be non-negative"
+                );
                 assert!((last(m, k, rsa, csa) as usize) < a.len());
                 assert!((last(k, n, rsb, csb) as usize) < b.len());
                 // SAFETY: all strides are non-negative and the last element of each
@@ -139,5 +158,10 @@ macro_rules! impl_real {
     };
 }
 
-impl_real!(f32, matrixmultiply::sgemm);
-impl_real!(f64, matrixmultiply::dgemm);
+impl_real!(
+    f32,
+    matrixmultiply::sgemm,
+    f32::from_bits,
+    |x: f32| x.to_bits() as usize
+);
+impl_real!(f64, matrixmultiply::dgemm, f64::from, |x: f64| x as usize);

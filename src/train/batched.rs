@@ -90,6 +90,9 @@ fn for_each_batch(
         }
         consume(start, rows, outs);
     }
+    for (_, plan) in plans {
+        backend.release(plan.id);
+    }
     Ok(())
 }
 

@@ -99,6 +99,18 @@ pub struct TrainReport {
     pub readbacks_per_step: f64,
     pub plan_launches: usize,
     pub plan_peak_bytes: u64,
+    /// Whether batches were gathered from data resident on the backend (false: the
+    /// data exceeded the device's limits and batches were sent from the host).
+    pub batches_resident: bool,
+}
+
+/// Where a training step's batch comes from.
+#[derive(Clone, Copy, Debug)]
+enum BatchSource {
+    /// Gathered on the device from this store entry by row indices.
+    Resident(EntryId),
+    /// Gathered on the host and sent with each step.
+    Host,
 }
 
 /// One fixed-batch training plan: gather the batch from the resident data, forward,
@@ -195,16 +207,25 @@ pub fn fit(
         Some(id) => id,
         None => store.zeros("train.loss_sum", Shape::SCALAR, EntryKind::State),
     };
-    backend.upload_store(&model.store)?;
+    for id in model.store.ids().filter(|&id| id != data) {
+        backend.upload_entry(&model.store, id)?;
+    }
+    // The dataset stays on the device when it fits; otherwise each batch is gathered
+    // on the host and sent with the step (slower, but any size trains).
+    let source = match backend.upload_entry(&model.store, data) {
+        Ok(()) => BatchSource::Resident(data),
+        Err(BackendError::TooLarge { .. }) => BatchSource::Host,
+        Err(e) => return Err(e.into()),
+    };
 
     let full = cfg.batch;
     let rest = train.rows % full;
     let mut plans = vec![build_train_plan(
-        model, backend, data, &states, acc, cfg, full,
+        model, backend, source, &states, acc, cfg, full, full,
     )?];
     if rest > 0 {
         plans.push(build_train_plan(
-            model, backend, data, &states, acc, cfg, rest,
+            model, backend, source, &states, acc, cfg, rest, full,
         )?);
     }
 
@@ -212,12 +233,16 @@ pub fn fit(
     let mut order: Vec<u32> = (0..train.rows as u32).collect();
     let steps_per_epoch = train.rows.div_ceil(full);
     let zero = [0.0f32];
-    let stats0 = backend.stats();
+    // Host traffic of the training steps themselves (not of validation or the final
+    // download of the weights).
+    let (mut loop_submissions, mut loop_readbacks) = (0u64, 0u64);
+    let mut host_batch: Vec<f32> = vec![];
     let mut step_count: u64 = 0;
     let mut reports = vec![];
     let mut total_seconds = 0.0;
     for epoch in 1..=cfg.epochs {
         let start = Instant::now();
+        let before = backend.stats();
         order.shuffle(&mut rng);
         model.store.set_values(acc, zero.to_vec());
         backend.upload_entry(&model.store, acc)?;
@@ -229,7 +254,17 @@ pub fn fit(
                 &plans[1]
             };
             let hyper = cfg.optimizer.hyper(cfg.lr, step_count);
-            backend.run(plan.id, &[Feed::U32(chunk), Feed::F32(&hyper)])?;
+            let batch = match source {
+                BatchSource::Resident(_) => Feed::U32(chunk),
+                BatchSource::Host => {
+                    host_batch.clear();
+                    for &r in chunk {
+                        host_batch.extend_from_slice(train.row(r as usize));
+                    }
+                    Feed::F32(&host_batch)
+                }
+            };
+            backend.run(plan.id, &[batch, Feed::F32(&hyper)])?;
             let report_now = cfg.loss_every > 0 && (s + 1) % cfg.loss_every == 0;
             let running_loss = if report_now {
                 Some(backend.read_entry(acc)?[0] / (s + 1) as f32)
@@ -245,7 +280,11 @@ pub fn fit(
                     / start.elapsed().as_secs_f64().max(1e-9),
             });
         }
-        let train_loss = backend.read_entry(acc)?[0] / steps_per_epoch as f32;
+        // The accumulator holds Σ batch loss × rows/batch: the mean over every element.
+        let train_loss = backend.read_entry(acc)?[0] * full as f32 / train.rows as f32;
+        let after = backend.stats();
+        loop_submissions += after.submissions - before.submissions;
+        loop_readbacks += after.readbacks - before.readbacks;
         let seconds = start.elapsed().as_secs_f64();
         total_seconds += seconds;
         if !train_loss.is_finite() {
@@ -274,39 +313,52 @@ pub fn fit(
         on_progress(Progress::Epoch(report.clone()));
         reports.push(report);
     }
-    // Counted before the final download of the weights, which is not part of a step.
-    let stats = backend.stats();
     download_entries(backend, &mut model.store, |e| {
         e.kind == EntryKind::Parameter
     })?;
+    for plan in &plans {
+        backend.release(plan.id);
+    }
     let steps = step_count.max(1) as f64;
     Ok(TrainReport {
         epochs: reports,
         samples_per_s: (train.rows * cfg.epochs) as f64 / total_seconds.max(1e-9),
         steps: step_count,
-        submissions_per_step: (stats.submissions - stats0.submissions) as f64 / steps,
-        readbacks_per_step: (stats.readbacks - stats0.readbacks) as f64 / steps,
+        submissions_per_step: loop_submissions as f64 / steps,
+        readbacks_per_step: loop_readbacks as f64 / steps,
+        batches_resident: matches!(source, BatchSource::Resident(_)),
         plan_launches: plans[0].launches,
         plan_peak_bytes: plans[0].peak_bytes,
     })
 }
 
+/// `batch` rows per step; a batch smaller than `full_batch` (an epoch's last) adds its
+/// loss to the accumulator weighted by `batch / full_batch`.
+#[allow(clippy::too_many_arguments)]
 fn build_train_plan(
     model: &DenseAutoencoder,
     backend: &mut dyn Backend,
-    data: EntryId,
+    source: BatchSource,
     states: &[Vec<EntryId>],
     acc: EntryId,
     cfg: &TrainConfig,
     batch: usize,
+    full_batch: usize,
 ) -> Result<TrainPlan, TrainError> {
     let store = &model.store;
     let mut g = Graph::new();
     g.set_label("batch");
-    let idx = g.input("batch_rows", Shape::new(batch, 1), DType::U32);
+    let width = model.config.input_width();
+    // Host inputs, in feed order: the batch (row indices or rows), then the optimiser's.
+    let x = match source {
+        BatchSource::Resident(data) => {
+            let idx = g.input("batch_rows", Shape::new(batch, 1), DType::U32);
+            let data_v = g.entry(store, data);
+            g.push(Op::GatherRows, &[data_v, idx])?
+        }
+        BatchSource::Host => g.input("batch", Shape::new(batch, width), DType::F32),
+    };
     let hyper = g.input("optimizer", Shape::new(1, 4), DType::F32);
-    let data_v = g.entry(store, data);
-    let x = g.push(Op::GatherRows, &[data_v, idx])?;
     let code = model.encode(&mut g, x)?;
     let loss = match cfg.loss {
         Loss::Mse => {
@@ -332,7 +384,12 @@ fn build_train_plan(
         g.push(Op::Update(cfg.optimizer), &ins)?;
     }
     let acc_v = g.entry(store, acc);
-    g.push(Op::Accumulate, &[acc_v, loss])?;
+    let weighted = if batch == full_batch {
+        loss
+    } else {
+        g.push(Op::Scale(batch as f32 / full_batch as f32), &[loss])?
+    };
+    g.push(Op::Accumulate, &[acc_v, weighted])?;
     let plan = Plan::new(&g, store)?;
     let id = backend.prepare(&plan)?;
     Ok(TrainPlan {

@@ -1,6 +1,7 @@
 //! The CPU backend: the reference every WGSL kernel is checked against, and a fast
-//! backend in its own right. Element-wise code is the plain loops of `src/ops/`; matmul
-//! goes through `matrixmultiply`'s threaded sgemm on every core. Generic over the
+//! backend in its own right. Every launch runs the plain reference of `src/ops/`,
+//! split over one rayon pool: element-wise ops by ranges, matmuls by blocks of output
+//! rows, each a single-threaded `matrixmultiply` sgemm. Generic over the
 //! scalar: `CpuBackend<f32>` trains, `CpuBackend<f64>` serves the gradient check.
 
 use crate::backend::{check_feeds, Backend, BackendError, BackendStats, Feed, PlanId};
@@ -23,6 +24,25 @@ struct Prepared<T> {
     plan: Plan,
     slots: Vec<Vec<T>>,
     inputs: Vec<Vec<T>>,
+}
+
+impl<T> Prepared<T> {
+    /// A plan with nothing to run (a released one, or one taken out while it runs).
+    fn empty() -> Self {
+        Prepared {
+            plan: Plan {
+                launches: vec![],
+                slot_bytes: vec![],
+                inputs: vec![],
+                outputs: vec![],
+                entries: vec![],
+                peak_bytes: 0,
+                unpooled_bytes: 0,
+            },
+            slots: vec![],
+            inputs: vec![],
+        }
+    }
 }
 
 pub struct CpuBackend<T: Real = f32> {
@@ -86,7 +106,9 @@ impl<T: Real> CpuBackend<T> {
 
     /// Reads a graph output of the last run in the backend's own precision.
     pub fn output_values(&self, id: PlanId, value: ValueId) -> Result<Vec<T>, BackendError> {
-        let p = &self.plans[id.0];
+        let p = self.plans.get(id.0).ok_or_else(|| {
+            BackendError::Execution(format!("plan {} is not prepared here", id.0))
+        })?;
         let (loc, shape) = p
             .plan
             .output_location(value)
@@ -196,36 +218,30 @@ impl<T: Real> Backend for CpuBackend<T> {
     }
 
     fn run(&mut self, id: PlanId, feeds: &[Feed]) -> Result<(), BackendError> {
-        let mut prepared = std::mem::replace(
-            &mut self.plans[id.0],
-            Prepared {
-                plan: Plan {
-                    launches: vec![],
-                    slot_bytes: vec![],
-                    inputs: vec![],
-                    outputs: vec![],
-                    entries: vec![],
-                    peak_bytes: 0,
-                    unpooled_bytes: 0,
-                },
-                slots: vec![],
-                inputs: vec![],
-            },
-        );
+        let slot = self.plans.get_mut(id.0).ok_or_else(|| {
+            BackendError::Execution(format!("plan {} is not prepared here", id.0))
+        })?;
+        let mut prepared = std::mem::replace(slot, Prepared::empty());
         let result = self.run_prepared(&mut prepared, feeds);
         self.plans[id.0] = prepared;
         self.stats.runs += 1;
         result
     }
 
+    fn release(&mut self, id: PlanId) {
+        if let Some(p) = self.plans.get_mut(id.0) {
+            *p = Prepared::empty();
+        }
+    }
+
     fn read_output(&mut self, id: PlanId, value: ValueId) -> Result<Vec<f32>, BackendError> {
-        let p = &self.plans[id.0];
-        let (loc, shape) = p
-            .plan
-            .output_location(value)
-            .ok_or(BackendError::NotAnOutput(value))?;
-        let v = real_slice(loc, &p.slots, &p.inputs, &self.entries)?;
-        Ok(v[..shape.len()].iter().map(|x| x.to_f64() as f32).collect())
+        // Counted like the GPU's, so per-step figures compare across backends.
+        self.stats.readbacks += 1;
+        Ok(self
+            .output_values(id, value)?
+            .iter()
+            .map(|x| x.to_f64() as f32)
+            .collect())
     }
 
     fn stats(&self) -> BackendStats {
@@ -242,11 +258,11 @@ impl<T: Real> CpuBackend<T> {
                     .iter_mut()
                     .zip(*x)
                     .for_each(|(d, &s)| *d = T::from_f32(s)),
-                // Indices are held as exact integers (f32 is exact below 2^24 rows).
+                // Indices keep all 32 bits (see `Real::from_index`).
                 Feed::U32(x) => dst
                     .iter_mut()
                     .zip(*x)
-                    .for_each(|(d, &s)| *d = T::from_f64(s as f64)),
+                    .for_each(|(d, &s)| *d = T::from_index(s)),
             }
         }
         for launch in &p.plan.launches {

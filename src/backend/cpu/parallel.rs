@@ -1,6 +1,5 @@
-//! Spreading element-wise work over the cores. The op references stay plain
-//! sequential loops; this only cuts their operands into per-thread ranges. Matmul is
-//! threaded inside sgemm already.
+//! Spreading a launch over the cores. The op references stay plain sequential loops;
+//! this only cuts their operands into per-thread ranges (whole rows for matmuls).
 
 /// Below this many elements a launch runs on one thread: spawning costs more than it
 /// saves.

@@ -36,7 +36,8 @@ pub struct GpuBackend {
     ctx: Context,
     pipelines: Pipelines,
     entries: Vec<Option<ResidentEntry>>,
-    plans: Vec<PreparedPlan>,
+    /// Prepared plans by `PlanId`; `None` once released.
+    plans: Vec<Option<PreparedPlan>>,
     /// Bound where a kernel declares an operand its variant does not read.
     placeholder: wgpu::Buffer,
     in_flight: VecDeque<wgpu::SubmissionIndex>,
@@ -116,7 +117,15 @@ impl GpuBackend {
     fn prepared(&self, id: PlanId) -> Result<&PreparedPlan, BackendError> {
         self.plans
             .get(id.0)
-            .ok_or_else(|| BackendError::Execution(format!("plan {} was not prepared here", id.0)))
+            .and_then(|p| p.as_ref())
+            .ok_or_else(|| BackendError::Execution(format!("plan {} is not prepared here", id.0)))
+    }
+
+    fn prepared_mut(&mut self, id: PlanId) -> Result<&mut PreparedPlan, BackendError> {
+        self.plans
+            .get_mut(id.0)
+            .and_then(|p| p.as_mut())
+            .ok_or_else(|| BackendError::Execution(format!("plan {} is not prepared here", id.0)))
     }
 
     /// The buffer behind a location of `plan`.
@@ -190,7 +199,7 @@ impl GpuBackend {
             .iter()
             .map(|&(e, _)| Ok((e, self.resident(e)?.generation)))
             .collect::<Result<Vec<_>, BackendError>>()?;
-        let plan = &mut self.plans[id.0];
+        let plan = self.prepared_mut(id)?;
         for (launch, bind_group) in plan.launches.iter_mut().zip(rebuilt) {
             launch.bind_group = bind_group;
         }
@@ -351,14 +360,14 @@ impl Backend for GpuBackend {
                 workgroups,
             });
         }
-        self.plans.push(prepared);
+        self.plans.push(Some(prepared));
         Ok(PlanId(self.plans.len() - 1))
     }
 
     fn run(&mut self, id: PlanId, feeds: &[Feed]) -> Result<(), BackendError> {
         check_feeds(&self.prepared(id)?.plan, feeds)?;
         self.refresh_bind_groups(id)?;
-        let plan = &self.plans[id.0];
+        let plan = self.prepared(id)?;
         for ((buffer, (_, _, dtype)), feed) in plan.inputs.iter().zip(&plan.plan.inputs).zip(feeds)
         {
             if !feed.is_empty() {
@@ -394,6 +403,12 @@ impl Backend for GpuBackend {
         self.in_flight.push_back(submission);
         self.wait_until_in_flight(MAX_RUNS_IN_FLIGHT)?;
         self.ctx.take_error()
+    }
+
+    fn release(&mut self, id: PlanId) {
+        if let Some(slot) = self.plans.get_mut(id.0) {
+            *slot = None;
+        }
     }
 
     fn read_output(&mut self, id: PlanId, value: ValueId) -> Result<Vec<f32>, BackendError> {
