@@ -50,13 +50,24 @@ fn assert_one_line_error(out: &Output, expected_fragment: &str) {
     assert!(!stderr.contains("panicked"), "no panic expected:\n{stderr}");
 }
 
-fn train_iris(model: &Path) -> serde_json::Value {
-    let out = aegpu(&[
+/// `aegpu train` on the bundled iris CSV (labels in `target`) on the CPU backend,
+/// with `extra` arguments appended.
+fn train_iris_with(extra: &[&str]) -> Output {
+    let mut args = vec![
         "train",
         "--data",
         "data/small/iris.csv",
         "--label-column",
         "target",
+        "--backend",
+        "cpu",
+    ];
+    args.extend_from_slice(extra);
+    aegpu(&args)
+}
+
+fn train_iris(model: &Path) -> serde_json::Value {
+    let out = train_iris_with(&[
         "--scale",
         "minmax",
         "--layers",
@@ -67,8 +78,6 @@ fn train_iris(model: &Path) -> serde_json::Value {
         "16",
         "--lr",
         "1e-2",
-        "--backend",
-        "cpu",
         "--out",
         model.to_str().unwrap(),
         "--json",
@@ -157,16 +166,9 @@ fn missing_data_file_is_one_line_error() {
 
 #[test]
 fn layers_that_do_not_fit_the_data_get_a_hint() {
-    let out = aegpu(&[
-        "train",
-        "--data",
-        "data/small/iris.csv",
-        "--label-column",
-        "target",
+    let out = train_iris_with(&[
         "--layers",
         "784,2",
-        "--backend",
-        "cpu",
         "--out",
         temp("never.safetensors").to_str().unwrap(),
     ]);
@@ -175,18 +177,11 @@ fn layers_that_do_not_fit_the_data_get_a_hint() {
 
 #[test]
 fn batch_larger_than_the_data_is_refused() {
-    let out = aegpu(&[
-        "train",
-        "--data",
-        "data/small/iris.csv",
-        "--label-column",
-        "target",
+    let out = train_iris_with(&[
         "--layers",
         "4,2",
         "--batch",
         "1000",
-        "--backend",
-        "cpu",
         "--out",
         temp("never2.safetensors").to_str().unwrap(),
     ]);
@@ -246,12 +241,7 @@ fn non_numeric_csv_names_the_line_and_column() {
 
 #[test]
 fn unknown_gpu_adapter_is_refused_when_gpu_is_forced() {
-    let out = aegpu(&[
-        "train",
-        "--data",
-        "data/small/iris.csv",
-        "--label-column",
-        "target",
+    let out = train_iris_with(&[
         "--layers",
         "4,2",
         "--backend",
@@ -267,18 +257,11 @@ fn test_data_of_another_width_is_refused_before_training() {
     let wide = temp("wide.csv");
     std::fs::write(&wide, "a,b,c,target\n1,2,3,0\n4,5,6,1\n").unwrap();
     let model = temp("never3.safetensors");
-    let out = aegpu(&[
-        "train",
-        "--data",
-        "data/small/iris.csv",
-        "--label-column",
-        "target",
+    let out = train_iris_with(&[
         "--test",
         wide.to_str().unwrap(),
         "--layers",
         "4,2",
-        "--backend",
-        "cpu",
         "--out",
         model.to_str().unwrap(),
     ]);
@@ -288,35 +271,13 @@ fn test_data_of_another_width_is_refused_before_training() {
 
 #[test]
 fn absurd_layer_widths_are_an_error_not_an_abort() {
-    let out = aegpu(&[
-        "train",
-        "--data",
-        "data/small/iris.csv",
-        "--label-column",
-        "target",
-        "--layers",
-        "4,2000000000",
-        "--backend",
-        "cpu",
-    ]);
+    let out = train_iris_with(&["--layers", "4,2000000000"]);
     assert_one_line_error(&out, "parameters");
 }
 
 #[test]
 fn a_negative_leaky_relu_slope_is_refused() {
-    let out = aegpu(&[
-        "train",
-        "--data",
-        "data/small/iris.csv",
-        "--label-column",
-        "target",
-        "--layers",
-        "4,3,2",
-        "--activation",
-        "leaky_relu:-0.5",
-        "--backend",
-        "cpu",
-    ]);
+    let out = train_iris_with(&["--layers", "4,3,2", "--activation", "leaky_relu:-0.5"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("≥ 0"));
 }

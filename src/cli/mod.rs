@@ -19,6 +19,7 @@ pub type CliError = Box<dyn std::error::Error>;
 #[derive(Parser, Debug)]
 #[command(
     name = "aegpu",
+    args_override_self = true,
     version,
     about = "Train and run autoencoders on any GPU, or fast on the CPU"
 )]
