@@ -17,6 +17,22 @@ fn element_index(workgroup: vec3<u32>, workgroups: vec3<u32>, lane: u32) -> u32 
     return (workgroup.y * workgroups.x + workgroup.x) * ELEMENTWISE_WORKGROUP + lane;
 }
 
+// Sum of `value` over the 256 invocations of a workgroup, by a tree in workgroup
+// memory; the result is valid in invocation 0 only. Call from uniform control flow
+// (it has barriers): the single-workgroup reductions of reduce.wgsl and loss.wgsl.
+var<workgroup> partial: array<f32, 256>;
+
+fn workgroup_sum(lane: u32, value: f32) -> f32 {
+    partial[lane] = value;
+    for (var width = 128u; width > 0u; width /= 2u) {
+        workgroupBarrier();
+        if (lane < width) {
+            partial[lane] += partial[lane + width];
+        }
+    }
+    return partial[0];
+}
+
 // The helpers below are branch-free (both sides computed, one selected): the matmul
 // epilogue inlines them 64 times, and on software adapters every branch multiplies
 // the pipeline's compile time.

@@ -1,14 +1,16 @@
 // gather.wgsl — row gather out[i, :] = data[idx[i], :] (src/ops/gather.rs):
-//   gather_f32  data holds f32 values (read as raw words, then bitcast)
-//   gather_u8   data holds bytes packed four to a little-endian word (byte k is bits
-//               8·(k%4) .. of word k/4); value = f32(byte) / 255.0, a division as in
-//               the CPU reference and the loaders, not a multiplication by 1/255
+//   PACKED_U8 = false  data holds f32 values (read as raw words, then bitcast)
+//   PACKED_U8 = true   data holds bytes packed four to a little-endian word (byte k is
+//                      bits 8·(k%4) .. of word k/4); value = f32(byte) / 255.0, a
+//                      division as in the CPU reference and the loaders
 // An index past the last row writes a row of zeros (the CPU reference reports an
 // error instead; the GPU cannot, and must not read out of bounds).
 // Bindings (group 0): 0 params {rows_out, cols, rows_data} (uniform), 1 out (read_write),
 //   2 data (read, as u32 words), 3 idx [rows_out] u32 (read).
 // Workgroup: 256 × 1 × 1, one invocation per output element on the 2-D grid.
-// Override constants: none.
+// Override constants: PACKED_U8 (the data entry is byte data).
+
+override PACKED_U8: bool = false;
 
 struct GatherParams {
     rows_out: u32,
@@ -33,8 +35,8 @@ fn source_element(e: u32) -> u32 {
 }
 
 @compute @workgroup_size(256)
-fn gather_f32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lane: u32) {
+fn gather(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lane: u32) {
     let e = element_index(wg, nwg, lane);
     if (e >= params.rows_out * params.cols) {
         return;
@@ -42,23 +44,10 @@ fn gather_f32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     let s = source_element(e);
     if (s == PAST_THE_END) {
         out[e] = 0.0;
-        return;
+    } else if (PACKED_U8) {
+        let byte = (data[s / 4u] >> (8u * (s % 4u))) & 0xffu;
+        out[e] = f32(byte) / 255.0;
+    } else {
+        out[e] = bitcast<f32>(data[s]);
     }
-    out[e] = bitcast<f32>(data[s]);
-}
-
-@compute @workgroup_size(256)
-fn gather_u8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) lane: u32) {
-    let e = element_index(wg, nwg, lane);
-    if (e >= params.rows_out * params.cols) {
-        return;
-    }
-    let s = source_element(e);
-    if (s == PAST_THE_END) {
-        out[e] = 0.0;
-        return;
-    }
-    let byte = (data[s / 4u] >> (8u * (s % 4u))) & 0xffu;
-    out[e] = f32(byte) / 255.0;
 }

@@ -37,23 +37,15 @@ fn loss_element_grad(p: f32, t: f32) -> f32 {
     return sigmoid(p) - t;
 }
 
-var<workgroup> partial: array<f32, 256>;
-
 @compute @workgroup_size(256)
 fn loss_value(@builtin(local_invocation_index) lane: u32) {
     var acc = 0.0;
     for (var i = lane; i < params.n; i += 256u) {
         acc += loss_element(predictions[i], targets[i]);
     }
-    partial[lane] = acc;
-    for (var width = 128u; width > 0u; width /= 2u) {
-        workgroupBarrier();
-        if (lane < width) {
-            partial[lane] += partial[lane + width];
-        }
-    }
+    let total = workgroup_sum(lane, acc);
     if (lane == 0u) {
-        out[0] = partial[0] / f32(params.n);
+        out[0] = total / f32(params.n);
     }
 }
 

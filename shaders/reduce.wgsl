@@ -56,8 +56,6 @@ fn reduce_cols(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     out[i] = acc * params.scale;
 }
 
-var<workgroup> partial: array<f32, 256>;
-
 @compute @workgroup_size(256)
 fn reduce_all(@builtin(local_invocation_index) lane: u32) {
     let n = params.rows * params.cols;
@@ -65,15 +63,9 @@ fn reduce_all(@builtin(local_invocation_index) lane: u32) {
     for (var i = lane; i < n; i += 256u) {
         acc += x[i];
     }
-    partial[lane] = acc;
-    for (var width = 128u; width > 0u; width /= 2u) {
-        workgroupBarrier();
-        if (lane < width) {
-            partial[lane] += partial[lane + width];
-        }
-    }
+    let total = workgroup_sum(lane, acc);
     if (lane == 0u) {
-        out[0] = partial[0] * params.scale;
+        out[0] = total * params.scale;
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{read_maybe_gzip, Column, DataError, Dataset};
+use super::{check_save_shape, read_maybe_gzip, Column, DataError, Dataset};
 use crate::io::atomic_write;
 
 /// How to read a CSV file.
@@ -188,16 +188,7 @@ pub fn save_csv(
     cols: usize,
     values: &[f32],
 ) -> Result<(), DataError> {
-    if rows.checked_mul(cols) != Some(values.len()) {
-        return Err(DataError::Shape {
-            detail: format!(
-                "cannot save {}: {rows} rows by {cols} columns need {} values, got {}",
-                path.display(),
-                rows.saturating_mul(cols),
-                values.len()
-            ),
-        });
-    }
+    check_save_shape(path, rows, cols, values)?;
     let mut text = String::new();
     if let Some(header) = header {
         if header.len() != cols {

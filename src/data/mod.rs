@@ -146,3 +146,23 @@ fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
         })?;
     Ok(plain)
 }
+
+/// The writers' check that `values` fills a `rows × cols` matrix.
+pub(crate) fn check_save_shape(
+    path: &std::path::Path,
+    rows: usize,
+    cols: usize,
+    values: &[f32],
+) -> Result<(), DataError> {
+    if rows.checked_mul(cols) != Some(values.len()) {
+        return Err(DataError::Shape {
+            detail: format!(
+                "cannot save {}: {rows} rows by {cols} columns need {} values, got {}",
+                path.display(),
+                rows.saturating_mul(cols),
+                values.len()
+            ),
+        });
+    }
+    Ok(())
+}

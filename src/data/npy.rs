@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use super::{check_finite, read_maybe_gzip, DataError, Dataset};
+use super::{check_finite, check_save_shape, read_maybe_gzip, DataError, Dataset};
 use crate::io::atomic_write;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
@@ -173,16 +173,7 @@ pub fn load_npy(path: &Path) -> Result<Dataset, DataError> {
 /// Saves `rows x cols` row-major `values` as a 2-D `<f4` `.npy` file (format 1.0),
 /// written atomically; `np.load(path)` reads it back.
 pub fn save_npy(path: &Path, rows: usize, cols: usize, values: &[f32]) -> Result<(), DataError> {
-    if rows.checked_mul(cols) != Some(values.len()) {
-        return Err(DataError::Shape {
-            detail: format!(
-                "cannot save {}: {rows} rows by {cols} columns need {} values, got {}",
-                path.display(),
-                rows.saturating_mul(cols),
-                values.len()
-            ),
-        });
-    }
+    check_save_shape(path, rows, cols, values)?;
     let mut header =
         format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     // NumPy pads the header with spaces so the data starts at a multiple of 64 bytes,

@@ -108,10 +108,11 @@ impl Plan {
             .filter(|&i| !matches!(g.nodes[i].op, Op::Input { .. } | Op::Entry { .. }))
             .collect();
 
-        let mut last_use = vec![0usize; n];
+        // The position of each value's last reader; None for a value nobody reads.
+        let mut last_use: Vec<Option<usize>> = vec![None; n];
         for (pos, &i) in launch_order.iter().enumerate() {
             for x in &g.nodes[i].inputs {
-                last_use[x.index()] = pos;
+                last_use[x.index()] = Some(pos);
             }
         }
         let is_output = |i: usize| g.outputs.iter().any(|o| o.index() == i);
@@ -156,7 +157,7 @@ impl Plan {
             let mut released: Vec<usize> = vec![];
             for x in &node.inputs {
                 let xi = x.index();
-                if last_use[xi] == pos && !is_output(xi) {
+                if last_use[xi] == Some(pos) && !is_output(xi) {
                     if let Some(Location::Slot(s)) = location[xi] {
                         if !released.contains(&s) {
                             released.push(s);
@@ -167,11 +168,7 @@ impl Plan {
             free.extend(released);
             // A value nobody reads (a dead-end output of a live node) frees at once.
             if let Some(Location::Slot(s)) = location[i] {
-                if !is_output(i)
-                    && !launch_order[pos + 1..]
-                        .iter()
-                        .any(|&j| g.nodes[j].inputs.iter().any(|x| x.index() == i))
-                {
+                if last_use[i].is_none() && !is_output(i) {
                     free.push(s);
                 }
             }

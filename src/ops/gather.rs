@@ -2,7 +2,7 @@
 //! resident on the device; the host only sends the batch's row indices. Data stored as
 //! bytes (`k/255`, four per word) is expanded to f32 here.
 //! Not differentiable: the data is not trained.
-//! WGSL: `shaders/gather.wgsl`, entries `gather_f32` and `gather_u8`.
+//! WGSL: `shaders/gather.wgsl`, entry `gather`, override constant `PACKED_U8`.
 
 use crate::graph::{DType, Shape};
 use crate::ops::Real;

@@ -305,14 +305,11 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
         ),
         Op::GatherRows => {
             let data = shapes[0];
-            let entry = match launch.input_dtypes[0] {
-                DType::U32 => "gather_u8",
-                DType::F32 => "gather_f32",
-            };
+            let packed = launch.input_dtypes[0] == DType::U32;
             kernel(
                 Shader::Gather,
-                entry,
-                &[],
+                "gather",
+                &[("PACKED_U8", flag(packed))],
                 words(&[dim(launch.shape.rows)?, dim(data.cols)?, dim(data.rows)?]),
                 vec![output()?, read(0), read(1)],
                 Grid::Elements(n),
