@@ -5,7 +5,7 @@
 //! scalar: `CpuBackend<f32>` trains, `CpuBackend<f64>` serves the gradient check.
 
 use crate::backend::{check_feeds, Backend, BackendError, BackendStats, Feed, PlanId};
-use crate::graph::{EntryData, EntryId, Location, ParamStore, Plan, ValueId};
+use crate::graph::{DType, EntryData, EntryId, Location, ParamStore, Plan, ValueId};
 use crate::ops::{self, Op, Real};
 
 mod parallel;
@@ -252,17 +252,22 @@ impl<T: Real> Backend for CpuBackend<T> {
 impl<T: Real> CpuBackend<T> {
     fn run_prepared(&mut self, p: &mut Prepared<T>, feeds: &[Feed]) -> Result<(), BackendError> {
         check_feeds(&p.plan, feeds)?;
-        for (dst, f) in p.inputs.iter_mut().zip(feeds) {
-            match f {
-                Feed::F32(x) => dst
-                    .iter_mut()
+        // Each input is stored as its declared type; a feed of the other type is
+        // converted by value (an f32 index 3.0 is row 3), as the GPU backend does.
+        for ((dst, f), (_, _, dtype)) in p.inputs.iter_mut().zip(feeds).zip(&p.plan.inputs) {
+            let pairs = dst.iter_mut();
+            match (f, dtype) {
+                (Feed::F32(x), DType::F32) => pairs.zip(*x).for_each(|(d, &s)| *d = T::from_f32(s)),
+                (Feed::F32(x), DType::U32) => pairs
                     .zip(*x)
-                    .for_each(|(d, &s)| *d = T::from_f32(s)),
+                    .for_each(|(d, &s)| *d = T::from_index(s as u32)),
                 // Indices keep all 32 bits (see `Real::from_index`).
-                Feed::U32(x) => dst
-                    .iter_mut()
-                    .zip(*x)
-                    .for_each(|(d, &s)| *d = T::from_index(s)),
+                (Feed::U32(x), DType::U32) => {
+                    pairs.zip(*x).for_each(|(d, &s)| *d = T::from_index(s))
+                }
+                (Feed::U32(x), DType::F32) => {
+                    pairs.zip(*x).for_each(|(d, &s)| *d = T::from_f64(s as f64))
+                }
             }
         }
         for launch in &p.plan.launches {

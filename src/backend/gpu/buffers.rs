@@ -1,6 +1,7 @@
 //! Device buffers: created only after checking the adapter's limits, filled from host
 //! values in the layout the kernels expect, and read back through a staging buffer.
 
+use std::borrow::Cow;
 use std::sync::mpsc;
 
 use crate::backend::gpu::context::Context;
@@ -60,17 +61,18 @@ pub fn packed_bytes(bytes: &[u8]) -> Vec<u8> {
 
 /// A feed in the element type the plan declared for the input. A mismatched feed is
 /// converted by value, as the CPU backend does (an f32 index 3.0 is row 3).
-pub fn feed_bytes(feed: &Feed, dtype: DType) -> Vec<u8> {
-    match (feed, dtype) {
-        (Feed::F32(x), DType::F32) => bytemuck::cast_slice(x).to_vec(),
-        (Feed::U32(x), DType::U32) => bytemuck::cast_slice(x).to_vec(),
+pub fn feed_bytes<'a>(feed: &Feed<'a>, dtype: DType) -> Cow<'a, [u8]> {
+    match (*feed, dtype) {
+        // The common case, every step: the host slice is sent as it is, no copy.
+        (Feed::F32(x), DType::F32) => Cow::Borrowed(bytemuck::cast_slice(x)),
+        (Feed::U32(x), DType::U32) => Cow::Borrowed(bytemuck::cast_slice(x)),
         (Feed::U32(x), DType::F32) => {
             let values: Vec<f32> = x.iter().map(|&i| i as f32).collect();
-            bytemuck::cast_slice(&values).to_vec()
+            Cow::Owned(bytemuck::cast_slice(&values).to_vec())
         }
         (Feed::F32(x), DType::U32) => {
             let values: Vec<u32> = x.iter().map(|&v| v as u32).collect();
-            bytemuck::cast_slice(&values).to_vec()
+            Cow::Owned(bytemuck::cast_slice(&values).to_vec())
         }
     }
 }
