@@ -328,17 +328,14 @@ impl<T: Real> CpuBackend<T> {
                 // threads and the element-wise ones never compete for the cores.
                 let bias = if m.bias { Some(ins[2]) } else { None };
                 let n = l.shape.cols;
-                let offset = out.as_ptr() as usize;
                 for_ranges(
                     self.threads,
                     out.len(),
                     n * ROWS_PER_MATMUL_TASK,
                     vec![out],
                     vec![],
-                    |o, _| {
-                        let start =
-                            (o[0].as_ptr() as usize - offset) / std::mem::size_of::<T>() / n;
-                        let rows = start..start + o[0].len() / n;
+                    |o, _, start| {
+                        let rows = start / n..(start + o[0].len()) / n;
                         m.cpu_product_rows(&ins, s, rows, o[0]);
                         if m.has_epilogue() {
                             m.cpu_epilogue(bias, o[0]);
@@ -352,7 +349,7 @@ impl<T: Real> CpuBackend<T> {
                 1,
                 vec![out],
                 vec![get(0)?],
-                |o, i| ops::activation::cpu_activate(*a, i[0], o[0]),
+                |o, i, _| ops::activation::cpu_activate(*a, i[0], o[0]),
             ),
             Op::ActivationGrad(a) => for_ranges(
                 self.threads,
@@ -360,7 +357,7 @@ impl<T: Real> CpuBackend<T> {
                 1,
                 vec![out],
                 vec![get(0)?, get(1)?],
-                |o, i| ops::activation::cpu_activation_grad(*a, i[0], i[1], o[0]),
+                |o, i, _| ops::activation::cpu_activation_grad(*a, i[0], i[1], o[0]),
             ),
             Op::Binary(b) => for_ranges(
                 self.threads,
@@ -368,7 +365,7 @@ impl<T: Real> CpuBackend<T> {
                 1,
                 vec![out],
                 vec![get(0)?, get(1)?],
-                |o, i| b.cpu(i[0], i[1], o[0]),
+                |o, i, _| b.cpu(i[0], i[1], o[0]),
             ),
             Op::Scale(c) => for_ranges(
                 self.threads,
@@ -376,7 +373,7 @@ impl<T: Real> CpuBackend<T> {
                 1,
                 vec![out],
                 vec![get(0)?],
-                |o, i| ops::elementwise::cpu_scale(*c, i[0], o[0]),
+                |o, i, _| ops::elementwise::cpu_scale(*c, i[0], o[0]),
             ),
             Op::Reduce(r) => r.cpu(get(0)?, s[0], out),
             Op::Broadcast(to) => ops::reduce::cpu_broadcast(get(0)?, s[0], *to, out),
@@ -390,7 +387,7 @@ impl<T: Real> CpuBackend<T> {
                     1,
                     vec![out],
                     vec![get(0)?, get(1)?],
-                    |o, i| loss.cpu_grad_scaled(i[0], i[1], dloss[0] / count, o[0]),
+                    |o, i, _| loss.cpu_grad_scaled(i[0], i[1], dloss[0] / count, o[0]),
                 )
             }
             Op::GatherRows => {
@@ -445,7 +442,7 @@ impl<T: Real> CpuBackend<T> {
                     let n = param.len();
                     let mut muts: Vec<&mut [T]> = vec![param.as_mut_slice()];
                     muts.extend(states.iter_mut().map(|v| v.as_mut_slice()));
-                    for_ranges(self.threads, n, 1, muts, vec![&grad[..n]], |m, i| {
+                    for_ranges(self.threads, n, 1, muts, vec![&grad[..n]], |m, i, _| {
                         let (p, st) = m.split_at_mut(1);
                         opt.cpu(p[0], i[0], hyper, st)
                     });

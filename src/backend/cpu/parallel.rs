@@ -5,52 +5,51 @@
 /// saves.
 const MIN_PARALLEL_LEN: usize = 16 * 1024;
 
-/// One thread's share: its ranges of the written and of the read operands.
-type Share<'a, T> = (Vec<&'a mut [T]>, Vec<&'a [T]>);
+/// One thread's share: where its range starts, and its ranges of the written and of
+/// the read operands.
+type Share<'a, T> = (usize, Vec<&'a mut [T]>, Vec<&'a [T]>);
 
 /// Runs `f` over matching ranges of every slice in `muts` and `ins` (all of length
 /// `len`), one range per thread, cut at multiples of `align` (e.g. a row length).
+/// `f` also gets the index its range starts at.
 pub fn for_ranges<T: Send + Sync>(
     threads: usize,
     len: usize,
     align: usize,
     mut muts: Vec<&mut [T]>,
     ins: Vec<&[T]>,
-    f: impl Fn(&mut [&mut [T]], &[&[T]]) + Sync,
+    f: impl Fn(&mut [&mut [T]], &[&[T]], usize) + Sync,
 ) {
     let align = align.max(1);
     let units = len / align;
     let threads = threads.min(units).max(1);
     if threads == 1 || len < MIN_PARALLEL_LEN {
-        f(&mut muts, &ins);
+        f(&mut muts, &ins, 0);
         return;
     }
+    // Range k is [starts[k], starts[k + 1]); the last one takes the remainder.
     let per = units.div_ceil(threads) * align;
-    let mut parts: Vec<Share<T>> = (0..threads).map(|_| (vec![], vec![])).collect();
+    let starts: Vec<usize> = (0..threads)
+        .map(|k| (k * per).min(len))
+        .chain([len])
+        .collect();
+    let mut parts: Vec<Share<T>> = starts[..threads]
+        .iter()
+        .map(|&a| (a, vec![], vec![]))
+        .collect();
     for m in muts {
         let mut rest = &mut m[..len];
         for (k, part) in parts.iter_mut().enumerate() {
-            // The last range takes the remainder (len need not divide evenly).
-            let take = if k + 1 == threads {
-                rest.len()
-            } else {
-                per.min(rest.len())
-            };
-            let (head, tail) = rest.split_at_mut(take);
-            part.0.push(head);
+            let (head, tail) = rest.split_at_mut(starts[k + 1] - starts[k]);
+            part.1.push(head);
             rest = tail;
         }
     }
     for i in ins {
         let mut rest = &i[..len];
         for (k, part) in parts.iter_mut().enumerate() {
-            let take = if k + 1 == threads {
-                rest.len()
-            } else {
-                per.min(rest.len())
-            };
-            let (head, tail) = rest.split_at(take);
-            part.1.push(head);
+            let (head, tail) = rest.split_at(starts[k + 1] - starts[k]);
+            part.2.push(head);
             rest = tail;
         }
     }
@@ -58,11 +57,11 @@ pub fn for_ranges<T: Send + Sync>(
         let f = &f;
         let mut parts = parts.into_iter();
         let first = parts.next();
-        for (mut m, i) in parts {
-            s.spawn(move |_| f(&mut m, &i));
+        for (start, mut m, i) in parts {
+            s.spawn(move |_| f(&mut m, &i, start));
         }
-        if let Some((mut m, i)) = first {
-            f(&mut m, &i);
+        if let Some((start, mut m, i)) = first {
+            f(&mut m, &i, start);
         }
     });
 }
