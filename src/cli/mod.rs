@@ -1,8 +1,10 @@
 //! The `aegpu` command line: argument definitions and dispatch. Each command lives in
 //! its own file; every failure becomes one line on stderr and a non-zero exit.
 
+mod config;
 mod infer;
 mod info;
+mod options;
 mod progress;
 mod train;
 
@@ -90,7 +92,14 @@ impl BackendArgs {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = match config::expand(std::env::args().collect()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => infer::eval(a),

@@ -138,6 +138,10 @@ impl DenseConfig {
     }
 }
 
+/// A transformation of a layer's output while a graph is built: `(graph, layer
+/// index, output) → new output`.
+pub type LayerHook<'a> = dyn FnMut(&mut Graph, usize, ValueId) -> Result<ValueId, GraphError> + 'a;
+
 /// A bound on model size (4 GiB of f32 weights), so a typo in `--layers` or a hostile
 /// model file is an error instead of an allocation failure.
 pub const MAX_PARAMETERS: usize = 1 << 30;
@@ -233,18 +237,46 @@ impl DenseAutoencoder {
 
     /// Appends the encoder to `g`: `x [n, in] → code [n, code]`.
     pub fn encode(&self, g: &mut Graph, x: ValueId) -> Result<ValueId, GraphError> {
+        self.encode_with(g, x, &mut |_, _, h| Ok(h))
+    }
+
+    /// The encoder with `after_layer(g, i, h)` applied to the output of encoder layer
+    /// `i` (0-based), e.g. to add dropout while training.
+    pub fn encode_with(
+        &self,
+        g: &mut Graph,
+        x: ValueId,
+        after_layer: &mut LayerHook,
+    ) -> Result<ValueId, GraphError> {
         let mut h = x;
         for (i, &(w, b)) in self.encoder.iter().enumerate() {
             g.set_label(format!("encoder layer {}", i + 1));
             h = dense(g, &self.store, h, w, b, false, self.config.activations[i])?;
+            h = after_layer(g, i, h)?;
         }
         Ok(h)
+    }
+
+    /// The weight entry of encoder layer `i` ([fan_in, fan_out]).
+    pub fn encoder_weight(&self, i: usize) -> EntryId {
+        self.encoder[i].0
+    }
+
+    /// Encoder layer `i`'s weight and bias, and decoder layer `j`'s (weight None when
+    /// tied), for copying weights between models (stacked pretraining).
+    pub fn encoder_layer(&self, i: usize) -> (EntryId, EntryId) {
+        self.encoder[i]
+    }
+    pub fn decoder_layer(&self, j: usize) -> (Option<EntryId>, EntryId) {
+        self.decoder[j]
     }
 
     /// Appends the decoder: `code → reconstruction`, the output activation fused
     /// into the last matmul's epilogue.
     pub fn decode(&self, g: &mut Graph, code: ValueId) -> Result<ValueId, GraphError> {
-        self.decoder_layers(g, code, self.config.output_activation())
+        self.decoder_layers(g, code, self.config.output_activation(), &mut |_, _, h| {
+            Ok(h)
+        })
     }
 
     /// Appends the decoder keeping the last layer's pre-activation:
@@ -255,7 +287,18 @@ impl DenseAutoencoder {
         g: &mut Graph,
         code: ValueId,
     ) -> Result<(ValueId, ValueId), GraphError> {
-        let logits = self.decoder_layers(g, code, Activation::Linear)?;
+        self.decode_logits_with(g, code, &mut |_, _, h| Ok(h))
+    }
+
+    /// [`Self::decode_logits`] with `after_layer(g, j, h)` applied to the output of
+    /// every decoder layer `j` but the last (0-based, from the code side).
+    pub fn decode_logits_with(
+        &self,
+        g: &mut Graph,
+        code: ValueId,
+        after_layer: &mut LayerHook,
+    ) -> Result<(ValueId, ValueId), GraphError> {
+        let logits = self.decoder_layers(g, code, Activation::Linear, after_layer)?;
         let out = self.config.output_activation();
         let recon = if out == Activation::Linear {
             logits
@@ -266,11 +309,22 @@ impl DenseAutoencoder {
         Ok((logits, recon))
     }
 
+    /// [`Self::decode`] with `after_layer` applied as in [`Self::decode_logits_with`].
+    pub fn decode_with(
+        &self,
+        g: &mut Graph,
+        code: ValueId,
+        after_layer: &mut LayerHook,
+    ) -> Result<ValueId, GraphError> {
+        self.decoder_layers(g, code, self.config.output_activation(), after_layer)
+    }
+
     fn decoder_layers(
         &self,
         g: &mut Graph,
         code: ValueId,
         last_act: Activation,
+        after_layer: &mut LayerHook,
     ) -> Result<ValueId, GraphError> {
         let depth = self.config.depth();
         let mut h = code;
@@ -293,6 +347,9 @@ impl DenseAutoencoder {
                     act,
                 )?,
             };
+            if j + 1 < depth {
+                h = after_layer(g, j, h)?;
+            }
         }
         Ok(h)
     }

@@ -3,7 +3,7 @@
 
 pub mod dense;
 
-pub use dense::{DenseAutoencoder, DenseConfig};
+pub use dense::{DenseAutoencoder, DenseConfig, LayerHook};
 
 use crate::io::IoError;
 

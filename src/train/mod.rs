@@ -4,8 +4,10 @@
 //! hyper-parameters each step.
 
 mod batched;
+pub mod schedule;
 
 pub use batched::{evaluate, run_rows, EvalReport, RowOutput};
+pub use schedule::{EarlyStopping, LearningRate, Schedule, Verdict};
 
 use std::time::Instant;
 
@@ -48,6 +50,16 @@ pub struct TrainConfig {
     /// Read the running loss back every this many steps for progress display
     /// (0: once per epoch only).
     pub loss_every: usize,
+    /// How the learning rate changes over the run.
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// Linear warm-up of the learning rate over this many steps (0: none).
+    #[serde(default)]
+    pub warmup_steps: u64,
+    /// Stop when the validation loss has not improved for this many epochs and
+    /// restore the weights of the best epoch (needs validation data).
+    #[serde(default)]
+    pub early_stop: Option<usize>,
 }
 
 /// Defaults: Adam at 5e-3, batch 256, MSE, 5 epochs. On MNIST 784-256-64 the
@@ -63,6 +75,9 @@ impl Default for TrainConfig {
             loss: Loss::Mse,
             seed: 0,
             loss_every: 0,
+            schedule: Schedule::Constant,
+            warmup_steps: 0,
+            early_stop: None,
         }
     }
 }
@@ -85,6 +100,8 @@ pub struct EpochReport {
     pub epoch: usize,
     pub train_loss: f32,
     pub validation_loss: Option<f32>,
+    /// The learning rate of the epoch's last step.
+    pub lr: f32,
     pub samples_per_s: f64,
     pub seconds: f64,
 }
@@ -102,6 +119,10 @@ pub struct TrainReport {
     /// Whether batches were gathered from data resident on the backend (false: the
     /// data exceeded the device's limits and batches were sent from the host).
     pub batches_resident: bool,
+    /// With early stopping: the epoch whose weights the model ends with, and whether
+    /// training stopped before `epochs`.
+    pub best_epoch: Option<usize>,
+    pub stopped_early: bool,
 }
 
 /// Where a training step's batch comes from.
@@ -143,6 +164,16 @@ pub fn fit(
     if cfg.batch == 0 || cfg.epochs == 0 {
         return Err(TrainError::Config(
             "batch size and epochs must be at least 1".into(),
+        ));
+    }
+    if cfg.early_stop.is_some() && validation.is_none() {
+        return Err(TrainError::Config(
+            "early stopping watches the validation loss: give validation data".into(),
+        ));
+    }
+    if cfg.early_stop == Some(0) {
+        return Err(TrainError::Config(
+            "early-stopping patience must be at least 1 epoch".into(),
         ));
     }
     if cfg.batch > train.rows {
@@ -240,6 +271,17 @@ pub fn fit(
     let mut step_count: u64 = 0;
     let mut reports = vec![];
     let mut total_seconds = 0.0;
+    let mut lr = LearningRate::new(
+        cfg.lr,
+        cfg.schedule,
+        cfg.warmup_steps,
+        (steps_per_epoch * cfg.epochs) as u64,
+    );
+    let mut stopping = cfg.early_stop.map(EarlyStopping::new);
+    // The parameters of the best epoch so far (early stopping restores them).
+    let mut best_weights: Vec<(EntryId, Vec<f32>)> = vec![];
+    let mut stopped_early = false;
+    let mut step_lr = cfg.lr;
     for epoch in 1..=cfg.epochs {
         let start = Instant::now();
         let before = backend.stats();
@@ -253,7 +295,8 @@ pub fn fit(
             } else {
                 &plans[1]
             };
-            let hyper = cfg.optimizer.hyper(cfg.lr, step_count);
+            step_lr = lr.at(step_count, epoch);
+            let hyper = cfg.optimizer.hyper(step_lr, step_count);
             let batch = match source {
                 BatchSource::Resident(_) => Feed::U32(chunk),
                 BatchSource::Host => {
@@ -303,15 +346,40 @@ pub fn fit(
             }
             None => None,
         };
+        lr.end_epoch(validation_loss.unwrap_or(train_loss));
         let report = EpochReport {
             epoch,
             train_loss,
             validation_loss,
+            lr: step_lr,
             samples_per_s: train.rows as f64 / seconds,
             seconds,
         };
         on_progress(Progress::Epoch(report.clone()));
         reports.push(report);
+        if let (Some(stop), Some(v)) = (stopping.as_mut(), validation_loss) {
+            match stop.observe(epoch, v) {
+                Verdict::Improved => {
+                    best_weights.clear();
+                    for &p in &params {
+                        best_weights.push((p, backend.read_entry(p)?));
+                    }
+                }
+                Verdict::Continue => {}
+                Verdict::Stop => {
+                    stopped_early = true;
+                    break;
+                }
+            }
+        }
+    }
+    // Restore-best: the weights of the epoch with the lowest validation loss.
+    let best_epoch = stopping.as_ref().map(|s| s.best_epoch());
+    if best_epoch.is_some_and(|b| b != reports.len()) {
+        for (id, values) in best_weights {
+            model.store.set_values(id, values);
+            backend.upload_entry(&model.store, id)?;
+        }
     }
     download_entries(backend, &mut model.store, |e| {
         e.kind == EntryKind::Parameter
@@ -320,15 +388,18 @@ pub fn fit(
         backend.release(plan.id);
     }
     let steps = step_count.max(1) as f64;
+    let epochs_run = reports.len();
     Ok(TrainReport {
         epochs: reports,
-        samples_per_s: (train.rows * cfg.epochs) as f64 / total_seconds.max(1e-9),
+        samples_per_s: (train.rows * epochs_run) as f64 / total_seconds.max(1e-9),
         steps: step_count,
         submissions_per_step: loop_submissions as f64 / steps,
         readbacks_per_step: loop_readbacks as f64 / steps,
         batches_resident: matches!(source, BatchSource::Resident(_)),
         plan_launches: plans[0].launches,
         plan_peak_bytes: plans[0].peak_bytes,
+        best_epoch,
+        stopped_early,
     })
 }
 

@@ -1,0 +1,145 @@
+//! `--config FILE.toml`: a TOML file whose keys are the command's long flags, so the
+//! file and the command line share one spelling and one set of checks:
+//!
+//! ```toml
+//! layers = [784, 256, 64]
+//! epochs = 20
+//! optimizer = "adamw"
+//! weight-decay = 1e-4
+//! sparse-kl = "0.05,3"
+//! noise = "mask:0.3"
+//! tied = true
+//! ```
+//!
+//! The file's settings are inserted before the command line's own flags, and a repeated
+//! flag overrides the earlier one, so `--config run.toml --epochs 5` trains 5 epochs.
+//! Keys may use `-` or `_`; a key the command does not know is an error, as an unknown
+//! flag is.
+
+use std::path::Path;
+
+/// Replaces each `--config FILE` (or `--config=FILE`) in `args` by the flags the file
+/// spells out. `args[0]` is the program and `args[1]` the subcommand.
+pub fn expand(args: Vec<String>) -> Result<Vec<String>, String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut from_files = vec![];
+    let mut rest = args.into_iter();
+    // The program and the subcommand stay first; file flags go right after them.
+    out.extend(rest.by_ref().take(2));
+    let mut tail = vec![];
+    while let Some(arg) = rest.next() {
+        let path = if arg == "--config" {
+            Some(
+                rest.next()
+                    .ok_or("--config needs a file: --config run.toml")?,
+            )
+        } else {
+            arg.strip_prefix("--config=").map(str::to_string)
+        };
+        match path {
+            Some(p) => from_files.extend(flags_from_file(Path::new(&p))?),
+            None => tail.push(arg),
+        }
+    }
+    out.extend(from_files);
+    out.extend(tail);
+    Ok(out)
+}
+
+fn flags_from_file(path: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+    flags_from_toml(&text).map_err(|e| format!("config {}: {e}", path.display()))
+}
+
+/// The flags a TOML document stands for: `key = value` becomes `--key value`; `true`
+/// becomes `--key` and `false` nothing; an array becomes a comma-separated list.
+pub fn flags_from_toml(text: &str) -> Result<Vec<String>, String> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        e.to_string().lines().next().unwrap_or_default().to_string()
+    })?;
+    let mut flags = vec![];
+    for (key, value) in table {
+        let flag = format!("--{}", key.replace('_', "-"));
+        match value {
+            toml::Value::Boolean(true) => flags.push(flag),
+            toml::Value::Boolean(false) => {}
+            toml::Value::Array(items) => {
+                let items: Result<Vec<String>, String> =
+                    items.iter().map(|v| scalar(&key, v)).collect();
+                flags.push(flag);
+                flags.push(items?.join(","));
+            }
+            other => {
+                flags.push(flag);
+                flags.push(scalar(&key, &other)?);
+            }
+        }
+    }
+    Ok(flags)
+}
+
+fn scalar(key: &str, v: &toml::Value) -> Result<String, String> {
+    match v {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        _ => Err(format!(
+            "`{key}`: expected a string, number, boolean or a list of them"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_become_flags() {
+        let flags = flags_from_toml(
+            "layers = [784, 256, 64]\nlr = 0.001\ntied = true\nbias = false\nsparse_kl = \"0.05,3\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            flags,
+            [
+                "--layers",
+                "784,256,64",
+                "--lr",
+                "0.001",
+                "--sparse-kl",
+                "0.05,3",
+                "--tied"
+            ]
+        );
+    }
+
+    #[test]
+    fn file_flags_come_before_the_command_line() {
+        let dir = std::env::temp_dir().join(format!("aegpu-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("run.toml");
+        std::fs::write(&file, "epochs = 20\n").unwrap();
+        let args = [
+            "aegpu",
+            "train",
+            "--config",
+            file.to_str().unwrap(),
+            "--epochs",
+            "5",
+        ];
+        let expanded = expand(args.iter().map(|s| s.to_string()).collect()).unwrap();
+        assert_eq!(
+            expanded,
+            ["aegpu", "train", "--epochs", "20", "--epochs", "5"]
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn bad_toml_is_one_line() {
+        let e = flags_from_toml("layers = [784,").unwrap_err();
+        assert!(!e.contains('\n'), "{e}");
+    }
+}

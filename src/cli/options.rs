@@ -1,0 +1,167 @@
+//! Flags shared by `aegpu train` and `aegpu pretrain`: the architecture and how to fit
+//! it (optimiser, schedule, regularisers). Each group turns itself into the library's
+//! config with one call, so both commands check them the same way.
+
+use clap::Args;
+
+use crate::models::DenseConfig;
+use crate::nn::init::Init;
+use crate::ops::{Activation, Loss, Optimizer};
+use crate::train::{Schedule, TrainConfig};
+
+/// The architecture of a dense autoencoder.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Encoder widths from the input to the code; the decoder mirrors them.
+    #[arg(long, default_value = "784,256,64", value_delimiter = ',')]
+    pub layers: Vec<usize>,
+    /// Activation of the hidden layers.
+    #[arg(long, default_value = "relu")]
+    pub activation: Activation,
+    /// Activation of the code layer.
+    #[arg(long, default_value = "linear")]
+    pub code_activation: Activation,
+    /// Activation of the output layer (sigmoid for data in [0, 1]).
+    #[arg(long, default_value = "sigmoid")]
+    pub output_activation: Activation,
+    /// One activation per layer, encoder then decoder (overrides the three above).
+    #[arg(long, value_delimiter = ',')]
+    pub activations: Option<Vec<Activation>>,
+    /// Decoder layer i multiplies by the transpose of encoder layer i.
+    #[arg(long)]
+    pub tied: bool,
+    /// Weight initialisation: glorot, he, auto (he for relu layers).
+    #[arg(long, default_value = "glorot")]
+    pub init: Init,
+}
+
+impl ModelArgs {
+    /// The network for data of `cols` columns.
+    pub fn config(&self, cols: usize) -> Result<DenseConfig, String> {
+        if self.layers.first() != Some(&cols) {
+            return Err(format!(
+                "--layers starts with {} inputs but the data has {cols} columns (try --layers {cols},{})",
+                self.layers.first().copied().unwrap_or(0),
+                self.layers
+                    .iter()
+                    .skip(1)
+                    .map(|w| w.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+        }
+        let mut config = DenseConfig::new(&self.layers);
+        let depth = config.depth();
+        config.activations = match &self.activations {
+            Some(list) => list.clone(),
+            None => (0..2 * depth)
+                .map(|i| match i {
+                    i if i + 1 == depth => self.code_activation,
+                    i if i + 1 == 2 * depth => self.output_activation,
+                    _ => self.activation,
+                })
+                .collect(),
+        };
+        config.tied = self.tied;
+        config.init = self.init;
+        Ok(config)
+    }
+
+    /// "784-256-64".
+    pub fn describe(&self) -> String {
+        self.layers
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join("-")
+    }
+}
+
+/// How to fit: loss, epochs, optimiser and learning-rate schedule.
+#[derive(Args, Debug, Clone)]
+pub struct FitArgs {
+    /// Reconstruction loss: mse or bce (binary cross-entropy, needs a sigmoid output).
+    #[arg(long, default_value = "mse")]
+    pub loss: String,
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 256)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 5e-3)]
+    pub lr: f32,
+    /// sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw (lbfgs: full batch, see
+    /// `--optimizer lbfgs` in the README).
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    /// Momentum for `momentum` and `nesterov`.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f32,
+    /// Weight decay: L2 in the gradient, decoupled for adamw.
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f32,
+    /// Learning-rate schedule: constant, step:every,gamma (epochs), cosine,
+    /// plateau:patience,gamma.
+    #[arg(long, default_value = "constant")]
+    pub schedule: Schedule,
+    /// Linear learning-rate warm-up over this many steps.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
+    /// Stop after this many epochs without a better validation loss and keep the best
+    /// weights (needs --validation).
+    #[arg(long)]
+    pub early_stop: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl FitArgs {
+    pub fn optimizer(&self) -> Result<Optimizer, String> {
+        let sgd = |momentum, nesterov| Optimizer::Sgd {
+            momentum,
+            nesterov,
+            weight_decay: 0.0,
+        };
+        let optimizer = match self.optimizer.to_ascii_lowercase().as_str() {
+            "adam" => Optimizer::adam(),
+            "adamw" => Optimizer::adamw(0.0),
+            "sgd" => sgd(0.0, false),
+            "momentum" => sgd(self.momentum, false),
+            "nesterov" => sgd(self.momentum, true),
+            other => {
+                return Err(format!(
+                    "unknown optimizer `{other}` (expected sgd, momentum, nesterov, adam, adamw)"
+                ))
+            }
+        };
+        Ok(optimizer.with_weight_decay(self.weight_decay))
+    }
+
+    pub fn loss(&self) -> Result<Loss, String> {
+        match self.loss.to_ascii_lowercase().as_str() {
+            "mse" => Ok(Loss::Mse),
+            "bce" => Ok(Loss::BceWithLogits),
+            other => Err(format!("unknown loss `{other}` (expected mse or bce)")),
+        }
+    }
+
+    /// The library's training settings.
+    pub fn train_config(&self) -> Result<TrainConfig, String> {
+        Ok(TrainConfig {
+            epochs: self.epochs,
+            batch: self.batch,
+            lr: self.lr,
+            optimizer: self.optimizer()?,
+            loss: self.loss()?,
+            seed: self.seed,
+            // The running loss costs a read-back; only worth it when someone watches.
+            loss_every: if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                20
+            } else {
+                0
+            },
+            schedule: self.schedule,
+            warmup_steps: self.warmup,
+            early_stop: self.early_stop,
+        })
+    }
+}
