@@ -5,6 +5,7 @@ mod config;
 mod infer;
 mod info;
 mod options;
+mod pretrain;
 mod progress;
 mod train;
 
@@ -34,6 +35,8 @@ pub struct Cli {
 enum Command {
     /// Train a dense autoencoder and save it.
     Train(train::TrainArgs),
+    /// Pretrain a stacked autoencoder layer by layer, unroll it, fine-tune it, save it.
+    Pretrain(pretrain::PretrainArgs),
     /// Reconstruction MSE and BCE per element of a saved model on some data.
     Eval(infer::EvalArgs),
     /// Write the codes of every row (CSV or .npy by the output's extension).
@@ -102,6 +105,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse_from(args);
     let result = match cli.command {
         Command::Train(a) => train::run(a),
+        Command::Pretrain(a) => pretrain::run(a),
         Command::Eval(a) => infer::eval(a),
         Command::Encode(a) => infer::rows(a, crate::train::RowOutput::Code),
         Command::Reconstruct(a) => infer::rows(a, crate::train::RowOutput::Reconstruction),

@@ -66,15 +66,6 @@ impl ModelArgs {
         config.init = self.init;
         Ok(config)
     }
-
-    /// "784-256-64".
-    pub fn describe(&self) -> String {
-        self.layers
-            .iter()
-            .map(|w| w.to_string())
-            .collect::<Vec<_>>()
-            .join("-")
-    }
 }
 
 /// How to fit: loss, epochs, optimiser and learning-rate schedule.

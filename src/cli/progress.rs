@@ -8,6 +8,8 @@ pub struct TrainProgress {
     bar: ProgressBar,
     last_loss: Option<f32>,
     epochs: usize,
+    /// Printed before the epoch, e.g. "stage 1/3".
+    label: String,
 }
 
 impl TrainProgress {
@@ -22,6 +24,15 @@ impl TrainProgress {
             bar,
             last_loss: None,
             epochs,
+            label: String::new(),
+        }
+    }
+
+    /// A bar whose lines start with `label` (e.g. "stage 1/3").
+    pub fn labelled(epochs: usize, steps_per_epoch: usize, label: &str) -> Self {
+        TrainProgress {
+            label: format!("{label} · "),
+            ..Self::new(epochs, steps_per_epoch)
         }
     }
 
@@ -37,7 +48,7 @@ impl TrainProgress {
                     self.last_loss = *running_loss;
                 }
                 self.bar
-                    .set_prefix(format!("epoch {epoch}/{}", self.epochs));
+                    .set_prefix(format!("{}epoch {epoch}/{}", self.label, self.epochs));
                 let loss = self
                     .last_loss
                     .map(|l| format!("loss {l:.5}, "))
@@ -52,8 +63,8 @@ impl TrainProgress {
                     .map(|v| format!(", validation {v:.5}"))
                     .unwrap_or_default();
                 self.bar.println(format!(
-                    "epoch {}: train loss {:.5}{val}, {:.0} samples/s, {:.1}s",
-                    e.epoch, e.train_loss, e.samples_per_s, e.seconds
+                    "{}epoch {}: train loss {:.5}{val}, {:.0} samples/s, {:.1}s",
+                    self.label, e.epoch, e.train_loss, e.samples_per_s, e.seconds
                 ));
             }
         }

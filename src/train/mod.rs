@@ -5,9 +5,11 @@
 
 mod batched;
 pub mod schedule;
+pub mod stacked;
 
 pub use batched::{evaluate, run_rows, EvalReport, RowOutput};
 pub use schedule::{EarlyStopping, LearningRate, Schedule, Verdict};
+pub use stacked::{fit_stacked, Phase, StackedReport};
 
 use std::time::Instant;
 

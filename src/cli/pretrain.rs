@@ -1,0 +1,111 @@
+//! `aegpu pretrain`: a stacked autoencoder, pretrained greedily layer by layer, unrolled
+//! and fine-tuned end to end (`crate::train::stacked`), with a progress bar per stage.
+
+use std::time::Instant;
+
+use clap::Args;
+
+use crate::cli::options::{FitArgs, ModelArgs};
+use crate::cli::progress::TrainProgress;
+use crate::cli::train::{finish, OutputArgs, SplitArgs};
+use crate::cli::CliError;
+use crate::train::{fit_stacked, Phase};
+
+#[derive(Args, Debug)]
+pub struct PretrainArgs {
+    #[command(flatten)]
+    split: SplitArgs,
+    /// The deep network; each pair of consecutive widths is one pretraining stage.
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Settings of every pretraining stage (`--epochs` is per stage; regularisers
+    /// apply to the stages).
+    #[command(flatten)]
+    fit: FitArgs,
+    /// Epochs of end-to-end fine-tuning after unrolling (0: none).
+    #[arg(long, default_value_t = 5)]
+    fine_tune_epochs: usize,
+    /// Learning rate of fine-tuning (default: --lr).
+    #[arg(long)]
+    fine_tune_lr: Option<f32>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+pub fn run(a: PretrainArgs) -> Result<(), CliError> {
+    let stage = a.fit.train_config()?;
+    let mut fine_tune = stage.clone();
+    fine_tune.epochs = a.fine_tune_epochs;
+    fine_tune.lr = a.fine_tune_lr.unwrap_or(stage.lr);
+    let data = a.split.prepare(a.fit.seed)?;
+    let config = a.model.config(data.train.cols)?;
+
+    let mut selected = a.output.backend.open()?;
+    let backend = selected.backend.as_mut();
+    let steps_per_epoch = data.train.rows.div_ceil(stage.batch.max(1));
+    let depth = config.depth();
+    let mut bar: Option<(Phase, TrainProgress)> = None;
+    let t_train = Instant::now();
+    let result = fit_stacked(
+        &config,
+        a.fit.seed,
+        backend,
+        &data.train,
+        data.validation.as_ref(),
+        &stage,
+        &fine_tune,
+        &mut |phase, p| {
+            if bar.as_ref().map(|(current, _)| *current) != Some(phase) {
+                if let Some((_, old)) = bar.take() {
+                    old.finish();
+                }
+                let (label, epochs) = match phase {
+                    Phase::Stage { index, of } => {
+                        (format!("stage {}/{of}", index + 1), stage.epochs)
+                    }
+                    Phase::FineTune => ("fine-tune".to_string(), fine_tune.epochs),
+                };
+                bar = Some((
+                    phase,
+                    TrainProgress::labelled(epochs, steps_per_epoch, &label),
+                ));
+            }
+            if let Some((_, b)) = bar.as_mut() {
+                b.update(&p);
+            }
+        },
+    );
+    if let Some((_, b)) = bar {
+        b.finish();
+    }
+    let (model, report) = result?;
+    let train_seconds = t_train.elapsed().as_secs_f64();
+    let stage_losses: Vec<Option<f32>> = report
+        .stages
+        .iter()
+        .map(|r| r.epochs.last().map(|e| e.train_loss))
+        .collect();
+    let summary = serde_json::json!({
+        "stages": depth,
+        "stage_epochs": stage.epochs,
+        "stage_train_losses": stage_losses,
+        "fine_tune_epochs": report.fine_tune.as_ref().map_or(0, |r| r.epochs.len()),
+    });
+    // The fine-tuning run's figures (or the last stage's, when there was none).
+    let last = report
+        .fine_tune
+        .as_ref()
+        .or(report.stages.last())
+        .ok_or("no layers to pretrain")?;
+    finish(
+        &model,
+        backend,
+        &a.split,
+        &a.output,
+        &data,
+        &fine_tune,
+        last,
+        train_seconds,
+        summary,
+    )
+}
