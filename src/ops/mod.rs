@@ -10,6 +10,7 @@
 //! | `Reduce` (sum/mean over rows, cols, all), `Broadcast`, `Accumulate` | `reduce.rs` | `reduce.wgsl` |
 //! | `Loss` (MSE, BCE on logits), `LossGrad` | `loss.rs` | `loss.wgsl` |
 //! | `GatherRows` (f32 or u8 data) | `gather.rs` | `gather.wgsl` |
+//! | `Noise` (Gaussian, mask, salt-and-pepper, dropout; Philox4x32-10 keyed by seed, step, stream, element) | `random.rs` | `random.wgsl` |
 //! | `Update` (SGD/momentum/Nesterov, Adam/AdamW) | `optim.rs` | `optim.wgsl` |
 
 pub mod activation;
@@ -18,6 +19,7 @@ pub mod gather;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
+pub mod random;
 pub mod real;
 pub mod reduce;
 
@@ -26,6 +28,7 @@ pub use elementwise::BinaryOp;
 pub use loss::Loss;
 pub use matmul::MatMul;
 pub use optim::Optimizer;
+pub use random::Noise;
 pub use real::Real;
 pub use reduce::{Axis, Reduce, ReduceKind};
 
@@ -63,6 +66,12 @@ pub enum Op {
     LossGrad(Loss),
     /// [data, indices] → the indexed rows.
     GatherRows,
+    /// [x, rng] → x corrupted by `noise`, drawing from Philox stream `stream` keyed by
+    /// the rng feed (`random.rs`).
+    Noise {
+        noise: Noise,
+        stream: u32,
+    },
     /// Side effect: [param, grad, hyper, state…] updated in place.
     Update(Optimizer),
     /// Side effect: [acc, x], acc += x.
@@ -95,6 +104,7 @@ impl Op {
             Op::Loss(l) => format!("{l:?} loss"),
             Op::LossGrad(l) => format!("{l:?} loss grad"),
             Op::GatherRows => "gather rows".into(),
+            Op::Noise { noise, stream } => format!("{noise} noise (stream {stream})"),
             Op::Update(o) => format!("{o:?} update"),
             Op::Accumulate => "accumulate".into(),
         }
@@ -109,8 +119,9 @@ impl Op {
                 Err(format!("expects {n} operands, got {}", s.len()))
             }
         };
-        if !matches!(self, Op::GatherRows) && d.iter().any(|&t| t != DType::F32) {
-            return Err("operands must be f32 (only gather takes indices)".into());
+        if !matches!(self, Op::GatherRows | Op::Noise { .. }) && d.iter().any(|&t| t != DType::F32)
+        {
+            return Err("operands must be f32 (only gather and noise take u32 operands)".into());
         }
         match self {
             Op::Input { shape, .. } | Op::Entry { shape, .. } | Op::Fill { shape, .. } => {
@@ -145,6 +156,10 @@ impl Op {
             Op::GatherRows => {
                 arity(2)?;
                 gather::shape(s, d)
+            }
+            Op::Noise { noise, .. } => {
+                arity(2)?;
+                noise.shape(s, d)
             }
             Op::Update(o) => o.shape(s),
             Op::Accumulate => {
@@ -202,6 +217,7 @@ impl Op {
                 op: self.name(),
                 detail: "gathered data is not trainable".into(),
             }),
+            Op::Noise { noise, stream } => noise.vjp(*stream, g, inputs, dout, needs),
             Op::Update(_) | Op::Accumulate => Err(GraphError::NotDifferentiable {
                 op: self.name(),
                 detail: "side effects have no gradient".into(),

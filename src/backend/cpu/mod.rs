@@ -407,6 +407,18 @@ impl<T: Real> CpuBackend<T> {
                 }
                 .map_err(BackendError::Execution)?
             }
+            Op::Noise { noise, stream } => {
+                // Each range starts at its global element index: the draws' counter.
+                let rng = get(1)?;
+                for_ranges(
+                    self.threads,
+                    out.len(),
+                    1,
+                    vec![out],
+                    vec![get(0)?],
+                    |o, i, first| noise.cpu(*stream, rng, first, i[0], o[0]),
+                )
+            }
             Op::Input { .. } | Op::Entry { .. } | Op::Update(_) | Op::Accumulate => {
                 return Err(BackendError::Execution("not a pure launch".into()))
             }

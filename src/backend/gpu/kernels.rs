@@ -10,7 +10,7 @@
 
 use crate::backend::BackendError;
 use crate::graph::{DType, Launch, Location};
-use crate::ops::{Activation, Axis, Op, Optimizer};
+use crate::ops::{Activation, Axis, Noise, Op, Optimizer};
 
 /// The kernel families, one WGSL file each (`shaders/`), compiled with
 /// `shaders/common.wgsl` in front.
@@ -21,6 +21,7 @@ pub enum Shader {
     Reduce,
     Loss,
     Gather,
+    Random,
     Optim,
 }
 
@@ -34,6 +35,7 @@ impl Shader {
             Shader::Reduce => "reduce.wgsl",
             Shader::Loss => "loss.wgsl",
             Shader::Gather => "gather.wgsl",
+            Shader::Random => "random.wgsl",
             Shader::Optim => "optim.wgsl",
         }
     }
@@ -45,6 +47,7 @@ impl Shader {
             Shader::Reduce => include_str!("../../../shaders/reduce.wgsl"),
             Shader::Loss => include_str!("../../../shaders/loss.wgsl"),
             Shader::Gather => include_str!("../../../shaders/gather.wgsl"),
+            Shader::Random => include_str!("../../../shaders/random.wgsl"),
             Shader::Optim => include_str!("../../../shaders/optim.wgsl"),
         };
         format!("{COMMON}\n{family}")
@@ -311,6 +314,31 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
                 "gather",
                 &[("PACKED_U8", flag(packed))],
                 words(&[dim(launch.shape.rows)?, dim(data.cols)?, dim(data.rows)?]),
+                vec![output()?, read(0), read(1)],
+                Grid::Elements(n),
+            )
+        }
+        Op::Noise { noise, stream } => {
+            // [p, σ, scale, low, high]; the kernel reads those its NOISE uses.
+            let [p, sigma, scale, low, high] = match *noise {
+                Noise::Gaussian { sigma } => [0.0, sigma, 1.0, 0.0, 0.0],
+                Noise::Mask { p } => [p, 0.0, 1.0, 0.0, 0.0],
+                Noise::SaltPepper { p, low, high } => [p, 0.0, 1.0, low, high],
+                Noise::Dropout { p } => [p, 0.0, noise.keep_scale(), 0.0, 0.0],
+            };
+            kernel(
+                Shader::Random,
+                "noise",
+                &[("NOISE", noise.code() as f64)],
+                words(&[
+                    dim(n)?,
+                    *stream,
+                    p.to_bits(),
+                    sigma.to_bits(),
+                    scale.to_bits(),
+                    low.to_bits(),
+                    high.to_bits(),
+                ]),
                 vec![output()?, read(0), read(1)],
                 Grid::Elements(n),
             )
