@@ -253,7 +253,7 @@ pub fn fit(
             } else {
                 &plans[1]
             };
-            let hyper = cfg.optimizer.hyper(cfg.lr, step_count);
+            let hyper = cfg.optimizer.hyper(cfg.lr, step_count, 0.0);
             let batch = match source {
                 BatchSource::Resident(_) => Feed::U32(chunk),
                 BatchSource::Host => {
