@@ -57,7 +57,7 @@ pub struct TrainArgs {
     batch: usize,
     #[arg(long, default_value_t = 5e-3)]
     lr: f32,
-    /// adam, adamw, sgd, momentum, nesterov.
+    /// adam, adamw, sgd, momentum, nesterov, adagrad, rmsprop (PyTorch's defaults).
     #[arg(long, default_value = "adam")]
     optimizer: String,
     /// Momentum for `momentum` and `nesterov`.
@@ -90,9 +90,12 @@ fn parse_optimizer(name: &str, momentum: f32, weight_decay: f32) -> Result<Optim
         "sgd" => sgd(0.0, false),
         "momentum" => sgd(momentum, false),
         "nesterov" => sgd(momentum, true),
+        "adagrad" => Optimizer::adagrad(),
+        "rmsprop" => Optimizer::rmsprop(),
         other => {
             return Err(format!(
-                "unknown optimizer `{other}` (expected adam, adamw, sgd, momentum, nesterov)"
+                "unknown optimizer `{other}` (expected adam, adamw, sgd, momentum, nesterov, \
+                 adagrad, rmsprop)"
             ))
         }
     };
