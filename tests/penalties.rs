@@ -264,9 +264,12 @@ fn kl_sparsity_is_finite_for_dead_and_saturated_units() {
 fn l1_and_squared_l2_by_hand() {
     let x = (Shape::new(1, 4), vec![1.0, -2.0, 0.5, 0.0]);
     let dout = (Shape::SCALAR, vec![2.0]);
-    assert_eq!(run_f32(Op::Penalty(Penalty::L1), &[x.clone()]), [3.5]);
     assert_eq!(
-        run_f32(Op::Penalty(Penalty::SquaredL2), &[x.clone()]),
+        run_f32(Op::Penalty(Penalty::L1), std::slice::from_ref(&x)),
+        [3.5]
+    );
+    assert_eq!(
+        run_f32(Op::Penalty(Penalty::SquaredL2), std::slice::from_ref(&x)),
         [2.625]
     );
     let grad_of = |penalty| Op::PenaltyGrad { penalty, wrt: 0 };
