@@ -6,7 +6,10 @@
 //! parameters (shapes and scalar constants: they vary per launch, so one compiled
 //! pipeline serves every shape); bindings 1, 2, … are storage buffers — for a pure op
 //! its output, then its operands in the op's order; for a side effect its operands in
-//! order, the ones it updates in place bound read-write.
+//! order, the ones it updates in place bound read-write. An operand a variant does not
+//! have (a matmul's bias, a penalty's column norms, an update's clipping norm) keeps
+//! its binding, filled by a placeholder, so each entry point has one layout; for that
+//! reason an update binds its optional norm before its states.
 
 use crate::backend::BackendError;
 use crate::graph::{DType, Launch, Location, Shape};
