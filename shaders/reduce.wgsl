@@ -3,15 +3,22 @@
 //   reduce_cols  out[i] = scale · Σ_j x[i, j]      [rows, cols] → [rows, 1]
 //   reduce_all   out[0] = scale · Σ x              [rows, cols] → [1, 1]
 //   broadcast    out[i, j] = x[i or 0, j or 0]     [from_rows, from_cols] → [rows, cols]
-//   accumulate   out += x                          (Op::Accumulate: out is the store entry)
+//   axpy         out = a · x + [ACCUMULATE] out    (out is a store entry; Op::Axpy with
+//                                                  a = factor[0], Op::Accumulate with
+//                                                  a = 1 and ACCUMULATE)
 // scale is 1 for a sum and 1/count for a mean; it is a parameter, not an override
 // constant, so one pipeline serves every shape.
-// Bindings (group 0): 0 params (uniform), 1 out (read_write), 2 x (read).
+// Bindings (group 0): 0 params (uniform), 1 out (read_write), 2 x (read), 3 factor
+//   [1, 1] (read; axpy only, a placeholder without SCALED).
 // Workgroups: 256 × 1 × 1. reduce_rows / reduce_cols give one invocation to each output
 // and add in the CPU reference's order; reduce_all is a single workgroup: each
 // invocation sums a strided share, then a tree in workgroup memory (any length, one
-// dispatch). broadcast and accumulate are element-wise on the 2-D grid.
-// Override constants: none.
+// dispatch). broadcast and axpy are element-wise on the 2-D grid.
+// Override constants: ACCUMULATE (axpy: add to out rather than overwrite it), SCALED
+// (axpy: a from factor, else a = 1).
+
+override ACCUMULATE: bool = true;
+override SCALED: bool = true;
 
 struct ReduceParams {
     // Shape of the reduced value, or of broadcast's output, or of the accumulator.
@@ -26,6 +33,7 @@ struct ReduceParams {
 @group(0) @binding(0) var<uniform> params: ReduceParams;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> factor: array<f32>;
 
 @compute @workgroup_size(256)
 fn reduce_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -82,10 +90,18 @@ fn broadcast(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
 }
 
 @compute @workgroup_size(256)
-fn accumulate(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lane: u32) {
+fn axpy(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lane: u32) {
     let e = element_index(wg, nwg, lane);
-    if (e < params.rows * params.cols) {
-        out[e] += x[e];
+    if (e >= params.rows * params.cols) {
+        return;
     }
+    var y = x[e];
+    if (SCALED) {
+        y = factor[0] * y;
+    }
+    if (ACCUMULATE) {
+        y = y + out[e];
+    }
+    out[e] = y;
 }

@@ -10,7 +10,7 @@
 use aegpu::backend::cpu::CpuBackend;
 use aegpu::backend::Backend;
 use aegpu::graph::{grad, EntryId, EntryKind, Graph, ParamStore, Plan, Shape, ValueId};
-use aegpu::ops::{Activation, Axis, BinaryOp, Loss, MatMul, Op, Reduce, ReduceKind};
+use aegpu::ops::{Activation, Axis, BinaryOp, Loss, MatMul, Op, Penalty, Reduce, ReduceKind};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -31,6 +31,16 @@ fn arg(rows: usize, cols: usize) -> Operand {
         shape: Shape::new(rows, cols),
         lo: -1.0,
         hi: 1.0,
+        differentiate: true,
+    }
+}
+
+/// A differentiated operand drawn from [lo, hi] (away from a kink, inside a domain).
+fn within(rows: usize, cols: usize, lo: f32, hi: f32) -> Operand {
+    Operand {
+        shape: Shape::new(rows, cols),
+        lo,
+        hi,
         differentiate: true,
     }
 }
@@ -201,6 +211,29 @@ fn losses() {
         differentiate: true,
     };
     gradcheck(Op::Loss(Loss::BceWithLogits), &[logits, target(3, 7)]);
+}
+
+#[test]
+fn penalties() {
+    // L1 on each side of its kink at 0.
+    gradcheck(Op::Penalty(Penalty::L1), &[within(3, 5, 0.1, 1.0)]);
+    gradcheck(Op::Penalty(Penalty::L1), &[within(3, 5, -1.0, -0.1)]);
+    gradcheck(Op::Penalty(Penalty::SquaredL2), &[arg(3, 5)]);
+    // ρ̂ inside (0, 1), away from the clamp.
+    gradcheck(
+        Op::Penalty(Penalty::Kl { rho: 0.1 }),
+        &[within(1, 6, 0.02, 0.98)],
+    );
+    // [h, colnorm]: h in the activation's range; both operands differentiated.
+    let colnorm = within(1, 5, 0.1, 2.0);
+    for (act, h) in [
+        (Activation::Sigmoid, within(4, 5, 0.02, 0.98)),
+        (Activation::Tanh, within(4, 5, -0.98, 0.98)),
+        (Activation::Relu, arg(4, 5)),
+        (Activation::Linear, arg(4, 5)),
+    ] {
+        gradcheck(Op::Penalty(Penalty::Contractive(act)), &[h, colnorm]);
+    }
 }
 
 fn all_activations() -> Vec<Activation> {

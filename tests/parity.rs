@@ -27,7 +27,9 @@ use aegpu::backend::cpu::CpuBackend;
 use aegpu::backend::gpu::{list_adapters, GpuBackend, GpuOptions};
 use aegpu::backend::{Backend, BackendError, Feed};
 use aegpu::graph::{grad, DType, EntryId, EntryKind, Graph, ParamStore, Plan, Shape, ValueId};
-use aegpu::ops::{Activation, Axis, BinaryOp, Loss, MatMul, Op, Optimizer, Reduce, ReduceKind};
+use aegpu::ops::{
+    Activation, Axis, BinaryOp, Loss, MatMul, Op, Optimizer, Penalty, Reduce, ReduceKind,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -65,6 +67,8 @@ fn summing(terms: usize) -> Tolerance {
 enum Arg {
     /// A host input [rows, cols], uniform in [−3, 3].
     Values(usize, usize),
+    /// A host input [rows, cols], uniform in [lo, hi] (probabilities, norms).
+    Between(usize, usize, f32, f32),
     /// The same value as operand k (one buffer bound twice: x ⊙ x, xᵀ·x).
     SameAs(usize),
     /// A store entry the op updates in place (a parameter, optimiser state, an
@@ -78,7 +82,7 @@ enum Arg {
     Bytes(usize, usize),
     /// `n` u32 row indices below `rows`, repeats and the last row included.
     Indices { n: usize, rows: usize },
-    /// The optimiser's [1, 4] hyper-parameters [lr, 1/(1−β1ᵗ), 1/(1−β2ᵗ), 0].
+    /// The optimiser's [1, 4] hyper-parameters [lr, 1/(1−β1ᵗ), 1/(1−β2ᵗ), max_norm].
     Hyper([f32; 4]),
 }
 use Arg::*;
@@ -136,6 +140,10 @@ impl OneOp {
             let value = match *arg {
                 Values(r, c) => {
                     feeds.push(HostValue::F32(random(r * c, -3.0, 3.0)));
+                    graph.input(&name, Shape::new(r, c), DType::F32)
+                }
+                Between(r, c, lo, hi) => {
+                    feeds.push(HostValue::F32(random(r * c, lo, hi)));
                     graph.input(&name, Shape::new(r, c), DType::F32)
                 }
                 Hyper(h) => {
@@ -229,7 +237,11 @@ fn cpu_run(op: &Op, args: &[Arg], seed: u64, absolute: bool) -> Vec<f32> {
 /// Σ|term| for each output element of a summing op (see the module comment).
 fn magnitude(case: &Case, seed: u64, expected: &[f32]) -> Vec<f32> {
     match &case.op {
-        Op::Loss(_) => expected.iter().map(|x| x.abs()).collect(),
+        // Every term of a loss or a penalty (times dout, for a penalty's column sums)
+        // has the sign of the total.
+        Op::Loss(_) | Op::Penalty(_) | Op::PenaltyGrad { .. } => {
+            expected.iter().map(|x| x.abs()).collect()
+        }
         Op::MatMul(m) => {
             let linear = Op::MatMul(MatMul {
                 act: Activation::Linear,
@@ -364,6 +376,10 @@ fn reductions_and_losses_match_cpu() {
             cases.push(case(Op::Broadcast(to), &[from], EXACT));
         }
         cases.push(case(Op::Accumulate, &[State(r, c), Values(r, c)], EXACT));
+        let axpy = [State(r, c), Values(r, c), Values(1, 1)];
+        cases.push(case(Op::Axpy { accumulate: false }, &axpy, EXACT));
+        // a·x + y may be one fma on the GPU.
+        cases.push(case(Op::Axpy { accumulate: true }, &axpy, TRANSCENDENTAL));
     }
     check(&mut gpu, &cases);
 }
@@ -436,6 +452,43 @@ fn matmul_matches_cpu() {
 }
 
 #[test]
+fn penalties_match_cpu() {
+    let Some(mut gpu) = gpu::gpu_backend() else {
+        return;
+    };
+    let grad = |penalty, wrt| Op::PenaltyGrad { penalty, wrt };
+    let dout = Values(1, 1);
+    let mut cases = vec![];
+    for (r, c) in [(1, 1), (7, 33), (257, 1), (1, 257), (449, 513)] {
+        // sign(x)·d and x·d are single operations.
+        for penalty in [Penalty::L1, Penalty::SquaredL2] {
+            let x = Values(r, c);
+            cases.push(case(Op::Penalty(penalty), &[x], summing(r * c)));
+            cases.push(case(grad(penalty, 0), &[x, dout], EXACT));
+        }
+        // The mean activation inside (0, 1), and over [−3, 3]: mostly clamped.
+        let kl = Penalty::Kl { rho: 0.05 };
+        for rho_hat in [Between(1, c, 0.0, 1.0), Values(1, c)] {
+            cases.push(case(Op::Penalty(kl), &[rho_hat], summing(c)));
+            cases.push(case(grad(kl, 0), &[rho_hat, dout], TRANSCENDENTAL));
+        }
+        let colnorm = Between(1, c, 0.0, 3.0);
+        for (act, h) in [
+            (Activation::Sigmoid, Between(r, c, 0.0, 1.0)),
+            (Activation::Tanh, Between(r, c, -1.0, 1.0)),
+            (Activation::Relu, Values(r, c)),
+            (Activation::Linear, Values(r, c)),
+        ] {
+            let p = Penalty::Contractive(act);
+            cases.push(case(Op::Penalty(p), &[h, colnorm], summing(r * c)));
+            cases.push(case(grad(p, 0), &[h, colnorm, dout], TRANSCENDENTAL));
+            cases.push(case(grad(p, 1), &[h, colnorm, dout], summing(r)));
+        }
+    }
+    check(&mut gpu, &cases);
+}
+
+#[test]
 fn gather_matches_cpu() {
     let Some(mut gpu) = gpu::gpu_backend() else {
         return;
@@ -468,6 +521,12 @@ fn optimizer_updates_match_cpu() {
         weight_decay,
         decoupled,
     };
+    let rmsprop = |momentum, weight_decay| Optimizer::RmsProp {
+        alpha: 0.99,
+        eps: 1e-8,
+        momentum,
+        weight_decay,
+    };
     let optimizers = [
         sgd(0.0, false, 0.0),
         sgd(0.9, false, 1e-2),
@@ -475,18 +534,36 @@ fn optimizer_updates_match_cpu() {
         adam(0.0, true),
         adam(1e-2, true),
         adam(1e-2, false),
+        Optimizer::adagrad(),
+        Optimizer::adagrad().with_weight_decay(1e-2),
+        rmsprop(0.0, 0.0),
+        rmsprop(0.9, 1e-2),
+    ];
+    // (max_norm, norm_sq operand): none; present but max_norm 0 (off); a norm below
+    // max_norm (factor 1); a norm above it (factor < 1).
+    let clipping: [(f32, Option<Arg>); 4] = [
+        (0.0, None),
+        (0.0, Some(Between(1, 1, 0.0, 50.0))),
+        (8.0, Some(Between(1, 1, 0.0, 50.0))),
+        (2.0, Some(Between(1, 1, 5.0, 50.0))),
     ];
     let mut cases = vec![];
     for (r, c) in [(1, 1), (7, 33), (257, 257)] {
         for opt in optimizers {
-            let mut args = vec![State(r, c), Values(r, c), Hyper(opt.hyper(0.01, 3))];
-            match opt {
-                Optimizer::Sgd { .. } => args.push(State(r, c)),
-                Optimizer::Adam { .. } => args.extend([State(r, c), PositiveState(r, c)]),
+            for (max_norm, norm_sq) in clipping {
+                let hyper = Hyper(opt.hyper(0.01, 3, max_norm));
+                let mut args = vec![State(r, c), Values(r, c), hyper];
+                match opt {
+                    Optimizer::Sgd { .. } => args.push(State(r, c)),
+                    Optimizer::Adam { .. } => args.extend([State(r, c), PositiveState(r, c)]),
+                    Optimizer::AdaGrad { .. } => args.push(PositiveState(r, c)),
+                    Optimizer::RmsProp { .. } => args.extend([PositiveState(r, c), State(r, c)]),
+                }
+                args.extend(norm_sq);
+                // Parameters and moments: products and sums in the same order, a sqrt
+                // or two and a division or two.
+                cases.push(case(Op::Update(opt), &args, TRANSCENDENTAL));
             }
-            // Parameters and moments: products and sums in the same order, one sqrt
-            // and one division.
-            cases.push(case(Op::Update(opt), &args, TRANSCENDENTAL));
         }
     }
     check(&mut gpu, &cases);
@@ -563,7 +640,7 @@ fn training_steps_match_cpu() {
             let batch_rows: Vec<u32> = (0..batch as u32)
                 .map(|i| (i * 7 + step as u32) % rows as u32)
                 .collect();
-            let h = opt.hyper(0.05, step);
+            let h = opt.hyper(0.05, step, 0.0);
             backend
                 .run(id, &[Feed::U32(&batch_rows), Feed::F32(&h)])
                 .expect("run");

@@ -11,7 +11,9 @@
 //! | `Loss` (MSE, BCE on logits), `LossGrad` | `loss.rs` | `loss.wgsl` |
 //! | `GatherRows` (f32 or u8 data) | `gather.rs` | `gather.wgsl` |
 //! | `Noise` (Gaussian, mask, salt-and-pepper, dropout; Philox4x32-10 keyed by seed, step, stream, element) | `random.rs` | `random.wgsl` |
-//! | `Update` (SGD/momentum/Nesterov, Adam/AdamW) | `optim.rs` | `optim.wgsl` |
+//! | `Update` (SGD/momentum/Nesterov, Adam/AdamW, AdaGrad, RMSProp; optional clipping by global norm) | `optim.rs` | `optim.wgsl` |
+//! | `Penalty` (L1, KL sparsity, contractive, squared L2), `PenaltyGrad` | `penalty.rs` | `penalty.wgsl` |
+//! | `Axpy` (`y ← a·x` or `y ← a·x + y` into a store entry) | `reduce.rs` | `reduce.wgsl` |
 
 pub mod activation;
 pub mod elementwise;
@@ -20,6 +22,7 @@ pub mod loss;
 pub mod matmul;
 pub mod optim;
 pub mod random;
+pub mod penalty;
 pub mod real;
 pub mod reduce;
 
@@ -29,6 +32,7 @@ pub use loss::Loss;
 pub use matmul::MatMul;
 pub use optim::Optimizer;
 pub use random::Noise;
+pub use penalty::Penalty;
 pub use real::Real;
 pub use reduce::{Axis, Reduce, ReduceKind};
 
@@ -72,10 +76,22 @@ pub enum Op {
         noise: Noise,
         stream: u32,
     },
-    /// Side effect: [param, grad, hyper, state…] updated in place.
+    /// Side effect: [param, grad, hyper, state…, (norm_sq)] updated in place; the
+    /// optional [1, 1] norm_sq (Σ of every gradient²) enables clipping by global norm.
     Update(Optimizer),
     /// Side effect: [acc, x], acc += x.
     Accumulate,
+    /// [operands…] → the penalty's raw [1, 1] sum.
+    Penalty(Penalty),
+    /// [operands…, dpenalty] → ∂penalty/∂operand `wrt` · dpenalty.
+    PenaltyGrad {
+        penalty: Penalty,
+        wrt: usize,
+    },
+    /// Side effect: [y, x, a [1, 1]], y ← a·x (+ y when `accumulate`); y a store entry.
+    Axpy {
+        accumulate: bool,
+    },
 }
 
 impl Op {
@@ -107,6 +123,10 @@ impl Op {
             Op::Noise { noise, stream } => format!("{noise} noise (stream {stream})"),
             Op::Update(o) => format!("{o:?} update"),
             Op::Accumulate => "accumulate".into(),
+            Op::Penalty(p) => format!("{p} penalty"),
+            Op::PenaltyGrad { penalty, wrt } => format!("{penalty} penalty grad wrt {wrt}"),
+            Op::Axpy { accumulate: false } => "axpy".into(),
+            Op::Axpy { accumulate: true } => "axpy accumulate".into(),
         }
     }
 
@@ -166,6 +186,12 @@ impl Op {
                 arity(2)?;
                 reduce::accumulate_shape(s)
             }
+            Op::Penalty(p) => p.shape(s),
+            Op::PenaltyGrad { penalty, wrt } => penalty.grad_shape(*wrt, s),
+            Op::Axpy { .. } => {
+                arity(3)?;
+                reduce::axpy_shape(s)
+            }
         }
     }
 
@@ -181,7 +207,7 @@ impl Op {
 
     /// Ops that write into their operands instead of producing a value.
     pub fn is_effect(&self) -> bool {
-        matches!(self, Op::Update(_) | Op::Accumulate)
+        matches!(self, Op::Update(_) | Op::Accumulate | Op::Axpy { .. })
     }
 
     /// Ops with no operands whose value comes from outside the plan.
@@ -219,6 +245,15 @@ impl Op {
             }),
             Op::Noise { noise, stream } => noise.vjp(*stream, g, inputs, dout, needs),
             Op::Update(_) | Op::Accumulate => Err(GraphError::NotDifferentiable {
+                op: self.name(),
+                detail: "side effects have no gradient".into(),
+            }),
+            Op::Penalty(p) => p.vjp(g, inputs, dout, needs),
+            Op::PenaltyGrad { .. } => Err(GraphError::NotDifferentiable {
+                op: self.name(),
+                detail: "second derivatives are not supported".into(),
+            }),
+            Op::Axpy { .. } => Err(GraphError::NotDifferentiable {
                 op: self.name(),
                 detail: "side effects have no gradient".into(),
             }),

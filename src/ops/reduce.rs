@@ -1,11 +1,14 @@
 //! Sum and mean over rows (→ [1, cols]), over columns (→ [rows, 1]) or over all
-//! elements (→ [1, 1]); broadcasting back (the VJP of a reduction) and accumulation
-//! into a store entry (`acc += x`, how losses add up on the device between read-backs).
+//! elements (→ [1, 1]); broadcasting back (the VJP of a reduction); and two side
+//! effects into a store entry: accumulation (`acc += x`, how losses add up on the
+//! device between read-backs) and `Axpy` (`y ← a·x`, or `y ← a·x + y`, with a device
+//! scalar `a`: the vector updates of host-driven algorithms such as L-BFGS).
 //! VJP: sum → broadcast of d; mean → broadcast of d / count; broadcast → sum over the
 //! broadcast axis.
 //! WGSL: `shaders/reduce.wgsl`, entries `reduce_rows`, `reduce_cols`, `reduce_all`
-//! (one workgroup: strided shares, then a tree), `broadcast` and `accumulate`; a mean
-//! is a sum with the factor 1/count in the launch's parameters.
+//! (one workgroup: strided shares, then a tree), `broadcast`, and `axpy` for both side
+//! effects (accumulation is axpy with a = 1); a mean is a sum with the factor 1/count
+//! in the launch's parameters.
 
 use crate::graph::{Graph, GraphError, Shape, ValueId};
 use crate::ops::{Op, Real};
@@ -154,8 +157,20 @@ pub fn accumulate_shape(s: &[Shape]) -> Result<Shape, String> {
     Ok(Shape::NONE)
 }
 
-pub fn cpu_accumulate<T: Real>(acc: &mut [T], x: &[T]) {
-    for (a, &x) in acc.iter_mut().zip(x) {
-        *a += x;
+/// Shape rule of `Axpy`: [y, x, a] with y and x of equal shape and a scalar a.
+pub fn axpy_shape(s: &[Shape]) -> Result<Shape, String> {
+    if s[0] != s[1] {
+        return Err(format!("target {} and value {} differ", s[0], s[1]));
+    }
+    if s[2] != Shape::SCALAR {
+        return Err(format!("the factor a must be [1, 1], got {}", s[2]));
+    }
+    Ok(Shape::NONE)
+}
+
+/// y ← a·x + (accumulate ? y : 0). `Accumulate` is the case a = 1, accumulate.
+pub fn cpu_axpy<T: Real>(accumulate: bool, y: &mut [T], x: &[T], a: T) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = if accumulate { a * x + *y } else { a * x };
     }
 }

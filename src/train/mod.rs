@@ -298,7 +298,7 @@ pub fn fit(
                 &plans[1]
             };
             step_lr = lr.at(step_count, epoch);
-            let hyper = cfg.optimizer.hyper(step_lr, step_count);
+            let hyper = cfg.optimizer.hyper(step_lr, step_count, 0.0);
             let batch = match source {
                 BatchSource::Resident(_) => Feed::U32(chunk),
                 BatchSource::Host => {

@@ -422,6 +422,30 @@ impl<T: Real> CpuBackend<T> {
             Op::Input { .. } | Op::Entry { .. } | Op::Update(_) | Op::Accumulate => {
                 return Err(BackendError::Execution("not a pure launch".into()))
             }
+            Op::Penalty(p) => {
+                let ins: Vec<&[T]> = (0..l.inputs.len()).map(get).collect::<Result<_, _>>()?;
+                p.cpu(&ins, s[0], out)
+            }
+            Op::PenaltyGrad { penalty, wrt } => {
+                let arity = penalty.arity();
+                let ins: Vec<&[T]> = (0..arity).map(get).collect::<Result<_, _>>()?;
+                let dout = get(arity)?[0];
+                if *wrt == 0 {
+                    // Element-wise over x; colnorm (if any) is indexed by column.
+                    let cols = s[0].cols;
+                    for_ranges(
+                        self.threads,
+                        out.len(),
+                        1,
+                        vec![out],
+                        vec![ins[0]],
+                        |o, i, start| penalty.cpu_grad(&ins, cols, i[0], start, dout, o[0]),
+                    )
+                } else {
+                    penalty.cpu_colnorm_grad(ins[0], s[0], dout, out)
+                }
+            }
+            Op::Axpy { .. } => return Err(BackendError::Execution("not a pure launch".into())),
         }
         Ok(())
     }
@@ -441,8 +465,9 @@ impl<T: Real> CpuBackend<T> {
         match &l.op {
             Op::Update(opt) => {
                 let param_id = target(0)?;
+                let states_end = 3 + opt.state_count();
                 let state_ids: Vec<EntryId> =
-                    (3..l.inputs.len()).map(target).collect::<Result<_, _>>()?;
+                    (3..states_end).map(target).collect::<Result<_, _>>()?;
                 let mut param = self.entry_real_mut(param_id)?;
                 let mut states: Vec<Vec<T>> = vec![];
                 for &sid in &state_ids {
@@ -451,12 +476,16 @@ impl<T: Real> CpuBackend<T> {
                 let result = (|| {
                     let grad = real_slice(l.inputs[1], slots, inputs, &self.entries)?;
                     let hyper = real_slice(l.inputs[2], slots, inputs, &self.entries)?;
+                    let norm_sq = match l.inputs.get(states_end) {
+                        Some(&at) => Some(real_slice(at, slots, inputs, &self.entries)?[0]),
+                        None => None,
+                    };
                     let n = param.len();
                     let mut muts: Vec<&mut [T]> = vec![param.as_mut_slice()];
                     muts.extend(states.iter_mut().map(|v| v.as_mut_slice()));
                     for_ranges(self.threads, n, 1, muts, vec![&grad[..n]], |m, i, _| {
                         let (p, st) = m.split_at_mut(1);
-                        opt.cpu(p[0], i[0], hyper, st)
+                        opt.cpu(p[0], i[0], hyper, norm_sq, st)
                     });
                     Ok(())
                 })();
@@ -466,17 +495,49 @@ impl<T: Real> CpuBackend<T> {
                 }
                 result
             }
-            Op::Accumulate => {
-                let acc_id = target(0)?;
-                let mut acc = self.entry_real_mut(acc_id)?;
-                let r = real_slice(l.inputs[1], slots, inputs, &self.entries).map(|x| {
-                    let n = acc.len();
-                    ops::reduce::cpu_accumulate(&mut acc, &x[..n])
-                });
-                self.entries[acc_id.0 as usize] = Some(Storage::Real(acc));
-                r
-            }
+            // acc += x is axpy with a = 1.
+            Op::Accumulate => self.axpy(l, slots, inputs, true, None),
+            Op::Axpy { accumulate } => self.axpy(l, slots, inputs, *accumulate, Some(2)),
             _ => Err(BackendError::Execution("not a side effect".into())),
         }
+    }
+
+    /// y ← a·x (+ y) for operands [y, x, (a)]: a is operand `factor`, or 1.
+    fn axpy(
+        &mut self,
+        l: &crate::graph::Launch,
+        slots: &[Vec<T>],
+        inputs: &[Vec<T>],
+        accumulate: bool,
+        factor: Option<usize>,
+    ) -> Result<(), BackendError> {
+        let y_id = match l.inputs[0] {
+            Location::Entry(e) => e,
+            other => {
+                return Err(BackendError::Execution(format!(
+                    "operand 0 must be a store entry, is {other:?}"
+                )))
+            }
+        };
+        let mut y = self.entry_real_mut(y_id)?;
+        let result = (|| {
+            let x = real_slice(l.inputs[1], slots, inputs, &self.entries)?;
+            let a = match factor {
+                Some(k) => real_slice(l.inputs[k], slots, inputs, &self.entries)?[0],
+                None => T::one(),
+            };
+            let n = y.len();
+            for_ranges(
+                self.threads,
+                n,
+                1,
+                vec![&mut y[..]],
+                vec![&x[..n]],
+                |m, i, _| ops::reduce::cpu_axpy(accumulate, m[0], i[0], a),
+            );
+            Ok(())
+        })();
+        self.entries[y_id.0 as usize] = Some(Storage::Real(y));
+        result
     }
 }

@@ -6,11 +6,14 @@
 //! parameters (shapes and scalar constants: they vary per launch, so one compiled
 //! pipeline serves every shape); bindings 1, 2, … are storage buffers — for a pure op
 //! its output, then its operands in the op's order; for a side effect its operands in
-//! order, the ones it updates in place bound read-write.
+//! order, the ones it updates in place bound read-write. An operand a variant does not
+//! have (a matmul's bias, a penalty's column norms, an update's clipping norm) keeps
+//! its binding, filled by a placeholder, so each entry point has one layout; for that
+//! reason an update binds its optional norm before its states.
 
 use crate::backend::BackendError;
-use crate::graph::{DType, Launch, Location};
-use crate::ops::{Activation, Axis, Noise, Op, Optimizer};
+use crate::graph::{DType, Launch, Location, Shape};
+use crate::ops::{Activation, Axis, Noise, Op, Optimizer, Penalty};
 
 /// The kernel families, one WGSL file each (`shaders/`), compiled with
 /// `shaders/common.wgsl` in front.
@@ -23,6 +26,7 @@ pub enum Shader {
     Gather,
     Random,
     Optim,
+    Penalty,
 }
 
 const COMMON: &str = include_str!("../../../shaders/common.wgsl");
@@ -37,6 +41,7 @@ impl Shader {
             Shader::Gather => "gather.wgsl",
             Shader::Random => "random.wgsl",
             Shader::Optim => "optim.wgsl",
+            Shader::Penalty => "penalty.wgsl",
         }
     }
 
@@ -49,6 +54,7 @@ impl Shader {
             Shader::Gather => include_str!("../../../shaders/gather.wgsl"),
             Shader::Random => include_str!("../../../shaders/random.wgsl"),
             Shader::Optim => include_str!("../../../shaders/optim.wgsl"),
+            Shader::Penalty => include_str!("../../../shaders/penalty.wgsl"),
         };
         format!("{COMMON}\n{family}")
     }
@@ -136,6 +142,10 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
         source: Source::At(launch.inputs[k]),
         access: Access::Read,
     };
+    let unused = Binding {
+        source: Source::Placeholder,
+        access: Access::Read,
+    };
     let update = |k: usize| match launch.inputs[k] {
         location @ Location::Entry(_) => Ok(Binding {
             source: Source::At(location),
@@ -190,14 +200,7 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
         ),
         Op::MatMul(mm) => {
             let ((m, k), (_, cols)) = mm.dims(shapes[0], shapes[1]);
-            let bias = if mm.bias {
-                read(2)
-            } else {
-                Binding {
-                    source: Source::Placeholder,
-                    access: Access::Read,
-                }
-            };
+            let bias = if mm.bias { read(2) } else { unused };
             let [act, alpha] = activation(mm.act);
             kernel(
                 Shader::Matmul,
@@ -279,14 +282,15 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
                 Grid::Elements(n),
             )
         }
+        // acc += x is axpy with a = 1.
         Op::Accumulate => {
             let acc = shapes[0];
             kernel(
                 Shader::Reduce,
-                "accumulate",
-                &[],
+                "axpy",
+                &[("ACCUMULATE", 1.0), ("SCALED", 0.0)],
                 words(&[dim(acc.rows)?, dim(acc.cols)?, 1f32.to_bits()]),
-                vec![update(0)?, read(1)],
+                vec![update(0)?, read(1), unused],
                 Grid::Elements(acc.len()),
             )
         }
@@ -345,18 +349,22 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
         }
         Op::Update(opt) => {
             let count = dim(shapes[0].len())?;
-            let mut bindings = vec![update(0)?, read(1), read(2)];
-            for state in 3..launch.inputs.len() {
+            let states = opt.state_count();
+            let clip = opt.has_norm_operand(launch.inputs.len());
+            // The norm comes before the states (see optim.wgsl's header).
+            let norm = if clip { read(3 + states) } else { unused };
+            let mut bindings = vec![update(0)?, read(1), read(2), norm];
+            for state in 3..3 + states {
                 bindings.push(update(state)?);
             }
-            let (entry, constants, params) = match *opt {
+            let (entry, variant, params) = match *opt {
                 Optimizer::Sgd {
                     momentum,
                     nesterov,
                     weight_decay,
                 } => (
                     "sgd_update",
-                    [("NESTEROV", flag(nesterov))],
+                    Some(("NESTEROV", flag(nesterov))),
                     [count, momentum.to_bits(), 0, 0, weight_decay.to_bits()],
                 ),
                 Optimizer::Adam {
@@ -367,7 +375,7 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
                     decoupled,
                 } => (
                     "adam_update",
-                    [("DECOUPLED", flag(decoupled))],
+                    Some(("DECOUPLED", flag(decoupled))),
                     [
                         count,
                         beta1.to_bits(),
@@ -376,7 +384,30 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
                         weight_decay.to_bits(),
                     ],
                 ),
+                Optimizer::AdaGrad { eps, weight_decay } => (
+                    "adagrad_update",
+                    None,
+                    [count, 0, 0, eps.to_bits(), weight_decay.to_bits()],
+                ),
+                Optimizer::RmsProp {
+                    alpha,
+                    eps,
+                    momentum,
+                    weight_decay,
+                } => (
+                    "rmsprop_update",
+                    None,
+                    [
+                        count,
+                        momentum.to_bits(),
+                        alpha.to_bits(),
+                        eps.to_bits(),
+                        weight_decay.to_bits(),
+                    ],
+                ),
             };
+            let mut constants = vec![("CLIP", flag(clip))];
+            constants.extend(variant);
             kernel(
                 Shader::Optim,
                 entry,
@@ -384,6 +415,51 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
                 words(&params),
                 bindings,
                 Grid::Elements(count as usize),
+            )
+        }
+        Op::Penalty(penalty) => {
+            let x = shapes[0];
+            let colnorm = if penalty.arity() == 2 {
+                read(1)
+            } else {
+                unused
+            };
+            kernel(
+                Shader::Penalty,
+                "penalty_value",
+                &penalty_constants(*penalty),
+                words(&penalty_params(*penalty, x)?),
+                vec![output()?, read(0), colnorm],
+                Grid::Single,
+            )
+        }
+        Op::PenaltyGrad { penalty, wrt } => {
+            let x = shapes[0];
+            let arity = penalty.arity();
+            let colnorm = if arity == 2 { read(1) } else { unused };
+            // wrt 0 is element-wise over x; wrt 1 (contractive colnorm) sums columns.
+            let (entry, grid) = match wrt {
+                0 => ("penalty_grad", Grid::Elements(x.len())),
+                _ => ("penalty_colnorm_grad", Grid::Elements(x.cols)),
+            };
+            kernel(
+                Shader::Penalty,
+                entry,
+                &penalty_constants(*penalty),
+                words(&penalty_params(*penalty, x)?),
+                vec![output()?, read(0), colnorm, read(arity)],
+                grid,
+            )
+        }
+        Op::Axpy { accumulate } => {
+            let y = shapes[0];
+            kernel(
+                Shader::Reduce,
+                "axpy",
+                &[("ACCUMULATE", flag(*accumulate)), ("SCALED", 1.0)],
+                words(&[dim(y.rows)?, dim(y.cols)?, 1f32.to_bits()]),
+                vec![update(0)?, read(1), read(2)],
+                Grid::Elements(y.len()),
             )
         }
         Op::Input { .. } | Op::Entry { .. } => {
@@ -418,6 +494,25 @@ fn check_aliasing(k: &Kernel) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// penalty.wgsl's override constants: the penalty, and the contractive encoder's
+/// activation (linear, the default, for the others).
+fn penalty_constants(penalty: Penalty) -> [(&'static str, f64); 2] {
+    [
+        ("PENALTY", penalty.code() as f64),
+        ("ACT", penalty.activation().code() as f64),
+    ]
+}
+
+/// penalty.wgsl's parameters {n, cols, rho, rows} for an operand x.
+fn penalty_params(penalty: Penalty, x: Shape) -> Result<[u32; 4], BackendError> {
+    Ok([
+        dim(x.len())?,
+        dim(x.cols)?,
+        penalty.rho().to_bits(),
+        dim(x.rows)?,
+    ])
 }
 
 /// A dimension or element count as the u32 the kernels index with.
