@@ -2,7 +2,8 @@
 //! a 784-64 sigmoid code, against the plain autoencoder: mean code activation and
 //! reconstruction MSE on the test digits.
 //!
-//! `cargo run --release --example sparse [TRAIN_ROWS] [EPOCHS]` (defaults: all 60,000, 10)
+//! `cargo run --release --example sparse [TRAIN_ROWS] [EPOCHS] [BETA] [L1]`
+//! (defaults: all 60,000, 10, 6, 3)
 
 #[path = "common/mod.rs"]
 mod common;
@@ -11,23 +12,27 @@ use aegpu::train::{code_report, evaluate, Regularization, SparseKl};
 
 fn main() {
     let (rows, epochs) = (common::arg(1, 0), common::arg(2, 10));
+    let number = |i: usize, default: f32| -> f32 {
+        std::env::args()
+            .nth(i)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(default)
+    };
+    let (beta, l1) = (number(3, 6.0), number(4, 3.0));
     let (train, test) = common::mnist(rows, 0);
     let runs = [
-        ("plain", Regularization::default()),
+        ("plain".to_string(), Regularization::default()),
         (
-            "KL ρ=0.05 β=3",
+            format!("KL ρ=0.05 β={beta}"),
             Regularization {
-                sparse_kl: Some(SparseKl {
-                    rho: 0.05,
-                    beta: 3.0,
-                }),
+                sparse_kl: Some(SparseKl { rho: 0.05, beta }),
                 ..Regularization::default()
             },
         ),
         (
-            "L1 λ=3",
+            format!("L1 λ={l1}"),
             Regularization {
-                sparse_l1: 3.0,
+                sparse_l1: l1,
                 ..Regularization::default()
             },
         ),

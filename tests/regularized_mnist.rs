@@ -82,7 +82,9 @@ fn linear_autoencoder_learns_the_pca_subspace() {
 }
 
 /// Ng's KL sparsity with ρ = 0.05 brings the mean code activation on unseen digits to
-/// ρ ± 0.02; an L1 penalty lowers it below the plain autoencoder's.
+/// ρ ± 0.02; an L1 penalty lowers it below the plain autoencoder's. On this short
+/// schedule (8 epochs of 4000 digits) β = 20 is needed; `examples/sparse.rs` shows the
+/// full-data figures for smaller β.
 #[test]
 fn sparsity_penalties_lower_the_mean_code_activation() {
     let (data, test) = mnist(4000, 1000);
@@ -96,7 +98,7 @@ fn sparsity_penalties_lower_the_mean_code_activation() {
     let kl = mean_activation(Regularization {
         sparse_kl: Some(SparseKl {
             rho: 0.05,
-            beta: 3.0,
+            beta: 20.0,
         }),
         ..Regularization::default()
     });
@@ -104,7 +106,7 @@ fn sparsity_penalties_lower_the_mean_code_activation() {
         sparse_l1: 3.0,
         ..Regularization::default()
     });
-    eprintln!("mean code activation on test digits: plain {plain:.4}, KL(ρ=0.05, β=3) {kl:.4}, L1(λ=3) {l1:.4}");
+    eprintln!("mean code activation on test digits: plain {plain:.4}, KL(ρ=0.05, β=20) {kl:.4}, L1(λ=3) {l1:.4}");
     assert!((kl - 0.05).abs() <= 0.02, "KL: {kl} should be within 0.02 of 0.05");
     assert!(l1 < plain, "L1 {l1} should be below plain {plain}");
 }

@@ -7,7 +7,7 @@ use clap::Args;
 use crate::cli::{BackendArgs, CliError, DataArgs};
 use crate::data::{save_csv, save_npy, Dataset, Scaler};
 use crate::models::DenseAutoencoder;
-use crate::train::{evaluate, run_rows, RowOutput};
+use crate::train::{code_report, evaluate, run_rows, RowOutput};
 
 /// A saved model applied to some data on some backend.
 #[derive(Args, Debug)]
@@ -28,6 +28,9 @@ pub struct EvalArgs {
     /// Print one JSON object with the results on stdout.
     #[arg(long)]
     json: bool,
+    /// Random directions of the finite-difference Jacobian estimate (deep encoders).
+    #[arg(long, default_value_t = 16)]
+    directions: usize,
 }
 
 #[derive(Args, Debug)]
@@ -76,15 +79,30 @@ pub fn eval(a: EvalArgs) -> Result<(), CliError> {
     let backend = selected.backend.as_mut();
     backend.upload_store(&model.store)?;
     let r = evaluate(&model, backend, &data)?;
+    let codes = code_report(&model, backend, &data, a.directions, 0)?;
     if a.json {
         println!(
             "{}",
-            serde_json::json!({ "test_mse": r.mse, "test_bce": r.bce, "rows": r.rows, "backend": backend.describe() })
+            serde_json::json!({
+                "test_mse": r.mse,
+                "test_bce": r.bce,
+                "rows": r.rows,
+                "mean_code_activation": codes.mean_code_activation,
+                "jacobian_fro2": codes.jacobian_fro2,
+                "jacobian_method": codes.jacobian_method,
+                "backend": backend.describe(),
+            })
         );
     } else {
         println!(
-            "{} rows: MSE {:.5}, BCE {:.5} per element",
-            r.rows, r.mse, r.bce
+            "{} rows: MSE {:.5}, BCE {:.5} per element; mean code activation {:.4}; \
+             encoder Jacobian ‖J‖²_F {:.4} ({})",
+            r.rows,
+            r.mse,
+            r.bce,
+            codes.mean_code_activation,
+            codes.jacobian_fro2,
+            codes.jacobian_method
         );
     }
     Ok(())

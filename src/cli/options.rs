@@ -6,7 +6,10 @@ use clap::Args;
 
 use crate::models::DenseConfig;
 use crate::nn::init::Init;
+use crate::ops::random::Noise;
 use crate::ops::{Activation, Loss, Optimizer};
+use crate::train::lbfgs::LbfgsConfig;
+use crate::train::objective::{Regularization, SparseKl};
 use crate::train::{Schedule, TrainConfig};
 
 /// The architecture of a dense autoencoder.
@@ -78,10 +81,12 @@ pub struct FitArgs {
     pub epochs: usize,
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
-    #[arg(long, default_value_t = 5e-3)]
-    pub lr: f32,
-    /// sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw (lbfgs: full batch, see
-    /// `--optimizer lbfgs` in the README).
+    /// Learning rate (default 5e-3; for lbfgs, the first trial step of each line
+    /// search, default 1).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, or lbfgs (full batch:
+    /// --epochs counts iterations, each a direction and a strong-Wolfe line search).
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
     /// Momentum for `momentum` and `nesterov`.
@@ -101,8 +106,32 @@ pub struct FitArgs {
     /// weights (needs --validation).
     #[arg(long)]
     pub early_stop: Option<usize>,
+    /// Scale the gradient down to this global norm when it is longer.
+    #[arg(long)]
+    pub clip_norm: Option<f32>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Corrupt the input and reconstruct the clean one (denoising): gaussian:σ,
+    /// mask:p, salt-pepper:p.
+    #[arg(long)]
+    pub noise: Option<Noise>,
+    /// Dropout probability after every layer but the output (training only).
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f32,
+    /// Weight λ of an L1 penalty on the code.
+    #[arg(long, default_value_t = 0.0)]
+    pub sparse_l1: f32,
+    /// KL sparsity `rho,beta`: mean code activation driven to rho with weight beta
+    /// (needs --code-activation sigmoid).
+    #[arg(long)]
+    pub sparse_kl: Option<SparseKl>,
+    /// Weight λ of the contractive penalty ‖J_f(x)‖²_F (exact for one layer, else
+    /// estimated by finite differences).
+    #[arg(long, default_value_t = 0.0)]
+    pub contractive: f32,
+    /// Random directions of the contractive estimator for deep encoders.
+    #[arg(long, default_value_t = 4)]
+    pub contractive_directions: usize,
 }
 
 impl FitArgs {
@@ -118,9 +147,13 @@ impl FitArgs {
             "sgd" => sgd(0.0, false),
             "momentum" => sgd(self.momentum, false),
             "nesterov" => sgd(self.momentum, true),
+            "adagrad" => Optimizer::adagrad(),
+            "rmsprop" => Optimizer::rmsprop(),
+            "lbfgs" => return Err("lbfgs is not a step-by-step optimiser".into()),
             other => {
                 return Err(format!(
-                    "unknown optimizer `{other}` (expected sgd, momentum, nesterov, adam, adamw)"
+                    "unknown optimizer `{other}` (expected sgd, momentum, nesterov, adagrad, \
+                     rmsprop, adam, adamw, lbfgs)"
                 ))
             }
         };
@@ -135,12 +168,44 @@ impl FitArgs {
         }
     }
 
+    pub fn is_lbfgs(&self) -> bool {
+        self.optimizer.eq_ignore_ascii_case("lbfgs")
+    }
+
+    pub fn regularization(&self) -> Regularization {
+        Regularization {
+            noise: self.noise,
+            dropout: self.dropout,
+            sparse_l1: self.sparse_l1,
+            sparse_kl: self.sparse_kl,
+            contractive: self.contractive,
+            contractive_directions: self.contractive_directions,
+            ..Regularization::default()
+        }
+    }
+
+    /// Full-batch L-BFGS settings: `--epochs` iterations, at most 1.25 evaluations
+    /// each (PyTorch's default budget).
+    pub fn lbfgs_config(&self) -> Result<LbfgsConfig, String> {
+        if self.weight_decay != 0.0 || self.clip_norm.is_some() {
+            return Err("lbfgs takes no --weight-decay or --clip-norm".into());
+        }
+        Ok(LbfgsConfig {
+            iterations: self.epochs,
+            max_evaluations: (self.epochs * 5).div_ceil(4),
+            lr: self.lr.unwrap_or(1.0),
+            loss: self.loss()?,
+            regularization: self.regularization(),
+            ..LbfgsConfig::default()
+        })
+    }
+
     /// The library's training settings.
     pub fn train_config(&self) -> Result<TrainConfig, String> {
         Ok(TrainConfig {
             epochs: self.epochs,
             batch: self.batch,
-            lr: self.lr,
+            lr: self.lr.unwrap_or(5e-3),
             optimizer: self.optimizer()?,
             loss: self.loss()?,
             seed: self.seed,
@@ -153,6 +218,8 @@ impl FitArgs {
             schedule: self.schedule,
             warmup_steps: self.warmup,
             early_stop: self.early_stop,
+            clip_norm: self.clip_norm,
+            regularization: self.regularization(),
         })
     }
 }

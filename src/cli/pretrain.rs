@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::cli::options::{FitArgs, ModelArgs};
 use crate::cli::progress::TrainProgress;
-use crate::cli::train::{finish, OutputArgs, SplitArgs};
+use crate::cli::train::{finish, training_figures, OutputArgs, SplitArgs};
 use crate::cli::CliError;
 use crate::train::{fit_stacked, Phase};
 
@@ -85,27 +85,24 @@ pub fn run(a: PretrainArgs) -> Result<(), CliError> {
         .iter()
         .map(|r| r.epochs.last().map(|e| e.train_loss))
         .collect();
-    let summary = serde_json::json!({
-        "stages": depth,
-        "stage_epochs": stage.epochs,
-        "stage_train_losses": stage_losses,
-        "fine_tune_epochs": report.fine_tune.as_ref().map_or(0, |r| r.epochs.len()),
-    });
     // The fine-tuning run's figures (or the last stage's, when there was none).
     let last = report
         .fine_tune
         .as_ref()
         .or(report.stages.last())
         .ok_or("no layers to pretrain")?;
+    let mut figures = training_figures(last, train_seconds);
+    figures["stages"] = depth.into();
+    figures["stage_epochs"] = stage.epochs.into();
+    figures["stage_train_losses"] = serde_json::to_value(stage_losses)?;
+    figures["fine_tune_epochs"] = report.fine_tune.as_ref().map_or(0, |r| r.epochs.len()).into();
     finish(
         &model,
         backend,
         &a.split,
         &a.output,
         &data,
-        &fine_tune,
-        last,
-        train_seconds,
-        summary,
+        serde_json::to_string(&fine_tune)?,
+        figures,
     )
 }

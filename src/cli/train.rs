@@ -13,7 +13,8 @@ use crate::cli::progress::TrainProgress;
 use crate::cli::{load_data, BackendArgs, CliError, DataArgs};
 use crate::data::{train_validation_split, Dataset, Scaler, Scaling};
 use crate::models::DenseAutoencoder;
-use crate::train::{evaluate, fit, TrainConfig, TrainReport};
+use crate::train::lbfgs::fit_lbfgs;
+use crate::train::{evaluate, fit, TrainReport};
 
 /// Where the training, validation and test data come from, and how they are scaled.
 #[derive(Args, Debug, Clone)]
@@ -117,12 +118,14 @@ impl SplitArgs {
 }
 
 pub fn run(a: TrainArgs) -> Result<(), CliError> {
-    let cfg = a.fit.train_config()?;
     let data = a.split.prepare(a.fit.seed)?;
     let mut model = DenseAutoencoder::new(a.model.config(data.train.cols)?, a.fit.seed)?;
-
     let mut selected = a.output.backend.open()?;
     let backend = selected.backend.as_mut();
+    if a.fit.is_lbfgs() {
+        return run_lbfgs(&a, &data, &mut model, backend);
+    }
+    let cfg = a.fit.train_config()?;
     let steps_per_epoch = data.train.rows.div_ceil(cfg.batch.max(1));
     let mut progress = TrainProgress::new(cfg.epochs, steps_per_epoch);
     let t_train = Instant::now();
@@ -137,41 +140,84 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
     progress.finish();
     let report = report?;
     let train_seconds = t_train.elapsed().as_secs_f64();
-    let summary = serde_json::json!({
-        "epochs": report.epochs.len(),
-        "best_epoch": report.best_epoch,
-        "stopped_early": report.stopped_early,
-    });
+    let mut figures = training_figures(&report, train_seconds);
+    figures["epochs"] = report.epochs.len().into();
+    figures["best_epoch"] = report.best_epoch.into();
+    figures["stopped_early"] = report.stopped_early.into();
     finish(
         &model,
         backend,
         &a.split,
         &a.output,
         &data,
-        &cfg,
-        &report,
-        train_seconds,
-        summary,
+        serde_json::to_string(&cfg)?,
+        figures,
     )
 }
 
-/// Saves the model (first: nothing after training may lose the weights), evaluates
-/// it on the test data and prints the results, as JSON with `extra` merged in when
-/// asked.
-#[allow(clippy::too_many_arguments)]
+/// Full-batch L-BFGS on the whole training set.
+fn run_lbfgs(
+    a: &TrainArgs,
+    data: &Prepared,
+    model: &mut DenseAutoencoder,
+    backend: &mut dyn Backend,
+) -> Result<(), CliError> {
+    let cfg = a.fit.lbfgs_config()?;
+    let t_train = Instant::now();
+    let report = fit_lbfgs(model, backend, &data.train, &cfg, &mut |iteration, loss| {
+        eprintln!("iteration {iteration}: loss {loss:.6}");
+    })?;
+    let train_seconds = t_train.elapsed().as_secs_f64();
+    let figures = serde_json::json!({
+        "optimizer": "lbfgs",
+        "iterations": report.iterations,
+        "evaluations": report.evaluations,
+        "train_loss": report.losses.last(),
+        "train_seconds": train_seconds,
+        "readbacks_per_evaluation": report.readbacks_per_evaluation,
+    });
+    finish(
+        model,
+        backend,
+        &a.split,
+        &a.output,
+        data,
+        serde_json::to_string(&cfg)?,
+        figures,
+    )
+}
+
+/// The figures of a minibatch training run, for the JSON report.
+pub fn training_figures(report: &TrainReport, train_seconds: f64) -> serde_json::Value {
+    let last = report.epochs.last();
+    serde_json::json!({
+        "train_loss": last.map(|e| e.train_loss),
+        "validation_loss": last.and_then(|e| e.validation_loss),
+        "samples_per_s": report.samples_per_s,
+        "train_seconds": train_seconds,
+        "steps": report.steps,
+        "submissions_per_step": report.submissions_per_step,
+        "readbacks_per_step": report.readbacks_per_step,
+        "plan_launches": report.plan_launches,
+        "plan_peak_bytes": report.plan_peak_bytes,
+        "batches_resident": report.batches_resident,
+    })
+}
+
+/// Saves the model with its training settings (first: nothing after training may lose
+/// the weights), evaluates it on the test data and prints the results: as one JSON
+/// object with `figures` merged in, or as a few lines.
 pub fn finish(
     model: &DenseAutoencoder,
     backend: &mut dyn Backend,
     split: &SplitArgs,
     output: &OutputArgs,
     data: &Prepared,
-    cfg: &TrainConfig,
-    report: &TrainReport,
-    train_seconds: f64,
-    extra: serde_json::Value,
+    training: String,
+    figures: serde_json::Value,
 ) -> Result<(), CliError> {
     let mut meta = BTreeMap::new();
-    meta.insert("aegpu.training".into(), serde_json::to_string(cfg)?);
+    meta.insert("aegpu.training".into(), training);
     meta.insert("aegpu.data".into(), split.data.data.clone());
     if !data.scaler.is_identity() {
         meta.insert("aegpu.scaler".into(), serde_json::to_string(&data.scaler)?);
@@ -182,27 +228,16 @@ pub fn finish(
         Some(t) => Some(evaluate(model, backend, t)?),
         None => None,
     };
-    let last = report.epochs.last();
     let mut out = serde_json::json!({
         "backend": backend.describe(),
         "layers": model.config.widths,
         "tied": model.config.tied,
         "parameters": model.parameter_count(),
-        "train_loss": last.map(|e| e.train_loss),
-        "validation_loss": last.and_then(|e| e.validation_loss),
-        "samples_per_s": report.samples_per_s,
-        "train_seconds": train_seconds,
         "load_seconds": data.load_seconds,
-        "steps": report.steps,
-        "submissions_per_step": report.submissions_per_step,
-        "readbacks_per_step": report.readbacks_per_step,
-        "plan_launches": report.plan_launches,
-        "plan_peak_bytes": report.plan_peak_bytes,
-        "batches_resident": report.batches_resident,
         "model": output.out.display().to_string(),
     });
-    if let (Some(o), serde_json::Value::Object(e)) = (out.as_object_mut(), extra) {
-        o.extend(e);
+    if let (Some(o), serde_json::Value::Object(f)) = (out.as_object_mut(), figures) {
+        o.extend(f);
     }
     if let Some(t) = &test_report {
         out["test_mse"] = t.mse.into();
@@ -214,12 +249,11 @@ pub fn finish(
     } else {
         let layers: Vec<String> = model.config.widths.iter().map(|w| w.to_string()).collect();
         println!(
-            "trained {} ({} parameters) in {:.1}s: {:.0} samples/s, train loss {:.5}",
+            "trained {} ({} parameters) in {:.1}s, train loss {:.5}",
             layers.join("-"),
             model.parameter_count(),
-            train_seconds,
-            report.samples_per_s,
-            last.map(|e| e.train_loss).unwrap_or(f32::NAN)
+            out["train_seconds"].as_f64().unwrap_or(f64::NAN),
+            out["train_loss"].as_f64().unwrap_or(f64::NAN)
         );
         if let Some(t) = &test_report {
             println!(

@@ -141,6 +141,46 @@ impl Pca {
     }
 }
 
+/// The principal angles (radians, ascending) between the subspaces spanned by the
+/// `k` rows of `a` and the `k` rows of `b`, both row-major `[k, dim]` and of full
+/// rank: θ_i = arccos σ_i(Q_aᵀ Q_b) with Q orthonormal bases (Björck & Golub 1973).
+/// All zero when the subspaces coincide.
+pub fn principal_angles(a: &[f32], b: &[f32], k: usize, dim: usize) -> Vec<f64> {
+    assert!(a.len() == k * dim && b.len() == k * dim);
+    // Rows of [k, dim] are the columns of its transpose [dim, k].
+    let basis = |m: &[f32]| {
+        let mut q = vec![0.0f64; dim * k];
+        for i in 0..k {
+            for d in 0..dim {
+                q[d * k + i] = m[i * dim + d] as f64;
+            }
+        }
+        orthonormalise_columns(&mut q, dim, k);
+        q
+    };
+    let (qa, qb) = (basis(a), basis(b));
+    // M = Q_aᵀ Q_b [k, k]; the singular values of M are √eig(MᵀM).
+    let mut m = vec![0.0f64; k * k];
+    for i in 0..k {
+        for j in 0..k {
+            m[i * k + j] = (0..dim).map(|d| qa[d * k + i] * qb[d * k + j]).sum();
+        }
+    }
+    let mut mtm = vec![0.0f64; k * k];
+    for i in 0..k {
+        for j in 0..k {
+            mtm[i * k + j] = (0..k).map(|r| m[r * k + i] * m[r * k + j]).sum();
+        }
+    }
+    let (eig, _) = jacobi_eigen(&mut mtm, k);
+    let mut angles: Vec<f64> = eig
+        .into_iter()
+        .map(|e| e.max(0.0).sqrt().min(1.0).acos())
+        .collect();
+    angles.sort_by(f64::total_cmp);
+    angles
+}
+
 /// Modified Gram–Schmidt on the `k` columns of a row-major `[dim, k]` matrix.
 fn orthonormalise_columns(q: &mut [f64], dim: usize, k: usize) {
     for j in 0..k {
@@ -206,4 +246,21 @@ fn jacobi_eigen(a: &mut [f64], n: usize) -> (Vec<f64>, Vec<f64>) {
         }
     }
     ((0..n).map(|i| a[i * n + i]).collect(), v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principal_angles_of_a_subspace_with_itself_rotated_are_zero() {
+        // span{e0, e1} given by two different bases, against span{e0, e2}.
+        let a = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+        let a_mixed = [1.0, 1.0, 0.0, 1.0, -2.0, 0.0];
+        let b = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
+        let same = principal_angles(&a, &a_mixed, 2, 3);
+        assert!(same.iter().all(|&t| t < 1e-7), "{same:?}");
+        let other = principal_angles(&a, &b, 2, 3);
+        assert!(other[0] < 1e-7 && (other[1] - std::f64::consts::FRAC_PI_2).abs() < 1e-7);
+    }
 }

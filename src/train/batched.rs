@@ -9,7 +9,10 @@ use crate::backend::{Backend, Feed, PlanId};
 use crate::data::Dataset;
 use crate::graph::{DType, Graph, Plan, Shape, ValueId};
 use crate::models::DenseAutoencoder;
-use crate::ops::{Activation, Loss, Op};
+use crate::ops::penalty::Penalty;
+use crate::ops::random::{draw, gaussian, rng_feed, Noise};
+use crate::ops::{Activation, Axis, BinaryOp, Loss, Op, Reduce, ReduceKind};
+use crate::train::objective::Regularization;
 use crate::train::TrainError;
 
 /// Rows per inference batch: big enough to keep sgemm busy, small enough for any GPU.
@@ -149,6 +152,157 @@ fn bce_from_probabilities(p: &[f32], t: &[f32]) -> f64 {
         })
         .sum();
     sum / p.len().max(1) as f64
+}
+
+/// What the codes of a dataset look like (`aegpu eval --json`).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct CodeReport {
+    /// Mean activation over every row and code unit.
+    pub mean_code_activation: f32,
+    /// Mean over rows of ‖J_f(x)‖²_F, the squared Frobenius norm of the encoder's
+    /// Jacobian.
+    pub jacobian_fro2: f32,
+    /// "exact" (one-layer closed form) or "finite differences".
+    pub jacobian_method: &'static str,
+}
+
+/// The mean code activation and the mean squared Frobenius norm of the encoder
+/// Jacobian over `data`: exact for a one-layer encoder with a sigmoid, tanh, relu or
+/// linear code (the contractive penalty's fused kernel), otherwise estimated by
+/// central differences along `directions` random Gaussian directions (Hutchinson:
+/// E‖Jv‖² = ‖J‖²_F) with step 1e-3.
+pub fn code_report(
+    model: &DenseAutoencoder,
+    backend: &mut dyn Backend,
+    data: &Dataset,
+    directions: usize,
+    seed: u64,
+) -> Result<CodeReport, TrainError> {
+    let exact = Regularization::contractive_is_exact(&model.config);
+    let build = |g: &mut Graph, x: ValueId| -> Result<Vec<ValueId>, TrainError> {
+        let code = model.encode(g, x)?;
+        g.set_label("code statistics");
+        let mean = g.push(
+            Op::Reduce(Reduce {
+                kind: ReduceKind::Mean,
+                axis: Axis::All,
+            }),
+            &[code],
+        )?;
+        if !exact {
+            return Ok(vec![mean]);
+        }
+        let w = g.entry(&model.store, model.encoder_weight(0));
+        let w2 = g.push(Op::Binary(BinaryOp::Mul), &[w, w])?;
+        let colnorm = g.push(
+            Op::Reduce(Reduce {
+                kind: ReduceKind::Sum,
+                axis: Axis::Rows,
+            }),
+            &[w2],
+        )?;
+        let fro2 = g.push(
+            Op::Penalty(Penalty::Contractive(model.config.activations[0])),
+            &[code, colnorm],
+        )?;
+        Ok(vec![mean, fro2])
+    };
+    let (mut mean, mut fro2) = (0.0f64, 0.0f64);
+    for_each_batch(model, backend, data, &build, &mut |_, rows, outs| {
+        mean += outs[0][0] as f64 * rows as f64 / data.rows as f64;
+        if exact {
+            fro2 += outs[1][0] as f64 / data.rows as f64;
+        }
+    })?;
+    if !exact {
+        fro2 = jacobian_fro2_finite_differences(model, backend, data, directions, 1e-3, seed)?;
+    }
+    Ok(CodeReport {
+        mean_code_activation: mean as f32,
+        jacobian_fro2: fro2 as f32,
+        jacobian_method: if exact { "exact" } else { "finite differences" },
+    })
+}
+
+/// Mean over rows of ‖J_f(x)‖²_F by central differences along `directions` random
+/// Gaussian directions v: (1/K) Σ_k ‖(f(x + εv_k) − f(x − εv_k)) / 2ε‖². Any encoder.
+pub fn jacobian_fro2_finite_differences(
+    model: &DenseAutoencoder,
+    backend: &mut dyn Backend,
+    data: &Dataset,
+    directions: usize,
+    eps: f32,
+    seed: u64,
+) -> Result<f64, TrainError> {
+    let mut total = 0.0f64;
+    for k in 0..directions.max(1) {
+        // Direction k: Philox Gaussians of step k of the seed's stream.
+        let key = rng_feed(seed, k as u64);
+        let v: Vec<f32> = (0..data.values.len() as u32)
+            .map(|i| {
+                let w = draw(key, 0, i);
+                gaussian(w[0], w[1])
+            })
+            .collect();
+        let mut shifted = |sign: f32| -> Result<Vec<f32>, TrainError> {
+            let values = data
+                .values
+                .iter()
+                .zip(&v)
+                .map(|(&x, &v)| x + sign * eps * v)
+                .collect();
+            let moved = Dataset::new(data.rows, data.cols, values)
+                .map_err(|e| TrainError::Config(e.to_string()))?;
+            run_rows(model, backend, &moved, RowOutput::Code)
+        };
+        let (plus, minus) = (shifted(1.0)?, shifted(-1.0)?);
+        total += plus
+            .iter()
+            .zip(&minus)
+            .map(|(&p, &m)| ((p - m) as f64 / (2.0 * eps as f64)).powi(2))
+            .sum::<f64>();
+    }
+    Ok(total / (directions.max(1) * data.rows) as f64)
+}
+
+/// `data` corrupted by `noise` (the kernels training uses), batch b of 1000 rows
+/// drawing from step b of the random stream of `seed`: the same corruption on every
+/// backend, bit for bit for masks.
+pub fn corrupt(
+    backend: &mut dyn Backend,
+    data: &Dataset,
+    noise: Noise,
+    seed: u64,
+) -> Result<Dataset, TrainError> {
+    noise.validate().map_err(TrainError::Config)?;
+    let batch = INFERENCE_BATCH.min(data.rows.max(1));
+    let mut plans: Vec<(usize, PlanId, ValueId)> = vec![];
+    let store = crate::graph::ParamStore::new();
+    let mut out = Vec::with_capacity(data.values.len());
+    for (b, start) in (0..data.rows).step_by(batch).enumerate() {
+        let rows = batch.min(data.rows - start);
+        if !plans.iter().any(|(r, _, _)| *r == rows) {
+            let mut g = Graph::new();
+            g.set_label("corruption");
+            let x = g.input("x", Shape::new(rows, data.cols), DType::F32);
+            let key = g.input("rng", Shape::new(1, 4), DType::U32);
+            let y = g.push(Op::Noise { noise, stream: 0 }, &[x, key])?;
+            g.mark_output(y);
+            let id = backend.prepare(&Plan::new(&g, &store)?)?;
+            plans.push((rows, id, y));
+        }
+        let &(_, id, y) = plans.iter().find(|(r, _, _)| *r == rows).expect("planned above");
+        let x = &data.values[start * data.cols..(start + rows) * data.cols];
+        backend.run(id, &[Feed::F32(x), Feed::U32(&rng_feed(seed, b as u64))])?;
+        out.extend(backend.read_output(id, y)?);
+    }
+    for (_, id, _) in plans {
+        backend.release(id);
+    }
+    let mut corrupted = Dataset::new(data.rows, data.cols, out)
+        .map_err(|e| TrainError::Config(e.to_string()))?;
+    corrupted.labels = data.labels.clone();
+    Ok(corrupted)
 }
 
 /// Codes or reconstructions of every row, row-major.

@@ -29,6 +29,7 @@ use crate::backend::{Backend, Feed, PlanId};
 use crate::data::Dataset;
 use crate::graph::{grad, EntryId, EntryKind, Graph, Plan, Shape, ValueId};
 use crate::models::DenseAutoencoder;
+use crate::ops::random::rng_feed;
 use crate::ops::{Axis, BinaryOp, Loss, Op, Reduce, ReduceKind};
 use crate::train::line_search::{strong_wolfe, WolfeParams};
 use crate::train::objective::{self, Regularization};
@@ -197,7 +198,7 @@ pub fn fit_lbfgs(
             got: train.cols,
         });
     }
-    if cfg.regularization.needs_randomness() {
+    if cfg.regularization.is_stochastic() {
         return Err(TrainError::Config(
             "L-BFGS needs a deterministic objective: no input noise and no dropout".into(),
         ));
@@ -252,7 +253,13 @@ pub fn fit_lbfgs(
     let mut g = Graph::new();
     g.set_label("input");
     let x = g.entry(&model.store, data);
-    let objective = objective::build(model, &mut g, x, cfg.loss, &cfg.regularization, None)?;
+    // A deep contractive penalty draws its directions once: a fixed key keeps the
+    // objective deterministic, as a line search needs.
+    let rng = cfg
+        .regularization
+        .uses_rng(&model.config)
+        .then(|| g.input("rng", Shape::new(1, 4), crate::graph::DType::U32));
+    let objective = objective::build(model, &mut g, x, cfg.loss, &cfg.regularization, rng)?;
     g.mark_output(objective.total);
     let param_values: Vec<_> = params.iter().map(|&p| g.entry(&model.store, p)).collect();
     let grads = grad(&mut g, objective.total, &param_values)?;
@@ -277,8 +284,10 @@ pub fn fit_lbfgs(
         axpys: HashMap::new(),
     };
     let mut losses = vec![];
-    let mut evaluate = |backend: &mut dyn Backend, losses: &mut Vec<f32>| {
-        backend.run(eval_plan, &[])?;
+    let key = rng_feed(0, 0);
+    let feeds: Vec<Feed> = rng.iter().map(|_| Feed::U32(&key)).collect();
+    let evaluate = |backend: &mut dyn Backend, losses: &mut Vec<f32>| {
+        backend.run(eval_plan, &feeds)?;
         let f = backend.read_output(eval_plan, total)?[0];
         losses.push(f);
         Ok::<f64, TrainError>(f as f64)
@@ -355,11 +364,11 @@ pub fn fit_lbfgs(
             cfg.lr as f64
         };
         // φ(t) = f(x0 + t·d): the parameters move by the difference to the last trial.
-        let mut at = 0.0f64;
+        let at = std::cell::Cell::new(0.0f64);
         let budget = cfg.max_evaluations - losses.len();
         let mut phi = |trial: f64| -> Result<(f64, f64), TrainError> {
-            v.axpy(backend, model, X, trial - at, D, true)?;
-            at = trial;
+            v.axpy(backend, model, X, trial - at.get(), D, true)?;
+            at.set(trial);
             let value = evaluate(backend, &mut losses)?;
             Ok((value, v.dot(backend, model, G, D)?))
         };
@@ -374,7 +383,7 @@ pub fn fit_lbfgs(
                 ..params_wolfe
             },
         )?;
-        if at != step.t {
+        if at.get() != step.t {
             // The search ended on an earlier trial: go back there, and evaluate so the
             // gradient set matches the parameters.
             phi(step.t)?;

@@ -4,10 +4,19 @@
 //! hyper-parameters each step.
 
 mod batched;
+pub mod lbfgs;
+mod line_search;
+pub mod objective;
 pub mod schedule;
 pub mod stacked;
 
-pub use batched::{evaluate, run_rows, EvalReport, RowOutput};
+pub use batched::{
+    code_report, corrupt, evaluate, jacobian_fro2_finite_differences, run_rows, CodeReport,
+    EvalReport,
+    RowOutput,
+};
+pub use lbfgs::{fit_lbfgs, LbfgsConfig, LbfgsReport};
+pub use objective::{Regularization, SparseKl};
 pub use schedule::{EarlyStopping, LearningRate, Schedule, Verdict};
 pub use stacked::{fit_stacked, Phase, StackedReport};
 
@@ -22,6 +31,8 @@ use crate::backend::{download_entries, Backend, BackendError, Feed, PlanId};
 use crate::data::Dataset;
 use crate::graph::{grad, DType, EntryData, EntryId, EntryKind, Graph, GraphError, Plan, Shape};
 use crate::models::DenseAutoencoder;
+use crate::ops::optim::global_norm_sq;
+use crate::ops::random::rng_feed;
 use crate::ops::{Loss, Op, Optimizer};
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +73,12 @@ pub struct TrainConfig {
     /// restore the weights of the best epoch (needs validation data).
     #[serde(default)]
     pub early_stop: Option<usize>,
+    /// Scale the gradient down to this global norm (over all parameters) when longer.
+    #[serde(default)]
+    pub clip_norm: Option<f32>,
+    /// Noise, dropout, sparsity and contractive penalties.
+    #[serde(default)]
+    pub regularization: Regularization,
 }
 
 /// Defaults: Adam at 5e-3, batch 256, MSE, 5 epochs. On MNIST 784-256-64 the
@@ -80,6 +97,8 @@ impl Default for TrainConfig {
             schedule: Schedule::Constant,
             warmup_steps: 0,
             early_stop: None,
+            clip_norm: None,
+            regularization: Regularization::default(),
         }
     }
 }
@@ -191,6 +210,16 @@ pub fn fit(
             "binary cross-entropy needs a sigmoid output layer".into(),
         ));
     }
+    cfg.regularization
+        .validate(&model.config)
+        .map_err(TrainError::Config)?;
+    if let Some(c) = cfg.clip_norm {
+        if !(c > 0.0 && c.is_finite()) {
+            return Err(TrainError::Config(format!(
+                "the clipping norm must be > 0, got {c}"
+            )));
+        }
+    }
 
     // Resident data (bytes when every value is k/255, a quarter of the memory),
     // optimiser state and the loss accumulator join the model's store.
@@ -262,6 +291,7 @@ pub fn fit(
         )?);
     }
 
+    let uses_rng = cfg.regularization.uses_rng(&model.config);
     let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed_da7a);
     let mut order: Vec<u32> = (0..train.rows as u32).collect();
     let steps_per_epoch = train.rows.div_ceil(full);
@@ -298,7 +328,9 @@ pub fn fit(
                 &plans[1]
             };
             step_lr = lr.at(step_count, epoch);
-            let hyper = cfg.optimizer.hyper(step_lr, step_count, 0.0);
+            let hyper = cfg
+                .optimizer
+                .hyper(step_lr, step_count, cfg.clip_norm.unwrap_or(0.0));
             let batch = match source {
                 BatchSource::Resident(_) => Feed::U32(chunk),
                 BatchSource::Host => {
@@ -309,7 +341,12 @@ pub fn fit(
                     Feed::F32(&host_batch)
                 }
             };
-            backend.run(plan.id, &[batch, Feed::F32(&hyper)])?;
+            let key = rng_feed(cfg.seed, step_count);
+            let mut feeds = vec![batch, Feed::F32(&hyper)];
+            if uses_rng {
+                feeds.push(Feed::U32(&key));
+            }
+            backend.run(plan.id, &feeds)?;
             let report_now = cfg.loss_every > 0 && (s + 1) % cfg.loss_every == 0;
             let running_loss = if report_now {
                 Some(backend.read_entry(acc)?[0] / (s + 1) as f32)
@@ -432,30 +469,30 @@ fn build_train_plan(
         BatchSource::Host => g.input("batch", Shape::new(batch, width), DType::F32),
     };
     let hyper = g.input("optimizer", Shape::new(1, 4), DType::F32);
-    let code = model.encode(&mut g, x)?;
-    let loss = match cfg.loss {
-        Loss::Mse => {
-            let recon = model.decode(&mut g, code)?;
-            g.set_label("loss");
-            g.push(Op::Loss(Loss::Mse), &[recon, x])?
-        }
-        Loss::BceWithLogits => {
-            let (logits, _) = model.decode_logits(&mut g, code)?;
-            g.set_label("loss");
-            g.push(Op::Loss(Loss::BceWithLogits), &[logits, x])?
-        }
-    };
+    let rng = cfg
+        .regularization
+        .uses_rng(&model.config)
+        .then(|| g.input("rng", Shape::new(1, 4), DType::U32));
+    let objective = objective::build(model, &mut g, x, cfg.loss, &cfg.regularization, rng)?;
     let params = model.parameters();
     // `Graph::entry` returns the one node of an entry, so a tied weight used by the
     // encoder and the decoder gets the sum of both gradients.
     let param_values: Vec<_> = params.iter().map(|&p| g.entry(store, p)).collect();
-    let grads = grad(&mut g, loss, &param_values)?;
+    let grads = grad(&mut g, objective.total, &param_values)?;
     g.set_label("optimizer");
+    // Clipping by the global norm: every update scales its gradient by
+    // min(1, max_norm / ‖g‖), with ‖g‖² over all parameters.
+    let norm_sq = match cfg.clip_norm {
+        Some(_) => Some(global_norm_sq(&mut g, &grads)?),
+        None => None,
+    };
     for ((&p, gr), st) in param_values.iter().zip(grads).zip(states) {
         let mut ins = vec![p, gr, hyper];
         ins.extend(st.iter().map(|&s| g.entry(store, s)));
+        ins.extend(norm_sq);
         g.push(Op::Update(cfg.optimizer), &ins)?;
     }
+    let loss = objective.reconstruction;
     let acc_v = g.entry(store, acc);
     let weighted = if batch == full_batch {
         loss
