@@ -23,7 +23,11 @@ fn main() {
     let mut cpu = aegpu::backend::cpu::CpuBackend::<f32>::new();
     let corrupted = corrupt(&mut cpu, &test, noise, 99).expect("corruption");
     let mse = |a: &[f32], b: &[f32]| {
-        a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>() / a.len() as f64
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| ((x - y) as f64).powi(2))
+            .sum::<f64>()
+            / a.len() as f64
     };
     println!(
         "784-256-64, {} training digits, {epochs} epochs; test digits corrupted by {noise}: MSE {:.5} before restoration",
@@ -40,8 +44,10 @@ fn main() {
             },
         ),
     ] {
-        let (model, mut cpu) = common::train(DenseConfig::new(&[784, 256, 64]), &train, epochs, reg);
-        let restored = run_rows(&model, &mut cpu, &corrupted, RowOutput::Reconstruction).expect("rows");
+        let (model, mut cpu) =
+            common::train(DenseConfig::new(&[784, 256, 64]), &train, epochs, reg);
+        let restored =
+            run_rows(&model, &mut cpu, &corrupted, RowOutput::Reconstruction).expect("rows");
         let clean = run_rows(&model, &mut cpu, &test, RowOutput::Reconstruction).expect("rows");
         println!(
             "{name:>10}: restoration MSE {:.5}, clean-digit MSE {:.5}",

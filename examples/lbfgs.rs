@@ -25,7 +25,10 @@ fn main() {
     };
     let lbfgs = fit_lbfgs(&mut model, &mut cpu, &data, &cfg, &mut |_, _| {}).expect("lbfgs");
 
-    println!("784-16 sigmoid AE, {} digits, full batch; loss after n evaluations:", data.rows);
+    println!(
+        "784-16 sigmoid AE, {} digits, full batch; loss after n evaluations:",
+        data.rows
+    );
     for lr in [1e-3f32, 1e-2, 3e-2] {
         let mut model = DenseAutoencoder::new(config.clone(), 5).expect("config");
         let mut cpu = CpuBackend::<f32>::new();
@@ -42,7 +45,12 @@ fn main() {
             }
         })
         .expect("adam");
-        let at = |n: usize| losses.get(n.min(losses.len()) - 1).copied().unwrap_or(f32::NAN);
+        let at = |n: usize| {
+            losses
+                .get(n.min(losses.len()) - 1)
+                .copied()
+                .unwrap_or(f32::NAN)
+        };
         println!(
             "  Adam lr {lr:<6}: n=10 {:.5}  n=50 {:.5}  n={evaluations} {:.5}",
             at(10),
@@ -50,7 +58,13 @@ fn main() {
             at(evaluations)
         );
     }
-    let at = |n: usize| lbfgs.losses.get(n.min(lbfgs.losses.len()) - 1).copied().unwrap_or(f32::NAN);
+    let at = |n: usize| {
+        lbfgs
+            .losses
+            .get(n.min(lbfgs.losses.len()) - 1)
+            .copied()
+            .unwrap_or(f32::NAN)
+    };
     println!(
         "  L-BFGS       : n=10 {:.5}  n=50 {:.5}  n={} {:.5} ({} iterations, {:.1} read-backs per evaluation)",
         at(10),

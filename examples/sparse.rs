@@ -37,7 +37,10 @@ fn main() {
             },
         ),
     ];
-    println!("784-64 sigmoid code, {} training digits, {epochs} epochs, test on {}", train.rows, test.rows);
+    println!(
+        "784-64 sigmoid code, {} training digits, {epochs} epochs, test on {}",
+        train.rows, test.rows
+    );
     for (name, reg) in runs {
         let (model, mut cpu) = common::train(common::sigmoid_code(64), &train, epochs, reg);
         let codes = code_report(&model, &mut cpu, &test, 1, 0).expect("codes");

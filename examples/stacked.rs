@@ -14,7 +14,8 @@ use aegpu::models::{DenseAutoencoder, DenseConfig};
 use aegpu::train::{evaluate, fit, fit_stacked, TrainConfig};
 
 fn main() {
-    let (stage_epochs, fine_epochs, rows) = (common::arg(1, 2), common::arg(2, 4), common::arg(3, 0));
+    let (stage_epochs, fine_epochs, rows) =
+        (common::arg(1, 2), common::arg(2, 4), common::arg(3, 0));
     let (train, test) = common::mnist(rows, 0);
     let config = DenseConfig::new(&[784, 500, 250, 30]);
     let depth = config.depth();
@@ -28,8 +29,17 @@ fn main() {
     };
     let mut cpu = CpuBackend::<f32>::new();
     let t = std::time::Instant::now();
-    let (stacked, _) =
-        fit_stacked(&config, 7, &mut cpu, &train, None, &stage, &fine, &mut |_, _| {}).expect("stacked");
+    let (stacked, _) = fit_stacked(
+        &config,
+        7,
+        &mut cpu,
+        &train,
+        None,
+        &stage,
+        &fine,
+        &mut |_, _| {},
+    )
+    .expect("stacked");
     let stacked_mse = evaluate(&stacked, &mut cpu, &test).expect("evaluation").mse;
     let stacked_seconds = t.elapsed().as_secs_f64();
 
@@ -44,7 +54,10 @@ fn main() {
     };
     fit(&mut random, &mut cpu, &train, None, &cfg, &mut |_| {}).expect("training");
     let random_mse = evaluate(&random, &mut cpu, &test).expect("evaluation").mse;
-    println!("784-500-250-30 on {} digits, test MSE on {}:", train.rows, test.rows);
+    println!(
+        "784-500-250-30 on {} digits, test MSE on {}:",
+        train.rows, test.rows
+    );
     println!(
         "  pretrained ({depth} stages × {stage_epochs} epochs) + {fine_epochs} fine-tuning: {stacked_mse:.5} ({stacked_seconds:.0}s)"
     );

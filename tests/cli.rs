@@ -281,3 +281,132 @@ fn a_negative_leaky_relu_slope_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("≥ 0"));
 }
+
+/// Every regulariser flag in one run, read from a TOML config with one flag
+/// overridden on the command line; `eval --json` reports the code statistics.
+#[test]
+fn regularisers_from_a_config_file_and_eval_code_statistics() {
+    let (model, config) = (temp("regularised.safetensors"), temp("regularised.toml"));
+    std::fs::write(
+        &config,
+        "scale = \"minmax\"\nlayers = [4, 3]\ncode-activation = \"sigmoid\"\nepochs = 50\n\
+         batch = 16\nnoise = \"mask:0.2\"\ndropout = 0.1\nsparse-kl = \"0.1,1\"\n\
+         sparse_l1 = 0.01\ncontractive = 0.1\nschedule = \"cosine\"\nwarmup = 10\n\
+         clip-norm = 5\noptimizer = \"adamw\"\nweight-decay = 1e-4\n",
+    )
+    .unwrap();
+    let out = train_iris_with(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--out",
+        model.to_str().unwrap(),
+        "--json",
+    ]);
+    let report = stdout_json(&out);
+    assert_eq!(report["epochs"], 3, "the command line overrides the file");
+    assert!(report["train_loss"].as_f64().unwrap().is_finite());
+
+    let out = aegpu(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--backend",
+        "cpu",
+        "--json",
+    ]);
+    let eval = stdout_json(&out);
+    let mean = eval["mean_code_activation"].as_f64().unwrap();
+    assert!(
+        mean > 0.0 && mean < 1.0,
+        "a sigmoid code's mean is in (0, 1): {mean}"
+    );
+    assert!(eval["jacobian_fro2"].as_f64().unwrap() >= 0.0);
+    assert_eq!(eval["jacobian_method"], "exact");
+}
+
+#[test]
+fn lbfgs_pretrain_and_early_stopping_run_from_the_cli() {
+    let model = temp("lbfgs.safetensors");
+    let out = train_iris_with(&[
+        "--scale",
+        "minmax",
+        "--layers",
+        "4,2",
+        "--optimizer",
+        "lbfgs",
+        "--epochs",
+        "20",
+        "--out",
+        model.to_str().unwrap(),
+        "--json",
+    ]);
+    let report = stdout_json(&out);
+    assert!(report["evaluations"].as_u64().unwrap() >= 1);
+
+    let out = aegpu(&[
+        "pretrain",
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--backend",
+        "cpu",
+        "--scale",
+        "minmax",
+        "--layers",
+        "4,3,2",
+        "--epochs",
+        "2",
+        "--fine-tune-epochs",
+        "2",
+        "--batch",
+        "16",
+        "--out",
+        model.to_str().unwrap(),
+        "--json",
+    ]);
+    let report = stdout_json(&out);
+    assert_eq!(report["stages"], 2);
+
+    let out = train_iris_with(&[
+        "--scale",
+        "minmax",
+        "--layers",
+        "4,2",
+        "--validation",
+        "0.2",
+        "--early-stop",
+        "1",
+        "--lr",
+        "0.5",
+        "--epochs",
+        "30",
+        "--batch",
+        "16",
+        "--out",
+        model.to_str().unwrap(),
+        "--json",
+    ]);
+    let report = stdout_json(&out);
+    assert!(report["best_epoch"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn malformed_regulariser_flags_are_one_line_errors() {
+    let out = train_iris_with(&["--noise", "mask:1.5", "--layers", "4,2"]);
+    assert_one_line_error(&out, "mask");
+    let out = train_iris_with(&["--sparse-kl", "0.05", "--layers", "4,2"]);
+    assert_one_line_error(&out, "rho,beta");
+    let out = train_iris_with(&["--sparse-kl", "0.05,3", "--layers", "4,2"]);
+    assert_one_line_error(&out, "sigmoid");
+    let out = train_iris_with(&["--schedule", "step:0,0.5", "--layers", "4,2"]);
+    assert_one_line_error(&out, "schedule");
+    let out = train_iris_with(&["--early-stop", "2", "--layers", "4,2"]);
+    assert_one_line_error(&out, "validation");
+}

@@ -107,7 +107,10 @@ fn sparsity_penalties_lower_the_mean_code_activation() {
         ..Regularization::default()
     });
     eprintln!("mean code activation on test digits: plain {plain:.4}, KL(ρ=0.05, β=20) {kl:.4}, L1(λ=3) {l1:.4}");
-    assert!((kl - 0.05).abs() <= 0.02, "KL: {kl} should be within 0.02 of 0.05");
+    assert!(
+        (kl - 0.05).abs() <= 0.02,
+        "KL: {kl} should be within 0.02 of 0.05"
+    );
     assert!(l1 < plain, "L1 {l1} should be below plain {plain}");
 }
 
@@ -198,7 +201,15 @@ fn lbfgs_beats_adam_at_equal_evaluations() {
         loss: Loss::Mse,
         ..TrainConfig::default()
     };
-    fit(&mut adam_model, &mut cpu, &data, None, &adam_cfg, &mut |_| {}).unwrap();
+    fit(
+        &mut adam_model,
+        &mut cpu,
+        &data,
+        None,
+        &adam_cfg,
+        &mut |_| {},
+    )
+    .unwrap();
     let adam = evaluate(&adam_model, &mut cpu, &data).unwrap().mse;
     eprintln!(
         "full-batch MSE after {} evaluations: L-BFGS {lbfgs:.5} ({} iterations), Adam (lr 1e-2) {adam:.5}",

@@ -95,7 +95,11 @@ pub fn run(a: PretrainArgs) -> Result<(), CliError> {
     figures["stages"] = depth.into();
     figures["stage_epochs"] = stage.epochs.into();
     figures["stage_train_losses"] = serde_json::to_value(stage_losses)?;
-    figures["fine_tune_epochs"] = report.fine_tune.as_ref().map_or(0, |r| r.epochs.len()).into();
+    figures["fine_tune_epochs"] = report
+        .fine_tune
+        .as_ref()
+        .map_or(0, |r| r.epochs.len())
+        .into();
     finish(
         &model,
         backend,

@@ -21,8 +21,8 @@ pub mod gather;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
-pub mod random;
 pub mod penalty;
+pub mod random;
 pub mod real;
 pub mod reduce;
 
@@ -31,8 +31,8 @@ pub use elementwise::BinaryOp;
 pub use loss::Loss;
 pub use matmul::MatMul;
 pub use optim::Optimizer;
-pub use random::Noise;
 pub use penalty::Penalty;
+pub use random::Noise;
 pub use real::Real;
 pub use reduce::{Axis, Reduce, ReduceKind};
 

@@ -291,7 +291,10 @@ pub fn corrupt(
             let id = backend.prepare(&Plan::new(&g, &store)?)?;
             plans.push((rows, id, y));
         }
-        let &(_, id, y) = plans.iter().find(|(r, _, _)| *r == rows).expect("planned above");
+        let &(_, id, y) = plans
+            .iter()
+            .find(|(r, _, _)| *r == rows)
+            .expect("planned above");
         let x = &data.values[start * data.cols..(start + rows) * data.cols];
         backend.run(id, &[Feed::F32(x), Feed::U32(&rng_feed(seed, b as u64))])?;
         out.extend(backend.read_output(id, y)?);
@@ -299,8 +302,8 @@ pub fn corrupt(
     for (_, id, _) in plans {
         backend.release(id);
     }
-    let mut corrupted = Dataset::new(data.rows, data.cols, out)
-        .map_err(|e| TrainError::Config(e.to_string()))?;
+    let mut corrupted =
+        Dataset::new(data.rows, data.cols, out).map_err(|e| TrainError::Config(e.to_string()))?;
     corrupted.labels = data.labels.clone();
     Ok(corrupted)
 }

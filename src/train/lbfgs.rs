@@ -222,9 +222,12 @@ pub fn fit_lbfgs(
             );
             id
         }
-        None => model
-            .store
-            .add("lbfgs.data", data_shape, EntryKind::Data, train.values.clone()),
+        None => model.store.add(
+            "lbfgs.data",
+            data_shape,
+            EntryKind::Data,
+            train.values.clone(),
+        ),
     };
     let mut sets = vec![params.clone()];
     let set_names: Vec<String> = ["grad", "direction", "grad_old"]
@@ -388,7 +391,6 @@ pub fn fit_lbfgs(
             // gradient set matches the parameters.
             phi(step.t)?;
         }
-        drop(phi);
         t = step.t;
         let change = (f - step.f).abs();
         f = step.f;

@@ -191,7 +191,10 @@ mod tests {
     #[test]
     fn zooms_back_from_an_overshoot() {
         let mut phi = |t: f64| -> Result<(f64, f64), ()> {
-            Ok(((t - 0.5).powi(2) + 0.1 * (t - 0.5).powi(4), 2.0 * (t - 0.5) + 0.4 * (t - 0.5).powi(3)))
+            Ok((
+                (t - 0.5).powi(2) + 0.1 * (t - 0.5).powi(4),
+                2.0 * (t - 0.5) + 0.4 * (t - 0.5).powi(3),
+            ))
         };
         let f0 = 0.25 + 0.1 * 0.0625;
         let g0 = -1.0 - 0.4 * 0.125;

@@ -12,8 +12,7 @@ pub mod stacked;
 
 pub use batched::{
     code_report, corrupt, evaluate, jacobian_fro2_finite_differences, run_rows, CodeReport,
-    EvalReport,
-    RowOutput,
+    EvalReport, RowOutput,
 };
 pub use lbfgs::{fit_lbfgs, LbfgsConfig, LbfgsReport};
 pub use objective::{Regularization, SparseKl};
@@ -182,6 +181,9 @@ pub fn fit(
             });
         }
     }
+    cfg.regularization
+        .validate(&model.config)
+        .map_err(TrainError::Config)?;
     if cfg.batch == 0 || cfg.epochs == 0 {
         return Err(TrainError::Config(
             "batch size and epochs must be at least 1".into(),
@@ -210,9 +212,6 @@ pub fn fit(
             "binary cross-entropy needs a sigmoid output layer".into(),
         ));
     }
-    cfg.regularization
-        .validate(&model.config)
-        .map_err(TrainError::Config)?;
     if let Some(c) = cfg.clip_norm {
         if !(c > 0.0 && c.is_finite()) {
             return Err(TrainError::Config(format!(

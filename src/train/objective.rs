@@ -55,7 +55,11 @@ impl FromStr for SparseKl {
 
     /// `ρ,β`, e.g. `0.05,3`.
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("sparse-kl `{s}`: expected `rho,beta` with 0 < rho < 1 and beta ≥ 0, e.g. `0.05,3`");
+        let bad = || {
+            format!(
+                "sparse-kl `{s}`: expected `rho,beta` with 0 < rho < 1 and beta ≥ 0, e.g. `0.05,3`"
+            )
+        };
         let (rho, beta) = s.split_once(',').ok_or_else(bad)?;
         let rho: f32 = rho.trim().parse().map_err(|_| bad())?;
         let beta: f32 = beta.trim().parse().map_err(|_| bad())?;
@@ -136,8 +140,7 @@ impl Regularization {
 
     /// Whether the objective's graph takes the random key as an input.
     pub fn uses_rng(&self, config: &DenseConfig) -> bool {
-        self.is_stochastic()
-            || (self.contractive > 0.0 && !Self::contractive_is_exact(config))
+        self.is_stochastic() || (self.contractive > 0.0 && !Self::contractive_is_exact(config))
     }
 
     pub fn validate(&self, config: &DenseConfig) -> Result<(), String> {
@@ -147,7 +150,10 @@ impl Regularization {
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
         }
-        for (name, w) in [("sparse-l1", self.sparse_l1), ("contractive", self.contractive)] {
+        for (name, w) in [
+            ("sparse-l1", self.sparse_l1),
+            ("contractive", self.contractive),
+        ] {
             if !(w >= 0.0 && w.is_finite()) {
                 return Err(format!("{name} weight must be ≥ 0, got {w}"));
             }
