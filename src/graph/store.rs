@@ -139,6 +139,26 @@ impl ParamStore {
         e.data = data;
     }
 
+    /// The entry called `name` with these contents: replaced when the store has it
+    /// (a second training run on the same model), added otherwise.
+    pub fn put(&mut self, name: &str, shape: Shape, kind: EntryKind, data: EntryData) -> EntryId {
+        match self.find(name) {
+            Some(id) => {
+                self.replace(id, shape, data);
+                id
+            }
+            None => match data {
+                EntryData::U8(bytes) => self.add_bytes(name, shape, bytes),
+                EntryData::F32(values) => self.add(name, shape, kind, values),
+            },
+        }
+    }
+
+    /// The entry called `name`, all zeros (see [`Self::put`]).
+    pub fn put_zeros(&mut self, name: &str, shape: Shape, kind: EntryKind) -> EntryId {
+        self.put(name, shape, kind, EntryData::F32(vec![0.0; shape.len()]))
+    }
+
     pub fn set_values(&mut self, id: EntryId, values: Vec<f32>) {
         let e = self.get_mut(id);
         assert_eq!(values.len(), e.shape.len());

@@ -71,6 +71,18 @@ impl BinaryOp {
     }
 }
 
+/// Appends Σ `values` (all of one shape) as a chain of adds; None for no values.
+pub fn sum_all(g: &mut Graph, values: &[ValueId]) -> Result<Option<ValueId>, GraphError> {
+    let mut total: Option<ValueId> = None;
+    for &v in values {
+        total = Some(match total {
+            Some(t) => g.push(Op::Binary(BinaryOp::Add), &[t, v])?,
+            None => v,
+        });
+    }
+    Ok(total)
+}
+
 pub fn cpu_scale<T: Real>(s: f32, x: &[T], out: &mut [T]) {
     let s = T::from_f32(s);
     for (o, &x) in out.iter_mut().zip(x) {

@@ -31,7 +31,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::graph::{Graph, GraphError, Shape, ValueId};
-use crate::ops::{BinaryOp, Op, Penalty, Real};
+use crate::ops::elementwise::sum_all;
+use crate::ops::{Op, Penalty, Real};
 
 /// Added to the global norm before dividing, as PyTorch's `clip_grad_norm_` does: a
 /// zero gradient gets the factor 1, never 0/0.
@@ -328,14 +329,11 @@ pub fn clip_factor<T: Real>(max_norm: T, norm_sq: Option<T>) -> Option<T> {
 /// norm_sq operand of `Op::Update`), as 2 · ½Σg² per tensor (`Penalty::SquaredL2`)
 /// added up.
 pub fn global_norm_sq(g: &mut Graph, grads: &[ValueId]) -> Result<ValueId, GraphError> {
-    let mut total: Option<ValueId> = None;
+    let mut sums = vec![];
     for &grad in grads {
         let half = g.push(Op::Penalty(Penalty::SquaredL2), &[grad])?;
-        let sum = g.push(Op::Scale(2.0), &[half])?;
-        total = Some(match total {
-            Some(t) => g.push(Op::Binary(BinaryOp::Add), &[t, sum])?,
-            None => sum,
-        });
+        sums.push(g.push(Op::Scale(2.0), &[half])?);
     }
-    total.ok_or_else(|| GraphError::Invalid("a global norm needs at least one gradient".into()))
+    sum_all(g, &sums)?
+        .ok_or_else(|| GraphError::Invalid("a global norm needs at least one gradient".into()))
 }

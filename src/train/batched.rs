@@ -9,10 +9,9 @@ use crate::backend::{Backend, Feed, PlanId};
 use crate::data::Dataset;
 use crate::graph::{DType, Graph, Plan, Shape, ValueId};
 use crate::models::DenseAutoencoder;
-use crate::ops::penalty::Penalty;
 use crate::ops::random::{draw, gaussian, rng_feed, Noise};
-use crate::ops::{Activation, Axis, BinaryOp, Loss, Op, Reduce, ReduceKind};
-use crate::train::objective::Regularization;
+use crate::ops::{Activation, Axis, Loss, Op, Reduce, ReduceKind};
+use crate::train::objective::{exact_jacobian_fro2_sum, Regularization};
 use crate::train::TrainError;
 
 /// Rows per inference batch: big enough to keep sgemm busy, small enough for any GPU.
@@ -192,20 +191,7 @@ pub fn code_report(
         if !exact {
             return Ok(vec![mean]);
         }
-        let w = g.entry(&model.store, model.encoder_weight(0));
-        let w2 = g.push(Op::Binary(BinaryOp::Mul), &[w, w])?;
-        let colnorm = g.push(
-            Op::Reduce(Reduce {
-                kind: ReduceKind::Sum,
-                axis: Axis::Rows,
-            }),
-            &[w2],
-        )?;
-        let fro2 = g.push(
-            Op::Penalty(Penalty::Contractive(model.config.activations[0])),
-            &[code, colnorm],
-        )?;
-        Ok(vec![mean, fro2])
+        Ok(vec![mean, exact_jacobian_fro2_sum(model, g, code)?])
     };
     let (mut mean, mut fro2) = (0.0f64, 0.0f64);
     for_each_batch(model, backend, data, &build, &mut |_, rows, outs| {

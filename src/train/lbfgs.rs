@@ -27,8 +27,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Feed, PlanId};
 use crate::data::Dataset;
-use crate::graph::{grad, EntryId, EntryKind, Graph, Plan, Shape, ValueId};
+use crate::graph::{grad, EntryData, EntryId, EntryKind, Graph, Plan, Shape, ValueId};
 use crate::models::DenseAutoencoder;
+use crate::ops::elementwise::sum_all;
 use crate::ops::random::rng_feed;
 use crate::ops::{Axis, BinaryOp, Loss, Op, Reduce, ReduceKind};
 use crate::train::line_search::{strong_wolfe, WolfeParams};
@@ -120,23 +121,20 @@ impl Vectors {
         if !self.dots.contains_key(&key) {
             let mut g = Graph::new();
             g.set_label("lbfgs dot");
-            let mut total = None;
+            let mut sums = vec![];
             for (&ea, &eb) in self.sets[a].iter().zip(&self.sets[b]) {
                 let (va, vb) = (g.entry(&model.store, ea), g.entry(&model.store, eb));
                 let product = g.push(Op::Binary(BinaryOp::Mul), &[va, vb])?;
-                let sum = g.push(
+                sums.push(g.push(
                     Op::Reduce(Reduce {
                         kind: ReduceKind::Sum,
                         axis: Axis::All,
                     }),
                     &[product],
-                )?;
-                total = Some(match total {
-                    Some(t) => g.push(Op::Binary(BinaryOp::Add), &[t, sum])?,
-                    None => sum,
-                });
+                )?);
             }
-            let total = total.ok_or_else(|| TrainError::Config("no parameters".into()))?;
+            let total = sum_all(&mut g, &sums)?
+                .ok_or_else(|| TrainError::Config("no parameters".into()))?;
             g.mark_output(total);
             let id = Self::plan(backend, model, &g)?;
             self.dots.insert(key, (id, total));
@@ -213,22 +211,12 @@ pub fn fit_lbfgs(
     let params = model.parameters();
     // The data and every vector set join the model's store.
     let data_shape = Shape::new(train.rows, train.cols);
-    let data = match model.store.find("lbfgs.data") {
-        Some(id) => {
-            model.store.replace(
-                id,
-                data_shape,
-                crate::graph::EntryData::F32(train.values.clone()),
-            );
-            id
-        }
-        None => model.store.add(
-            "lbfgs.data",
-            data_shape,
-            EntryKind::Data,
-            train.values.clone(),
-        ),
-    };
+    let data = model.store.put(
+        "lbfgs.data",
+        data_shape,
+        EntryKind::Data,
+        EntryData::F32(train.values.clone()),
+    );
     let mut sets = vec![params.clone()];
     let set_names: Vec<String> = ["grad", "direction", "grad_old"]
         .into_iter()
@@ -240,11 +228,11 @@ pub fn fit_lbfgs(
         let mut ids = vec![];
         for &p in &params {
             let (name, shape) = (model.store.get(p).name.clone(), model.store.get(p).shape);
-            let n = format!("{name}.lbfgs.{set}");
-            ids.push(match model.store.find(&n) {
-                Some(id) => id,
-                None => model.store.zeros(&n, shape, EntryKind::State),
-            });
+            ids.push(model.store.put_zeros(
+                &format!("{name}.lbfgs.{set}"),
+                shape,
+                EntryKind::State,
+            ));
         }
         sets.push(ids);
     }

@@ -235,39 +235,18 @@ pub fn fit(
     } else {
         EntryData::F32(train.values.clone())
     };
-    let data = match store.find("train.data") {
-        Some(id) => {
-            store.replace(id, data_shape, contents);
-            id
-        }
-        None => match contents {
-            EntryData::U8(bytes) => store.add_bytes("train.data", data_shape, bytes),
-            EntryData::F32(values) => store.add("train.data", data_shape, EntryKind::Data, values),
-        },
-    };
+    let data = store.put("train.data", data_shape, EntryKind::Data, contents);
     let params = model.parameters();
     let store = &mut model.store;
     let mut states = vec![];
     for &p in &params {
         let (name, shape) = (store.get(p).name.clone(), store.get(p).shape);
         let ids: Vec<_> = (0..cfg.optimizer.state_count())
-            .map(|k| {
-                let n = format!("{name}.optim{k}");
-                match store.find(&n) {
-                    Some(id) => {
-                        store.set_values(id, vec![0.0; shape.len()]);
-                        id
-                    }
-                    None => store.zeros(&n, shape, EntryKind::State),
-                }
-            })
+            .map(|k| store.put_zeros(&format!("{name}.optim{k}"), shape, EntryKind::State))
             .collect();
         states.push(ids);
     }
-    let acc = match store.find("train.loss_sum") {
-        Some(id) => id,
-        None => store.zeros("train.loss_sum", Shape::SCALAR, EntryKind::State),
-    };
+    let acc = store.put_zeros("train.loss_sum", Shape::SCALAR, EntryKind::State);
     for id in model.store.ids().filter(|&id| id != data) {
         backend.upload_entry(&model.store, id)?;
     }
@@ -341,11 +320,8 @@ pub fn fit(
                 }
             };
             let key = rng_feed(cfg.seed, step_count);
-            let mut feeds = vec![batch, Feed::F32(&hyper)];
-            if uses_rng {
-                feeds.push(Feed::U32(&key));
-            }
-            backend.run(plan.id, &feeds)?;
+            let feeds = [batch, Feed::F32(&hyper), Feed::U32(&key)];
+            backend.run(plan.id, &feeds[..if uses_rng { 3 } else { 2 }])?;
             let report_now = cfg.loss_every > 0 && (s + 1) % cfg.loss_every == 0;
             let running_loss = if report_now {
                 Some(backend.read_entry(acc)?[0] / (s + 1) as f32)

@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::graph::{Graph, GraphError, ValueId};
 use crate::models::{DenseAutoencoder, DenseConfig};
+use crate::ops::elementwise::sum_all;
 use crate::ops::penalty::Penalty;
 use crate::ops::random::Noise;
 use crate::ops::{Activation, Axis, BinaryOp, Loss, Op, Reduce, ReduceKind};
@@ -115,15 +116,6 @@ const STREAM_DROPOUT: u32 = 1;
 const STREAM_CONTRACTIVE: u32 = 1 << 16;
 
 impl Regularization {
-    pub fn is_none(&self) -> bool {
-        *self
-            == Regularization {
-                contractive_directions: self.contractive_directions,
-                contractive_step: self.contractive_step,
-                ..Regularization::default()
-            }
-    }
-
     /// Whether the objective changes from step to step (noise or dropout).
     pub fn is_stochastic(&self) -> bool {
         self.noise.is_some() || self.dropout > 0.0
@@ -281,33 +273,41 @@ pub fn build(
     if reg.contractive > 0.0 {
         g.set_label("contractive penalty");
         let sum = if Regularization::contractive_is_exact(config) {
-            // Σ_j f'(a_j)² Σ_i W_ij², per row, summed over the batch.
-            let w = g.entry(&model.store, model.encoder_weight(0));
-            let w2 = g.push(Op::Binary(BinaryOp::Mul), &[w, w])?;
-            let colnorm = g.push(
-                Op::Reduce(Reduce {
-                    kind: ReduceKind::Sum,
-                    axis: Axis::Rows,
-                }),
-                &[w2],
-            )?;
-            g.push(
-                Op::Penalty(Penalty::Contractive(config.activations[0])),
-                &[code, colnorm],
-            )?
+            exact_jacobian_fro2_sum(model, g, code)?
         } else {
             contractive_estimate(model, g, corrupted, code, reg, need_rng()?)?
         };
         terms.push(g.push(Op::Scale(reg.contractive / (n * d)), &[sum])?);
     }
-    let mut total = reconstruction;
-    for t in terms {
-        total = g.push(Op::Binary(BinaryOp::Add), &[total, t])?;
-    }
+    terms.insert(0, reconstruction);
+    let total = sum_all(g, &terms)?.unwrap_or(reconstruction);
     Ok(Objective {
         total,
         reconstruction,
     })
+}
+
+/// Σ over the rows of `code` (the output of a one-layer encoder, see
+/// [`Regularization::contractive_is_exact`]) of the exact ‖J_f(x)‖²_F =
+/// Σ_j f'(a_j)² Σ_i W_ij², through the fused contractive kernel.
+pub fn exact_jacobian_fro2_sum(
+    model: &DenseAutoencoder,
+    g: &mut Graph,
+    code: ValueId,
+) -> Result<ValueId, GraphError> {
+    let w = g.entry(&model.store, model.encoder_weight(0));
+    let w2 = g.push(Op::Binary(BinaryOp::Mul), &[w, w])?;
+    let colnorm = g.push(
+        Op::Reduce(Reduce {
+            kind: ReduceKind::Sum,
+            axis: Axis::Rows,
+        }),
+        &[w2],
+    )?;
+    g.push(
+        Op::Penalty(Penalty::Contractive(model.config.activations[0])),
+        &[code, colnorm],
+    )
 }
 
 fn dropout(
@@ -346,7 +346,7 @@ fn contractive_estimate(
         code
     };
     let (k, eps) = (reg.contractive_directions, reg.contractive_step);
-    let mut total = None;
+    let mut halves = vec![];
     for direction in 0..k {
         g.set_label(format!("contractive direction {}", direction + 1));
         let moved = g.push(
@@ -359,12 +359,9 @@ fn contractive_estimate(
         let code_moved = model.encode(g, moved)?;
         let diff = g.push(Op::Binary(BinaryOp::Sub), &[code_moved, reference])?;
         // SquaredL2 is ½Σ, hence the 2.
-        let half = g.push(Op::Penalty(Penalty::SquaredL2), &[diff])?;
-        total = Some(match total {
-            Some(t) => g.push(Op::Binary(BinaryOp::Add), &[t, half])?,
-            None => half,
-        });
+        halves.push(g.push(Op::Penalty(Penalty::SquaredL2), &[diff])?);
     }
-    let total = total.ok_or_else(|| TrainError::Config("no contractive directions".into()))?;
+    let total = sum_all(g, &halves)?
+        .ok_or_else(|| TrainError::Config("no contractive directions".into()))?;
     Ok(g.push(Op::Scale(2.0 / (eps * eps * k as f32)), &[total])?)
 }
