@@ -24,6 +24,7 @@ pub mod optim;
 pub mod penalty;
 pub mod random;
 pub mod real;
+pub mod spatial;
 pub mod reduce;
 
 pub use activation::Activation;
@@ -34,6 +35,7 @@ pub use optim::Optimizer;
 pub use penalty::Penalty;
 pub use random::Noise;
 pub use real::Real;
+pub use spatial::ImageShape;
 pub use reduce::{Axis, Reduce, ReduceKind};
 
 use crate::graph::{DType, EntryId, Graph, GraphError, Shape, ValueId};

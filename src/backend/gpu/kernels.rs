@@ -99,7 +99,7 @@ const MATMUL_TILE: usize = 64;
 
 /// Words of the uniform parameter block each launch gets (u32 or f32 bits); the WGSL
 /// parameter structs are no larger.
-pub const PARAM_WORDS: usize = 8;
+pub const PARAM_WORDS: usize = 16;
 
 #[derive(Clone, Debug)]
 pub struct Kernel {
