@@ -246,3 +246,46 @@ fn all_activations() -> Vec<Activation> {
         Activation::Softplus,
     ]
 }
+
+/// Pooling, upsampling and the column copies, on batches of 2 images.
+///
+/// Max pooling is differentiable wherever each window's maximum leads the rest by
+/// more than the step h = 1e-6, so that a nudge of ±h cannot move the argmax. The
+/// values are drawn uniformly from [−1, 1): the chance that two of a window's ≤ 9
+/// values (36 pairs) lie within h of each other is about 36·h ≈ 4e-5 per window, and
+/// the draw is fixed by the seed, so no window here has a near tie. (Exact ties,
+/// routed to the first maximum, are tested in `tests/parity.rs` and the op's unit
+/// tests.)
+#[test]
+fn spatial_and_column_ops() {
+    use aegpu::ops::{ImageShape, Pool, PoolKind, Upsample, UpsampleMode};
+    for input in [ImageShape::new(1, 7, 5), ImageShape::new(3, 4, 5)] {
+        let x = arg(2, input.len());
+        for kind in [PoolKind::Max, PoolKind::Avg] {
+            // Tiling, overlapping and gapped windows.
+            for (size, stride) in [(2, 2), (3, 1), (2, 3)] {
+                let p = Pool {
+                    kind,
+                    input,
+                    size,
+                    stride,
+                };
+                gradcheck(Op::Pool(p), &[x]);
+            }
+        }
+        for mode in [UpsampleMode::Nearest, UpsampleMode::Bilinear] {
+            for factor in [1, 2, 3] {
+                let u = Upsample {
+                    mode,
+                    input,
+                    factor,
+                };
+                gradcheck(Op::Upsample(u), &[x]);
+                gradcheck(Op::UpsampleGrad(u), &[arg(2, u.output().len())]);
+            }
+        }
+    }
+    gradcheck(Op::ConcatCols, &[arg(3, 4), arg(3, 2)]);
+    gradcheck(Op::SliceCols { start: 1, len: 3 }, &[arg(3, 5)]);
+    gradcheck(Op::PadCols { start: 2, total: 7 }, &[arg(3, 4)]);
+}

@@ -823,3 +823,171 @@ fn reuploaded_entries_reach_prepared_plans() {
         [-2.0, 1.0, 20.0]
     );
 }
+
+/// Image batches for the spatial ops: (images, channels, height, width). Batch 1 and
+/// 3, one and three channels, odd planes (7 × 5, 5 × 7), a single pixel.
+const IMAGES: [(usize, usize, usize, usize); 5] = [
+    (1, 1, 7, 5),
+    (3, 3, 7, 5),
+    (3, 1, 5, 7),
+    (1, 3, 4, 4),
+    (3, 1, 1, 1),
+];
+
+/// Max and avg pooling and their gradients. Windows that tile (2/2), overlap (3/1,
+/// 3/2: a pixel under up to 9 windows), skip pixels (2/3) or leave a remainder (2/2
+/// on 7 × 5).
+/// - Max pool copies an element; its gradient adds the dy of the windows whose first
+///   maximum an element is, in window order on both sides (the CPU scatters in window
+///   order, the GPU gathers in it), and + is correctly rounded in WGSL: EXACT.
+/// - Avg pool sums size² elements in the same order and multiplies by the same
+///   rounded 1/size², but a compiler may contract a·b + c into an fma: summing(size²)
+///   (its gradient sums at most size² products dy·(1/size²)).
+#[test]
+fn pooling_matches_cpu() {
+    use aegpu::ops::{ImageShape, Pool, PoolKind};
+    let Some(mut gpu) = gpu::gpu_backend() else {
+        return;
+    };
+    let mut cases = vec![];
+    let mut add = |n: usize, input: ImageShape, size: usize, stride: usize| {
+        for kind in [PoolKind::Max, PoolKind::Avg] {
+            let p = Pool {
+                kind,
+                input,
+                size,
+                stride,
+            };
+            let (x, dy) = (Values(n, input.len()), Values(n, p.output().len()));
+            let tolerance = match kind {
+                PoolKind::Max => EXACT,
+                PoolKind::Avg => summing(size * size),
+            };
+            cases.push(case(Op::Pool(p), &[x], tolerance));
+            cases.push(case(Op::PoolGrad(p), &[x, dy], tolerance));
+        }
+    };
+    for (n, c, h, w) in IMAGES {
+        let input = ImageShape::new(c, h, w);
+        for (size, stride) in [(1, 1), (2, 2), (3, 1), (3, 2), (2, 3)] {
+            if size <= h.min(w) {
+                add(n, input, size, stride);
+            }
+        }
+    }
+    // An MNIST-sized batch of feature maps.
+    add(32, ImageShape::new(16, 28, 28), 2, 2);
+    add(32, ImageShape::new(16, 28, 28), 3, 2);
+    check(&mut gpu, &cases);
+}
+
+/// Nearest and bilinear upsampling by 1, 2, 3 (and 4) and their adjoints.
+/// - Nearest copies; its gradient adds an f × f block of dy in row-major order on both
+///   sides: EXACT.
+/// - Bilinear: the taps are integers and λ = r·(1/(2f)) one rounded product on both
+///   sides, then a sum of 4 products: summing(4). Its gradient sums at most 2f
+///   output pixels per axis, (2f)² products wy·wx·dy: summing(4f²).
+#[test]
+fn upsampling_matches_cpu() {
+    use aegpu::ops::{ImageShape, Upsample, UpsampleMode};
+    let Some(mut gpu) = gpu::gpu_backend() else {
+        return;
+    };
+    let mut cases = vec![];
+    let mut add = |n: usize, input: ImageShape, factor: usize| {
+        for mode in [UpsampleMode::Nearest, UpsampleMode::Bilinear] {
+            let u = Upsample {
+                mode,
+                input,
+                factor,
+            };
+            let (forward, adjoint) = match mode {
+                UpsampleMode::Nearest => (EXACT, EXACT),
+                UpsampleMode::Bilinear => (summing(4), summing(4 * factor * factor)),
+            };
+            let (x, dy) = (Values(n, input.len()), Values(n, u.output().len()));
+            cases.push(case(Op::Upsample(u), &[x], forward));
+            cases.push(case(Op::UpsampleGrad(u), &[dy], adjoint));
+        }
+    };
+    for (n, c, h, w) in IMAGES {
+        for factor in [1, 2, 3] {
+            add(n, ImageShape::new(c, h, w), factor);
+        }
+    }
+    add(1, ImageShape::new(1, 7, 5), 4);
+    add(32, ImageShape::new(8, 28, 28), 2);
+    check(&mut gpu, &cases);
+}
+
+/// Column concatenation, slices and pads: copies (and zeros), EXACT.
+#[test]
+fn column_copies_match_cpu() {
+    let Some(mut gpu) = gpu::gpu_backend() else {
+        return;
+    };
+    let mut cases = vec![];
+    for (n, ca, cb) in [
+        (1, 1, 1),
+        (3, 35, 105),
+        (7, 33, 1),
+        (1, 1, 257),
+        (257, 784, 392),
+    ] {
+        cases.push(case(Op::ConcatCols, &[Values(n, ca), Values(n, cb)], EXACT));
+        let c = ca + cb;
+        for (start, len) in [(0, c), (0, ca), (ca, cb), (c - 1, 1)] {
+            cases.push(case(Op::SliceCols { start, len }, &[Values(n, c)], EXACT));
+            cases.push(case(
+                Op::PadCols {
+                    start,
+                    total: c + 3,
+                },
+                &[Values(n, len)],
+                EXACT,
+            ));
+        }
+    }
+    check(&mut gpu, &cases);
+}
+
+/// Ties: every window of a constant image has its maximum everywhere; both backends
+/// route each window's gradient to its first element (row-major), as the forward pass
+/// takes the first maximum.
+#[test]
+fn max_pool_ties_go_to_the_first_maximum() {
+    use aegpu::ops::{ImageShape, Pool, PoolKind};
+    let Some(mut gpu) = gpu::gpu_backend() else {
+        return;
+    };
+    let p = Pool {
+        kind: PoolKind::Max,
+        input: ImageShape::new(1, 3, 3),
+        size: 2,
+        stride: 1,
+    };
+    let mut g = Graph::new();
+    let x = g
+        .push(
+            Op::Fill {
+                value: 0.5,
+                shape: Shape::new(1, 9),
+            },
+            &[],
+        )
+        .expect("fill");
+    let dy = g.input("dy", Shape::new(1, 4), DType::F32);
+    let dx = g.push(Op::PoolGrad(p), &[x, dy]).expect("pool grad");
+    g.mark_output(dx);
+    let store = ParamStore::new();
+    let plan = Plan::new(&g, &store).expect("plan");
+    let mut cpu = CpuBackend::<f32>::new();
+    for backend in [&mut cpu as &mut dyn Backend, &mut gpu] {
+        let id = backend.prepare(&plan).expect("prepare");
+        backend
+            .run(id, &[Feed::F32(&[1.0, 2.0, 3.0, 4.0])])
+            .expect("run");
+        let got = backend.read_output(id, dx).expect("read");
+        assert_eq!(got, [1.0, 2.0, 0.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0]);
+    }
+}

@@ -14,18 +14,22 @@
 //! | `Update` (SGD/momentum/Nesterov, Adam/AdamW, AdaGrad, RMSProp; optional clipping by global norm) | `optim.rs` | `optim.wgsl` |
 //! | `Penalty` (L1, KL sparsity, contractive, squared L2), `PenaltyGrad` | `penalty.rs` | `penalty.wgsl` |
 //! | `Axpy` (`y ← a·x` or `y ← a·x + y` into a store entry) | `reduce.rs` | `reduce.wgsl` |
+//! | `Pool` (max, avg; size, stride, no padding), `PoolGrad`; `Upsample` (nearest, bilinear), `UpsampleGrad`; `ConcatCols`, `SliceCols`, `PadCols` | `pool.rs`, `resample.rs`, `columns.rs` | `pool.wgsl` |
 
 pub mod activation;
+pub mod columns;
 pub mod elementwise;
 pub mod gather;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
 pub mod penalty;
+pub mod pool;
 pub mod random;
 pub mod real;
-pub mod spatial;
 pub mod reduce;
+pub mod resample;
+pub mod spatial;
 
 pub use activation::Activation;
 pub use elementwise::BinaryOp;
@@ -33,10 +37,12 @@ pub use loss::Loss;
 pub use matmul::MatMul;
 pub use optim::Optimizer;
 pub use penalty::Penalty;
+pub use pool::{Pool, PoolKind};
 pub use random::Noise;
 pub use real::Real;
-pub use spatial::ImageShape;
 pub use reduce::{Axis, Reduce, ReduceKind};
+pub use resample::{Upsample, UpsampleMode};
+pub use spatial::ImageShape;
 
 use crate::graph::{DType, EntryId, Graph, GraphError, Shape, ValueId};
 
@@ -94,6 +100,26 @@ pub enum Op {
     Axpy {
         accumulate: bool,
     },
+    /// [x [N, C·H·W]] → [N, C·OH·OW], max or mean over each window (`pool.rs`).
+    Pool(Pool),
+    /// [x, dy [N, C·OH·OW]] → dx [N, C·H·W].
+    PoolGrad(Pool),
+    /// [x [N, C·H·W]] → [N, C·(H·f)·(W·f)], nearest or bilinear (`resample.rs`).
+    Upsample(Upsample),
+    /// [dy [N, C·(H·f)·(W·f)]] → dx [N, C·H·W], the adjoint of `Upsample`.
+    UpsampleGrad(Upsample),
+    /// [a [N, ca], b [N, cb]] → [N, ca + cb] (channel concatenation of images).
+    ConcatCols,
+    /// [x [N, c]] → [N, len], columns start … start + len − 1.
+    SliceCols {
+        start: usize,
+        len: usize,
+    },
+    /// [x [N, len]] → [N, total], x at column `start`, zeros elsewhere.
+    PadCols {
+        start: usize,
+        total: usize,
+    },
 }
 
 impl Op {
@@ -129,6 +155,13 @@ impl Op {
             Op::PenaltyGrad { penalty, wrt } => format!("{penalty} penalty grad wrt {wrt}"),
             Op::Axpy { accumulate: false } => "axpy".into(),
             Op::Axpy { accumulate: true } => "axpy accumulate".into(),
+            Op::Pool(p) => format!("{p}"),
+            Op::PoolGrad(p) => format!("{p} grad"),
+            Op::Upsample(u) => format!("{u}"),
+            Op::UpsampleGrad(u) => format!("{u} grad"),
+            Op::ConcatCols => "concat cols".into(),
+            Op::SliceCols { start, len } => format!("slice cols {start}..{}", start + len),
+            Op::PadCols { start, total } => format!("pad cols at {start} to {total}"),
         }
     }
 
@@ -193,6 +226,34 @@ impl Op {
             Op::Axpy { .. } => {
                 arity(3)?;
                 reduce::axpy_shape(s)
+            }
+            Op::Pool(p) => {
+                arity(1)?;
+                p.shape(s)
+            }
+            Op::PoolGrad(p) => {
+                arity(2)?;
+                p.grad_shape(s)
+            }
+            Op::Upsample(u) => {
+                arity(1)?;
+                u.shape(s)
+            }
+            Op::UpsampleGrad(u) => {
+                arity(1)?;
+                u.grad_shape(s)
+            }
+            Op::ConcatCols => {
+                arity(2)?;
+                columns::concat_shape(s)
+            }
+            Op::SliceCols { start, len } => {
+                arity(1)?;
+                columns::slice_shape(*start, *len, s)
+            }
+            Op::PadCols { start, total } => {
+                arity(1)?;
+                columns::pad_shape(*start, *total, s)
             }
         }
     }
@@ -259,6 +320,16 @@ impl Op {
                 op: self.name(),
                 detail: "side effects have no gradient".into(),
             }),
+            Op::Pool(p) => p.vjp(g, inputs, dout),
+            Op::PoolGrad(_) => Err(GraphError::NotDifferentiable {
+                op: self.name(),
+                detail: "second derivatives are not supported".into(),
+            }),
+            Op::Upsample(u) => u.vjp(g, dout),
+            Op::UpsampleGrad(u) => u.grad_vjp(g, dout),
+            Op::ConcatCols => columns::concat_vjp(g, inputs, dout, needs),
+            Op::SliceCols { start, .. } => columns::slice_vjp(g, inputs[0], *start, dout),
+            Op::PadCols { start, .. } => columns::pad_vjp(g, inputs[0], *start, dout),
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::graph::{DType, EntryData, EntryId, Location, ParamStore, Plan, ValueI
 use crate::ops::{self, Op, Real};
 
 mod parallel;
-use parallel::for_ranges;
+use parallel::{for_ranges, for_rows};
 
 /// Matmuls are cut into tasks of whole row blocks at least this tall (sgemm's
 /// register blocks are up to 16 rows; thinner tasks waste its packing).
@@ -446,6 +446,47 @@ impl<T: Real> CpuBackend<T> {
                 }
             }
             Op::Axpy { .. } => return Err(BackendError::Execution("not a pure launch".into())),
+            // Spatial ops and column copies: threads take whole output rows (images);
+            // each reads the same rows of its operands.
+            Op::Pool(p) => {
+                let x = [(get(0)?, s[0].cols)];
+                for_rows(self.threads, out, l.shape.cols, &x, |i, o| p.cpu(i[0], o))
+            }
+            Op::PoolGrad(p) => {
+                let x_dy = [(get(0)?, s[0].cols), (get(1)?, s[1].cols)];
+                for_rows(self.threads, out, l.shape.cols, &x_dy, |i, o| {
+                    p.cpu_grad(i[0], i[1], o)
+                })
+            }
+            Op::Upsample(u) => {
+                let x = [(get(0)?, s[0].cols)];
+                for_rows(self.threads, out, l.shape.cols, &x, |i, o| u.cpu(i[0], o))
+            }
+            Op::UpsampleGrad(u) => {
+                let dy = [(get(0)?, s[0].cols)];
+                for_rows(self.threads, out, l.shape.cols, &dy, |i, o| {
+                    u.cpu_grad(i[0], o)
+                })
+            }
+            Op::ConcatCols => {
+                let (ca, cb) = (s[0].cols, s[1].cols);
+                let a_b = [(get(0)?, ca), (get(1)?, cb)];
+                for_rows(self.threads, out, l.shape.cols, &a_b, |i, o| {
+                    ops::columns::cpu_concat(i[0], ca, i[1], cb, o)
+                })
+            }
+            Op::SliceCols { start, len } => {
+                let (x, cols) = ([(get(0)?, s[0].cols)], s[0].cols);
+                for_rows(self.threads, out, l.shape.cols, &x, |i, o| {
+                    ops::columns::cpu_slice(i[0], cols, *start, *len, o)
+                })
+            }
+            Op::PadCols { start, total } => {
+                let (x, len) = ([(get(0)?, s[0].cols)], s[0].cols);
+                for_rows(self.threads, out, l.shape.cols, &x, |i, o| {
+                    ops::columns::cpu_pad(i[0], len, *start, *total, o)
+                })
+            }
         }
         Ok(())
     }

@@ -65,3 +65,30 @@ pub fn for_ranges<T: Send + Sync>(
         }
     });
 }
+
+/// Runs `f` over ranges of whole rows of `out` (`cols` wide), one range per thread,
+/// giving it the same rows of each operand (a slice and its row width): for ops whose
+/// rows (images) are independent but whose operands are not as wide as their output.
+pub fn for_rows<T: Send + Sync>(
+    threads: usize,
+    out: &mut [T],
+    cols: usize,
+    operands: &[(&[T], usize)],
+    f: impl Fn(&[&[T]], &mut [T]) + Sync,
+) {
+    for_ranges(
+        threads,
+        out.len(),
+        cols,
+        vec![out],
+        vec![],
+        |o, _, start| {
+            let rows = start / cols..(start + o[0].len()) / cols;
+            let ins: Vec<&[T]> = operands
+                .iter()
+                .map(|&(x, c)| &x[rows.start * c..rows.end * c])
+                .collect();
+            f(&ins, o[0])
+        },
+    )
+}

@@ -13,7 +13,9 @@
 
 use crate::backend::BackendError;
 use crate::graph::{DType, Launch, Location, Shape};
-use crate::ops::{Activation, Axis, Noise, Op, Optimizer, Penalty};
+use crate::ops::{
+    Activation, Axis, ImageShape, Noise, Op, Optimizer, Penalty, PoolKind, UpsampleMode,
+};
 
 /// The kernel families, one WGSL file each (`shaders/`), compiled with
 /// `shaders/common.wgsl` in front.
@@ -27,6 +29,7 @@ pub enum Shader {
     Random,
     Optim,
     Penalty,
+    Pool,
 }
 
 const COMMON: &str = include_str!("../../../shaders/common.wgsl");
@@ -42,6 +45,7 @@ impl Shader {
             Shader::Random => "random.wgsl",
             Shader::Optim => "optim.wgsl",
             Shader::Penalty => "penalty.wgsl",
+            Shader::Pool => "pool.wgsl",
         }
     }
 
@@ -55,6 +59,7 @@ impl Shader {
             Shader::Random => include_str!("../../../shaders/random.wgsl"),
             Shader::Optim => include_str!("../../../shaders/optim.wgsl"),
             Shader::Penalty => include_str!("../../../shaders/penalty.wgsl"),
+            Shader::Pool => include_str!("../../../shaders/pool.wgsl"),
         };
         format!("{COMMON}\n{family}")
     }
@@ -462,6 +467,65 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
                 Grid::Elements(y.len()),
             )
         }
+        // pool.wgsl: one invocation per output element; the gradients (outputs the
+        // size of the input) gather, so each invocation writes only its own element.
+        Op::Pool(p) | Op::PoolGrad(p) => {
+            let grad = matches!(launch.op, Op::PoolGrad(_));
+            let entry = match (p.kind, grad) {
+                (PoolKind::Max, false) => "max_pool",
+                (PoolKind::Avg, false) => "avg_pool",
+                (PoolKind::Max, true) => "max_pool_grad",
+                (PoolKind::Avg, true) => "avg_pool_grad",
+            };
+            let mut bindings = vec![output()?, read(0)];
+            bindings.extend(grad.then(|| read(1)));
+            let geometry = (p.input, p.output(), p.size, p.stride, p.scale());
+            kernel(
+                Shader::Pool,
+                entry,
+                &[],
+                words(&image_params(n, geometry)?),
+                bindings,
+                Grid::Elements(n),
+            )
+        }
+        Op::Upsample(u) | Op::UpsampleGrad(u) => {
+            let grad = matches!(launch.op, Op::UpsampleGrad(_));
+            let entry = match (u.mode, grad) {
+                (UpsampleMode::Nearest, false) => "upsample_nearest",
+                (UpsampleMode::Bilinear, false) => "upsample_bilinear",
+                (UpsampleMode::Nearest, true) => "upsample_nearest_grad",
+                (UpsampleMode::Bilinear, true) => "upsample_bilinear_grad",
+            };
+            let geometry = (u.input, u.output(), u.factor, u.factor, u.half_step());
+            kernel(
+                Shader::Pool,
+                entry,
+                &[],
+                words(&image_params(n, geometry)?),
+                vec![output()?, read(0)],
+                Grid::Elements(n),
+            )
+        }
+        // pool.wgsl's columns section: one invocation per output element.
+        Op::ConcatCols | Op::SliceCols { .. } | Op::PadCols { .. } => {
+            let (entry, start) = match launch.op {
+                Op::SliceCols { start, .. } => ("slice_cols", start),
+                Op::PadCols { start, .. } => ("pad_cols", start),
+                _ => ("concat_cols", 0),
+            };
+            let mut bindings = vec![output()?, read(0)];
+            bindings.extend(matches!(launch.op, Op::ConcatCols).then(|| read(1)));
+            let (cols, cols_a) = (launch.shape.cols, shapes[0].cols);
+            kernel(
+                Shader::Pool,
+                entry,
+                &[],
+                words(&column_params(n, cols, cols_a, start)?),
+                bindings,
+                Grid::Elements(n),
+            )
+        }
         Op::Input { .. } | Op::Entry { .. } => {
             return Err(BackendError::Execution(format!(
                 "{} is not a launch",
@@ -522,4 +586,37 @@ fn dim(n: usize) -> Result<u32, BackendError> {
             "{n} elements do not fit the kernels' 32-bit indices"
         ))
     })
+}
+
+/// pool.wgsl's parameters for pooling and upsampling: {count, height, width,
+/// out_height, out_width, size, stride, scale} from (input, output, window size or
+/// factor, stride, scale).
+fn image_params(
+    count: usize,
+    (input, output, size, stride, scale): (ImageShape, ImageShape, usize, usize, f32),
+) -> Result<[u32; 8], BackendError> {
+    Ok([
+        dim(count)?,
+        dim(input.height)?,
+        dim(input.width)?,
+        dim(output.height)?,
+        dim(output.width)?,
+        dim(size)?,
+        dim(stride)?,
+        scale.to_bits(),
+    ])
+}
+
+/// pool.wgsl's parameters for the column copies: count, then {cols, cols_a, start} in
+/// words 8 to 10 (after the image geometry, which they leave at 0).
+fn column_params(
+    count: usize,
+    cols: usize,
+    cols_a: usize,
+    start: usize,
+) -> Result<[u32; 11], BackendError> {
+    let mut params = [0; 11];
+    params[0] = dim(count)?;
+    params[8..].copy_from_slice(&[dim(cols)?, dim(cols_a)?, dim(start)?]);
+    Ok(params)
 }
