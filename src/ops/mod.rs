@@ -14,8 +14,10 @@
 //! | `Update` (SGD/momentum/Nesterov, Adam/AdamW, AdaGrad, RMSProp; optional clipping by global norm) | `optim.rs` | `optim.wgsl` |
 //! | `Penalty` (L1, KL sparsity, contractive, squared L2), `PenaltyGrad` | `penalty.rs` | `penalty.wgsl` |
 //! | `Axpy` (`y ← a·x` or `y ← a·x + y` into a store entry) | `reduce.rs` | `reduce.wgsl` |
+//! | `BatchNormTrain`, `BatchNormTrainGrad`, `BatchNormRunning` (running statistics, in place), `BatchNormEval`, `BatchNormEvalGrad` | `batchnorm.rs` | `batchnorm.wgsl` |
 
 pub mod activation;
+pub mod batchnorm;
 pub mod elementwise;
 pub mod gather;
 pub mod loss;
@@ -24,10 +26,11 @@ pub mod optim;
 pub mod penalty;
 pub mod random;
 pub mod real;
-pub mod spatial;
 pub mod reduce;
+pub mod spatial;
 
 pub use activation::Activation;
+pub use batchnorm::BatchNorm;
 pub use elementwise::BinaryOp;
 pub use loss::Loss;
 pub use matmul::MatMul;
@@ -35,8 +38,8 @@ pub use optim::Optimizer;
 pub use penalty::Penalty;
 pub use random::Noise;
 pub use real::Real;
-pub use spatial::ImageShape;
 pub use reduce::{Axis, Reduce, ReduceKind};
+pub use spatial::ImageShape;
 
 use crate::graph::{DType, EntryId, Graph, GraphError, Shape, ValueId};
 
@@ -94,6 +97,27 @@ pub enum Op {
     Axpy {
         accumulate: bool,
     },
+    /// [x [N, C·H·W], γ [1, C], β [1, C]] → batch-normalised x with the batch's
+    /// per-channel statistics (`batchnorm.rs`).
+    BatchNormTrain(BatchNorm),
+    /// [x, γ, dy] → dx (`wrt` 0), dγ [1, C] (1) or dβ [1, C] (2); μ and σ² recomputed.
+    BatchNormTrainGrad {
+        bn: BatchNorm,
+        wrt: usize,
+    },
+    /// Side effect: [running_mean, running_var, x], both [1, C] store entries moved by
+    /// `momentum` towards the batch's mean and unbiased variance.
+    BatchNormRunning {
+        bn: BatchNorm,
+        momentum: f32,
+    },
+    /// [x, γ, β, running_mean, running_var] → x normalised with the running statistics.
+    BatchNormEval(BatchNorm),
+    /// [x, γ, running_mean, running_var, dy] → dx (`wrt` 0), dγ (1) or dβ (2).
+    BatchNormEvalGrad {
+        bn: BatchNorm,
+        wrt: usize,
+    },
 }
 
 impl Op {
@@ -129,6 +153,13 @@ impl Op {
             Op::PenaltyGrad { penalty, wrt } => format!("{penalty} penalty grad wrt {wrt}"),
             Op::Axpy { accumulate: false } => "axpy".into(),
             Op::Axpy { accumulate: true } => "axpy accumulate".into(),
+            Op::BatchNormTrain(bn) => format!("{bn} train"),
+            Op::BatchNormTrainGrad { bn, wrt } => format!("{bn} train grad wrt {wrt}"),
+            Op::BatchNormRunning { bn, momentum } => {
+                format!("{bn} running statistics (momentum {momentum})")
+            }
+            Op::BatchNormEval(bn) => format!("{bn} eval"),
+            Op::BatchNormEvalGrad { bn, wrt } => format!("{bn} eval grad wrt {wrt}"),
         }
     }
 
@@ -194,6 +225,11 @@ impl Op {
                 arity(3)?;
                 reduce::axpy_shape(s)
             }
+            Op::BatchNormTrain(bn) => bn.train_shape(s),
+            Op::BatchNormTrainGrad { bn, wrt } => bn.train_grad_shape(*wrt, s),
+            Op::BatchNormRunning { bn, momentum } => bn.running_shape(*momentum, s),
+            Op::BatchNormEval(bn) => bn.eval_shape(s),
+            Op::BatchNormEvalGrad { bn, wrt } => bn.eval_grad_shape(*wrt, s),
         }
     }
 
@@ -209,7 +245,10 @@ impl Op {
 
     /// Ops that write into their operands instead of producing a value.
     pub fn is_effect(&self) -> bool {
-        matches!(self, Op::Update(_) | Op::Accumulate | Op::Axpy { .. })
+        matches!(
+            self,
+            Op::Update(_) | Op::Accumulate | Op::Axpy { .. } | Op::BatchNormRunning { .. }
+        )
     }
 
     /// Ops with no operands whose value comes from outside the plan.
@@ -256,6 +295,18 @@ impl Op {
                 detail: "second derivatives are not supported".into(),
             }),
             Op::Axpy { .. } => Err(GraphError::NotDifferentiable {
+                op: self.name(),
+                detail: "side effects have no gradient".into(),
+            }),
+            Op::BatchNormTrain(bn) => bn.train_vjp(g, inputs, dout, needs),
+            Op::BatchNormEval(bn) => bn.eval_vjp(g, inputs, dout, needs),
+            Op::BatchNormTrainGrad { .. } | Op::BatchNormEvalGrad { .. } => {
+                Err(GraphError::NotDifferentiable {
+                    op: self.name(),
+                    detail: "second derivatives are not supported".into(),
+                })
+            }
+            Op::BatchNormRunning { .. } => Err(GraphError::NotDifferentiable {
                 op: self.name(),
                 detail: "side effects have no gradient".into(),
             }),
