@@ -10,7 +10,10 @@
 use aegpu::backend::cpu::CpuBackend;
 use aegpu::backend::Backend;
 use aegpu::graph::{grad, EntryId, EntryKind, Graph, ParamStore, Plan, Shape, ValueId};
-use aegpu::ops::{Activation, Axis, BinaryOp, Loss, MatMul, Op, Penalty, Reduce, ReduceKind};
+use aegpu::ops::{
+    Activation, Axis, BatchNorm, BinaryOp, ImageShape, Loss, MatMul, Op, Penalty, Reduce,
+    ReduceKind,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -51,6 +54,17 @@ fn target(rows: usize, cols: usize) -> Operand {
         shape: Shape::new(rows, cols),
         lo: 0.0,
         hi: 1.0,
+        differentiate: false,
+    }
+}
+
+/// An operand drawn from [lo, hi] and not differentiated (batch norm's running
+/// statistics, which no gradient trains).
+fn fixed(rows: usize, cols: usize, lo: f32, hi: f32) -> Operand {
+    Operand {
+        shape: Shape::new(rows, cols),
+        lo,
+        hi,
         differentiate: false,
     }
 }
@@ -288,4 +302,38 @@ fn spatial_and_column_ops() {
     gradcheck(Op::ConcatCols, &[arg(3, 4), arg(3, 2)]);
     gradcheck(Op::SliceCols { start: 1, len: 3 }, &[arg(3, 5)]);
     gradcheck(Op::PadCols { start: 2, total: 7 }, &[arg(3, 4)]);
+#[test]
+fn batch_norm() {
+    // Training mode differentiates x, γ and β (the fused BatchNormTrainGrad wrt 0, 1,
+    // 2), through the batch statistics; eval mode x, γ and β with the running
+    // statistics fixed. Batches of 2 and 3 (the smallest with a variance), images with
+    // several pixels per channel, dense features (1×1 images).
+    for (rows, image) in [
+        (2, ImageShape::new(2, 2, 3)),
+        (3, ImageShape::new(3, 1, 1)),
+        (2, ImageShape::new(1, 1, 1)),
+        (4, ImageShape::new(2, 3, 1)),
+    ] {
+        let bn = BatchNorm::new(image, 1e-5);
+        let (cols, c) = (image.len(), image.channels);
+        let affine = [within(1, c, 0.5, 1.5), arg(1, c)];
+        gradcheck(
+            Op::BatchNormTrain(bn),
+            &[arg(rows, cols), affine[0], affine[1]],
+        );
+        let running = [fixed(1, c, -0.5, 0.5), fixed(1, c, 0.5, 2.0)];
+        gradcheck(
+            Op::BatchNormEval(bn),
+            &[
+                arg(rows, cols),
+                affine[0],
+                affine[1],
+                running[0],
+                running[1],
+            ],
+        );
+    }
+    // A large ε (the gradient's γ/√(σ² + ε) factor, not just 1/σ).
+    let bn = BatchNorm::new(ImageShape::new(2, 1, 2), 0.5);
+    gradcheck(Op::BatchNormTrain(bn), &[arg(3, 4), arg(1, 2), arg(1, 2)]);
 }

@@ -26,9 +26,12 @@ mod gpu;
 use aegpu::backend::cpu::CpuBackend;
 use aegpu::backend::gpu::{list_adapters, GpuBackend, GpuOptions};
 use aegpu::backend::{Backend, BackendError, Feed};
-use aegpu::graph::{grad, DType, EntryId, EntryKind, Graph, ParamStore, Plan, Shape, ValueId};
+use aegpu::graph::{
+    grad, DType, EntryData, EntryId, EntryKind, Graph, ParamStore, Plan, Shape, ValueId,
+};
 use aegpu::ops::{
-    Activation, Axis, BinaryOp, Loss, MatMul, Op, Optimizer, Penalty, Reduce, ReduceKind,
+    Activation, Axis, BatchNorm, BinaryOp, ImageShape, Loss, MatMul, Op, Optimizer, Penalty,
+    Reduce, ReduceKind,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -198,6 +201,34 @@ impl OneOp {
         }
     }
 
+    /// The op's operands' values, in operand order (f32 feeds and entries).
+    fn operand_values(&self) -> Vec<Vec<f64>> {
+        let op_node = self.graph.nodes.last().expect("the op is the last node");
+        op_node
+            .inputs
+            .iter()
+            .map(|&v| {
+                let values: &[f32] = match &self.graph.node(v).op {
+                    Op::Input { .. } => {
+                        let feed = (0..v.index())
+                            .filter(|&i| matches!(self.graph.nodes[i].op, Op::Input { .. }))
+                            .count();
+                        match &self.feeds[feed] {
+                            HostValue::F32(x) => x,
+                            HostValue::U32(_) => panic!("an f32 operand"),
+                        }
+                    }
+                    Op::Entry { id, .. } => match &self.store.get(*id).data {
+                        EntryData::F32(x) => x,
+                        EntryData::U8(_) => panic!("an f32 operand"),
+                    },
+                    other => panic!("operand {}", other.name()),
+                };
+                values.iter().map(|&x| x as f64).collect()
+            })
+            .collect()
+    }
+
     fn feeds(&self) -> Vec<Feed<'_>> {
         self.feeds
             .iter()
@@ -242,6 +273,11 @@ fn magnitude(case: &Case, seed: u64, expected: &[f32]) -> Vec<f32> {
         Op::Loss(_) | Op::Penalty(_) | Op::PenaltyGrad { .. } => {
             expected.iter().map(|x| x.abs()).collect()
         }
+        Op::BatchNormTrain(_)
+        | Op::BatchNormTrainGrad { .. }
+        | Op::BatchNormRunning { .. }
+        | Op::BatchNormEval(_)
+        | Op::BatchNormEvalGrad { .. } => batch_norm_magnitude(case, seed),
         Op::MatMul(m) => {
             let linear = Op::MatMul(MatMul {
                 act: Activation::Linear,
@@ -485,6 +521,226 @@ fn penalties_match_cpu() {
             cases.push(case(grad(p, 1), &[h, colnorm, dout], summing(r)));
         }
     }
+    check(&mut gpu, &cases);
+}
+
+/// Per-channel values of batch normalisation: the statistics, and what the error of a
+/// result computed from them scales with.
+struct Channel {
+    /// μ, the biased σ², s = √(σ² + ε) (from x, or the running statistics in eval).
+    mean: f64,
+    var: f64,
+    s: f64,
+    /// mean|x| / s: the rounding of the mean's sum, relative to s, per √n·ε.
+    a: f64,
+}
+
+/// Σ|term| for the batch-norm family (see [`batch_norm_matches_cpu`]): not the op on
+/// |operands| (normalising re-centres), but the magnitude each result's rounding scales
+/// with, in f64. With n values per channel, a sum's rounding is √n·ε·Σ|term| and
+/// - μ = Σx/n is off by √n·ε·mean|x|, which moves x̂ = (x − μ)/s by √n·ε·a;
+/// - σ² = Σ(x − μ)²/n (two-pass: every term ≥ 0) is off by √n·ε·σ², moving x̂ by
+///   √n·ε·|x̂|/2;
+///
+/// so y = γx̂ + β scales with |γ|(a + |x̂|), dγ = Σ dy x̂ with Σ|dy|(a + 2|x̂|), and dx
+/// with the terms of its three parts. The running statistics' and eval's rounding
+/// scales with their terms' magnitudes.
+fn batch_norm_magnitude(case: &Case, seed: u64) -> Vec<f32> {
+    let one = OneOp::build(&case.op, &case.args, seed, false);
+    let v = one.operand_values();
+    let op_node = one.graph.nodes.last().expect("the op");
+    let bn = match &case.op {
+        Op::BatchNormTrain(bn) | Op::BatchNormEval(bn) => *bn,
+        Op::BatchNormTrainGrad { bn, .. }
+        | Op::BatchNormRunning { bn, .. }
+        | Op::BatchNormEvalGrad { bn, .. } => *bn,
+        other => panic!("{} is no batch norm", other.name()),
+    };
+    let x_operand = if matches!(case.op, Op::BatchNormRunning { .. }) {
+        2
+    } else {
+        0
+    };
+    let x = &v[x_operand];
+    let rows = one.graph.shape(op_node.inputs[x_operand]).rows;
+    let n = bn.count(rows);
+    let eps = bn.eps as f64;
+    let channel = |c: usize, mean: f64, var: f64| {
+        let s = (var + eps).sqrt();
+        let mean_abs = (0..n).map(|k| x[bn.index(c, k)].abs()).sum::<f64>() / n as f64;
+        Channel {
+            mean,
+            var,
+            s,
+            a: mean_abs / s,
+        }
+    };
+    let batch: Vec<Channel> = bn
+        .batch_stats(x, rows)
+        .into_iter()
+        .enumerate()
+        .map(|(c, (mean, var))| channel(c, mean, var))
+        .collect();
+    let xhat = |ch: &Channel, e: usize| (x[e] - ch.mean) / ch.s;
+    let mut out = vec![0.0f64; x.len()];
+    let per_channel = |f: &dyn Fn(usize) -> f64| (0..bn.channels()).map(f).collect::<Vec<_>>();
+    let sum_over = |c: usize, f: &dyn Fn(usize) -> f64| (0..n).map(|k| f(bn.index(c, k))).sum();
+    let m = match &case.op {
+        Op::BatchNormTrain(_) => {
+            let gamma = &v[1];
+            for (e, o) in out.iter_mut().enumerate() {
+                let c = bn.channel_of(e);
+                let ch = &batch[c];
+                *o = gamma[c].abs() * (ch.a + xhat(ch, e).abs());
+            }
+            out
+        }
+        Op::BatchNormTrainGrad { wrt, .. } => {
+            let (gamma, dy) = (&v[1], &v[2]);
+            match wrt {
+                0 => {
+                    // mean|dy| and mean(|dy|(a + |x̂|)) per channel.
+                    let means = per_channel(&|c| sum_over(c, &|e| dy[e].abs()) / n as f64);
+                    let weighted = per_channel(&|c| {
+                        let ch = &batch[c];
+                        sum_over(c, &|e| dy[e].abs() * (ch.a + xhat(ch, e).abs())) / n as f64
+                    });
+                    for (e, o) in out.iter_mut().enumerate() {
+                        let c = bn.channel_of(e);
+                        let ch = &batch[c];
+                        *o = gamma[c].abs() / ch.s
+                            * (dy[e].abs()
+                                + 2.0 * means[c]
+                                + 3.0 * (ch.a + xhat(ch, e).abs()) * weighted[c]);
+                    }
+                    out
+                }
+                1 => per_channel(&|c| {
+                    let ch = &batch[c];
+                    sum_over(c, &|e| dy[e].abs() * (ch.a + 2.0 * xhat(ch, e).abs()))
+                }),
+                _ => per_channel(&|c| sum_over(c, &|e| dy[e].abs())),
+            }
+        }
+        Op::BatchNormRunning { momentum, .. } => {
+            let (running_mean, running_var) = (&v[0], &v[1]);
+            let m = *momentum as f64;
+            let unbiased = n as f64 / (n as f64 - 1.0);
+            let mut all =
+                per_channel(&|c| (1.0 - m) * running_mean[c].abs() + m * batch[c].a * batch[c].s);
+            all.extend(per_channel(&|c| {
+                (1.0 - m) * running_var[c].abs() + m * unbiased * batch[c].var
+            }));
+            all
+        }
+        Op::BatchNormEval(_) => {
+            let (gamma, beta, mean, var) = (&v[1], &v[2], &v[3], &v[4]);
+            let running: Vec<Channel> = (0..bn.channels())
+                .map(|c| channel(c, mean[c], var[c]))
+                .collect();
+            for (e, o) in out.iter_mut().enumerate() {
+                let c = bn.channel_of(e);
+                *o = (gamma[c] * xhat(&running[c], e)).abs() + beta[c].abs();
+            }
+            out
+        }
+        Op::BatchNormEvalGrad { wrt, .. } => {
+            let (mean, var, dy) = (&v[2], &v[3], &v[4]);
+            match wrt {
+                1 => per_channel(&|c| {
+                    let ch = channel(c, mean[c], var[c]);
+                    sum_over(c, &|e| (dy[e] * xhat(&ch, e)).abs())
+                }),
+                _ => per_channel(&|c| sum_over(c, &|e| dy[e].abs())),
+            }
+        }
+        _ => unreachable!(),
+    };
+    m.into_iter().map(|x| x as f32).collect()
+}
+
+/// Batch normalisation over batches of 2 and 3 (the smallest with a variance; a batch
+/// of 1 has none), 3×5×7 images, dense features (33 channels of 1×1, where n is the
+/// batch), a wide batch of dense features and a large image batch (16 384 values per
+/// channel), and values far from zero (mean 1003, spread 1.7: the two-pass variance
+/// keeps its digits where E[x²] − μ² would lose them all).
+/// Tolerance: `summing(n)` with n = N·H·W, the values per channel each statistic sums
+/// over, against the magnitudes of [`batch_norm_magnitude`]. Eval's y = γ(x − m)r + β
+/// sums nothing, but its product carries the GPU's few-ulp sqrt and division (≤ 4ε)
+/// before β is added, which may cancel: as if summing 4 terms of |γx̂| + |β|. Eval's dx
+/// is a product of three: transcendental.
+#[test]
+fn batch_norm_matches_cpu() {
+    let Some(mut gpu) = gpu::gpu_backend() else {
+        return;
+    };
+    let dense = ImageShape::new(33, 1, 1);
+    let image = ImageShape::new(3, 5, 7);
+    let mut cases = vec![];
+    for (rows, im) in [
+        (2, image),
+        (3, image),
+        (2, dense),
+        (3, dense),
+        (257, dense),
+        (64, ImageShape::new(8, 16, 16)),
+    ] {
+        let bn = BatchNorm::new(im, 1e-5);
+        let (cols, c) = (im.len(), im.channels);
+        let n = bn.count(rows);
+        let x = Values(rows, cols);
+        let channel = Values(1, c);
+        let running_var = Between(1, c, 0.1, 3.0);
+        cases.push(case(
+            Op::BatchNormTrain(bn),
+            &[x, channel, channel],
+            summing(n),
+        ));
+        for wrt in 0..3 {
+            let op = Op::BatchNormTrainGrad { bn, wrt };
+            cases.push(case(op, &[x, channel, Values(rows, cols)], summing(n)));
+        }
+        for momentum in [0.1, 0.5] {
+            let op = Op::BatchNormRunning { bn, momentum };
+            let args = [State(1, c), PositiveState(1, c), x];
+            cases.push(case(op, &args, summing(n)));
+        }
+        let eval = [x, channel, channel, channel, running_var];
+        cases.push(case(Op::BatchNormEval(bn), &eval, summing(4)));
+        let eval_grad = [x, channel, channel, running_var, Values(rows, cols)];
+        for (wrt, tolerance) in [(0, TRANSCENDENTAL), (1, summing(n)), (2, summing(n))] {
+            let op = Op::BatchNormEvalGrad { bn, wrt };
+            cases.push(case(op, &eval_grad, tolerance));
+        }
+    }
+    // Far from zero.
+    let bn = BatchNorm::new(image, 1e-5);
+    let far = Between(3, image.len(), 1000.0, 1006.0);
+    let channel = Values(1, image.channels);
+    let n = bn.count(3);
+    cases.push(case(
+        Op::BatchNormTrain(bn),
+        &[far, channel, channel],
+        summing(n),
+    ));
+    for wrt in 0..3 {
+        let op = Op::BatchNormTrainGrad { bn, wrt };
+        let dy = Values(3, image.len());
+        cases.push(case(op, &[far, channel, dy], summing(n)));
+    }
+    let op = Op::BatchNormRunning { bn, momentum: 0.1 };
+    let args = [State(1, 3), PositiveState(1, 3), far];
+    cases.push(case(op, &args, summing(n)));
+    // Eval over a batch of one (no variance needed).
+    let bn = BatchNorm::new(dense, 1e-3);
+    let eval = [
+        Values(1, 33),
+        Values(1, 33),
+        Values(1, 33),
+        Values(1, 33),
+        Between(1, 33, 0.1, 3.0),
+    ];
+    cases.push(case(Op::BatchNormEval(bn), &eval, summing(4)));
     check(&mut gpu, &cases);
 }
 

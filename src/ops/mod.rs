@@ -15,8 +15,10 @@
 //! | `Penalty` (L1, KL sparsity, contractive, squared L2), `PenaltyGrad` | `penalty.rs` | `penalty.wgsl` |
 //! | `Axpy` (`y ← a·x` or `y ← a·x + y` into a store entry) | `reduce.rs` | `reduce.wgsl` |
 //! | `Pool` (max, avg; size, stride, no padding), `PoolGrad`; `Upsample` (nearest, bilinear), `UpsampleGrad`; `ConcatCols`, `SliceCols`, `PadCols` | `pool.rs`, `resample.rs`, `columns.rs` | `pool.wgsl` |
+//! | `BatchNormTrain`, `BatchNormTrainGrad`, `BatchNormRunning` (running statistics, in place), `BatchNormEval`, `BatchNormEvalGrad` | `batchnorm.rs` | `batchnorm.wgsl` |
 
 pub mod activation;
+pub mod batchnorm;
 pub mod columns;
 pub mod elementwise;
 pub mod gather;
@@ -32,6 +34,7 @@ pub mod resample;
 pub mod spatial;
 
 pub use activation::Activation;
+pub use batchnorm::BatchNorm;
 pub use elementwise::BinaryOp;
 pub use loss::Loss;
 pub use matmul::MatMul;
@@ -120,6 +123,27 @@ pub enum Op {
         start: usize,
         total: usize,
     },
+    /// [x [N, C·H·W], γ [1, C], β [1, C]] → batch-normalised x with the batch's
+    /// per-channel statistics (`batchnorm.rs`).
+    BatchNormTrain(BatchNorm),
+    /// [x, γ, dy] → dx (`wrt` 0), dγ [1, C] (1) or dβ [1, C] (2); μ and σ² recomputed.
+    BatchNormTrainGrad {
+        bn: BatchNorm,
+        wrt: usize,
+    },
+    /// Side effect: [running_mean, running_var, x], both [1, C] store entries moved by
+    /// `momentum` towards the batch's mean and unbiased variance.
+    BatchNormRunning {
+        bn: BatchNorm,
+        momentum: f32,
+    },
+    /// [x, γ, β, running_mean, running_var] → x normalised with the running statistics.
+    BatchNormEval(BatchNorm),
+    /// [x, γ, running_mean, running_var, dy] → dx (`wrt` 0), dγ (1) or dβ (2).
+    BatchNormEvalGrad {
+        bn: BatchNorm,
+        wrt: usize,
+    },
 }
 
 impl Op {
@@ -162,6 +186,13 @@ impl Op {
             Op::ConcatCols => "concat cols".into(),
             Op::SliceCols { start, len } => format!("slice cols {start}..{}", start + len),
             Op::PadCols { start, total } => format!("pad cols at {start} to {total}"),
+            Op::BatchNormTrain(bn) => format!("{bn} train"),
+            Op::BatchNormTrainGrad { bn, wrt } => format!("{bn} train grad wrt {wrt}"),
+            Op::BatchNormRunning { bn, momentum } => {
+                format!("{bn} running statistics (momentum {momentum})")
+            }
+            Op::BatchNormEval(bn) => format!("{bn} eval"),
+            Op::BatchNormEvalGrad { bn, wrt } => format!("{bn} eval grad wrt {wrt}"),
         }
     }
 
@@ -255,6 +286,11 @@ impl Op {
                 arity(1)?;
                 columns::pad_shape(*start, *total, s)
             }
+            Op::BatchNormTrain(bn) => bn.train_shape(s),
+            Op::BatchNormTrainGrad { bn, wrt } => bn.train_grad_shape(*wrt, s),
+            Op::BatchNormRunning { bn, momentum } => bn.running_shape(*momentum, s),
+            Op::BatchNormEval(bn) => bn.eval_shape(s),
+            Op::BatchNormEvalGrad { bn, wrt } => bn.eval_grad_shape(*wrt, s),
         }
     }
 
@@ -270,7 +306,10 @@ impl Op {
 
     /// Ops that write into their operands instead of producing a value.
     pub fn is_effect(&self) -> bool {
-        matches!(self, Op::Update(_) | Op::Accumulate | Op::Axpy { .. })
+        matches!(
+            self,
+            Op::Update(_) | Op::Accumulate | Op::Axpy { .. } | Op::BatchNormRunning { .. }
+        )
     }
 
     /// Ops with no operands whose value comes from outside the plan.
@@ -330,6 +369,18 @@ impl Op {
             Op::ConcatCols => columns::concat_vjp(g, inputs, dout, needs),
             Op::SliceCols { start, .. } => columns::slice_vjp(g, inputs[0], *start, dout),
             Op::PadCols { start, .. } => columns::pad_vjp(g, inputs[0], *start, dout),
+            Op::BatchNormTrain(bn) => bn.train_vjp(g, inputs, dout, needs),
+            Op::BatchNormEval(bn) => bn.eval_vjp(g, inputs, dout, needs),
+            Op::BatchNormTrainGrad { .. } | Op::BatchNormEvalGrad { .. } => {
+                Err(GraphError::NotDifferentiable {
+                    op: self.name(),
+                    detail: "second derivatives are not supported".into(),
+                })
+            }
+            Op::BatchNormRunning { .. } => Err(GraphError::NotDifferentiable {
+                op: self.name(),
+                detail: "side effects have no gradient".into(),
+            }),
         }
     }
 }

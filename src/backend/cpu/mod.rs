@@ -487,6 +487,44 @@ impl<T: Real> CpuBackend<T> {
                     ops::columns::cpu_pad(i[0], len, *start, *total, o)
                 })
             }
+            Op::BatchNormTrain(bn) | Op::BatchNormEval(bn) => {
+                // Per-channel statistics first (one pass per channel), then y by ranges.
+                let (x, gamma, beta) = (get(0)?, get(1)?, get(2)?);
+                let stats = match l.op {
+                    Op::BatchNormTrain(_) => bn.cpu_train_stats(x, s[0].rows),
+                    _ => bn.cpu_eval_stats(get(3)?, get(4)?),
+                };
+                for_ranges(
+                    self.threads,
+                    out.len(),
+                    1,
+                    vec![out],
+                    vec![x],
+                    |o, i, start| bn.cpu_normalise_range(&stats, gamma, beta, start, i[0], o[0]),
+                )
+            }
+            Op::BatchNormTrainGrad { bn, wrt } => {
+                bn.cpu_train_grad(*wrt, get(0)?, get(1)?, get(2)?, s[0].rows, out)
+            }
+            Op::BatchNormEvalGrad { bn, wrt } => {
+                let (x, gamma, mean, var, dy) = (get(0)?, get(1)?, get(2)?, get(3)?, get(4)?);
+                if *wrt == 0 {
+                    let stats = bn.cpu_eval_stats(mean, var);
+                    for_ranges(
+                        self.threads,
+                        out.len(),
+                        1,
+                        vec![out],
+                        vec![dy],
+                        |o, i, start| bn.cpu_eval_grad_x_range(&stats, gamma, start, i[0], o[0]),
+                    )
+                } else {
+                    bn.cpu_eval_grad_affine(*wrt, x, mean, var, dy, s[0].rows, out)
+                }
+            }
+            Op::BatchNormRunning { .. } => {
+                return Err(BackendError::Execution("not a pure launch".into()))
+            }
         }
         Ok(())
     }
@@ -539,6 +577,24 @@ impl<T: Real> CpuBackend<T> {
             // acc += x is axpy with a = 1.
             Op::Accumulate => self.axpy(l, slots, inputs, true, None),
             Op::Axpy { accumulate } => self.axpy(l, slots, inputs, *accumulate, Some(2)),
+            Op::BatchNormRunning { bn, momentum } => {
+                let (mean_id, var_id) = (target(0)?, target(1)?);
+                let mut mean = self.entry_real_mut(mean_id)?;
+                let mut var = match self.entry_real_mut(var_id) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        self.entries[mean_id.0 as usize] = Some(Storage::Real(mean));
+                        return Err(e);
+                    }
+                };
+                let result = real_slice(l.inputs[2], slots, inputs, &self.entries).map(|x| {
+                    let rows = l.input_shapes[2].rows;
+                    bn.cpu_running(*momentum, &mut mean, &mut var, x, rows)
+                });
+                self.entries[mean_id.0 as usize] = Some(Storage::Real(mean));
+                self.entries[var_id.0 as usize] = Some(Storage::Real(var));
+                result
+            }
             _ => Err(BackendError::Execution("not a side effect".into())),
         }
     }

@@ -14,7 +14,7 @@
 use crate::backend::BackendError;
 use crate::graph::{DType, Launch, Location, Shape};
 use crate::ops::{
-    Activation, Axis, ImageShape, Noise, Op, Optimizer, Penalty, PoolKind, UpsampleMode,
+    Activation, Axis, BatchNorm, ImageShape, Noise, Op, Optimizer, Penalty, PoolKind, UpsampleMode,
 };
 
 /// The kernel families, one WGSL file each (`shaders/`), compiled with
@@ -30,6 +30,7 @@ pub enum Shader {
     Optim,
     Penalty,
     Pool,
+    BatchNorm,
 }
 
 const COMMON: &str = include_str!("../../../shaders/common.wgsl");
@@ -46,6 +47,7 @@ impl Shader {
             Shader::Optim => "optim.wgsl",
             Shader::Penalty => "penalty.wgsl",
             Shader::Pool => "pool.wgsl",
+            Shader::BatchNorm => "batchnorm.wgsl",
         }
     }
 
@@ -60,6 +62,7 @@ impl Shader {
             Shader::Optim => include_str!("../../../shaders/optim.wgsl"),
             Shader::Penalty => include_str!("../../../shaders/penalty.wgsl"),
             Shader::Pool => include_str!("../../../shaders/pool.wgsl"),
+            Shader::BatchNorm => include_str!("../../../shaders/batchnorm.wgsl"),
         };
         format!("{COMMON}\n{family}")
     }
@@ -97,6 +100,9 @@ pub enum Grid {
     Tiles { rows: usize, cols: usize },
     /// One workgroup that loops over everything (whole-value reductions).
     Single,
+    /// `n` workgroups in a row, each looping over its own part (one per channel for
+    /// batch normalisation's statistics).
+    Groups(usize),
 }
 
 const ELEMENTWISE_WORKGROUP: usize = 256;
@@ -127,6 +133,7 @@ impl Grid {
             }
             Grid::Tiles { rows, cols } => (cols.div_ceil(MATMUL_TILE), rows.div_ceil(MATMUL_TILE)),
             Grid::Single => (1, 1),
+            Grid::Groups(n) => (n, 1),
         };
         let limit = max_per_dimension as usize;
         if x > limit || y > limit {
@@ -526,6 +533,64 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
                 Grid::Elements(n),
             )
         }
+        // One layout for the pure entries: out, x, γ, β, running mean, running var, dy
+        // (see batchnorm.wgsl's header), placeholders where an op has no such operand.
+        Op::BatchNormTrain(bn) => kernel(
+            Shader::BatchNorm,
+            "batch_norm_train",
+            &[],
+            words(&batch_norm_params(*bn, shapes[0], 0.0)?),
+            vec![output()?, read(0), read(1), read(2)],
+            Grid::Groups(bn.channels()),
+        ),
+        Op::BatchNormTrainGrad { bn, wrt } => kernel(
+            Shader::BatchNorm,
+            "batch_norm_train_grad",
+            &[("WRT", *wrt as f64)],
+            words(&batch_norm_params(*bn, shapes[0], 0.0)?),
+            vec![output()?, read(0), read(1), unused, unused, unused, read(2)],
+            Grid::Groups(bn.channels()),
+        ),
+        Op::BatchNormEval(bn) => kernel(
+            Shader::BatchNorm,
+            "batch_norm_eval",
+            &[],
+            words(&batch_norm_params(*bn, shapes[0], 0.0)?),
+            vec![output()?, read(0), read(1), read(2), read(3), read(4)],
+            Grid::Elements(n),
+        ),
+        Op::BatchNormEvalGrad { bn, wrt } => {
+            let (entry, grid) = match wrt {
+                0 => ("batch_norm_eval_grad_x", Grid::Elements(n)),
+                _ => ("batch_norm_eval_grad_affine", Grid::Groups(bn.channels())),
+            };
+            kernel(
+                Shader::BatchNorm,
+                entry,
+                &[("WRT", *wrt as f64)],
+                words(&batch_norm_params(*bn, shapes[0], 0.0)?),
+                vec![
+                    output()?,
+                    read(0),
+                    read(1),
+                    unused,
+                    read(2),
+                    read(3),
+                    read(4),
+                ],
+                grid,
+            )
+        }
+        // Bound as [running mean, x, running var], out of operand order, so that x
+        // keeps the binding it has in every other batch-norm entry.
+        Op::BatchNormRunning { bn, momentum } => kernel(
+            Shader::BatchNorm,
+            "batch_norm_running",
+            &[],
+            words(&batch_norm_params(*bn, shapes[2], *momentum)?),
+            vec![update(0)?, read(2), update(1)?],
+            Grid::Groups(bn.channels()),
+        ),
         Op::Input { .. } | Op::Entry { .. } => {
             return Err(BackendError::Execution(format!(
                 "{} is not a launch",
@@ -576,6 +641,18 @@ fn penalty_params(penalty: Penalty, x: Shape) -> Result<[u32; 4], BackendError> 
         dim(x.cols)?,
         penalty.rho().to_bits(),
         dim(x.rows)?,
+    ])
+}
+
+/// batchnorm.wgsl's parameters {rows, channels, plane, eps, momentum} for an operand
+/// x of shape `x`.
+fn batch_norm_params(bn: BatchNorm, x: Shape, momentum: f32) -> Result<[u32; 5], BackendError> {
+    Ok([
+        dim(x.rows)?,
+        dim(bn.channels())?,
+        dim(bn.image.plane())?,
+        bn.eps.to_bits(),
+        momentum.to_bits(),
     ])
 }
 

@@ -1,0 +1,479 @@
+//! 2-D convolution, its adjoint (the transposed convolution), the weight gradient and
+//! the per-channel sum that gives the bias gradient. Images are rows `[N, C·H·W]`
+//! (`spatial.rs`), weights `[OC, C·KH·KW]` (PyTorch's `[OC, C, KH, KW]`, flattened).
+//!
+//! One [`ConvGeometry`] relates an *image* side (C × H × W) and a *feature* side
+//! (OC × OH × OW) through a KH × KW kernel, a stride s and a zero padding p:
+//!
+//! ```text
+//! conv:        y[oc, oh, ow] = Σ_{c,i,j} W[oc, c, i, j] · x[c, s·oh + i − p, s·ow + j − p]
+//! transposed:  x[c, h, w]    = Σ_{oc,i,j} W[oc, c, i, j] · y[oc, (h + p − i)/s, (w + p − j)/s]
+//!                              (terms where the division is inexact or out of range are 0)
+//! weight grad: dW[oc, c, i, j] = Σ_{n,oh,ow} dy[n, oc, oh, ow] · x[n, c, s·oh + i − p, s·ow + j − p]
+//! ```
+//!
+//! with OH = ⌊(H + 2p − KH)/s⌋ + 1. The transposed convolution is the exact adjoint of
+//! the convolution with the same weight, which is why the same weight layout serves
+//! PyTorch's `Conv2d` (`[out, in, k, k]`) and `ConvTranspose2d` (`[in, out, k, k]`) —
+//! for a transposed layer the "feature" side is its input. So the VJPs close over the
+//! three ops:
+//!
+//! ```text
+//! y = act(conv(x, W) + b):       dz = dy ⊙ act'(y),  dx = convᵀ(dz, W),  dW = wgrad(x, dz),  db = Σ_c dz
+//! x' = act(convᵀ(y, W) + b):     dz = dx' ⊙ act'(x'), dy = conv(dz, W),  dW = wgrad(dz, y),  db = Σ_c dz
+//! ```
+//!
+//! CPU: im2col + sgemm per image, threaded over images (the reference is the formula
+//! above, gathered into a matrix). WGSL: the tiled matmul of `shaders/matmul.wgsl` with
+//! override constant `LAYOUT` choosing loads that gather the im2col matrix on the fly
+//! (an implicit GEMM: nothing is materialised) and a store in image layout. The
+//! channel sum is `channel_sum` in `shaders/reduce.wgsl`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::graph::{Graph, GraphError, Shape, ValueId};
+use crate::ops::{Activation, ImageShape, Op, Real};
+
+/// The two sides of a convolution and how a kernel window maps between them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConvGeometry {
+    pub image: ImageShape,
+    pub features: ImageShape,
+    pub kernel: [usize; 2],
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl ConvGeometry {
+    /// A convolution of `image` to `out_channels` channels; the feature size follows.
+    pub fn conv(
+        image: ImageShape,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Self, String> {
+        let out = |size: usize| -> Result<usize, String> {
+            if stride == 0 || kernel == 0 {
+                return Err("kernel size and stride must be at least 1".into());
+            }
+            if size + 2 * padding < kernel {
+                return Err(format!(
+                    "a {kernel}×{kernel} kernel does not fit image {image} with padding {padding}"
+                ));
+            }
+            Ok((size + 2 * padding - kernel) / stride + 1)
+        };
+        let g = ConvGeometry {
+            image,
+            features: ImageShape::new(out_channels, out(image.height)?, out(image.width)?),
+            kernel: [kernel, kernel],
+            stride,
+            padding,
+        };
+        g.validate()?;
+        Ok(g)
+    }
+
+    /// A transposed convolution reading `input` (the feature side) and producing
+    /// `out_channels` channels of size (H − 1)·s − 2p + k + output_padding, as PyTorch's
+    /// `ConvTranspose2d`.
+    pub fn transposed(
+        input: ImageShape,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        output_padding: usize,
+    ) -> Result<Self, String> {
+        if stride == 0 || kernel == 0 {
+            return Err("kernel size and stride must be at least 1".into());
+        }
+        if output_padding >= stride {
+            return Err(format!(
+                "output padding {output_padding} must be below the stride {stride}"
+            ));
+        }
+        let size = |h: usize| {
+            ((h.max(1) - 1) * stride + kernel + output_padding)
+                .checked_sub(2 * padding)
+                .filter(|&s| s > 0)
+                .ok_or_else(|| format!("padding {padding} leaves nothing of input {input}"))
+        };
+        let g = ConvGeometry {
+            image: ImageShape::new(out_channels, size(input.height)?, size(input.width)?),
+            features: input,
+            kernel: [kernel, kernel],
+            stride,
+            padding,
+        };
+        g.validate()?;
+        Ok(g)
+    }
+
+    /// Checks that the feature size is the one the image size, kernel, stride and
+    /// padding give.
+    pub fn validate(&self) -> Result<(), String> {
+        let [kh, kw] = self.kernel;
+        if self.image.is_empty() || self.features.is_empty() || kh == 0 || kw == 0 {
+            return Err(format!("empty convolution {self:?}"));
+        }
+        if self.stride == 0 {
+            return Err("stride must be at least 1".into());
+        }
+        let fits = |size: usize, k: usize, out: usize| {
+            size + 2 * self.padding >= k && (size + 2 * self.padding - k) / self.stride + 1 == out
+        };
+        if !fits(self.image.height, kh, self.features.height)
+            || !fits(self.image.width, kw, self.features.width)
+        {
+            return Err(format!(
+                "a {kh}×{kw} kernel with stride {} and padding {} does not map {} to {}",
+                self.stride, self.padding, self.image, self.features
+            ));
+        }
+        Ok(())
+    }
+
+    /// Columns of the weight: C·KH·KW.
+    pub fn window(&self) -> usize {
+        self.image.channels * self.kernel[0] * self.kernel[1]
+    }
+
+    pub fn weight_shape(&self) -> Shape {
+        Shape::new(self.features.channels, self.window())
+    }
+
+    /// Multiply-adds of one image's convolution (and of its transpose).
+    pub fn macs_per_image(&self) -> usize {
+        self.features.len() * self.window()
+    }
+
+    /// A 1×1 kernel, stride 1, no padding: the image is already its own im2col matrix.
+    fn is_pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == 1 && self.padding == 0
+    }
+
+    /// The image position a window tap reads for feature pixel (oh, ow), if inside.
+    fn tap(&self, oh: usize, ow: usize, i: usize, j: usize) -> Option<(usize, usize)> {
+        let h = (oh * self.stride + i).checked_sub(self.padding)?;
+        let w = (ow * self.stride + j).checked_sub(self.padding)?;
+        (h < self.image.height && w < self.image.width).then_some((h, w))
+    }
+
+    /// cols[(c, i, j), (oh, ow)] = x[c, s·oh + i − p, s·ow + j − p], 0 in the padding.
+    pub fn im2col<T: Real>(&self, x: &[T], cols: &mut [T]) {
+        let [kh, kw] = self.kernel;
+        let (plane, fp) = (self.image.plane(), self.features.plane());
+        let mut rows = cols.chunks_mut(fp);
+        for c in 0..self.image.channels {
+            let xc = &x[c * plane..(c + 1) * plane];
+            for i in 0..kh {
+                for j in 0..kw {
+                    let row = rows.next().expect("cols holds C·KH·KW rows");
+                    for oh in 0..self.features.height {
+                        for ow in 0..self.features.width {
+                            row[oh * self.features.width + ow] = match self.tap(oh, ow, i, j) {
+                                Some((h, w)) => xc[h * self.image.width + w],
+                                None => T::zero(),
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of [`ConvGeometry::im2col`]: x[c, h, w] = Σ of the cols entries
+    /// that read it (x is overwritten).
+    pub fn col2im<T: Real>(&self, cols: &[T], x: &mut [T]) {
+        let [kh, kw] = self.kernel;
+        let (plane, fp) = (self.image.plane(), self.features.plane());
+        x.iter_mut().for_each(|v| *v = T::zero());
+        let mut rows = cols.chunks(fp);
+        for c in 0..self.image.channels {
+            let xc = &mut x[c * plane..(c + 1) * plane];
+            for i in 0..kh {
+                for j in 0..kw {
+                    let row = rows.next().expect("cols holds C·KH·KW rows");
+                    for oh in 0..self.features.height {
+                        for ow in 0..self.features.width {
+                            if let Some((h, w)) = self.tap(oh, ow, i, j) {
+                                xc[h * self.image.width + w] += row[oh * self.features.width + ow];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Which way a [`Conv`] maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Image side → feature side (`Conv2d`).
+    Forward,
+    /// Feature side → image side (`ConvTranspose2d`, and the convolution's dx).
+    Transposed,
+}
+
+/// `out = act(conv(x, W) + bias)` or its transposed form, with a per-channel bias of
+/// the output side. Operands: [x, weight [OC, C·KH·KW], (bias [1, out channels])].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Conv {
+    pub geometry: ConvGeometry,
+    pub direction: Direction,
+    pub bias: bool,
+    pub act: Activation,
+}
+
+impl Conv {
+    /// The (input, output) sides.
+    pub fn sides(&self) -> (ImageShape, ImageShape) {
+        match self.direction {
+            Direction::Forward => (self.geometry.image, self.geometry.features),
+            Direction::Transposed => (self.geometry.features, self.geometry.image),
+        }
+    }
+
+    pub fn shape(&self, s: &[Shape]) -> Result<Shape, String> {
+        let expected = if self.bias { 3 } else { 2 };
+        if s.len() != expected {
+            return Err(format!("expects {expected} operands, got {}", s.len()));
+        }
+        self.geometry.validate()?;
+        let (input, output) = self.sides();
+        input.check_cols(s[0].cols, "input")?;
+        if s[1] != self.geometry.weight_shape() {
+            return Err(format!(
+                "weight must be {} for a {}×{} kernel from {} to {} channels, got {}",
+                self.geometry.weight_shape(),
+                self.geometry.kernel[0],
+                self.geometry.kernel[1],
+                self.geometry.image.channels,
+                self.geometry.features.channels,
+                s[1]
+            ));
+        }
+        if self.bias && s[2] != Shape::new(1, output.channels) {
+            return Err(format!(
+                "bias must be [1, {}], got {}",
+                output.channels, s[2]
+            ));
+        }
+        Ok(Shape::new(s[0].rows, output.len()))
+    }
+
+    /// The CPU reference for the images whose outputs are `out` (whole output rows),
+    /// the first being image `first`: im2col + sgemm per image, then the epilogue.
+    /// `x` and `weight` are the whole operands.
+    pub fn cpu_images<T: Real>(
+        &self,
+        x: &[T],
+        weight: &[T],
+        bias: Option<&[T]>,
+        first: usize,
+        out: &mut [T],
+    ) {
+        let g = &self.geometry;
+        let (input, output) = self.sides();
+        let (k, p, oc) = (g.window(), g.features.plane(), g.features.channels);
+        let mut cols = if g.is_pointwise() {
+            vec![]
+        } else {
+            vec![T::zero(); k * p]
+        };
+        for (n, y) in out.chunks_mut(output.len()).enumerate() {
+            let xn = &x[(first + n) * input.len()..(first + n + 1) * input.len()];
+            match self.direction {
+                Direction::Forward => {
+                    // y [OC, P] = W [OC, K] · cols [K, P]
+                    let cols: &[T] = if g.is_pointwise() {
+                        xn
+                    } else {
+                        g.im2col(xn, &mut cols);
+                        &cols
+                    };
+                    T::gemm(oc, k, p, weight, (k as isize, 1), cols, (p as isize, 1), y);
+                }
+                Direction::Transposed => {
+                    // cols [K, P] = Wᵀ [K, OC] · x [OC, P], scattered back by col2im.
+                    if g.is_pointwise() {
+                        T::gemm(k, oc, p, weight, (1, k as isize), xn, (p as isize, 1), y);
+                    } else {
+                        T::gemm(k, oc, p, weight, (1, k as isize), xn, (p as isize, 1), &mut cols);
+                        g.col2im(&cols, y);
+                    }
+                }
+            }
+            let plane = output.plane();
+            for (c, yc) in y.chunks_mut(plane).enumerate() {
+                let b = bias.map_or(T::zero(), |b| b[c]);
+                for v in yc {
+                    *v = self.act.apply(*v + b);
+                }
+            }
+        }
+    }
+
+    pub fn vjp(
+        &self,
+        g: &mut Graph,
+        inputs: &[ValueId],
+        out: ValueId,
+        dout: ValueId,
+        needs: &[bool],
+    ) -> Result<Vec<Option<ValueId>>, GraphError> {
+        let dz = if self.act == Activation::Linear {
+            dout
+        } else {
+            g.push(Op::ActivationGrad(self.act), &[out, dout])?
+        };
+        let (x, w) = (inputs[0], inputs[1]);
+        let geometry = self.geometry;
+        let opposite = match self.direction {
+            Direction::Forward => Direction::Transposed,
+            Direction::Transposed => Direction::Forward,
+        };
+        let dx = if needs[0] {
+            let back = Conv {
+                geometry,
+                direction: opposite,
+                bias: false,
+                act: Activation::Linear,
+            };
+            Some(g.push(Op::Conv(back), &[dz, w])?)
+        } else {
+            None
+        };
+        let dw = if needs[1] {
+            let (image, features) = match self.direction {
+                Direction::Forward => (x, dz),
+                Direction::Transposed => (dz, x),
+            };
+            Some(g.push(Op::ConvWeightGrad(geometry), &[image, features])?)
+        } else {
+            None
+        };
+        let mut grads = vec![dx, dw];
+        if self.bias {
+            grads.push(if needs[2] {
+                let (_, output) = self.sides();
+                Some(g.push(Op::ChannelSum(output), &[dz])?)
+            } else {
+                None
+            });
+        }
+        Ok(grads)
+    }
+}
+
+/// [image [N, C·H·W], features [N, OC·OH·OW]] → dW [OC, C·KH·KW].
+pub fn weight_grad_shape(geometry: &ConvGeometry, s: &[Shape]) -> Result<Shape, String> {
+    if s.len() != 2 {
+        return Err(format!("expects 2 operands, got {}", s.len()));
+    }
+    geometry.validate()?;
+    geometry.image.check_cols(s[0].cols, "image-side")?;
+    geometry.features.check_cols(s[1].cols, "feature-side")?;
+    if s[0].rows != s[1].rows {
+        return Err(format!(
+            "image and feature batches differ: {} and {} rows",
+            s[0].rows, s[1].rows
+        ));
+    }
+    Ok(geometry.weight_shape())
+}
+
+/// The weight gradient of images `images` into `out` (overwritten):
+/// Σ_n features_n [OC, P] · im2col(image_n)ᵀ [P, K].
+pub fn cpu_weight_grad<T: Real>(
+    geometry: &ConvGeometry,
+    image: &[T],
+    features: &[T],
+    images: std::ops::Range<usize>,
+    out: &mut [T],
+) {
+    let g = geometry;
+    let (k, p, oc) = (g.window(), g.features.plane(), g.features.channels);
+    let mut cols = if g.is_pointwise() {
+        vec![]
+    } else {
+        vec![T::zero(); k * p]
+    };
+    out.iter_mut().for_each(|v| *v = T::zero());
+    for n in images {
+        let xn = &image[n * g.image.len()..(n + 1) * g.image.len()];
+        let yn = &features[n * g.features.len()..(n + 1) * g.features.len()];
+        let cols: &[T] = if g.is_pointwise() {
+            xn
+        } else {
+            g.im2col(xn, &mut cols);
+            &cols
+        };
+        T::gemm_accumulate(oc, p, k, yn, (p as isize, 1), cols, (1, p as isize), out);
+    }
+}
+
+/// [x [N, C·H·W]] → [1, C]: Σ over the batch and every pixel of each channel.
+pub fn channel_sum_shape(image: ImageShape, s: &[Shape]) -> Result<Shape, String> {
+    if s.len() != 1 {
+        return Err(format!("expects 1 operand, got {}", s.len()));
+    }
+    image.check_cols(s[0].cols, "input")?;
+    Ok(Shape::new(1, image.channels))
+}
+
+pub fn cpu_channel_sum<T: Real>(image: ImageShape, x: &[T], out: &mut [T]) {
+    out.iter_mut().for_each(|v| *v = T::zero());
+    for row in x.chunks(image.len()) {
+        for (o, plane) in out.iter_mut().zip(row.chunks(image.plane())) {
+            let mut s = T::zero();
+            for &v in plane {
+                s += v;
+            }
+            *o += s;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_sizes_follow_pytorch() {
+        // Conv2d(1, 16, 3, stride=2, padding=1) on 28×28 → 14×14.
+        let g = ConvGeometry::conv(ImageShape::new(1, 28, 28), 16, 3, 2, 1).unwrap();
+        assert_eq!(g.features, ImageShape::new(16, 14, 14));
+        // ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1) on 7×7 → 14×14.
+        let t = ConvGeometry::transposed(ImageShape::new(32, 7, 7), 16, 3, 2, 1, 1).unwrap();
+        assert_eq!(t.image, ImageShape::new(16, 14, 14));
+        assert!(ConvGeometry::conv(ImageShape::new(1, 2, 2), 4, 5, 1, 0).is_err());
+    }
+
+    #[test]
+    fn transposed_is_the_adjoint() {
+        // ⟨conv(x), y⟩ = ⟨x, convᵀ(y)⟩ for a strided, padded, non-square case.
+        let g = ConvGeometry::conv(ImageShape::new(2, 7, 5), 3, 3, 2, 1).unwrap();
+        let val = |i: usize| ((i * 37 % 11) as f64 - 5.0) / 7.0;
+        let x: Vec<f64> = (0..g.image.len()).map(val).collect();
+        let y: Vec<f64> = (0..g.features.len()).map(|i| val(i + 3)).collect();
+        let w: Vec<f64> = (0..g.weight_shape().len()).map(|i| val(i + 5)).collect();
+        let conv = |direction| Conv {
+            geometry: g,
+            direction,
+            bias: false,
+            act: Activation::Linear,
+        };
+        let mut cx = vec![0.0; g.features.len()];
+        conv(Direction::Forward).cpu_images(&x, &w, None, 0, &mut cx);
+        let mut ty = vec![0.0; g.image.len()];
+        conv(Direction::Transposed).cpu_images(&y, &w, None, 0, &mut ty);
+        let lhs: f64 = cx.iter().zip(&y).map(|(a, b)| a * b).sum();
+        let rhs: f64 = x.iter().zip(&ty).map(|(a, b)| a * b).sum();
+        assert!((lhs - rhs).abs() < 1e-12, "{lhs} vs {rhs}");
+    }
+}
