@@ -1,18 +1,33 @@
-// matmul.wgsl — out = act(op(A) · op(B) + bias) (src/ops/matmul.rs), op(X) = X or Xᵀ.
-// A is stored [m, k] (or [k, m] with TRANS_A), B is [k, n] (or [n, k] with TRANS_B),
-// all row-major: a transpose only swaps the index arithmetic, nothing is copied.
-// Bindings (group 0): 0 params {m, n, k} (uniform), 1 out [m, n] (read_write),
-//   2 a, 3 b, 4 bias [1, n] (read; a placeholder buffer when HAS_BIAS is false).
-// Workgroup: 8 × 8 invocations compute one 64 × 64 tile of out, 8 × 8 outputs per
-//   invocation held in registers (64 multiply-adds for every four vec4 reads of
-//   workgroup memory). A and B pass through workgroup memory in 64 × 16 and 16 × 64
-//   slices along k, so each element loaded from a buffer is used 64 times. Every load
-//   and store is bounds-checked, so any m, n, k works (edges read zeros); the loads
-//   clamp and select rather than branch, which keeps compile time down on software
-//   adapters (Mesa's llvmpipe compiles this kernel in under a second).
-//   Grid: (⌈n/64⌉, ⌈m/64⌉).
-// Override constants: TRANS_A, TRANS_B, HAS_BIAS, ACT, ALPHA (the epilogue).
+// matmul.wgsl — out = act(op(A) · op(B) + bias) (src/ops/matmul.rs), op(X) = X or Xᵀ,
+// and the convolutions of src/ops/conv.rs as implicit GEMMs of the same tiles.
+// Plain matmul (LAYOUT 0): A is stored [m, k] (or [k, m] with TRANS_A), B is [k, n]
+// (or [n, k] with TRANS_B), all row-major: a transpose only swaps the index
+// arithmetic, nothing is copied.
+// Convolutions (LAYOUT 1–3) gather the operands of a matmul on the fly from images
+// stored as rows [N, C·H·W] (nothing is materialised), with the geometry in params
+// (C × H × W image side, OC × OH × OW feature side, KH × KW kernel, stride, padding;
+// P = OH·OW, taps = KH·KW):
+//   1 conv:            m = OC, n = N·P,   k = C·taps;  A = weight, B = im2col(image),
+//                      stored to features[img, oc, p]; bias per row (channel).
+//   2 conv transposed: m = C,  n = N·H·W, k = OC·taps; A[c, (oc,t)] = weight[oc, c, t],
+//                      B = the feature pixel each tap reads (0 where the stride skips),
+//                      stored to image[img, c, h, w]; bias per row (channel).
+//   3 weight grad:     m = OC, n = C·taps, k = N·P;    A[oc, (img,p)] = features,
+//                      B = im2col(image)ᵀ, stored [m, n].
+// Bindings (group 0): 0 params (uniform), 1 out (read_write), 2 a, 3 b, 4 bias
+//   (read; a placeholder buffer when HAS_BIAS is false).
+// Workgroup: 8 × 8 invocations compute one (8·ROWS) × 64 tile of out, ROWS × 8
+//   outputs per invocation held in registers. ROWS is 8 for large m (a 64 × 64 tile,
+//   64 multiply-adds per eight workgroup reads); a thin output (a convolution to one
+//   channel) takes ROWS = 1, 2 or 4 so the tile is not mostly empty rows. A and B pass
+//   through workgroup memory in slices 16 deep along k. Every load and store is
+//   bounds-checked, so any m, n, k works (edges read zeros); the loads clamp and select
+//   rather than branch, which keeps compile time down on software adapters.
+//   Grid: (⌈n/64⌉, ⌈m/(8·ROWS)⌉).
+// Override constants: LAYOUT, ROWS, TRANS_A, TRANS_B, HAS_BIAS, ACT, ALPHA.
 
+override LAYOUT: u32 = 0u;
+override ROWS: u32 = 8u;
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
@@ -21,6 +36,16 @@ struct MatmulParams {
     m: u32,
     n: u32,
     k: u32,
+    channels: u32,
+    height: u32,
+    width: u32,
+    out_channels: u32,
+    out_height: u32,
+    out_width: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride: u32,
+    padding: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: MatmulParams;
@@ -29,78 +54,144 @@ struct MatmulParams {
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 
-const TILE: u32 = 64u;
+const TILE_N: u32 = 64u;
 const TILE_K: u32 = 16u;
-// vec4s across a tile: 64 / 4.
+// vec4s across a tile's columns: 64 / 4.
 const QUADS: u32 = 16u;
+const MAX_TILE_M: u32 = 64u;
 
-// a_tile[kk * QUADS + q] holds op(A) rows 4q .. 4q+3 of the tile at k offset kk;
-// b_tile[kk * QUADS + q] holds op(B) columns 4q .. 4q+3. Stored whole, as vec4s.
-var<workgroup> a_tile: array<vec4<f32>, 256>;
+// a_tile[kk * MAX_TILE_M + r] holds op(A) row r of the tile at k offset kk;
+// b_tile[kk * QUADS + q] holds op(B) columns 4q .. 4q+3, as vec4s.
+var<workgroup> a_tile: array<f32, 1024>;
 var<workgroup> b_tile: array<vec4<f32>, 256>;
 
-// Element (i, kk) of op(A), zero outside the matrix (the clamped read stays in bounds).
-fn load_a(i: u32, kk: u32) -> f32 {
-    let at = select(i * params.k + kk, kk * params.m + i, TRANS_A);
-    let v = a[min(at, params.m * params.k - 1u)];
-    return select(0.0, v, i < params.m && kk < params.k);
+// Image-side value (img, c, h, w) for signed h, w; zero outside the image.
+fn image_b(img: u32, c: u32, h: i32, w: i32, inside: bool) -> f32 {
+    let ok = inside && h >= 0 && w >= 0 && u32(h) < params.height && u32(w) < params.width;
+    let at = ((img * params.channels + c) * params.height + u32(max(h, 0))) * params.width + u32(max(w, 0));
+    return select(0.0, b[select(0u, at, ok)], ok);
 }
 
-// Element (kk, j) of op(B), zero outside the matrix (the clamped read stays in bounds).
+// im2col(image)[window, (img, pixel)]: the image value under tap `window` = (c, i, j)
+// of feature pixel `pixel` = (oh, ow).
+fn im2col_b(window: u32, img: u32, pixel: u32, inside: bool) -> f32 {
+    let taps = params.kernel_h * params.kernel_w;
+    let c = window / taps;
+    let t = window % taps;
+    let oh = pixel / params.out_width;
+    let ow = pixel % params.out_width;
+    let h = i32(oh * params.stride + t / params.kernel_w) - i32(params.padding);
+    let w = i32(ow * params.stride + t % params.kernel_w) - i32(params.padding);
+    return image_b(img, c, h, w, inside);
+}
+
+// Element (i, kk) of op(A), zero outside the matrix.
+fn load_a(i: u32, kk: u32) -> f32 {
+    let inside = i < params.m && kk < params.k;
+    var at: u32;
+    if (LAYOUT == 2u) {
+        // weight[oc, c = i, t] with kk = (oc, t)
+        let taps = params.kernel_h * params.kernel_w;
+        at = ((kk / taps) * params.m + i) * taps + kk % taps;
+    } else if (LAYOUT == 3u) {
+        // features[img, oc = i, p] with kk = (img, p)
+        let pixels = params.out_height * params.out_width;
+        at = ((kk / pixels) * params.m + i) * pixels + kk % pixels;
+    } else {
+        at = select(i * params.k + kk, kk * params.m + i, TRANS_A);
+    }
+    return select(0.0, a[select(0u, at, inside)], inside);
+}
+
+// Element (kk, j) of op(B), zero outside the matrix.
 fn load_b(kk: u32, j: u32) -> f32 {
+    let inside = kk < params.k && j < params.n;
+    if (LAYOUT == 1u) {
+        let pixels = params.out_height * params.out_width;
+        return im2col_b(kk, j / pixels, j % pixels, inside);
+    }
+    if (LAYOUT == 3u) {
+        let pixels = params.out_height * params.out_width;
+        return im2col_b(j, kk / pixels, kk % pixels, inside);
+    }
+    if (LAYOUT == 2u) {
+        // The feature pixel (oh, ow) = ((h + p − i)/s, (w + p − j)/s) that tap
+        // kk = (oc, i, j) of image pixel j = (img, h, w) reads, if the division is exact.
+        let taps = params.kernel_h * params.kernel_w;
+        let plane = params.height * params.width;
+        let img = j / plane;
+        let q = j % plane;
+        let oc = kk / taps;
+        let t = kk % taps;
+        let th = i32(q / params.width + params.padding) - i32(t / params.kernel_w);
+        let tw = i32(q % params.width + params.padding) - i32(t % params.kernel_w);
+        let s = i32(params.stride);
+        let oh = th / s;
+        let ow = tw / s;
+        let ok = inside && th >= 0 && tw >= 0 && th % s == 0 && tw % s == 0
+            && u32(oh) < params.out_height && u32(ow) < params.out_width;
+        let at = ((img * params.out_channels + oc) * params.out_height + u32(max(oh, 0))) * params.out_width + u32(max(ow, 0));
+        return select(0.0, b[select(0u, at, ok)], ok);
+    }
     let at = select(kk * params.n + j, j * params.k + kk, TRANS_B);
-    let v = b[min(at, params.k * params.n - 1u)];
-    return select(0.0, v, kk < params.k && j < params.n);
+    return select(0.0, b[select(0u, at, inside)], inside);
+}
+
+// Where output (i, j) is stored.
+fn out_index(i: u32, j: u32) -> u32 {
+    if (LAYOUT == 1u) {
+        let pixels = params.out_height * params.out_width;
+        return ((j / pixels) * params.m + i) * pixels + j % pixels;
+    }
+    if (LAYOUT == 2u) {
+        let plane = params.height * params.width;
+        return ((j / plane) * params.m + i) * plane + j % plane;
+    }
+    return i * params.n + j;
 }
 
 @compute @workgroup_size(8, 8)
 fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
           @builtin(local_invocation_index) lane: u32) {
-    let row0 = wg.y * TILE;
-    let col0 = wg.x * TILE;
-    // acc[8h + r] = outputs (row0 + 8·lid.y + r, col0 + 8·lid.x + 4h + 0..3), h = 0, 1.
+    let tile_m = 8u * ROWS;
+    let row0 = wg.y * tile_m;
+    let col0 = wg.x * TILE_N;
+    // acc[r] = outputs (row0 + ROWS·lid.y + r, col0 + 8·lid.x + 0..3),
+    // acc[8 + r] the next four columns.
     var acc = array<vec4<f32>, 16>();
 
     for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
-        // Each slice is 256 vec4s: four per invocation.
+        // A's slice is TILE_K × tile_m scalars (2·ROWS per invocation), B's 256 vec4s
+        // (four per invocation).
+        for (var t = 0u; t < 2u * ROWS; t++) {
+            let slot = lane + 64u * t;
+            let kk = slot / tile_m;
+            let r = slot % tile_m;
+            a_tile[kk * MAX_TILE_M + r] = load_a(row0 + r, k0 + kk);
+        }
         for (var t = 0u; t < 4u; t++) {
             let slot = lane + 64u * t;
             let q = slot % QUADS;
             let kk = k0 + slot / QUADS;
-            let i = row0 + 4u * q;
-            a_tile[slot] = vec4(load_a(i, kk), load_a(i + 1u, kk), load_a(i + 2u, kk), load_a(i + 3u, kk));
             let j = col0 + 4u * q;
             b_tile[slot] = vec4(load_b(kk, j), load_b(kk, j + 1u), load_b(kk, j + 2u), load_b(kk, j + 3u));
         }
         workgroupBarrier();
         for (var kk = 0u; kk < TILE_K; kk++) {
-            let rows_lo = a_tile[kk * QUADS + 2u * lid.y];
-            let rows_hi = a_tile[kk * QUADS + 2u * lid.y + 1u];
             let cols_lo = b_tile[kk * QUADS + 2u * lid.x];
             let cols_hi = b_tile[kk * QUADS + 2u * lid.x + 1u];
-            acc[0] += rows_lo.x * cols_lo;
-            acc[1] += rows_lo.y * cols_lo;
-            acc[2] += rows_lo.z * cols_lo;
-            acc[3] += rows_lo.w * cols_lo;
-            acc[4] += rows_hi.x * cols_lo;
-            acc[5] += rows_hi.y * cols_lo;
-            acc[6] += rows_hi.z * cols_lo;
-            acc[7] += rows_hi.w * cols_lo;
-            acc[8] += rows_lo.x * cols_hi;
-            acc[9] += rows_lo.y * cols_hi;
-            acc[10] += rows_lo.z * cols_hi;
-            acc[11] += rows_lo.w * cols_hi;
-            acc[12] += rows_hi.x * cols_hi;
-            acc[13] += rows_hi.y * cols_hi;
-            acc[14] += rows_hi.z * cols_hi;
-            acc[15] += rows_hi.w * cols_hi;
+            for (var r = 0u; r < ROWS; r++) {
+                let v = a_tile[kk * MAX_TILE_M + ROWS * lid.y + r];
+                acc[r] += v * cols_lo;
+                acc[8u + r] += v * cols_hi;
+            }
         }
         workgroupBarrier();
     }
 
     // Epilogue: bias and activation, then the bounds-checked store.
-    for (var r = 0u; r < 8u; r++) {
-        let i = row0 + 8u * lid.y + r;
+    for (var r = 0u; r < ROWS; r++) {
+        let i = row0 + ROWS * lid.y + r;
         if (i >= params.m) {
             break;
         }
@@ -109,9 +200,9 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
             if (j < params.n) {
                 var v = acc[8u * (c / 4u) + r][c % 4u];
                 if (HAS_BIAS) {
-                    v += bias[j];
+                    v += bias[select(j, i, LAYOUT == 1u || LAYOUT == 2u)];
                 }
-                out[i * params.n + j] = apply_activation(v);
+                out[out_index(i, j)] = apply_activation(v);
             }
         }
     }

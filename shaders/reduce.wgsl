@@ -3,6 +3,9 @@
 //   reduce_cols  out[i] = scale · Σ_j x[i, j]      [rows, cols] → [rows, 1]
 //   reduce_all   out[0] = scale · Σ x              [rows, cols] → [1, 1]
 //   broadcast    out[i, j] = x[i or 0, j or 0]     [from_rows, from_cols] → [rows, cols]
+//   channel_sum  out[c] = Σ_{n,q} x[n, c·P + q]    [rows, cols·P] → [1, cols], images of
+//                                                  cols channels of P = from_rows pixels
+//                                                  (a convolution's bias gradient)
 //   axpy         out = a · x + [ACCUMULATE] out    (out is a store entry; Op::Axpy with
 //                                                  a = factor[0], Op::Accumulate with
 //                                                  a = 1 and ACCUMULATE)
@@ -13,7 +16,8 @@
 // Workgroups: 256 × 1 × 1. reduce_rows / reduce_cols give one invocation to each output
 // and add in the CPU reference's order; reduce_all is a single workgroup: each
 // invocation sums a strided share, then a tree in workgroup memory (any length, one
-// dispatch). broadcast and axpy are element-wise on the 2-D grid.
+// dispatch). broadcast and axpy are element-wise on the 2-D grid. channel_sum is one
+// workgroup per channel, each reduced like reduce_all.
 // Override constants: ACCUMULATE (axpy: add to out rather than overwrite it), SCALED
 // (axpy: a from factor, else a = 1).
 
@@ -104,4 +108,19 @@ fn axpy(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         y = y + out[e];
     }
     out[e] = y;
+}
+
+@compute @workgroup_size(256)
+fn channel_sum(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let c = wg.x;
+    let plane = params.from_rows;
+    let count = params.rows * plane;
+    var acc = 0.0;
+    for (var e = lane; e < count; e += 256u) {
+        acc += x[((e / plane) * params.cols + c) * plane + e % plane];
+    }
+    let total = workgroup_sum(lane, acc);
+    if (lane == 0u) {
+        out[c] = total * params.scale;
+    }
 }

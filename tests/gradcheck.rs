@@ -302,6 +302,8 @@ fn spatial_and_column_ops() {
     gradcheck(Op::ConcatCols, &[arg(3, 4), arg(3, 2)]);
     gradcheck(Op::SliceCols { start: 1, len: 3 }, &[arg(3, 5)]);
     gradcheck(Op::PadCols { start: 2, total: 7 }, &[arg(3, 4)]);
+}
+
 #[test]
 fn batch_norm() {
     // Training mode differentiates x, γ and β (the fused BatchNormTrainGrad wrt 0, 1,
@@ -336,4 +338,39 @@ fn batch_norm() {
     // A large ε (the gradient's γ/√(σ² + ε) factor, not just 1/σ).
     let bn = BatchNorm::new(ImageShape::new(2, 1, 2), 0.5);
     gradcheck(Op::BatchNormTrain(bn), &[arg(3, 4), arg(1, 2), arg(1, 2)]);
+}
+
+/// Convolutions forward and transposed (x, weight, bias through the fused epilogue),
+/// on strided, padded and pointwise geometries.
+#[test]
+fn convolutions() {
+    use aegpu::ops::{Conv, ConvGeometry, Direction, ImageShape};
+    for (image, oc, kernel, stride, padding) in [
+        (ImageShape::new(2, 5, 4), 3, 3, 1, 1),
+        (ImageShape::new(1, 7, 6), 2, 3, 2, 1),
+        (ImageShape::new(3, 4, 4), 2, 2, 2, 0),
+        (ImageShape::new(2, 3, 3), 2, 1, 1, 0),
+    ] {
+        let g = ConvGeometry::conv(image, oc, kernel, stride, padding).unwrap();
+        for (direction, act) in [
+            (Direction::Forward, Activation::Tanh),
+            (Direction::Transposed, Activation::Sigmoid),
+        ] {
+            let conv = Conv {
+                geometry: g,
+                direction,
+                bias: true,
+                act,
+            };
+            let (input, output) = conv.sides();
+            gradcheck(
+                Op::Conv(conv),
+                &[
+                    arg(2, input.len()),
+                    arg(g.features.channels, g.window()),
+                    arg(1, output.channels),
+                ],
+            );
+        }
+    }
 }

@@ -1247,3 +1247,79 @@ fn max_pool_ties_go_to_the_first_maximum() {
         assert_eq!(got, [1.0, 2.0, 0.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0]);
     }
 }
+
+/// Convolutions (the implicit GEMMs of matmul.wgsl's LAYOUT 1–3) and the channel sum,
+/// on strided, padded, non-square and pointwise geometries, including thin outputs (one
+/// channel: the 8-row tiles) and an MNIST-sized layer.
+/// Each output sums its window's products in another order on each side: `summing`
+/// of the window (C·KH·KW for conv, OC·KH·KW for the transpose, N·OH·OW for the weight
+/// gradient and the channel sum), with a fused activation epilogue that keeps the
+/// magnitude (relu, leaky relu: a squashing one would hide the sum's error scale).
+#[test]
+fn convolutions_match_cpu() {
+    use aegpu::ops::{Conv, ConvGeometry, Direction, ImageShape};
+    let Some(mut gpu) = gpu::gpu_backend() else {
+        return;
+    };
+    let mut cases = vec![];
+    let mut add = |n: usize, g: ConvGeometry| {
+        let taps = g.kernel[0] * g.kernel[1];
+        let weight = Values(g.features.channels, g.window());
+        for (direction, bias, act) in [
+            (Direction::Forward, true, Activation::Relu),
+            (Direction::Forward, false, Activation::Linear),
+            (Direction::Transposed, true, Activation::LeakyRelu { alpha: 0.1 }),
+            (Direction::Transposed, false, Activation::Linear),
+        ] {
+            let conv = Conv {
+                geometry: g,
+                direction,
+                bias,
+                act,
+            };
+            let (input, output) = conv.sides();
+            let mut args = vec![Values(n, input.len()), weight];
+            if bias {
+                args.push(Values(1, output.channels));
+            }
+            let terms = match direction {
+                Direction::Forward => g.window(),
+                Direction::Transposed => g.features.channels * taps,
+            };
+            cases.push(case(Op::Conv(conv), &args, summing(terms + 1)));
+        }
+        let (image, features) = (Values(n, g.image.len()), Values(n, g.features.len()));
+        let pixels = n * g.features.plane();
+        cases.push(case(
+            Op::ConvWeightGrad(g),
+            &[image, features],
+            summing(pixels),
+        ));
+        cases.push(case(
+            Op::ChannelSum(g.features),
+            &[features],
+            summing(pixels),
+        ));
+    };
+    for (n, c, h, w) in IMAGES {
+        let image = ImageShape::new(c, h, w);
+        for (oc, kernel, stride, padding) in [
+            (1, 1, 1, 0),
+            (4, 3, 1, 1),
+            (3, 3, 2, 1),
+            (2, 2, 2, 0),
+            (5, 3, 1, 0),
+        ] {
+            if let Ok(g) = ConvGeometry::conv(image, oc, kernel, stride, padding) {
+                add(n, g);
+            }
+        }
+    }
+    // The MNIST conv autoencoder's layers, batch 16.
+    let mnist = ConvGeometry::conv(ImageShape::new(1, 28, 28), 16, 3, 2, 1).unwrap();
+    add(16, mnist);
+    add(16, ConvGeometry::conv(mnist.features, 32, 3, 2, 1).unwrap());
+    // A denoiser's 3×3 layer, 70 channels (two 64-row tiles).
+    add(2, ConvGeometry::conv(ImageShape::new(8, 17, 19), 70, 3, 1, 1).unwrap());
+    check(&mut gpu, &cases);
+}

@@ -303,7 +303,16 @@ impl Conv {
                     if g.is_pointwise() {
                         T::gemm(k, oc, p, weight, (1, k as isize), xn, (p as isize, 1), y);
                     } else {
-                        T::gemm(k, oc, p, weight, (1, k as isize), xn, (p as isize, 1), &mut cols);
+                        T::gemm(
+                            k,
+                            oc,
+                            p,
+                            weight,
+                            (1, k as isize),
+                            xn,
+                            (p as isize, 1),
+                            &mut cols,
+                        );
                         g.col2im(&cols, y);
                     }
                 }

@@ -16,10 +16,12 @@
 //! | `Axpy` (`y ← a·x` or `y ← a·x + y` into a store entry) | `reduce.rs` | `reduce.wgsl` |
 //! | `Pool` (max, avg; size, stride, no padding), `PoolGrad`; `Upsample` (nearest, bilinear), `UpsampleGrad`; `ConcatCols`, `SliceCols`, `PadCols` | `pool.rs`, `resample.rs`, `columns.rs` | `pool.wgsl` |
 //! | `BatchNormTrain`, `BatchNormTrainGrad`, `BatchNormRunning` (running statistics, in place), `BatchNormEval`, `BatchNormEvalGrad` | `batchnorm.rs` | `batchnorm.wgsl` |
+//! | `Conv` (2-D convolution and its transpose, bias + activation epilogue), `ConvWeightGrad`, `ChannelSum` | `conv.rs` | `matmul.wgsl` (implicit GEMM), `reduce.wgsl` |
 
 pub mod activation;
 pub mod batchnorm;
 pub mod columns;
+pub mod conv;
 pub mod elementwise;
 pub mod gather;
 pub mod loss;
@@ -35,6 +37,7 @@ pub mod spatial;
 
 pub use activation::Activation;
 pub use batchnorm::BatchNorm;
+pub use conv::{Conv, ConvGeometry, Direction};
 pub use elementwise::BinaryOp;
 pub use loss::Loss;
 pub use matmul::MatMul;
@@ -144,6 +147,12 @@ pub enum Op {
         bn: BatchNorm,
         wrt: usize,
     },
+    /// [x, weight, (bias)] → act(conv(x, W) + bias) or its transposed form.
+    Conv(Conv),
+    /// [image-side value, feature-side value] → the weight gradient [OC, C·KH·KW].
+    ConvWeightGrad(ConvGeometry),
+    /// [x [N, C·H·W]] → [1, C], the sum over the batch and pixels of each channel.
+    ChannelSum(ImageShape),
 }
 
 impl Op {
@@ -193,6 +202,27 @@ impl Op {
             }
             Op::BatchNormEval(bn) => format!("{bn} eval"),
             Op::BatchNormEvalGrad { bn, wrt } => format!("{bn} eval grad wrt {wrt}"),
+            Op::Conv(c) => {
+                let (input, output) = c.sides();
+                format!(
+                    "{} {}×{}/{} {input} → {output}{}{}",
+                    match c.direction {
+                        Direction::Forward => "conv",
+                        Direction::Transposed => "conv transposed",
+                    },
+                    c.geometry.kernel[0],
+                    c.geometry.kernel[1],
+                    c.geometry.stride,
+                    if c.bias { " +bias" } else { "" },
+                    if c.act != Activation::Linear {
+                        format!(" {}", c.act)
+                    } else {
+                        String::new()
+                    }
+                )
+            }
+            Op::ConvWeightGrad(g) => format!("conv weight grad {} → {}", g.image, g.features),
+            Op::ChannelSum(image) => format!("channel sum {image}"),
         }
     }
 
@@ -291,6 +321,9 @@ impl Op {
             Op::BatchNormRunning { bn, momentum } => bn.running_shape(*momentum, s),
             Op::BatchNormEval(bn) => bn.eval_shape(s),
             Op::BatchNormEvalGrad { bn, wrt } => bn.eval_grad_shape(*wrt, s),
+            Op::Conv(c) => c.shape(s),
+            Op::ConvWeightGrad(geometry) => conv::weight_grad_shape(geometry, s),
+            Op::ChannelSum(image) => conv::channel_sum_shape(*image, s),
         }
     }
 
@@ -380,6 +413,11 @@ impl Op {
             Op::BatchNormRunning { .. } => Err(GraphError::NotDifferentiable {
                 op: self.name(),
                 detail: "side effects have no gradient".into(),
+            }),
+            Op::Conv(c) => c.vjp(g, inputs, out, dout, needs),
+            Op::ConvWeightGrad(_) | Op::ChannelSum(_) => Err(GraphError::NotDifferentiable {
+                op: self.name(),
+                detail: "gradient ops are not differentiated again".into(),
             }),
         }
     }

@@ -47,9 +47,23 @@ pub trait Real:
             other
         }
     }
-    /// `C = op(A) · op(B)` (C overwritten, row-major `m × n`), with A (`m × k`) and B
-    /// (`k × n`) given by non-negative (row, column) strides, so transposes are
-    /// strides, not copies. Panics on negative strides or operands too short.
+    /// `C = op(A) · op(B) + β·C` (row-major `m × n`), with A (`m × k`) and B (`k × n`)
+    /// given by non-negative (row, column) strides, so transposes are strides, not
+    /// copies. β is 0 (overwrite) or 1 (accumulate). Panics on negative strides or
+    /// operands too short.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_beta(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[Self],
+        a_strides: (isize, isize),
+        b: &[Self],
+        b_strides: (isize, isize),
+        beta: Self,
+        c: &mut [Self],
+    );
+    /// `C = op(A) · op(B)`, C overwritten (see [`Real::gemm_beta`]).
     #[allow(clippy::too_many_arguments)]
     fn gemm(
         m: usize,
@@ -60,7 +74,23 @@ pub trait Real:
         b: &[Self],
         b_strides: (isize, isize),
         c: &mut [Self],
-    );
+    ) {
+        Self::gemm_beta(m, k, n, a, a_strides, b, b_strides, Self::zero(), c)
+    }
+    /// `C += op(A) · op(B)` (see [`Real::gemm_beta`]).
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_accumulate(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[Self],
+        a_strides: (isize, isize),
+        b: &[Self],
+        b_strides: (isize, isize),
+        c: &mut [Self],
+    ) {
+        Self::gemm_beta(m, k, n, a, a_strides, b, b_strides, Self::one(), c)
+    }
 }
 
 macro_rules! impl_real {
@@ -105,7 +135,7 @@ macro_rules! impl_real {
             fn powi(self, n: i32) -> Self {
                 <$t>::powi(self, n)
             }
-            fn gemm(
+            fn gemm_beta(
                 m: usize,
                 k: usize,
                 n: usize,
@@ -113,6 +143,7 @@ macro_rules! impl_real {
                 (rsa, csa): (isize, isize),
                 b: &[Self],
                 (rsb, csb): (isize, isize),
+                beta: Self,
                 c: &mut [Self],
             ) {
                 assert!(c.len() >= m * n);
@@ -120,7 +151,9 @@ macro_rules! impl_real {
                     return;
                 }
                 if k == 0 {
-                    c[..m * n].iter_mut().for_each(|x| *x = 0.0);
+                    if beta == 0.0 {
+                        c[..m * n].iter_mut().for_each(|x| *x = 0.0);
+                    }
                     return;
                 }
                 // Extents checked so the raw-pointer call below stays in bounds.
@@ -147,7 +180,7 @@ macro_rules! impl_real {
                         b.as_ptr(),
                         rsb,
                         csb,
-                        0.0,
+                        beta,
                         c.as_mut_ptr(),
                         n as isize,
                         1,

@@ -10,6 +10,7 @@ use crate::ops::{self, Op, Real};
 
 mod parallel;
 use parallel::{for_ranges, for_rows};
+use rayon::prelude::*;
 
 /// Matmuls are cut into tasks of whole row blocks at least this tall (sgemm's
 /// register blocks are up to 16 rows; thinner tasks waste its packing).
@@ -525,6 +526,41 @@ impl<T: Real> CpuBackend<T> {
             Op::BatchNormRunning { .. } => {
                 return Err(BackendError::Execution("not a pure launch".into()))
             }
+            Op::Conv(conv) => {
+                // Whole images per thread, each with its own im2col scratch.
+                let (x, weight) = (get(0)?, get(1)?);
+                let bias = if conv.bias { Some(get(2)?) } else { None };
+                let row = l.shape.cols;
+                for_ranges(
+                    self.threads,
+                    out.len(),
+                    row,
+                    vec![out],
+                    vec![],
+                    |o, _, start| conv.cpu_images(x, weight, bias, start / row, o[0]),
+                )
+            }
+            Op::ConvWeightGrad(geometry) => {
+                // A partial sum per thread over its images, added in a fixed order.
+                let (image, features) = (get(0)?, get(1)?);
+                let images = s[0].rows;
+                let tasks = self.threads.min(images).max(1);
+                let per = images.div_ceil(tasks);
+                let partials: Vec<Vec<T>> = (0..tasks)
+                    .into_par_iter()
+                    .map(|t| {
+                        let mut partial = vec![T::zero(); out.len()];
+                        let range = t * per..((t + 1) * per).min(images);
+                        ops::conv::cpu_weight_grad(geometry, image, features, range, &mut partial);
+                        partial
+                    })
+                    .collect();
+                out.copy_from_slice(&partials[0]);
+                for partial in &partials[1..] {
+                    out.iter_mut().zip(partial).for_each(|(o, &p)| *o += p);
+                }
+            }
+            Op::ChannelSum(image) => ops::conv::cpu_channel_sum(*image, get(0)?, out),
         }
         Ok(())
     }

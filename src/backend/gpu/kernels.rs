@@ -14,7 +14,8 @@
 use crate::backend::BackendError;
 use crate::graph::{DType, Launch, Location, Shape};
 use crate::ops::{
-    Activation, Axis, BatchNorm, ImageShape, Noise, Op, Optimizer, Penalty, PoolKind, UpsampleMode,
+    Activation, Axis, BatchNorm, ConvGeometry, Direction, ImageShape, Noise, Op, Optimizer,
+    Penalty, PoolKind, UpsampleMode,
 };
 
 /// The kernel families, one WGSL file each (`shaders/`), compiled with
@@ -96,8 +97,13 @@ pub enum Grid {
     /// One invocation per element, 256 to a workgroup, on a 2-D grid when one
     /// dimension would pass `max_compute_workgroups_per_dimension`.
     Elements(usize),
-    /// Matmul: one workgroup per 64 × 64 tile of a [rows, cols] output.
-    Tiles { rows: usize, cols: usize },
+    /// Matmul and convolutions: one workgroup per `tile_rows` × 64 tile of a
+    /// [rows, cols] output.
+    Tiles {
+        rows: usize,
+        cols: usize,
+        tile_rows: usize,
+    },
     /// One workgroup that loops over everything (whole-value reductions).
     Single,
     /// `n` workgroups in a row, each looping over its own part (one per channel for
@@ -131,7 +137,11 @@ impl Grid {
                 let x = groups.min(max_per_dimension as usize);
                 (x, if x == 0 { 0 } else { groups.div_ceil(x) })
             }
-            Grid::Tiles { rows, cols } => (cols.div_ceil(MATMUL_TILE), rows.div_ceil(MATMUL_TILE)),
+            Grid::Tiles {
+                rows,
+                cols,
+                tile_rows,
+            } => (cols.div_ceil(MATMUL_TILE), rows.div_ceil(tile_rows)),
             Grid::Single => (1, 1),
             Grid::Groups(n) => (n, 1),
         };
@@ -214,10 +224,13 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
             let ((m, k), (_, cols)) = mm.dims(shapes[0], shapes[1]);
             let bias = if mm.bias { read(2) } else { unused };
             let [act, alpha] = activation(mm.act);
+            let rows = tile_rows(m);
             kernel(
                 Shader::Matmul,
                 "matmul",
                 &[
+                    ("LAYOUT", 0.0),
+                    ("ROWS", (rows / 8) as f64),
                     ("TRANS_A", flag(mm.trans_a)),
                     ("TRANS_B", flag(mm.trans_b)),
                     ("HAS_BIAS", flag(mm.bias)),
@@ -226,7 +239,87 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
                 ],
                 words(&[dim(m)?, dim(cols)?, dim(k)?]),
                 vec![output()?, read(0), read(1), bias],
-                Grid::Tiles { rows: m, cols },
+                Grid::Tiles {
+                    rows: m,
+                    cols,
+                    tile_rows: rows,
+                },
+            )
+        }
+        Op::Conv(conv) => {
+            // An implicit GEMM (matmul.wgsl's LAYOUT 1 or 2): weight as A, the input
+            // gathered as B.
+            let g = &conv.geometry;
+            let batch = shapes[0].rows;
+            let taps = g.kernel[0] * g.kernel[1];
+            let (layout, m, cols, k) = match conv.direction {
+                Direction::Forward => (
+                    1,
+                    g.features.channels,
+                    batch * g.features.plane(),
+                    g.window(),
+                ),
+                Direction::Transposed => (
+                    2,
+                    g.image.channels,
+                    batch * g.image.plane(),
+                    g.features.channels * taps,
+                ),
+            };
+            let bias = if conv.bias { read(2) } else { unused };
+            let [act, alpha] = activation(conv.act);
+            let rows = tile_rows(m);
+            kernel(
+                Shader::Matmul,
+                "matmul",
+                &[
+                    ("LAYOUT", layout as f64),
+                    ("ROWS", (rows / 8) as f64),
+                    ("HAS_BIAS", flag(conv.bias)),
+                    act,
+                    alpha,
+                ],
+                conv_params(g, m, cols, k)?,
+                vec![output()?, read(1), read(0), bias],
+                Grid::Tiles {
+                    rows: m,
+                    cols,
+                    tile_rows: rows,
+                },
+            )
+        }
+        Op::ConvWeightGrad(g) => {
+            // matmul.wgsl's LAYOUT 3: features as A, im2col(image)ᵀ as B.
+            let batch = shapes[0].rows;
+            let (m, cols, k) = (g.features.channels, g.window(), batch * g.features.plane());
+            let rows = tile_rows(m);
+            kernel(
+                Shader::Matmul,
+                "matmul",
+                &[("LAYOUT", 3.0), ("ROWS", (rows / 8) as f64)],
+                conv_params(g, m, cols, k)?,
+                vec![output()?, read(1), read(0), unused],
+                Grid::Tiles {
+                    rows: m,
+                    cols,
+                    tile_rows: rows,
+                },
+            )
+        }
+        Op::ChannelSum(image) => {
+            let x = shapes[0];
+            kernel(
+                Shader::Reduce,
+                "channel_sum",
+                &[],
+                words(&[
+                    dim(x.rows)?,
+                    dim(image.channels)?,
+                    1f32.to_bits(),
+                    dim(image.plane())?,
+                ]),
+                vec![output()?, read(0)],
+                Grid::Groups(image.channels),
             )
         }
         Op::Activate(act) => kernel(
@@ -657,6 +750,42 @@ fn batch_norm_params(bn: BatchNorm, x: Shape, momentum: f32) -> Result<[u32; 5],
 }
 
 /// A dimension or element count as the u32 the kernels index with.
+/// Rows of a matmul tile: 64, or 8, 16 or 32 for a thin output (matmul.wgsl's ROWS
+/// is this / 8), so a convolution to a few channels does not compute empty rows.
+fn tile_rows(m: usize) -> usize {
+    m.next_power_of_two().clamp(8, MATMUL_TILE)
+}
+
+/// matmul.wgsl's parameters for a convolution: {m, n, k} of the implicit GEMM, then
+/// the geometry.
+fn conv_params(
+    g: &ConvGeometry,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Result<[u32; PARAM_WORDS], BackendError> {
+    let mut params = [0; PARAM_WORDS];
+    let values = [
+        m,
+        n,
+        k,
+        g.image.channels,
+        g.image.height,
+        g.image.width,
+        g.features.channels,
+        g.features.height,
+        g.features.width,
+        g.kernel[0],
+        g.kernel[1],
+        g.stride,
+        g.padding,
+    ];
+    for (p, v) in params.iter_mut().zip(values) {
+        *p = dim(v)?;
+    }
+    Ok(params)
+}
+
 fn dim(n: usize) -> Result<u32, BackendError> {
     u32::try_from(n).map_err(|_| {
         BackendError::Execution(format!(
