@@ -429,3 +429,55 @@ impl DenseAutoencoder {
         Ok((model, meta))
     }
 }
+
+impl crate::models::Autoencoder for DenseAutoencoder {
+    fn kind(&self) -> &'static str {
+        "dense"
+    }
+    fn store(&self) -> &ParamStore {
+        &self.store
+    }
+    fn store_mut(&mut self) -> &mut ParamStore {
+        &mut self.store
+    }
+    fn parameters(&self) -> Vec<EntryId> {
+        DenseAutoencoder::parameters(self)
+    }
+    fn input_width(&self) -> usize {
+        self.config.input_width()
+    }
+    fn output_activation(&self) -> Activation {
+        self.config.output_activation()
+    }
+    fn encode(&self, g: &mut Graph, x: ValueId) -> Result<ValueId, GraphError> {
+        DenseAutoencoder::encode(self, g, x)
+    }
+    fn reconstruct_logits(
+        &self,
+        g: &mut Graph,
+        x: ValueId,
+    ) -> Result<(ValueId, ValueId), GraphError> {
+        let code = DenseAutoencoder::encode(self, g, x)?;
+        self.decode_logits(g, code)
+    }
+    fn reconstruct(&self, g: &mut Graph, x: ValueId) -> Result<ValueId, GraphError> {
+        let code = DenseAutoencoder::encode(self, g, x)?;
+        self.decode(g, code)
+    }
+    fn validate_regularization(&self, reg: &crate::train::Regularization) -> Result<(), String> {
+        reg.validate(&self.config)
+    }
+    fn uses_rng(&self, reg: &crate::train::Regularization) -> bool {
+        reg.uses_rng(&self.config)
+    }
+    fn objective(
+        &self,
+        g: &mut Graph,
+        x: ValueId,
+        loss: crate::ops::Loss,
+        reg: &crate::train::Regularization,
+        rng: Option<ValueId>,
+    ) -> Result<crate::train::objective::Objective, crate::train::TrainError> {
+        crate::train::objective::build(self, g, x, loss, reg, rng)
+    }
+}

@@ -1,8 +1,13 @@
 //! Autoencoder kinds, each a function that builds graphs from ops over a shared
-//! parameter store. The dense (undercomplete / deep / tied) autoencoder is the first.
+//! parameter store, all behind the [`Autoencoder`] trait the training loops use: the
+//! dense (undercomplete / deep / tied) and the convolutional autoencoder.
 
+pub mod autoencoder;
+pub mod conv;
 pub mod dense;
 
+pub use autoencoder::Autoencoder;
+pub use conv::{ConvAutoencoder, ConvConfig, Upsampling};
 pub use dense::{DenseAutoencoder, DenseConfig, LayerHook};
 
 use crate::io::IoError;

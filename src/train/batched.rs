@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::backend::{Backend, Feed, PlanId};
 use crate::data::Dataset;
 use crate::graph::{DType, Graph, Plan, Shape, ValueId};
-use crate::models::DenseAutoencoder;
+use crate::models::{Autoencoder, DenseAutoencoder};
 use crate::ops::random::{draw, gaussian, rng_feed, Noise};
 use crate::ops::{Activation, Axis, Loss, Op, Reduce, ReduceKind};
 use crate::train::objective::{exact_jacobian_fro2_sum, Regularization};
@@ -43,8 +43,8 @@ struct InferencePlan {
     outputs: Vec<ValueId>,
 }
 
-fn check_width(model: &DenseAutoencoder, data: &Dataset) -> Result<(), TrainError> {
-    let expected = model.config.input_width();
+fn check_width(model: &dyn Autoencoder, data: &Dataset) -> Result<(), TrainError> {
+    let expected = model.input_width();
     if data.cols != expected {
         return Err(TrainError::Width {
             expected,
@@ -57,7 +57,7 @@ fn check_width(model: &DenseAutoencoder, data: &Dataset) -> Result<(), TrainErro
 /// Runs `build` for each batch size the data needs (a full size and the remainder)
 /// and calls `consume` with every batch's outputs.
 fn for_each_batch(
-    model: &DenseAutoencoder,
+    model: &dyn Autoencoder,
     backend: &mut dyn Backend,
     data: &Dataset,
     build: &BuildBatch,
@@ -76,7 +76,7 @@ fn for_each_batch(
             for &o in &outputs {
                 g.mark_output(o);
             }
-            let id = backend.prepare(&Plan::new(&g, &model.store)?)?;
+            let id = backend.prepare(&Plan::new(&g, model.store())?)?;
             plans.push((rows, InferencePlan { id, outputs }));
         }
         let plan = &plans
@@ -100,14 +100,13 @@ fn for_each_batch(
 
 /// Test-set figures: MSE and BCE per element over all of `data`.
 pub fn evaluate(
-    model: &DenseAutoencoder,
+    model: &dyn Autoencoder,
     backend: &mut dyn Backend,
     data: &Dataset,
 ) -> Result<EvalReport, TrainError> {
-    let sigmoid_output = model.config.output_activation() == Activation::Sigmoid;
+    let sigmoid_output = model.output_activation() == Activation::Sigmoid;
     let build = |g: &mut Graph, x: ValueId| -> Result<Vec<ValueId>, TrainError> {
-        let code = model.encode(g, x)?;
-        let (logits, recon) = model.decode_logits(g, code)?;
+        let (logits, recon) = model.reconstruct_logits(g, x)?;
         g.set_label("evaluation");
         let mse = g.push(Op::Loss(Loss::Mse), &[recon, x])?;
         if sigmoid_output {
@@ -296,16 +295,15 @@ pub fn corrupt(
 
 /// Codes or reconstructions of every row, row-major.
 pub fn run_rows(
-    model: &DenseAutoencoder,
+    model: &dyn Autoencoder,
     backend: &mut dyn Backend,
     data: &Dataset,
     what: RowOutput,
 ) -> Result<Vec<f32>, TrainError> {
     let build = |g: &mut Graph, x: ValueId| -> Result<Vec<ValueId>, TrainError> {
-        let code = model.encode(g, x)?;
         Ok(vec![match what {
-            RowOutput::Code => code,
-            RowOutput::Reconstruction => model.decode(g, code)?,
+            RowOutput::Code => model.encode(g, x)?,
+            RowOutput::Reconstruction => model.reconstruct(g, x)?,
         }])
     };
     let mut out = vec![];

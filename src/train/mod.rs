@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{download_entries, Backend, BackendError, Feed, PlanId};
 use crate::data::Dataset;
 use crate::graph::{grad, DType, EntryData, EntryId, EntryKind, Graph, GraphError, Plan, Shape};
-use crate::models::DenseAutoencoder;
+use crate::models::Autoencoder;
 use crate::ops::optim::global_norm_sq;
 use crate::ops::random::rng_feed;
 use crate::ops::{Loss, Op, Optimizer};
@@ -165,14 +165,14 @@ struct TrainPlan {
 /// Trains `model` on `train` (rows shuffled every epoch; the last, smaller batch of
 /// an epoch runs through a second plan of its own). Weights end up in `model.store`.
 pub fn fit(
-    model: &mut DenseAutoencoder,
+    model: &mut dyn Autoencoder,
     backend: &mut dyn Backend,
     train: &Dataset,
     validation: Option<&Dataset>,
     cfg: &TrainConfig,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<TrainReport, TrainError> {
-    let width = model.config.input_width();
+    let width = model.input_width();
     for d in std::iter::once(train).chain(validation) {
         if d.cols != width {
             return Err(TrainError::Width {
@@ -181,8 +181,8 @@ pub fn fit(
             });
         }
     }
-    cfg.regularization
-        .validate(&model.config)
+    model
+        .validate_regularization(&cfg.regularization)
         .map_err(TrainError::Config)?;
     if cfg.batch == 0 || cfg.epochs == 0 {
         return Err(TrainError::Config(
@@ -206,7 +206,7 @@ pub fn fit(
         });
     }
     if cfg.loss == Loss::BceWithLogits
-        && model.config.output_activation() != crate::ops::Activation::Sigmoid
+        && model.output_activation() != crate::ops::Activation::Sigmoid
     {
         return Err(TrainError::Config(
             "binary cross-entropy needs a sigmoid output layer".into(),
@@ -222,7 +222,7 @@ pub fn fit(
 
     // Resident data (bytes when every value is k/255, a quarter of the memory),
     // optimiser state and the loss accumulator join the model's store.
-    let store = &mut model.store;
+    let store = model.store_mut();
     let data_shape = Shape::new(train.rows, train.cols);
     let contents = if train.byte_scaled {
         EntryData::U8(
@@ -237,7 +237,7 @@ pub fn fit(
     };
     let data = store.put("train.data", data_shape, EntryKind::Data, contents);
     let params = model.parameters();
-    let store = &mut model.store;
+    let store = model.store_mut();
     let mut states = vec![];
     for &p in &params {
         let (name, shape) = (store.get(p).name.clone(), store.get(p).shape);
@@ -247,12 +247,13 @@ pub fn fit(
         states.push(ids);
     }
     let acc = store.put_zeros("train.loss_sum", Shape::SCALAR, EntryKind::State);
-    for id in model.store.ids().filter(|&id| id != data) {
-        backend.upload_entry(&model.store, id)?;
+    let ids: Vec<EntryId> = model.store().ids().filter(|&id| id != data).collect();
+    for id in ids {
+        backend.upload_entry(model.store(), id)?;
     }
     // The dataset stays on the device when it fits; otherwise each batch is gathered
     // on the host and sent with the step (slower, but any size trains).
-    let source = match backend.upload_entry(&model.store, data) {
+    let source = match backend.upload_entry(model.store(), data) {
         Ok(()) => BatchSource::Resident(data),
         Err(BackendError::TooLarge { .. }) => BatchSource::Host,
         Err(e) => return Err(e.into()),
@@ -269,7 +270,7 @@ pub fn fit(
         )?);
     }
 
-    let uses_rng = cfg.regularization.uses_rng(&model.config);
+    let uses_rng = model.uses_rng(&cfg.regularization);
     let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed_da7a);
     let mut order: Vec<u32> = (0..train.rows as u32).collect();
     let steps_per_epoch = train.rows.div_ceil(full);
@@ -296,8 +297,8 @@ pub fn fit(
         let start = Instant::now();
         let before = backend.stats();
         order.shuffle(&mut rng);
-        model.store.set_values(acc, zero.to_vec());
-        backend.upload_entry(&model.store, acc)?;
+        model.store_mut().set_values(acc, zero.to_vec());
+        backend.upload_entry(model.store(), acc)?;
         for (s, chunk) in order.chunks(full).enumerate() {
             step_count += 1;
             let plan = if chunk.len() == full {
@@ -391,11 +392,11 @@ pub fn fit(
     let best_epoch = stopping.as_ref().map(|s| s.best_epoch());
     if best_epoch.is_some_and(|b| b != reports.len()) {
         for (id, values) in best_weights {
-            model.store.set_values(id, values);
-            backend.upload_entry(&model.store, id)?;
+            model.store_mut().set_values(id, values);
+            backend.upload_entry(model.store(), id)?;
         }
     }
-    download_entries(backend, &mut model.store, |e| {
+    download_entries(backend, model.store_mut(), |e| {
         e.kind == EntryKind::Parameter
     })?;
     for plan in &plans {
@@ -421,7 +422,7 @@ pub fn fit(
 /// loss to the accumulator weighted by `batch / full_batch`.
 #[allow(clippy::too_many_arguments)]
 fn build_train_plan(
-    model: &DenseAutoencoder,
+    model: &dyn Autoencoder,
     backend: &mut dyn Backend,
     source: BatchSource,
     states: &[Vec<EntryId>],
@@ -430,10 +431,10 @@ fn build_train_plan(
     batch: usize,
     full_batch: usize,
 ) -> Result<TrainPlan, TrainError> {
-    let store = &model.store;
+    let store = model.store();
     let mut g = Graph::new();
     g.set_label("batch");
-    let width = model.config.input_width();
+    let width = model.input_width();
     // Host inputs, in feed order: the batch (row indices or rows), then the optimiser's.
     let x = match source {
         BatchSource::Resident(data) => {
@@ -444,11 +445,10 @@ fn build_train_plan(
         BatchSource::Host => g.input("batch", Shape::new(batch, width), DType::F32),
     };
     let hyper = g.input("optimizer", Shape::new(1, 4), DType::F32);
-    let rng = cfg
-        .regularization
-        .uses_rng(&model.config)
+    let rng = model
+        .uses_rng(&cfg.regularization)
         .then(|| g.input("rng", Shape::new(1, 4), DType::U32));
-    let objective = objective::build(model, &mut g, x, cfg.loss, &cfg.regularization, rng)?;
+    let objective = model.objective(&mut g, x, cfg.loss, &cfg.regularization, rng)?;
     let params = model.parameters();
     // `Graph::entry` returns the one node of an entry, so a tied weight used by the
     // encoder and the decoder gets the sum of both gradients.

@@ -111,7 +111,7 @@ impl Default for Regularization {
 }
 
 /// Random streams: one per noise op of a training graph, so none share numbers.
-const STREAM_INPUT_NOISE: u32 = 0;
+pub const STREAM_INPUT_NOISE: u32 = 0;
 const STREAM_DROPOUT: u32 = 1;
 const STREAM_CONTRACTIVE: u32 = 1 << 16;
 

@@ -1,0 +1,617 @@
+//! The convolutional autoencoder: an encoder of k×k convolutions (stride 1 or 2, "same"
+//! padding k/2), an optional dense code, and a mirrored decoder that undoes each
+//! strided layer either by a transposed convolution or by upsampling followed by a
+//! convolution (the two decoders the seeds contrast: transposed convolutions can leave
+//! checkerboard artefacts, upsample + conv cannot). Images are rows `[N, C·H·W]`.
+//!
+//! With `residual`, the network predicts the noise and subtracts it from its input,
+//! x̂ = x̃ − net(x̃), as DnCNN does (Zhang et al. 2017): a residual is easier to learn
+//! than the clean image, and an untrained net starts at the identity.
+//!
+//! Presets: [`ConvConfig::mnist`] (1×28×28 → 16@14×14 → 32@7×7 and back by transposed
+//! convolutions) and [`ConvConfig::denoiser`] (a stride-1 residual stack).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::graph::{EntryId, EntryKind, Graph, GraphError, ParamStore, Shape, ValueId};
+use crate::io::{load_safetensors, save_safetensors, NamedTensor};
+use crate::models::{Autoencoder, ModelError};
+use crate::nn::{dense, init::Init};
+use crate::ops::{
+    Activation, BinaryOp, Conv, ConvGeometry, Direction, ImageShape, Loss, Op, Upsample,
+    UpsampleMode,
+};
+use crate::train::objective::{Objective, STREAM_INPUT_NOISE};
+use crate::train::{Regularization, TrainError};
+
+/// How the decoder undoes a strided layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Upsampling {
+    /// A transposed convolution with the layer's stride.
+    Transposed,
+    /// Upsampling by the stride (nearest or bilinear), then a stride-1 convolution.
+    Resize(UpsampleMode),
+}
+
+impl std::str::FromStr for Upsampling {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "transposed" => Ok(Upsampling::Transposed),
+            "nearest" => Ok(Upsampling::Resize(UpsampleMode::Nearest)),
+            "bilinear" => Ok(Upsampling::Resize(UpsampleMode::Bilinear)),
+            other => Err(format!(
+                "unknown decoder `{other}` (expected transposed, nearest, bilinear)"
+            )),
+        }
+    }
+}
+
+/// Everything needed to rebuild the network; saved as JSON in the model file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvConfig {
+    pub input: ImageShape,
+    /// Output channels of each encoder convolution.
+    pub channels: Vec<usize>,
+    /// Stride of each encoder convolution (1 keeps the size, 2 halves it).
+    pub strides: Vec<usize>,
+    /// Kernel size (odd), padding k/2.
+    pub kernel: usize,
+    /// A dense code of this width after the convolutions (None: the last feature map
+    /// is the code).
+    pub code: Option<usize>,
+    pub upsampling: Upsampling,
+    /// Activation of every layer but the output.
+    pub activation: Activation,
+    pub output_activation: Activation,
+    /// x̂ = x − net(x): the network predicts the noise.
+    pub residual: bool,
+    pub init: Init,
+    /// The noise level (0–1 scale) a denoiser was trained for, recorded for users.
+    #[serde(default)]
+    pub noise_sigma: Option<f32>,
+}
+
+impl ConvConfig {
+    /// The MNIST model of the issue: 1×28×28 → conv 3×3 16ch stride 2 → conv 3×3 32ch
+    /// stride 2 → two transposed convolutions back, relu, sigmoid output.
+    pub fn mnist() -> Self {
+        ConvConfig {
+            input: ImageShape::new(1, 28, 28),
+            channels: vec![16, 32],
+            strides: vec![2, 2],
+            kernel: 3,
+            code: None,
+            upsampling: Upsampling::Transposed,
+            activation: Activation::Relu,
+            output_activation: Activation::Sigmoid,
+            residual: false,
+            init: Init::Auto,
+            noise_sigma: None,
+        }
+    }
+
+    /// A residual denoiser of `2·depth` 3×3 convolutions of `width` channels, stride 1,
+    /// on `channels`-channel patches of `patch` × `patch` (any size works at inference:
+    /// the network is fully convolutional, see [`ConvAutoencoder::with_input`]).
+    pub fn denoiser(channels: usize, patch: usize, width: usize, depth: usize) -> Self {
+        ConvConfig {
+            input: ImageShape::new(channels, patch, patch),
+            channels: vec![width; depth],
+            strides: vec![1; depth],
+            kernel: 3,
+            code: None,
+            upsampling: Upsampling::Transposed,
+            activation: Activation::Relu,
+            output_activation: Activation::Linear,
+            residual: true,
+            init: Init::Auto,
+            noise_sigma: None,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let bad = |m: String| Err(ModelError::Config(m));
+        if self.input.is_empty() {
+            return bad(format!("empty input image {}", self.input));
+        }
+        if self.channels.is_empty() {
+            return bad("a convolutional autoencoder needs at least one layer".into());
+        }
+        if self.channels.len() != self.strides.len() {
+            return bad(format!(
+                "{} layers but {} strides",
+                self.channels.len(),
+                self.strides.len()
+            ));
+        }
+        if self.channels.contains(&0) || self.strides.contains(&0) || self.code == Some(0) {
+            return bad("channels, strides and the code width must be at least 1".into());
+        }
+        if self.kernel % 2 == 0 {
+            return bad(format!(
+                "the kernel size must be odd (same padding), got {}",
+                self.kernel
+            ));
+        }
+        if self.residual && self.output_activation != Activation::Linear {
+            return bad("a residual network predicts noise: its output must be linear".into());
+        }
+        layer_plan(self).map(|_| ())
+    }
+}
+
+/// One layer of the network as built.
+#[derive(Clone, Debug)]
+enum Layer {
+    Conv(Conv),
+    Upsample(Upsample),
+    Dense { inputs: usize, outputs: usize, act: Activation },
+}
+
+/// The layers of `config` with their names: the encoder, the code, the decoder.
+fn layer_plan(config: &ConvConfig) -> Result<Vec<(String, Layer)>, ModelError> {
+    let err = |m: String| ModelError::Config(m);
+    let (k, pad) = (config.kernel, config.kernel / 2);
+    let mut layers = vec![];
+    let mut sizes = vec![config.input];
+    for (i, (&c, &s)) in config.channels.iter().zip(&config.strides).enumerate() {
+        let from = *sizes.last().expect("starts with the input");
+        let geometry = ConvGeometry::conv(from, c, k, s, pad).map_err(err)?;
+        layers.push((
+            format!("encoder.{i}"),
+            Layer::Conv(Conv {
+                geometry,
+                direction: Direction::Forward,
+                bias: true,
+                act: config.activation,
+            }),
+        ));
+        sizes.push(geometry.features);
+    }
+    let features = *sizes.last().expect("at least one layer");
+    if let Some(code) = config.code {
+        layers.push((
+            "code".into(),
+            Layer::Dense {
+                inputs: features.len(),
+                outputs: code,
+                act: Activation::Linear,
+            },
+        ));
+        layers.push((
+            "uncode".into(),
+            Layer::Dense {
+                inputs: code,
+                outputs: features.len(),
+                act: config.activation,
+            },
+        ));
+    }
+    let mut current = features;
+    for (j, i) in (0..config.channels.len()).rev().enumerate() {
+        let target = sizes[i];
+        let s = config.strides[i];
+        let act = if i == 0 {
+            config.output_activation
+        } else {
+            config.activation
+        };
+        let same = |from: ImageShape| ConvGeometry::conv(from, target.channels, k, 1, pad);
+        let geometry = if s == 1 {
+            same(current).map_err(err)?
+        } else {
+            match config.upsampling {
+                Upsampling::Transposed => {
+                    let natural = (current.height - 1) * s + k - 2 * pad;
+                    let extra = target.height.checked_sub(natural);
+                    let extra_w = target.width.checked_sub((current.width - 1) * s + k - 2 * pad);
+                    match (extra, extra_w) {
+                        (Some(e), Some(ew)) if e == ew && e < s => ConvGeometry::transposed(
+                            current,
+                            target.channels,
+                            k,
+                            s,
+                            pad,
+                            e,
+                        )
+                        .map_err(err)?,
+                        _ => {
+                            return Err(err(format!(
+                                "a transposed convolution cannot map {current} back to {target}"
+                            )))
+                        }
+                    }
+                }
+                Upsampling::Resize(mode) => {
+                    let up = Upsample {
+                        mode,
+                        input: current,
+                        factor: s,
+                    };
+                    let out = up.output();
+                    if (out.height, out.width) != (target.height, target.width) {
+                        return Err(err(format!(
+                            "upsampling {current} by {s} gives {out}, not {target}: use \
+                             image sizes divisible by the total stride, or --decoder transposed"
+                        )));
+                    }
+                    layers.push((format!("decoder.{j}.upsample"), Layer::Upsample(up)));
+                    same(out).map_err(err)?
+                }
+            }
+        };
+        let direction = if s > 1 && config.upsampling == Upsampling::Transposed {
+            Direction::Transposed
+        } else {
+            Direction::Forward
+        };
+        layers.push((
+            format!("decoder.{j}"),
+            Layer::Conv(Conv {
+                geometry,
+                direction,
+                bias: true,
+                act,
+            }),
+        ));
+        current = target;
+    }
+    Ok(layers)
+}
+
+/// A convolutional autoencoder: its config and the parameter store holding its weights.
+#[derive(Clone, Debug)]
+pub struct ConvAutoencoder {
+    pub config: ConvConfig,
+    pub store: ParamStore,
+    layers: Vec<(Layer, Option<(EntryId, EntryId)>)>,
+    /// Layers up to and including this index form the encoder.
+    encoder_end: usize,
+}
+
+impl ConvAutoencoder {
+    /// A freshly initialised network.
+    pub fn new(config: ConvConfig, seed: u64) -> Result<Self, ModelError> {
+        config.validate()?;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut store = ParamStore::new();
+        let mut layers = vec![];
+        let mut encoder_end = 0;
+        for (name, layer) in layer_plan(&config)? {
+            let params = match &layer {
+                Layer::Conv(conv) => {
+                    let g = conv.geometry;
+                    let taps = g.kernel[0] * g.kernel[1];
+                    let (input, output) = conv.sides();
+                    let bound = config.init.bound(
+                        input.channels * taps,
+                        output.channels * taps,
+                        conv.act,
+                    );
+                    let shape = g.weight_shape();
+                    let values = (0..shape.len())
+                        .map(|_| rng.random_range(-bound..=bound))
+                        .collect();
+                    let w = store.add(&format!("{name}.weight"), shape, EntryKind::Parameter, values);
+                    let b = store.zeros(
+                        &format!("{name}.bias"),
+                        Shape::new(1, output.channels),
+                        EntryKind::Parameter,
+                    );
+                    Some((w, b))
+                }
+                Layer::Dense {
+                    inputs,
+                    outputs,
+                    act,
+                } => {
+                    let values = config.init.sample(&mut rng, *inputs, *outputs, *act);
+                    let w = store.add(
+                        &format!("{name}.weight"),
+                        Shape::new(*inputs, *outputs),
+                        EntryKind::Parameter,
+                        values,
+                    );
+                    let b = store.zeros(
+                        &format!("{name}.bias"),
+                        Shape::new(1, *outputs),
+                        EntryKind::Parameter,
+                    );
+                    Some((w, b))
+                }
+                Layer::Upsample(_) => None,
+            };
+            if name.starts_with("encoder") || name == "code" {
+                encoder_end = layers.len();
+            }
+            layers.push((layer, params));
+        }
+        Ok(ConvAutoencoder {
+            config,
+            store,
+            layers,
+            encoder_end,
+        })
+    }
+
+    /// The same weights for another input size (a fully convolutional network without
+    /// a dense code runs on any image large enough; a denoiser trained on patches
+    /// denoises whole tiles).
+    pub fn with_input(&self, input: ImageShape) -> Result<Self, ModelError> {
+        if self.config.code.is_some() && input != self.config.input {
+            return Err(ModelError::Config(
+                "a model with a dense code only takes its training image size".into(),
+            ));
+        }
+        if input.channels != self.config.input.channels {
+            return Err(ModelError::Config(format!(
+                "the model takes {}-channel images, not {}",
+                self.config.input.channels, input.channels
+            )));
+        }
+        let config = ConvConfig {
+            input,
+            ..self.config.clone()
+        };
+        let mut model = ConvAutoencoder::new(config, 0)?;
+        for (mine, theirs) in model.parameters().into_iter().zip(self.parameters()) {
+            model
+                .store
+                .set_values(mine, self.store.values(theirs).to_vec());
+        }
+        Ok(model)
+    }
+
+    /// Layers `range` applied to `h`; the last one with its activation left out when
+    /// `logits` (and returned as the logits too).
+    fn run_layers(
+        &self,
+        g: &mut Graph,
+        mut h: ValueId,
+        range: std::ops::Range<usize>,
+        logits: bool,
+    ) -> Result<(ValueId, ValueId), GraphError> {
+        let last = range.end.saturating_sub(1);
+        let mut before_activation = h;
+        for i in range {
+            let (layer, params) = &self.layers[i];
+            let strip = logits && i == last;
+            h = match (layer, params) {
+                (Layer::Conv(conv), Some((w, b))) => {
+                    let mut conv = *conv;
+                    if strip {
+                        conv.act = Activation::Linear;
+                    }
+                    let (w, b) = (g.entry(&self.store, *w), g.entry(&self.store, *b));
+                    g.push(Op::Conv(conv), &[h, w, b])?
+                }
+                (Layer::Dense { act, .. }, Some((w, b))) => {
+                    let act = if strip { Activation::Linear } else { *act };
+                    dense(g, &self.store, h, *w, *b, false, act)?
+                }
+                (Layer::Upsample(up), _) => g.push(Op::Upsample(*up), &[h])?,
+                _ => unreachable!("convolutions and dense layers have parameters"),
+            };
+            if strip {
+                before_activation = h;
+                let act = self.config.output_activation;
+                if act != Activation::Linear {
+                    h = g.push(Op::Activate(act), &[h])?;
+                }
+            }
+        }
+        Ok((before_activation, h))
+    }
+
+    /// The decoder and, for a residual network, the subtraction from the input.
+    fn forward(
+        &self,
+        g: &mut Graph,
+        x: ValueId,
+        logits: bool,
+    ) -> Result<(ValueId, ValueId), GraphError> {
+        let (z, y) = self.run_layers(g, x, 0..self.layers.len(), logits)?;
+        if self.config.residual {
+            g.set_label("residual");
+            let clean = g.push(Op::Binary(BinaryOp::Sub), &[x, y])?;
+            return Ok((clean, clean));
+        }
+        Ok((if logits { z } else { y }, y))
+    }
+
+    /// Saves weights and config (plus any extra metadata) as safetensors, atomically.
+    pub fn save(&self, path: &Path, extra: &BTreeMap<String, String>) -> Result<(), ModelError> {
+        let tensors: Vec<NamedTensor> = self
+            .parameters()
+            .into_iter()
+            .map(|id| {
+                let e = self.store.get(id);
+                NamedTensor {
+                    name: e.name.clone(),
+                    shape: vec![e.shape.rows, e.shape.cols],
+                    values: self.store.values(id).to_vec(),
+                }
+            })
+            .collect();
+        let mut meta = extra.clone();
+        meta.insert("aegpu.kind".into(), "conv".into());
+        meta.insert(
+            "aegpu.config".into(),
+            serde_json::to_string(&self.config).map_err(|e| ModelError::Config(e.to_string()))?,
+        );
+        save_safetensors(path, &tensors, &meta)?;
+        Ok(())
+    }
+
+    /// Loads a model saved by [`ConvAutoencoder::save`] with its metadata. A file of
+    /// another kind or with missing/misshapen tensors is refused.
+    pub fn load(path: &Path) -> Result<(Self, BTreeMap<String, String>), ModelError> {
+        let (tensors, meta) = load_safetensors(path)?;
+        let bad = |detail: String| ModelError::Incompatible {
+            path: path.display().to_string(),
+            detail,
+        };
+        match meta.get("aegpu.kind").map(String::as_str) {
+            Some("conv") => {}
+            Some(other) => {
+                return Err(bad(format!(
+                    "model kind `{other}` is not a convolutional autoencoder"
+                )))
+            }
+            None => {
+                return Err(bad(
+                    "no `aegpu.kind` in the metadata: not an aegpu model file".into(),
+                ))
+            }
+        }
+        let config: ConvConfig = meta
+            .get("aegpu.config")
+            .ok_or_else(|| bad("no `aegpu.config` in the metadata".into()))
+            .and_then(|c| {
+                serde_json::from_str(c).map_err(|e| bad(format!("unreadable config: {e}")))
+            })?;
+        let mut model = ConvAutoencoder::new(config, 0).map_err(|e| bad(e.to_string()))?;
+        for id in model.parameters() {
+            let (name, shape) = (model.store.get(id).name.clone(), model.store.get(id).shape);
+            let t = tensors
+                .iter()
+                .find(|t| t.name == name)
+                .ok_or_else(|| bad(format!("tensor `{name}` is missing")))?;
+            if t.shape != [shape.rows, shape.cols] {
+                return Err(bad(format!(
+                    "tensor `{name}` has shape {:?}, the architecture needs {shape}",
+                    t.shape
+                )));
+            }
+            model.store.set_values(id, t.values.clone());
+        }
+        Ok((model, meta))
+    }
+}
+
+impl Autoencoder for ConvAutoencoder {
+    fn kind(&self) -> &'static str {
+        "conv"
+    }
+    fn store(&self) -> &ParamStore {
+        &self.store
+    }
+    fn store_mut(&mut self) -> &mut ParamStore {
+        &mut self.store
+    }
+    fn parameters(&self) -> Vec<EntryId> {
+        self.layers
+            .iter()
+            .filter_map(|(_, p)| *p)
+            .flat_map(|(w, b)| [w, b])
+            .collect()
+    }
+    fn input_width(&self) -> usize {
+        self.config.input.len()
+    }
+    fn output_activation(&self) -> Activation {
+        self.config.output_activation
+    }
+    fn encode(&self, g: &mut Graph, x: ValueId) -> Result<ValueId, GraphError> {
+        Ok(self.run_layers(g, x, 0..self.encoder_end + 1, false)?.1)
+    }
+    fn reconstruct_logits(
+        &self,
+        g: &mut Graph,
+        x: ValueId,
+    ) -> Result<(ValueId, ValueId), GraphError> {
+        self.forward(g, x, true)
+    }
+    fn reconstruct(&self, g: &mut Graph, x: ValueId) -> Result<ValueId, GraphError> {
+        Ok(self.forward(g, x, false)?.1)
+    }
+    fn validate_regularization(&self, reg: &Regularization) -> Result<(), String> {
+        if let Some(noise) = &reg.noise {
+            noise.validate()?;
+        }
+        if reg.dropout > 0.0
+            || reg.sparse_l1 > 0.0
+            || reg.sparse_kl.is_some()
+            || reg.contractive > 0.0
+        {
+            return Err(
+                "convolutional autoencoders take input noise (denoising) only; dropout, \
+                 sparsity and contractive penalties are for dense models"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+    fn uses_rng(&self, reg: &Regularization) -> bool {
+        reg.noise.is_some()
+    }
+    /// L = loss(net(x̃), x) with x̃ the corrupted batch (denoising) or x itself.
+    fn objective(
+        &self,
+        g: &mut Graph,
+        x: ValueId,
+        loss: Loss,
+        reg: &Regularization,
+        rng: Option<ValueId>,
+    ) -> Result<Objective, TrainError> {
+        self.validate_regularization(reg)
+            .map_err(TrainError::Config)?;
+        let input = match reg.noise {
+            Some(noise) => {
+                let rng = rng.ok_or_else(|| {
+                    TrainError::Config("denoising needs the random key input".into())
+                })?;
+                g.set_label("input corruption");
+                g.push(
+                    Op::Noise {
+                        noise,
+                        stream: STREAM_INPUT_NOISE,
+                    },
+                    &[x, rng],
+                )?
+            }
+            None => x,
+        };
+        let (logits, recon) = self.forward(g, input, loss == Loss::BceWithLogits)?;
+        g.set_label("loss");
+        let value = match loss {
+            Loss::Mse => g.push(Op::Loss(Loss::Mse), &[recon, x])?,
+            Loss::BceWithLogits => g.push(Op::Loss(Loss::BceWithLogits), &[logits, x])?,
+        };
+        Ok(Objective {
+            total: value,
+            reconstruction: value,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mnist_preset_mirrors_its_encoder() {
+        let m = ConvAutoencoder::new(ConvConfig::mnist(), 0).unwrap();
+        // 2 encoder + 2 decoder convolutions, weight and bias each.
+        assert_eq!(m.parameters().len(), 8);
+        // 16·9 + 16 + 32·16·9 + 32 + (32·16·9 + 16) + (16·9 + 1)
+        assert_eq!(m.parameter_count(), 160 + 4640 + 4624 + 145);
+    }
+
+    #[test]
+    fn upsampling_needs_divisible_sizes() {
+        let mut c = ConvConfig::mnist();
+        c.upsampling = Upsampling::Resize(UpsampleMode::Nearest);
+        assert!(c.validate().is_ok()); // 28 → 14 → 7 → 14 → 28
+        c.input = ImageShape::new(1, 27, 27);
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("divisible"), "{e}");
+    }
+}
