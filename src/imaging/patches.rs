@@ -1,0 +1,127 @@
+//! Random training patches from a set of photos, with the eight dihedral augmentations.
+
+use super::{Image, ImagingError};
+use crate::ops::random::philox4x32_10;
+
+/// The Philox stream the sampler draws from: its own, apart from the engine's noise
+/// streams, so the same seed for both gives unrelated numbers.
+const PATCH_STREAM: u32 = 0x5041_5443; // "PATC"
+
+/// Draws square patches, each from an image chosen with probability proportional to
+/// its area, at a uniformly random position, under one of the 8 symmetries of the
+/// square (identity, 3 rotations, 4 reflections) chosen uniformly.
+///
+/// Patch number k (counting from 0 over the sampler's life) is a pure function of
+/// (seed, k): its four words are `philox4x32_10([k_lo, k_hi, PATCH_STREAM, 0], seed)`,
+/// giving the image, the row, the column and the symmetry. So one seed gives the same
+/// patches on every machine, and `sample(3)` then `sample(5)` equals `sample(8)`.
+#[derive(Clone, Debug)]
+pub struct PatchSampler {
+    images: Vec<Image>,
+    /// Cumulative pixel counts: image i owns pixel indices `ends[i - 1]..ends[i]`.
+    ends: Vec<u64>,
+    /// All the images' pixels, `ends`' last entry.
+    pixels: u64,
+    patch: usize,
+    key: [u32; 2],
+    drawn: u64,
+}
+
+impl PatchSampler {
+    /// A sampler of `patch` × `patch` patches. The images must all have the same number
+    /// of channels and each be at least `patch` pixels high and wide.
+    pub fn new(images: Vec<Image>, patch: usize, seed: u64) -> Result<Self, ImagingError> {
+        let first = images
+            .first()
+            .ok_or_else(|| ImagingError::shape("a patch sampler needs at least one image"))?;
+        if patch == 0 {
+            return Err(ImagingError::shape(
+                "patches need a side of at least 1 pixel",
+            ));
+        }
+        let channels = first.channels();
+        let mut ends = Vec::with_capacity(images.len());
+        let mut total = 0u64;
+        for (i, image) in images.iter().enumerate() {
+            if image.channels() != channels {
+                return Err(ImagingError::shape(format!(
+                    "image {i} has {} channels but image 0 has {channels}; \
+                     convert them all to grey or all to colour",
+                    image.channels()
+                )));
+            }
+            if image.height() < patch || image.width() < patch {
+                return Err(ImagingError::shape(format!(
+                    "image {i} ({}×{} pixels) is smaller than a {patch}×{patch} patch",
+                    image.height(),
+                    image.width()
+                )));
+            }
+            total += (image.height() * image.width()) as u64;
+            ends.push(total);
+        }
+        if total > u64::from(u32::MAX) {
+            return Err(ImagingError::shape(format!(
+                "images of {total} pixels in all; the sampler handles at most 2³² − 1"
+            )));
+        }
+        Ok(PatchSampler {
+            images,
+            ends,
+            pixels: total,
+            patch,
+            key: [seed as u32, (seed >> 32) as u32],
+            drawn: 0,
+        })
+    }
+
+    /// Values per patch: C·p·p.
+    pub fn patch_len(&self) -> usize {
+        self.images[0].channels() * self.patch * self.patch
+    }
+
+    /// The next `n` patches as rows `[n, C·p·p]`, each row planar (NCHW per row), on the
+    /// images' 0–1 scale.
+    pub fn sample(&mut self, n: usize) -> Vec<f32> {
+        let mut out = vec![0.0; n * self.patch_len()];
+        for row in out.chunks_exact_mut(self.patch_len()) {
+            let k = self.drawn;
+            self.drawn += 1;
+            let words = philox4x32_10([k as u32, (k >> 32) as u32, PATCH_STREAM, 0], self.key);
+            self.write_patch(words, row);
+        }
+        out
+    }
+
+    fn write_patch(&self, [w_image, w_row, w_col, w_symmetry]: [u32; 4], out: &mut [f32]) {
+        let pixel = below(w_image, self.pixels);
+        let index = self.ends.partition_point(|&end| end <= pixel);
+        let image = &self.images[index];
+        let p = self.patch;
+        let top = below(w_row, (image.height() - p + 1) as u64) as usize;
+        let left = below(w_col, (image.width() - p + 1) as u64) as usize;
+        let symmetry = w_symmetry >> 29; // the top 3 bits: 0..8
+        let (transpose, flip_rows, flip_cols) =
+            (symmetry & 4 != 0, symmetry & 1 != 0, symmetry & 2 != 0);
+        for (c, plane) in out.chunks_exact_mut(p * p).enumerate() {
+            for (i, row) in plane.chunks_exact_mut(p).enumerate() {
+                for (j, value) in row.iter_mut().enumerate() {
+                    let (mut y, mut x) = if transpose { (j, i) } else { (i, j) };
+                    if flip_rows {
+                        y = p - 1 - y;
+                    }
+                    if flip_cols {
+                        x = p - 1 - x;
+                    }
+                    *value = image.get(c, top + y, left + x);
+                }
+            }
+        }
+    }
+}
+
+/// A number in `0..n` from a uniform 32-bit word, ⌊w · n / 2³²⌋ (Lemire's multiply;
+/// the bias is below n / 2³²).
+fn below(word: u32, n: u64) -> u64 {
+    (u64::from(word) * n) >> 32
+}
