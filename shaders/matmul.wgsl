@@ -4,8 +4,8 @@
 // (or [n, k] with TRANS_B), all row-major: a transpose only swaps the index
 // arithmetic, nothing is copied.
 // Convolutions (LAYOUT 1–3) gather the operands of a matmul on the fly from images
-// stored as rows [N, C·H·W] (nothing is materialised), with the geometry in params
-// (C × H × W image side, OC × OH × OW feature side, KH × KW kernel, stride, padding;
+// stored as rows [N, C·H·W] (nothing is materialised), with the geometry in override
+// constants CONV_* (C × H × W image side, OC × OH × OW feature side, KH × KW kernel, stride, padding;
 // P = OH·OW, taps = KH·KW):
 //   1 conv:            m = OC, n = N·P,   k = C·taps;  A = weight, B = im2col(image),
 //                      stored to features[img, oc, p]; bias per row (channel).
@@ -13,7 +13,8 @@
 //                      B = the feature pixel each tap reads (0 where the stride skips),
 //                      stored to image[img, c, h, w]; bias per row (channel).
 //   3 weight grad:     m = OC, n = C·taps, k = N·P;    A[oc, (img,p)] = features,
-//                      B = im2col(image)ᵀ, stored [m, n].
+//                      B = im2col(image)ᵀ; workgroup z sums terms z·split_k … of k
+//                      into block z of out [splits·m, n] (partial sums).
 // Bindings (group 0): 0 params (uniform), 1 out (read_write), 2 a, 3 b, 4 bias
 //   (read; a placeholder buffer when HAS_BIAS is false).
 // Workgroup: 8 × 8 invocations compute one (8·ROWS) × 64 tile of out, ROWS × 8
@@ -24,28 +25,33 @@
 //   bounds-checked, so any m, n, k works (edges read zeros); the loads clamp and select
 //   rather than branch, which keeps compile time down on software adapters.
 //   Grid: (⌈n/64⌉, ⌈m/(8·ROWS)⌉).
-// Override constants: LAYOUT, ROWS, TRANS_A, TRANS_B, HAS_BIAS, ACT, ALPHA.
+// Override constants: LAYOUT, ROWS, TRANS_A, TRANS_B, HAS_BIAS, ACT, ALPHA, CONV_*.
 
 override LAYOUT: u32 = 0u;
 override ROWS: u32 = 8u;
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
+// Convolution geometry (LAYOUT 1–3): override constants, so the index arithmetic of the
+// gathers divides by constants (a multiply and shift; a division by a runtime value is
+// scalar on software adapters and dominated the kernel there).
+override CONV_C: u32 = 1u;
+override CONV_H: u32 = 1u;
+override CONV_W: u32 = 1u;
+override CONV_OC: u32 = 1u;
+override CONV_OH: u32 = 1u;
+override CONV_OW: u32 = 1u;
+override CONV_KH: u32 = 1u;
+override CONV_KW: u32 = 1u;
+override CONV_STRIDE: u32 = 1u;
+override CONV_PAD: u32 = 0u;
 
 struct MatmulParams {
     m: u32,
     n: u32,
     k: u32,
-    channels: u32,
-    height: u32,
-    width: u32,
-    out_channels: u32,
-    out_height: u32,
-    out_width: u32,
-    kernel_h: u32,
-    kernel_w: u32,
-    stride: u32,
-    padding: u32,
+    // LAYOUT 3: reduction terms per split (workgroup z): its images' pixels.
+    split_k: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: MatmulParams;
@@ -63,39 +69,41 @@ const MAX_TILE_M: u32 = 64u;
 // a_tile[kk * MAX_TILE_M + r] holds op(A) row r of the tile at k offset kk;
 // b_tile[kk * QUADS + q] holds op(B) columns 4q .. 4q+3, as vec4s.
 var<workgroup> a_tile: array<f32, 1024>;
+// The end of this workgroup's range of k (params.k but for a split weight gradient).
+var<private> k_end: u32;
 var<workgroup> b_tile: array<vec4<f32>, 256>;
 
 // Image-side value (img, c, h, w) for signed h, w; zero outside the image.
 fn image_b(img: u32, c: u32, h: i32, w: i32, inside: bool) -> f32 {
-    let ok = inside && h >= 0 && w >= 0 && u32(h) < params.height && u32(w) < params.width;
-    let at = ((img * params.channels + c) * params.height + u32(max(h, 0))) * params.width + u32(max(w, 0));
+    let ok = inside && h >= 0 && w >= 0 && u32(h) < CONV_H && u32(w) < CONV_W;
+    let at = ((img * CONV_C + c) * CONV_H + u32(max(h, 0))) * CONV_W + u32(max(w, 0));
     return select(0.0, b[select(0u, at, ok)], ok);
 }
 
 // im2col(image)[window, (img, pixel)]: the image value under tap `window` = (c, i, j)
 // of feature pixel `pixel` = (oh, ow).
 fn im2col_b(window: u32, img: u32, pixel: u32, inside: bool) -> f32 {
-    let taps = params.kernel_h * params.kernel_w;
+    let taps = CONV_KH * CONV_KW;
     let c = window / taps;
     let t = window % taps;
-    let oh = pixel / params.out_width;
-    let ow = pixel % params.out_width;
-    let h = i32(oh * params.stride + t / params.kernel_w) - i32(params.padding);
-    let w = i32(ow * params.stride + t % params.kernel_w) - i32(params.padding);
+    let oh = pixel / CONV_OW;
+    let ow = pixel % CONV_OW;
+    let h = i32(oh * CONV_STRIDE + t / CONV_KW) - i32(CONV_PAD);
+    let w = i32(ow * CONV_STRIDE + t % CONV_KW) - i32(CONV_PAD);
     return image_b(img, c, h, w, inside);
 }
 
 // Element (i, kk) of op(A), zero outside the matrix.
 fn load_a(i: u32, kk: u32) -> f32 {
-    let inside = i < params.m && kk < params.k;
+    let inside = i < params.m && kk < k_end;
     var at: u32;
     if (LAYOUT == 2u) {
         // weight[oc, c = i, t] with kk = (oc, t)
-        let taps = params.kernel_h * params.kernel_w;
+        let taps = CONV_KH * CONV_KW;
         at = ((kk / taps) * params.m + i) * taps + kk % taps;
     } else if (LAYOUT == 3u) {
         // features[img, oc = i, p] with kk = (img, p)
-        let pixels = params.out_height * params.out_width;
+        let pixels = CONV_OH * CONV_OW;
         at = ((kk / pixels) * params.m + i) * pixels + kk % pixels;
     } else {
         at = select(i * params.k + kk, kk * params.m + i, TRANS_A);
@@ -105,32 +113,32 @@ fn load_a(i: u32, kk: u32) -> f32 {
 
 // Element (kk, j) of op(B), zero outside the matrix.
 fn load_b(kk: u32, j: u32) -> f32 {
-    let inside = kk < params.k && j < params.n;
+    let inside = kk < k_end && j < params.n;
     if (LAYOUT == 1u) {
-        let pixels = params.out_height * params.out_width;
+        let pixels = CONV_OH * CONV_OW;
         return im2col_b(kk, j / pixels, j % pixels, inside);
     }
     if (LAYOUT == 3u) {
-        let pixels = params.out_height * params.out_width;
+        let pixels = CONV_OH * CONV_OW;
         return im2col_b(j, kk / pixels, kk % pixels, inside);
     }
     if (LAYOUT == 2u) {
         // The feature pixel (oh, ow) = ((h + p − i)/s, (w + p − j)/s) that tap
         // kk = (oc, i, j) of image pixel j = (img, h, w) reads, if the division is exact.
-        let taps = params.kernel_h * params.kernel_w;
-        let plane = params.height * params.width;
+        let taps = CONV_KH * CONV_KW;
+        let plane = CONV_H * CONV_W;
         let img = j / plane;
         let q = j % plane;
         let oc = kk / taps;
         let t = kk % taps;
-        let th = i32(q / params.width + params.padding) - i32(t / params.kernel_w);
-        let tw = i32(q % params.width + params.padding) - i32(t % params.kernel_w);
-        let s = i32(params.stride);
+        let th = i32(q / CONV_W + CONV_PAD) - i32(t / CONV_KW);
+        let tw = i32(q % CONV_W + CONV_PAD) - i32(t % CONV_KW);
+        let s = i32(CONV_STRIDE);
         let oh = th / s;
         let ow = tw / s;
         let ok = inside && th >= 0 && tw >= 0 && th % s == 0 && tw % s == 0
-            && u32(oh) < params.out_height && u32(ow) < params.out_width;
-        let at = ((img * params.out_channels + oc) * params.out_height + u32(max(oh, 0))) * params.out_width + u32(max(ow, 0));
+            && u32(oh) < CONV_OH && u32(ow) < CONV_OW;
+        let at = ((img * CONV_OC + oc) * CONV_OH + u32(max(oh, 0))) * CONV_OW + u32(max(ow, 0));
         return select(0.0, b[select(0u, at, ok)], ok);
     }
     let at = select(kk * params.n + j, j * params.k + kk, TRANS_B);
@@ -140,11 +148,11 @@ fn load_b(kk: u32, j: u32) -> f32 {
 // Where output (i, j) is stored.
 fn out_index(i: u32, j: u32) -> u32 {
     if (LAYOUT == 1u) {
-        let pixels = params.out_height * params.out_width;
+        let pixels = CONV_OH * CONV_OW;
         return ((j / pixels) * params.m + i) * pixels + j % pixels;
     }
     if (LAYOUT == 2u) {
-        let plane = params.height * params.width;
+        let plane = CONV_H * CONV_W;
         return ((j / plane) * params.m + i) * plane + j % plane;
     }
     return i * params.n + j;
@@ -159,8 +167,14 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
     // acc[r] = outputs (row0 + ROWS·lid.y + r, col0 + 8·lid.x + 0..3),
     // acc[8 + r] the next four columns.
     var acc = array<vec4<f32>, 16>();
+    var k_begin = 0u;
+    k_end = params.k;
+    if (LAYOUT == 3u) {
+        k_begin = wg.z * params.split_k;
+        k_end = min(k_begin + params.split_k, params.k);
+    }
 
-    for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
+    for (var k0 = k_begin; k0 < k_end; k0 += TILE_K) {
         // A's slice is TILE_K × tile_m scalars (2·ROWS per invocation), B's 256 vec4s
         // (four per invocation).
         for (var t = 0u; t < 2u * ROWS; t++) {
@@ -202,7 +216,7 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
                 if (HAS_BIAS) {
                     v += bias[select(j, i, LAYOUT == 1u || LAYOUT == 2u)];
                 }
-                out[out_index(i, j)] = apply_activation(v);
+                out[out_index(i, j) + wg.z * params.m * params.n] = apply_activation(v);
             }
         }
     }

@@ -6,6 +6,8 @@
 //   channel_sum  out[c] = Σ_{n,q} x[n, c·P + q]    [rows, cols·P] → [1, cols], images of
 //                                                  cols channels of P = from_rows pixels
 //                                                  (a convolution's bias gradient)
+//   sum_blocks   out[i] = Σ_b x[b·cols + i]        [rows·cols] → [cols], rows blocks added
+//                                                  in order (the weight gradient's partials)
 //   axpy         out = a · x + [ACCUMULATE] out    (out is a store entry; Op::Axpy with
 //                                                  a = factor[0], Op::Accumulate with
 //                                                  a = 1 and ACCUMULATE)
@@ -123,4 +125,18 @@ fn channel_sum(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     if (lane == 0u) {
         out[c] = total * params.scale;
     }
+}
+
+@compute @workgroup_size(256)
+fn sum_blocks(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lane: u32) {
+    let i = element_index(wg, nwg, lane);
+    if (i >= params.cols) {
+        return;
+    }
+    var acc = x[i];
+    for (var b = 1u; b < params.rows; b++) {
+        acc += x[b * params.cols + i];
+    }
+    out[i] = acc;
 }

@@ -1248,7 +1248,8 @@ fn max_pool_ties_go_to_the_first_maximum() {
     }
 }
 
-/// Convolutions (the implicit GEMMs of matmul.wgsl's LAYOUT 1–3) and the channel sum,
+/// Convolutions (the implicit GEMMs of matmul.wgsl's LAYOUT 1–3; the weight gradient
+/// split into partial sums by groups of images), the sum of partials and the channel sum,
 /// on strided, padded, non-square and pointwise geometries, including thin outputs (one
 /// channel: the 8-row tiles) and an MNIST-sized layer.
 /// Each output sums its window's products in another order on each side: `summing`
@@ -1268,7 +1269,11 @@ fn convolutions_match_cpu() {
         for (direction, bias, act) in [
             (Direction::Forward, true, Activation::Relu),
             (Direction::Forward, false, Activation::Linear),
-            (Direction::Transposed, true, Activation::LeakyRelu { alpha: 0.1 }),
+            (
+                Direction::Transposed,
+                true,
+                Activation::LeakyRelu { alpha: 0.1 },
+            ),
             (Direction::Transposed, false, Activation::Linear),
         ] {
             let conv = Conv {
@@ -1290,11 +1295,17 @@ fn convolutions_match_cpu() {
         }
         let (image, features) = (Values(n, g.image.len()), Values(n, g.features.len()));
         let pixels = n * g.features.plane();
-        cases.push(case(
-            Op::ConvWeightGrad(g),
-            &[image, features],
-            summing(pixels),
-        ));
+        // Partial sums of one image each, and of the whole batch in one block.
+        for images_per_split in [1, n] {
+            cases.push(case(
+                Op::ConvWeightGrad {
+                    geometry: g,
+                    images_per_split,
+                },
+                &[image, features],
+                summing(pixels),
+            ));
+        }
         cases.push(case(
             Op::ChannelSum(g.features),
             &[features],
@@ -1320,6 +1331,17 @@ fn convolutions_match_cpu() {
     add(16, mnist);
     add(16, ConvGeometry::conv(mnist.features, 32, 3, 2, 1).unwrap());
     // A denoiser's 3×3 layer, 70 channels (two 64-row tiles).
-    add(2, ConvGeometry::conv(ImageShape::new(8, 17, 19), 70, 3, 1, 1).unwrap());
+    add(
+        2,
+        ConvGeometry::conv(ImageShape::new(8, 17, 19), 70, 3, 1, 1).unwrap(),
+    );
+    // Adding the partials: blocks in order on both sides.
+    for (blocks, rows, cols) in [(1, 1, 1), (3, 7, 5), (13, 32, 33)] {
+        cases.push(case(
+            Op::SumBlocks { blocks },
+            &[Values(blocks * rows, cols)],
+            EXACT,
+        ));
+    }
     check(&mut gpu, &cases);
 }

@@ -152,7 +152,11 @@ impl ConvConfig {
 enum Layer {
     Conv(Conv),
     Upsample(Upsample),
-    Dense { inputs: usize, outputs: usize, act: Activation },
+    Dense {
+        inputs: usize,
+        outputs: usize,
+        act: Activation,
+    },
 }
 
 /// The layers of `config` with their names: the encoder, the code, the decoder.
@@ -211,17 +215,14 @@ fn layer_plan(config: &ConvConfig) -> Result<Vec<(String, Layer)>, ModelError> {
                 Upsampling::Transposed => {
                     let natural = (current.height - 1) * s + k - 2 * pad;
                     let extra = target.height.checked_sub(natural);
-                    let extra_w = target.width.checked_sub((current.width - 1) * s + k - 2 * pad);
+                    let extra_w = target
+                        .width
+                        .checked_sub((current.width - 1) * s + k - 2 * pad);
                     match (extra, extra_w) {
-                        (Some(e), Some(ew)) if e == ew && e < s => ConvGeometry::transposed(
-                            current,
-                            target.channels,
-                            k,
-                            s,
-                            pad,
-                            e,
-                        )
-                        .map_err(err)?,
+                        (Some(e), Some(ew)) if e == ew && e < s => {
+                            ConvGeometry::transposed(current, target.channels, k, s, pad, e)
+                                .map_err(err)?
+                        }
                         _ => {
                             return Err(err(format!(
                                 "a transposed convolution cannot map {current} back to {target}"
@@ -290,16 +291,20 @@ impl ConvAutoencoder {
                     let g = conv.geometry;
                     let taps = g.kernel[0] * g.kernel[1];
                     let (input, output) = conv.sides();
-                    let bound = config.init.bound(
-                        input.channels * taps,
-                        output.channels * taps,
-                        conv.act,
-                    );
+                    let bound =
+                        config
+                            .init
+                            .bound(input.channels * taps, output.channels * taps, conv.act);
                     let shape = g.weight_shape();
                     let values = (0..shape.len())
                         .map(|_| rng.random_range(-bound..=bound))
                         .collect();
-                    let w = store.add(&format!("{name}.weight"), shape, EntryKind::Parameter, values);
+                    let w = store.add(
+                        &format!("{name}.weight"),
+                        shape,
+                        EntryKind::Parameter,
+                        values,
+                    );
                     let b = store.zeros(
                         &format!("{name}.bias"),
                         Shape::new(1, output.channels),

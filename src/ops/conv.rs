@@ -27,7 +27,8 @@
 //! above, gathered into a matrix). WGSL: the tiled matmul of `shaders/matmul.wgsl` with
 //! override constant `LAYOUT` choosing loads that gather the im2col matrix on the fly
 //! (an implicit GEMM: nothing is materialised) and a store in image layout. The
-//! channel sum is `channel_sum` in `shaders/reduce.wgsl`.
+//! channel sum is `channel_sum` in `shaders/reduce.wgsl`, the sum of the weight
+//! gradient's partials ([`WeightGradSplit`]) `sum_blocks` there.
 
 use serde::{Deserialize, Serialize};
 
@@ -362,7 +363,25 @@ impl Conv {
                 Direction::Forward => (x, dz),
                 Direction::Transposed => (dz, x),
             };
-            Some(g.push(Op::ConvWeightGrad(geometry), &[image, features])?)
+            let batch = g.shape(x).rows;
+            let split = WeightGradSplit::for_batch(&geometry, batch);
+            let partials = g.push(
+                Op::ConvWeightGrad {
+                    geometry,
+                    images_per_split: split.images_per_split,
+                },
+                &[image, features],
+            )?;
+            Some(if split.splits == 1 {
+                partials
+            } else {
+                g.push(
+                    Op::SumBlocks {
+                        blocks: split.splits,
+                    },
+                    &[partials],
+                )?
+            })
         } else {
             None
         };
@@ -379,8 +398,43 @@ impl Conv {
     }
 }
 
-/// [image [N, C·H·W], features [N, OC·OH·OW]] → dW [OC, C·KH·KW].
-pub fn weight_grad_shape(geometry: &ConvGeometry, s: &[Shape]) -> Result<Shape, String> {
+/// The weight gradient sums N·OH·OW terms per weight: a few thousand even for small
+/// batches, while the weight has few elements. So it is computed as partial sums over
+/// groups of images (more parallel work on a GPU, one group per thread on the CPU),
+/// stacked as [splits·OC, K] and added by `SumBlocks`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WeightGradSplit {
+    pub images_per_split: usize,
+    pub splits: usize,
+}
+
+/// Terms of the weight gradient's sum each split should at least have.
+const TERMS_PER_SPLIT: usize = 4096;
+
+impl WeightGradSplit {
+    pub fn for_batch(geometry: &ConvGeometry, batch: usize) -> Self {
+        let batch = batch.max(1);
+        let wanted = (batch * geometry.features.plane())
+            .div_ceil(TERMS_PER_SPLIT)
+            .clamp(1, batch);
+        let images_per_split = batch.div_ceil(wanted);
+        WeightGradSplit {
+            images_per_split,
+            splits: batch.div_ceil(images_per_split),
+        }
+    }
+}
+
+/// [image [N, C·H·W], features [N, OC·OH·OW]] → partial dW [splits·OC, C·KH·KW], block
+/// s summing images s·per … (s+1)·per − 1.
+pub fn weight_grad_shape(
+    geometry: &ConvGeometry,
+    images_per_split: usize,
+    s: &[Shape],
+) -> Result<Shape, String> {
+    if images_per_split == 0 {
+        return Err("a weight-gradient split needs at least one image".into());
+    }
     if s.len() != 2 {
         return Err(format!("expects 2 operands, got {}", s.len()));
     }
@@ -393,7 +447,33 @@ pub fn weight_grad_shape(geometry: &ConvGeometry, s: &[Shape]) -> Result<Shape, 
             s[0].rows, s[1].rows
         ));
     }
-    Ok(geometry.weight_shape())
+    let splits = s[0].rows.max(1).div_ceil(images_per_split);
+    let w = geometry.weight_shape();
+    Ok(Shape::new(splits * w.rows, w.cols))
+}
+
+/// [x [b·r, c]] → [r, c]: the sum of `blocks` stacked blocks, added in block order.
+pub fn sum_blocks_shape(blocks: usize, s: &[Shape]) -> Result<Shape, String> {
+    if s.len() != 1 {
+        return Err(format!("expects 1 operand, got {}", s.len()));
+    }
+    if blocks == 0 || s[0].rows % blocks != 0 {
+        return Err(format!(
+            "{} rows do not split into {blocks} blocks",
+            s[0].rows
+        ));
+    }
+    Ok(Shape::new(s[0].rows / blocks, s[0].cols))
+}
+
+pub fn cpu_sum_blocks<T: Real>(blocks: usize, x: &[T], out: &mut [T]) {
+    let len = out.len();
+    out.copy_from_slice(&x[..len]);
+    for b in 1..blocks {
+        out.iter_mut()
+            .zip(&x[b * len..(b + 1) * len])
+            .for_each(|(o, &v)| *o += v);
+    }
 }
 
 /// The weight gradient of images `images` into `out` (overwritten):

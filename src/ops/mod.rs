@@ -16,7 +16,7 @@
 //! | `Axpy` (`y ← a·x` or `y ← a·x + y` into a store entry) | `reduce.rs` | `reduce.wgsl` |
 //! | `Pool` (max, avg; size, stride, no padding), `PoolGrad`; `Upsample` (nearest, bilinear), `UpsampleGrad`; `ConcatCols`, `SliceCols`, `PadCols` | `pool.rs`, `resample.rs`, `columns.rs` | `pool.wgsl` |
 //! | `BatchNormTrain`, `BatchNormTrainGrad`, `BatchNormRunning` (running statistics, in place), `BatchNormEval`, `BatchNormEvalGrad` | `batchnorm.rs` | `batchnorm.wgsl` |
-//! | `Conv` (2-D convolution and its transpose, bias + activation epilogue), `ConvWeightGrad`, `ChannelSum` | `conv.rs` | `matmul.wgsl` (implicit GEMM), `reduce.wgsl` |
+//! | `Conv` (2-D convolution and its transpose, bias + activation epilogue), `ConvWeightGrad` (partial sums), `SumBlocks`, `ChannelSum` | `conv.rs` | `matmul.wgsl` (implicit GEMM), `reduce.wgsl` |
 
 pub mod activation;
 pub mod batchnorm;
@@ -149,8 +149,16 @@ pub enum Op {
     },
     /// [x, weight, (bias)] → act(conv(x, W) + bias) or its transposed form.
     Conv(Conv),
-    /// [image-side value, feature-side value] → the weight gradient [OC, C·KH·KW].
-    ConvWeightGrad(ConvGeometry),
+    /// [image-side value, feature-side value] → partial weight gradients
+    /// [splits·OC, C·KH·KW], one block per `images_per_split` images.
+    ConvWeightGrad {
+        geometry: ConvGeometry,
+        images_per_split: usize,
+    },
+    /// [x [b·r, c]] → [r, c], the sum of `blocks` stacked blocks.
+    SumBlocks {
+        blocks: usize,
+    },
     /// [x [N, C·H·W]] → [1, C], the sum over the batch and pixels of each channel.
     ChannelSum(ImageShape),
 }
@@ -221,7 +229,14 @@ impl Op {
                     }
                 )
             }
-            Op::ConvWeightGrad(g) => format!("conv weight grad {} → {}", g.image, g.features),
+            Op::ConvWeightGrad {
+                geometry: g,
+                images_per_split,
+            } => format!(
+                "conv weight grad {} → {} by {images_per_split} images",
+                g.image, g.features
+            ),
+            Op::SumBlocks { blocks } => format!("sum of {blocks} blocks"),
             Op::ChannelSum(image) => format!("channel sum {image}"),
         }
     }
@@ -322,7 +337,11 @@ impl Op {
             Op::BatchNormEval(bn) => bn.eval_shape(s),
             Op::BatchNormEvalGrad { bn, wrt } => bn.eval_grad_shape(*wrt, s),
             Op::Conv(c) => c.shape(s),
-            Op::ConvWeightGrad(geometry) => conv::weight_grad_shape(geometry, s),
+            Op::ConvWeightGrad {
+                geometry,
+                images_per_split,
+            } => conv::weight_grad_shape(geometry, *images_per_split, s),
+            Op::SumBlocks { blocks } => conv::sum_blocks_shape(*blocks, s),
             Op::ChannelSum(image) => conv::channel_sum_shape(*image, s),
         }
     }
@@ -415,10 +434,12 @@ impl Op {
                 detail: "side effects have no gradient".into(),
             }),
             Op::Conv(c) => c.vjp(g, inputs, out, dout, needs),
-            Op::ConvWeightGrad(_) | Op::ChannelSum(_) => Err(GraphError::NotDifferentiable {
-                op: self.name(),
-                detail: "gradient ops are not differentiated again".into(),
-            }),
+            Op::ConvWeightGrad { .. } | Op::SumBlocks { .. } | Op::ChannelSum(_) => {
+                Err(GraphError::NotDifferentiable {
+                    op: self.name(),
+                    detail: "gradient ops are not differentiated again".into(),
+                })
+            }
         }
     }
 }

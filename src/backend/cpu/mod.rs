@@ -540,26 +540,23 @@ impl<T: Real> CpuBackend<T> {
                     |o, _, start| conv.cpu_images(x, weight, bias, start / row, o[0]),
                 )
             }
-            Op::ConvWeightGrad(geometry) => {
-                // A partial sum per thread over its images, added in a fixed order.
+            Op::ConvWeightGrad {
+                geometry,
+                images_per_split,
+            } => {
+                // One block of partial sums per group of images, blocks spread over
+                // the threads (however small the output, the work is not).
                 let (image, features) = (get(0)?, get(1)?);
-                let images = s[0].rows;
-                let tasks = self.threads.min(images).max(1);
-                let per = images.div_ceil(tasks);
-                let partials: Vec<Vec<T>> = (0..tasks)
-                    .into_par_iter()
-                    .map(|t| {
-                        let mut partial = vec![T::zero(); out.len()];
-                        let range = t * per..((t + 1) * per).min(images);
-                        ops::conv::cpu_weight_grad(geometry, image, features, range, &mut partial);
-                        partial
-                    })
-                    .collect();
-                out.copy_from_slice(&partials[0]);
-                for partial in &partials[1..] {
-                    out.iter_mut().zip(partial).for_each(|(o, &p)| *o += p);
-                }
+                let (images, per) = (s[0].rows, *images_per_split);
+                let block = geometry.weight_shape().len();
+                out.par_chunks_mut(block)
+                    .enumerate()
+                    .for_each(|(b, partial)| {
+                        let range = b * per..((b + 1) * per).min(images);
+                        ops::conv::cpu_weight_grad(geometry, image, features, range, partial);
+                    });
             }
+            Op::SumBlocks { blocks } => ops::conv::cpu_sum_blocks(*blocks, get(0)?, out),
             Op::ChannelSum(image) => ops::conv::cpu_channel_sum(*image, get(0)?, out),
         }
         Ok(())

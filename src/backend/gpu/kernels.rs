@@ -103,6 +103,8 @@ pub enum Grid {
         rows: usize,
         cols: usize,
         tile_rows: usize,
+        /// Independent slices along k (the weight gradient's partial sums): grid z.
+        splits: usize,
     },
     /// One workgroup that loops over everything (whole-value reductions).
     Single,
@@ -131,6 +133,10 @@ pub struct Kernel {
 impl Grid {
     /// The dispatch size, checked against the adapter's per-dimension limit.
     pub fn workgroups(self, max_per_dimension: u32, what: &str) -> Result<[u32; 3], BackendError> {
+        let z = match self {
+            Grid::Tiles { splits, .. } => splits,
+            _ => 1,
+        };
         let (x, y) = match self {
             Grid::Elements(n) => {
                 let groups = n.div_ceil(ELEMENTWISE_WORKGROUP);
@@ -141,18 +147,19 @@ impl Grid {
                 rows,
                 cols,
                 tile_rows,
+                ..
             } => (cols.div_ceil(MATMUL_TILE), rows.div_ceil(tile_rows)),
             Grid::Single => (1, 1),
             Grid::Groups(n) => (n, 1),
         };
         let limit = max_per_dimension as usize;
-        if x > limit || y > limit {
+        if x > limit || y > limit || z > limit {
             return Err(BackendError::Execution(format!(
                 "{what} needs a grid of {x} × {y} workgroups, more than the adapter's \
                  max_compute_workgroups_per_dimension ({limit})"
             )));
         }
-        Ok([x as u32, y as u32, 1])
+        Ok([x as u32, y as u32, z as u32])
     }
 }
 
@@ -243,6 +250,7 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
                     rows: m,
                     cols,
                     tile_rows: rows,
+                    splits: 1,
                 },
             )
         }
@@ -273,39 +281,62 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
                 Shader::Matmul,
                 "matmul",
                 &[
-                    ("LAYOUT", layout as f64),
-                    ("ROWS", (rows / 8) as f64),
-                    ("HAS_BIAS", flag(conv.bias)),
-                    act,
-                    alpha,
-                ],
-                conv_params(g, m, cols, k)?,
+                    &[
+                        ("LAYOUT", layout as f64),
+                        ("ROWS", (rows / 8) as f64),
+                        ("HAS_BIAS", flag(conv.bias)),
+                        act,
+                        alpha,
+                    ][..],
+                    &conv_constants(g),
+                ]
+                .concat(),
+                words(&[dim(m)?, dim(cols)?, dim(k)?]),
                 vec![output()?, read(1), read(0), bias],
                 Grid::Tiles {
                     rows: m,
                     cols,
                     tile_rows: rows,
+                    splits: 1,
                 },
             )
         }
-        Op::ConvWeightGrad(g) => {
-            // matmul.wgsl's LAYOUT 3: features as A, im2col(image)ᵀ as B.
+        Op::ConvWeightGrad {
+            geometry: g,
+            images_per_split,
+        } => {
+            // matmul.wgsl's LAYOUT 3: features as A, im2col(image)ᵀ as B; workgroup z
+            // sums the pixels of its group of images into its own block.
             let batch = shapes[0].rows;
             let (m, cols, k) = (g.features.channels, g.window(), batch * g.features.plane());
             let rows = tile_rows(m);
+            let split_k = dim(images_per_split * g.features.plane())?;
             kernel(
                 Shader::Matmul,
                 "matmul",
-                &[("LAYOUT", 3.0), ("ROWS", (rows / 8) as f64)],
-                conv_params(g, m, cols, k)?,
+                &[
+                    &[("LAYOUT", 3.0), ("ROWS", (rows / 8) as f64)][..],
+                    &conv_constants(g),
+                ]
+                .concat(),
+                words(&[dim(m)?, dim(cols)?, dim(k)?, split_k]),
                 vec![output()?, read(1), read(0), unused],
                 Grid::Tiles {
                     rows: m,
                     cols,
                     tile_rows: rows,
+                    splits: batch.div_ceil(*images_per_split),
                 },
             )
         }
+        Op::SumBlocks { blocks } => kernel(
+            Shader::Reduce,
+            "sum_blocks",
+            &[],
+            words(&[dim(*blocks)?, dim(n)?]),
+            vec![output()?, read(0)],
+            Grid::Elements(n),
+        ),
         Op::ChannelSum(image) => {
             let x = shapes[0];
             kernel(
@@ -756,34 +787,20 @@ fn tile_rows(m: usize) -> usize {
     m.next_power_of_two().clamp(8, MATMUL_TILE)
 }
 
-/// matmul.wgsl's parameters for a convolution: {m, n, k} of the implicit GEMM, then
-/// the geometry.
-fn conv_params(
-    g: &ConvGeometry,
-    m: usize,
-    n: usize,
-    k: usize,
-) -> Result<[u32; PARAM_WORDS], BackendError> {
-    let mut params = [0; PARAM_WORDS];
-    let values = [
-        m,
-        n,
-        k,
-        g.image.channels,
-        g.image.height,
-        g.image.width,
-        g.features.channels,
-        g.features.height,
-        g.features.width,
-        g.kernel[0],
-        g.kernel[1],
-        g.stride,
-        g.padding,
-    ];
-    for (p, v) in params.iter_mut().zip(values) {
-        *p = dim(v)?;
-    }
-    Ok(params)
+/// matmul.wgsl's geometry constants for a convolution.
+fn conv_constants(g: &ConvGeometry) -> [(&'static str, f64); 10] {
+    [
+        ("CONV_C", g.image.channels as f64),
+        ("CONV_H", g.image.height as f64),
+        ("CONV_W", g.image.width as f64),
+        ("CONV_OC", g.features.channels as f64),
+        ("CONV_OH", g.features.height as f64),
+        ("CONV_OW", g.features.width as f64),
+        ("CONV_KH", g.kernel[0] as f64),
+        ("CONV_KW", g.kernel[1] as f64),
+        ("CONV_STRIDE", g.stride as f64),
+        ("CONV_PAD", g.padding as f64),
+    ]
 }
 
 fn dim(n: usize) -> Result<u32, BackendError> {
