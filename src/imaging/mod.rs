@@ -9,6 +9,7 @@
 //! Every border is handled by the same reflection ([`reflect`]): scipy's `reflect`
 //! mode, NumPy's `symmetric`, `d c b a | a b c d | d c b a`.
 
+mod denoise;
 mod filter;
 mod image;
 mod metrics;
@@ -21,6 +22,7 @@ mod triptych;
 use std::path::PathBuf;
 
 pub use self::image::Image;
+pub use denoise::{denoise, receptive_radius, DenoiseError, TileOptions};
 pub use filter::{best_gaussian_filter, gaussian_filter, BestFilter};
 pub use metrics::{psnr, ssim};
 pub use nlm::NonLocalMeans;

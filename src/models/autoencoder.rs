@@ -44,6 +44,12 @@ pub trait Autoencoder {
         rng: Option<ValueId>,
     ) -> Result<Objective, TrainError>;
 
+    /// The widest value of one row anywhere in the network (a convolution's feature
+    /// maps are far wider than its input): inference batches are sized by it.
+    fn widest_row(&self) -> usize {
+        self.input_width()
+    }
+
     fn parameter_count(&self) -> usize {
         self.parameters()
             .iter()

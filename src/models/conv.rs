@@ -521,6 +521,18 @@ impl Autoencoder for ConvAutoencoder {
     fn input_width(&self) -> usize {
         self.config.input.len()
     }
+    fn widest_row(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|(layer, _)| match layer {
+                Layer::Conv(conv) => conv.sides().1.len(),
+                Layer::Upsample(up) => up.output().len(),
+                Layer::Dense { outputs, .. } => *outputs,
+            })
+            .chain([self.config.input.len()])
+            .max()
+            .unwrap_or(0)
+    }
     fn output_activation(&self) -> Activation {
         self.config.output_activation
     }

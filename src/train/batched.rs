@@ -16,6 +16,9 @@ use crate::train::TrainError;
 
 /// Rows per inference batch: big enough to keep sgemm busy, small enough for any GPU.
 const INFERENCE_BATCH: usize = 1000;
+/// At most this many values in one row-wide activation of an inference batch (64 MiB
+/// of f32): a convolutional model's feature maps are many times its input.
+const INFERENCE_VALUES: usize = 1 << 24;
 
 /// Reconstruction quality averaged over every element of the data.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -64,7 +67,9 @@ fn for_each_batch(
     consume: &mut dyn FnMut(usize, usize, Vec<Vec<f32>>),
 ) -> Result<(), TrainError> {
     check_width(model, data)?;
-    let batch = INFERENCE_BATCH.min(data.rows.max(1));
+    let batch = INFERENCE_BATCH
+        .min(INFERENCE_VALUES / model.widest_row().max(1))
+        .clamp(1, data.rows.max(1));
     let mut plans: Vec<(usize, InferencePlan)> = vec![];
     for start in (0..data.rows).step_by(batch) {
         let rows = batch.min(data.rows - start);
