@@ -155,29 +155,51 @@ impl ConvGeometry {
         self.kernel == [1, 1] && self.stride == 1 && self.padding == 0
     }
 
-    /// The image position a window tap reads for feature pixel (oh, ow), if inside.
-    fn tap(&self, oh: usize, ow: usize, i: usize, j: usize) -> Option<(usize, usize)> {
-        let h = (oh * self.stride + i).checked_sub(self.padding)?;
-        let w = (ow * self.stride + j).checked_sub(self.padding)?;
-        (h < self.image.height && w < self.image.width).then_some((h, w))
+    /// For tap column j: the feature columns `ow` whose image column s·ow + j − p lies
+    /// inside the image, and the image column of the first of them.
+    fn tap_columns(&self, j: usize) -> (std::ops::Range<usize>, usize) {
+        let (s, p, w) = (self.stride, self.padding, self.image.width);
+        // ow from ⌈(p − j)/s⌉ (if j < p) to the last with s·ow + j − p < w.
+        let first = p.saturating_sub(j).div_ceil(s);
+        let end = if w + p > j {
+            ((w + p - j - 1) / s + 1).min(self.features.width)
+        } else {
+            0
+        };
+        let first = first.min(end);
+        (first..end, (first * s + j).saturating_sub(p))
     }
 
     /// cols[(c, i, j), (oh, ow)] = x[c, s·oh + i − p, s·ow + j − p], 0 in the padding.
+    /// Row by row: each feature row reads one image row (a contiguous copy for stride 1).
     pub fn im2col<T: Real>(&self, x: &[T], cols: &mut [T]) {
         let [kh, kw] = self.kernel;
         let (plane, fp) = (self.image.plane(), self.features.plane());
+        let (w, ow_n, s) = (self.image.width, self.features.width, self.stride);
         let mut rows = cols.chunks_mut(fp);
         for c in 0..self.image.channels {
             let xc = &x[c * plane..(c + 1) * plane];
             for i in 0..kh {
                 for j in 0..kw {
                     let row = rows.next().expect("cols holds C·KH·KW rows");
-                    for oh in 0..self.features.height {
-                        for ow in 0..self.features.width {
-                            row[oh * self.features.width + ow] = match self.tap(oh, ow, i, j) {
-                                Some((h, w)) => xc[h * self.image.width + w],
-                                None => T::zero(),
-                            };
+                    let (inside, w0) = self.tap_columns(j);
+                    for (oh, out) in row.chunks_mut(ow_n).enumerate() {
+                        let h = (oh * s + i).checked_sub(self.padding);
+                        match h.filter(|&h| h < self.image.height) {
+                            Some(h) => {
+                                let src = &xc[h * w..(h + 1) * w];
+                                out[..inside.start].fill(T::zero());
+                                out[inside.end..].fill(T::zero());
+                                let dst = &mut out[inside.clone()];
+                                if s == 1 {
+                                    dst.copy_from_slice(&src[w0..w0 + dst.len()]);
+                                } else {
+                                    for (k, d) in dst.iter_mut().enumerate() {
+                                        *d = src[w0 + k * s];
+                                    }
+                                }
+                            }
+                            None => out.fill(T::zero()),
                         }
                     }
                 }
@@ -190,6 +212,7 @@ impl ConvGeometry {
     pub fn col2im<T: Real>(&self, cols: &[T], x: &mut [T]) {
         let [kh, kw] = self.kernel;
         let (plane, fp) = (self.image.plane(), self.features.plane());
+        let (w, ow_n, s) = (self.image.width, self.features.width, self.stride);
         x.iter_mut().for_each(|v| *v = T::zero());
         let mut rows = cols.chunks(fp);
         for c in 0..self.image.channels {
@@ -197,10 +220,13 @@ impl ConvGeometry {
             for i in 0..kh {
                 for j in 0..kw {
                     let row = rows.next().expect("cols holds C·KH·KW rows");
-                    for oh in 0..self.features.height {
-                        for ow in 0..self.features.width {
-                            if let Some((h, w)) = self.tap(oh, ow, i, j) {
-                                xc[h * self.image.width + w] += row[oh * self.features.width + ow];
+                    let (inside, w0) = self.tap_columns(j);
+                    for (oh, src) in row.chunks(ow_n).enumerate() {
+                        let h = (oh * s + i).checked_sub(self.padding);
+                        if let Some(h) = h.filter(|&h| h < self.image.height) {
+                            let dst = &mut xc[h * w..(h + 1) * w];
+                            for (k, &v) in src[inside.clone()].iter().enumerate() {
+                                dst[w0 + k * s] += v;
                             }
                         }
                     }
@@ -564,5 +590,50 @@ mod tests {
         let lhs: f64 = cx.iter().zip(&y).map(|(a, b)| a * b).sum();
         let rhs: f64 = x.iter().zip(&ty).map(|(a, b)| a * b).sum();
         assert!((lhs - rhs).abs() < 1e-12, "{lhs} vs {rhs}");
+    }
+
+    #[test]
+    fn im2col_matches_the_formula() {
+        // Every tap against x[c, s·oh + i − p, s·ow + j − p] read directly, on
+        // geometries whose windows hang over every border.
+        for (image, k, s, p) in [
+            (ImageShape::new(2, 5, 7), 3, 1, 1),
+            (ImageShape::new(1, 7, 6), 3, 2, 1),
+            (ImageShape::new(1, 4, 4), 2, 2, 0),
+            (ImageShape::new(1, 3, 5), 5, 1, 2),
+            (ImageShape::new(1, 6, 6), 3, 3, 2),
+        ] {
+            let g = ConvGeometry::conv(image, 1, k, s, p).unwrap();
+            let x: Vec<f64> = (0..image.len()).map(|v| v as f64 + 1.0).collect();
+            let mut cols = vec![f64::NAN; g.window() * g.features.plane()];
+            g.im2col(&x, &mut cols);
+            let mut at = 0;
+            for c in 0..image.channels {
+                for i in 0..k {
+                    for j in 0..k {
+                        for oh in 0..g.features.height {
+                            for ow in 0..g.features.width {
+                                let h = (oh * s + i) as isize - p as isize;
+                                let w = (ow * s + j) as isize - p as isize;
+                                let inside = h >= 0
+                                    && w >= 0
+                                    && (h as usize) < image.height
+                                    && (w as usize) < image.width;
+                                let expected = if inside {
+                                    x[c * image.plane() + h as usize * image.width + w as usize]
+                                } else {
+                                    0.0
+                                };
+                                assert_eq!(
+                                    cols[at], expected,
+                                    "{g:?} tap {c},{i},{j} at {oh},{ow}"
+                                );
+                                at += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
