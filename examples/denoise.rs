@@ -44,7 +44,7 @@ struct Options {
 
 fn parse() -> Result<Options, String> {
     let mut o = Options {
-        epochs: 4,
+        epochs: 8,
         sigma: 25.0,
         patch: 40,
         patches: 4096,
