@@ -410,3 +410,266 @@ fn malformed_regulariser_flags_are_one_line_errors() {
     let out = train_iris_with(&["--early-stop", "2", "--layers", "4,2"]);
     assert_one_line_error(&out, "validation");
 }
+
+/// The first `rows` MNIST images of `split` written as a .npy file (a quick subset).
+fn mnist_subset(split: aegpu::data::Split, rows: usize, name: &str) -> PathBuf {
+    let d = aegpu::data::load_mnist(&aegpu::data::bundled_mnist_dir(), split)
+        .unwrap()
+        .head(rows);
+    let path = temp(name);
+    aegpu::data::save_npy(&path, d.rows, d.cols, &d.values).unwrap();
+    path
+}
+
+#[test]
+fn conv_model_trains_then_eval_encode_and_info_read_it() {
+    let train = mnist_subset(aegpu::data::Split::Train, 256, "conv-train.npy");
+    let test = mnist_subset(aegpu::data::Split::Test, 64, "conv-test.npy");
+    let model = temp("conv.safetensors");
+    let trained = stdout_json(&aegpu(&[
+        "train",
+        "--model",
+        "conv",
+        "--data",
+        train.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+        "--channels",
+        "4,8",
+        "--epochs",
+        "1",
+        "--batch",
+        "64",
+        "--lr",
+        "1e-3",
+        "--noise",
+        "gaussian:0.1",
+        "--backend",
+        "cpu",
+        "--out",
+        model.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(trained["kind"], "conv", "{trained}");
+    let test_mse = trained["test_mse"].as_f64().unwrap();
+    assert!(test_mse > 0.0 && test_mse < 0.5, "{trained}");
+    // 4·9+4 + 8·4·9+8 + (8·4·9+4) + (4·9+1)
+    assert_eq!(trained["parameters"], 40 + 296 + 292 + 37);
+    assert_eq!(trained["conv"]["noise_sigma"].as_f64().unwrap() as f32, 0.1);
+
+    let on_test = |command: &str, extra: &[&str]| {
+        let mut args = vec![
+            command,
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            test.to_str().unwrap(),
+            "--backend",
+            "cpu",
+        ];
+        args.extend_from_slice(extra);
+        aegpu(&args)
+    };
+    let eval = stdout_json(&on_test("eval", &["--json"]));
+    assert_eq!(eval["kind"], "conv");
+    assert_eq!(eval["rows"], 64);
+    let mse = eval["test_mse"].as_f64().unwrap();
+    assert!((mse - test_mse).abs() < 1e-4, "{eval} vs {trained}");
+    assert!(eval.get("jacobian_fro2").is_none(), "dense-only: {eval}");
+
+    let codes = temp("conv-codes.npy");
+    let out = on_test("encode", &["--out", codes.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let codes = aegpu::data::load_npy(&codes).unwrap();
+    assert_eq!((codes.rows, codes.cols), (64, 8 * 7 * 7));
+
+    let info = stdout_json(&aegpu(&[
+        "info",
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(info["kind"], "conv");
+    assert_eq!(info["parameters"], trained["parameters"]);
+    assert_eq!(info["input_width"], 784);
+}
+
+#[test]
+fn conv_model_refuses_dense_only_regularisers_and_odd_images() {
+    let out = aegpu(&[
+        "train",
+        "--model",
+        "conv",
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--image",
+        "1x3x3",
+        "--backend",
+        "cpu",
+    ]);
+    assert_one_line_error(&out, "needs 9 columns");
+    let out = aegpu(&[
+        "train",
+        "--model",
+        "conv",
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--image",
+        "1x2x2",
+        "--strides",
+        "1,1",
+        "--batch",
+        "16",
+        "--dropout",
+        "0.2",
+        "--backend",
+        "cpu",
+        "--out",
+        temp("never-conv.safetensors").to_str().unwrap(),
+    ]);
+    assert_one_line_error(&out, "dropout");
+}
+
+/// A grey or colour test image of `h` × `w` with a smooth pattern, and a noisy copy.
+fn test_images(
+    channels: usize,
+    h: usize,
+    w: usize,
+) -> (aegpu::imaging::Image, aegpu::imaging::Image) {
+    use aegpu::imaging::{Image, ImageShape};
+    let shape = ImageShape::new(channels, h, w);
+    let clean: Vec<f32> = (0..shape.len())
+        .map(|i| {
+            let (c, y, x) = (i / (h * w), (i / w) % h, i % w);
+            0.5 + 0.4 * ((x as f32 * 0.3 + c as f32).sin() * (y as f32 * 0.2).cos())
+        })
+        .collect();
+    let noisy = clean
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| v + 0.1 * (((i * 7919) % 17) as f32 / 8.0 - 1.0))
+        .collect();
+    (
+        Image::new(shape, clean).unwrap(),
+        Image::new(shape, noisy).unwrap(),
+    )
+}
+
+/// A tiny untrained stride-1 residual denoiser saved with a recorded noise level.
+fn tiny_denoiser(name: &str) -> PathBuf {
+    use aegpu::models::{ConvAutoencoder, ConvConfig};
+    let mut config = ConvConfig::denoiser(1, 16, 4, 2);
+    config.noise_sigma = Some(0.1);
+    let path = temp(name);
+    ConvAutoencoder::new(config, 0)
+        .unwrap()
+        .save(&path, &Default::default())
+        .unwrap();
+    path
+}
+
+#[test]
+fn denoise_keeps_names_and_shapes_and_reports_psnr_as_json() {
+    let model = tiny_denoiser("denoiser.safetensors");
+    let noisy_dir = temp("noisy");
+    let clean_dir = temp("clean");
+    let out_dir = temp("denoised/nested");
+    std::fs::create_dir_all(&noisy_dir).unwrap();
+    std::fs::create_dir_all(&clean_dir).unwrap();
+    let mut inputs = vec![];
+    for (name, channels, h, w) in [("grey.png", 1, 23, 37), ("colour.png", 3, 20, 16)] {
+        let (clean, noisy) = test_images(channels, h, w);
+        clean.save_png(clean_dir.join(name)).unwrap();
+        noisy.save_png(noisy_dir.join(name)).unwrap();
+        inputs.push(noisy_dir.join(name).to_str().unwrap().to_string());
+    }
+    let mut args = vec![
+        "denoise",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        &inputs[0],
+        &inputs[1],
+        "--output",
+        out_dir.to_str().unwrap(),
+        "--tile",
+        "24",
+        "--backend",
+        "cpu",
+    ];
+    // Plain run: per-image lines on stdout, outputs with the inputs' names and shapes.
+    let out = aegpu(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("25.5"));
+    for (name, shape) in [("grey.png", (1, 23, 37)), ("colour.png", (3, 20, 16))] {
+        let img = aegpu::imaging::Image::load(out_dir.join(name)).unwrap();
+        assert_eq!((img.channels(), img.height(), img.width()), shape, "{name}");
+    }
+
+    args.extend_from_slice(&["--clean", clean_dir.to_str().unwrap(), "--json"]);
+    let report = stdout_json(&aegpu(&args));
+    assert!((report["noise_sigma_255"].as_f64().unwrap() - 25.5).abs() < 1e-3);
+    let images = report["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2);
+    for image in images {
+        for key in ["noisy_psnr", "denoised_psnr", "noisy_ssim", "denoised_ssim"] {
+            assert!(image[key].as_f64().unwrap().is_finite(), "{key}: {report}");
+        }
+    }
+    assert!(
+        report["mean_denoised_psnr"].as_f64().unwrap() > 10.0,
+        "{report}"
+    );
+    assert!(report["mean_noisy_psnr"].is_number());
+}
+
+#[test]
+fn denoise_refuses_unreadable_images_and_unsuitable_models() {
+    let model = tiny_denoiser("denoiser-errors.safetensors");
+    let broken = temp("broken.png");
+    std::fs::write(&broken, b"not a png at all").unwrap();
+    let out_dir = temp("never-denoised");
+    let run = |model: &Path, input: &Path| {
+        aegpu(&[
+            "denoise",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out_dir.to_str().unwrap(),
+            "--backend",
+            "cpu",
+        ])
+    };
+    assert_one_line_error(&run(&model, &broken), "broken.png");
+    assert_one_line_error(&run(&model, &temp("missing.png")), "missing.png");
+
+    let (_, noisy) = test_images(1, 16, 16);
+    let good = temp("good.png");
+    noisy.save_png(&good).unwrap();
+    let strided = temp("strided.safetensors");
+    aegpu::models::ConvAutoencoder::new(aegpu::models::ConvConfig::mnist(), 0)
+        .unwrap()
+        .save(&strided, &Default::default())
+        .unwrap();
+    assert_one_line_error(&run(&strided, &good), "stride-1");
+    let dense = temp("dense-not-denoiser.safetensors");
+    aegpu::models::DenseAutoencoder::new(aegpu::models::DenseConfig::new(&[4, 2]), 0)
+        .unwrap()
+        .save(&dense, &Default::default())
+        .unwrap();
+    assert_one_line_error(&run(&dense, &good), "dense autoencoder");
+}

@@ -6,13 +6,13 @@ use clap::Args;
 
 use crate::cli::{BackendArgs, CliError, DataArgs};
 use crate::data::{save_csv, save_npy, Dataset, Scaler};
-use crate::models::DenseAutoencoder;
+use crate::models::AnyAutoencoder;
 use crate::train::{code_report, evaluate, run_rows, RowOutput};
 
 /// A saved model applied to some data on some backend.
 #[derive(Args, Debug)]
 pub struct ModelOnData {
-    /// A model saved by `aegpu train`.
+    /// A model saved by `aegpu train` or `aegpu pretrain` (dense or conv).
     #[arg(long)]
     model: PathBuf,
     #[command(flatten)]
@@ -47,8 +47,8 @@ pub struct RowsArgs {
 fn load(
     model_path: &Path,
     data: &DataArgs,
-) -> Result<(DenseAutoencoder, Option<Scaler>, Dataset), CliError> {
-    let (model, meta) = DenseAutoencoder::load(model_path)?;
+) -> Result<(AnyAutoencoder, Option<Scaler>, Dataset), CliError> {
+    let (model, meta) = AnyAutoencoder::load(model_path)?;
     let scaler: Option<Scaler> = match meta.get("aegpu.scaler") {
         Some(s) => Some(
             serde_json::from_str(s)
@@ -57,7 +57,7 @@ fn load(
         None => None,
     };
     let mut d = data.load()?;
-    let width = model.config.input_width();
+    let width = model.input_width();
     if d.cols != width {
         return Err(format!(
             "the model {} expects {width} columns, the data {} has {}",
@@ -77,33 +77,39 @@ pub fn eval(a: EvalArgs) -> Result<(), CliError> {
     let (model, _, data) = load(&a.input.model, &a.input.data)?;
     let mut selected = a.input.backend.open()?;
     let backend = selected.backend.as_mut();
-    backend.upload_store(&model.store)?;
-    let r = evaluate(&model, backend, &data)?;
-    let codes = code_report(&model, backend, &data, a.directions, 0)?;
+    backend.upload_store(model.store())?;
+    let r = evaluate(model.as_dyn(), backend, &data)?;
+    // The code statistics (mean activation, encoder Jacobian) are for dense models.
+    let codes = match &model {
+        AnyAutoencoder::Dense(m) => Some(code_report(m, backend, &data, a.directions, 0)?),
+        AnyAutoencoder::Conv(_) => None,
+    };
     if a.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "test_mse": r.mse,
-                "test_bce": r.bce,
-                "rows": r.rows,
-                "mean_code_activation": codes.mean_code_activation,
-                "jacobian_fro2": codes.jacobian_fro2,
-                "jacobian_method": codes.jacobian_method,
-                "backend": backend.describe(),
-            })
-        );
+        let mut out = serde_json::json!({
+            "test_mse": r.mse,
+            "test_bce": r.bce,
+            "rows": r.rows,
+            "kind": model.kind(),
+            "backend": backend.describe(),
+        });
+        if let Some(codes) = &codes {
+            out["mean_code_activation"] = codes.mean_code_activation.into();
+            out["jacobian_fro2"] = codes.jacobian_fro2.into();
+            out["jacobian_method"] = codes.jacobian_method.into();
+        }
+        println!("{out}");
     } else {
-        println!(
-            "{} rows: MSE {:.5}, BCE {:.5} per element; mean code activation {:.4}; \
-             encoder Jacobian ‖J‖²_F {:.4} ({})",
-            r.rows,
-            r.mse,
-            r.bce,
-            codes.mean_code_activation,
-            codes.jacobian_fro2,
-            codes.jacobian_method
+        let mut line = format!(
+            "{} rows: MSE {:.5}, BCE {:.5} per element",
+            r.rows, r.mse, r.bce
         );
+        if let Some(codes) = &codes {
+            line += &format!(
+                "; mean code activation {:.4}; encoder Jacobian ‖J‖²_F {:.4} ({})",
+                codes.mean_code_activation, codes.jacobian_fro2, codes.jacobian_method
+            );
+        }
+        println!("{line}");
     }
     Ok(())
 }
@@ -112,10 +118,10 @@ pub fn rows(a: RowsArgs, what: RowOutput) -> Result<(), CliError> {
     let (model, scaler, data) = load(&a.input.model, &a.input.data)?;
     let mut selected = a.input.backend.open()?;
     let backend = selected.backend.as_mut();
-    backend.upload_store(&model.store)?;
-    let mut values = run_rows(&model, backend, &data, what)?;
+    backend.upload_store(model.store())?;
+    let mut values = run_rows(model.as_dyn(), backend, &data, what)?;
     let cols = match what {
-        RowOutput::Code => model.config.code_width(),
+        RowOutput::Code => model.code_width(),
         RowOutput::Reconstruction => {
             // Reconstructions go back to the data's own units.
             if let Some(s) = &scaler {

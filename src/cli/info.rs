@@ -1,4 +1,7 @@
-//! `aegpu info`: the adapters wgpu sees, their limits, and the CPU backend.
+//! `aegpu info`: the adapters wgpu sees, their limits, and the CPU backend; or, with
+//! `--model FILE`, what a saved model is.
+
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
@@ -7,15 +10,22 @@ use crate::backend::gpu::list_adapters;
 use crate::backend::select::{select, BackendChoice};
 use crate::backend::Backend;
 use crate::cli::CliError;
+use crate::models::AnyAutoencoder;
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Describe this saved model (dense or conv) instead of the adapters.
+    #[arg(long)]
+    model: Option<PathBuf>,
 }
 
 pub fn run(args: InfoArgs) -> Result<(), CliError> {
+    if let Some(path) = &args.model {
+        return model_info(path, args.json);
+    }
     let adapters = list_adapters();
     let cpu = CpuBackend::<f32>::new().describe();
     let auto = select(BackendChoice::Auto, None)?.reason;
@@ -49,5 +59,56 @@ pub fn run(args: InfoArgs) -> Result<(), CliError> {
     }
     println!("CPU backend: {cpu}");
     println!("--backend auto: {auto}");
+    Ok(())
+}
+
+/// The kind, architecture, size and recorded training settings of a saved model.
+fn model_info(path: &Path, json: bool) -> Result<(), CliError> {
+    let (model, meta) = AnyAutoencoder::load(path)?;
+    let noise_sigma = match &model {
+        AnyAutoencoder::Conv(m) => m.config.noise_sigma,
+        AnyAutoencoder::Dense(_) => None,
+    };
+    if json {
+        let mut out = serde_json::json!({
+            "model": path.display().to_string(),
+            "kind": model.kind(),
+            "architecture": model.describe(),
+            "config": model.config_json(),
+            "parameters": model.parameter_count(),
+            "input_width": model.input_width(),
+            "code_width": model.code_width(),
+            "noise_sigma": noise_sigma,
+        });
+        if let Some(d) = meta.get("aegpu.data") {
+            out["data"] = d.clone().into();
+        }
+        if let Some(t) = meta.get("aegpu.training") {
+            out["training"] = serde_json::from_str(t).unwrap_or_else(|_| t.clone().into());
+        }
+        println!("{out}");
+        return Ok(());
+    }
+    println!("model: {}", path.display());
+    println!("kind: {}", model.kind());
+    println!("architecture: {}", model.describe());
+    println!(
+        "parameters: {}; {} values in, {} in the code",
+        model.parameter_count(),
+        model.input_width(),
+        model.code_width()
+    );
+    if let Some(sigma) = noise_sigma {
+        println!(
+            "trained for Gaussian noise σ = {sigma} ({:.1} on the 0–255 scale)",
+            sigma * 255.0
+        );
+    }
+    if let Some(d) = meta.get("aegpu.data") {
+        println!("trained on: {d}");
+    }
+    if let Some(t) = meta.get("aegpu.training") {
+        println!("training: {t}");
+    }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! its own file; every failure becomes one line on stderr and a non-zero exit.
 
 mod config;
+mod denoise;
 mod infer;
 mod info;
 mod options;
@@ -33,7 +34,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Train a dense autoencoder and save it.
+    /// Train a dense or convolutional (`--model conv`) autoencoder and save it.
     Train(train::TrainArgs),
     /// Pretrain a stacked autoencoder layer by layer, unroll it, fine-tune it, save it.
     Pretrain(pretrain::PretrainArgs),
@@ -43,7 +44,11 @@ enum Command {
     Encode(infer::RowsArgs),
     /// Write the reconstruction of every row (CSV or .npy).
     Reconstruct(infer::RowsArgs),
-    /// List GPU adapters with their limits, and what `--backend auto` would pick.
+    /// Denoise PNG/JPEG images of any size with a convolutional denoiser; with
+    /// `--clean DIR`, PSNR/SSIM against the originals.
+    Denoise(denoise::DenoiseArgs),
+    /// List GPU adapters with their limits, and what `--backend auto` would pick; or
+    /// describe a saved model (`--model FILE`).
     Info(info::InfoArgs),
 }
 
@@ -109,6 +114,7 @@ pub fn main() -> ExitCode {
         Command::Eval(a) => infer::eval(a),
         Command::Encode(a) => infer::rows(a, crate::train::RowOutput::Code),
         Command::Reconstruct(a) => infer::rows(a, crate::train::RowOutput::Reconstruction),
+        Command::Denoise(a) => denoise::run(a),
         Command::Info(a) => info::run(a),
     };
     match result {

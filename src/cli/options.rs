@@ -4,9 +4,10 @@
 
 use clap::Args;
 
-use crate::models::DenseConfig;
+use crate::models::{ConvConfig, DenseConfig, Upsampling};
 use crate::nn::init::Init;
 use crate::ops::random::Noise;
+use crate::ops::spatial::ImageShape;
 use crate::ops::{Activation, Loss, Optimizer};
 use crate::train::lbfgs::LbfgsConfig;
 use crate::train::objective::{Regularization, SparseKl};
@@ -24,18 +25,20 @@ pub struct ModelArgs {
     /// Activation of the code layer.
     #[arg(long, default_value = "linear")]
     pub code_activation: Activation,
-    /// Activation of the output layer (sigmoid for data in [0, 1]).
-    #[arg(long, default_value = "sigmoid")]
-    pub output_activation: Activation,
+    /// Activation of the output layer (default sigmoid, for data in [0, 1]; linear for
+    /// a `--residual` conv model).
+    #[arg(long)]
+    pub output_activation: Option<Activation>,
     /// One activation per layer, encoder then decoder (overrides the three above).
     #[arg(long, value_delimiter = ',')]
     pub activations: Option<Vec<Activation>>,
     /// Decoder layer i multiplies by the transpose of encoder layer i.
     #[arg(long)]
     pub tied: bool,
-    /// Weight initialisation: glorot, he, auto (he for relu layers).
-    #[arg(long, default_value = "glorot")]
-    pub init: Init,
+    /// Weight initialisation: glorot, he, auto (he for relu layers). Default glorot for
+    /// dense models, auto for conv ones.
+    #[arg(long)]
+    pub init: Option<Init>,
 }
 
 impl ModelArgs {
@@ -60,14 +63,131 @@ impl ModelArgs {
             None => (0..2 * depth)
                 .map(|i| match i {
                     i if i + 1 == depth => self.code_activation,
-                    i if i + 1 == 2 * depth => self.output_activation,
+                    i if i + 1 == 2 * depth => {
+                        self.output_activation.unwrap_or(Activation::Sigmoid)
+                    }
                     _ => self.activation,
                 })
                 .collect(),
         };
         config.tied = self.tied;
-        config.init = self.init;
+        config.init = self.init.unwrap_or(Init::Glorot);
         Ok(config)
+    }
+}
+
+/// Which kind of autoencoder `aegpu train` builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelKind {
+    Dense,
+    Conv,
+}
+
+/// The architecture of a convolutional autoencoder (`--model conv`); the hidden and
+/// output activations and the initialisation come from the shared model flags.
+#[derive(Args, Debug, Clone)]
+pub struct ConvArgs {
+    /// `dense` (the `--layers` network) or `conv` (a convolutional autoencoder on images).
+    #[arg(long, value_enum, default_value = "dense")]
+    pub model: ModelKind,
+    /// Conv: the image in each row, CxHxW (default 1x28x28 for MNIST, else 1×s×s when
+    /// the columns are a square s²).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Conv: output channels of each encoder convolution.
+    #[arg(long, value_delimiter = ',', default_value = "16,32")]
+    pub channels: Vec<usize>,
+    /// Conv: stride of each encoder convolution (default 2 for every layer; 1 keeps the
+    /// size, for a denoiser of any image size).
+    #[arg(long, value_delimiter = ',')]
+    pub strides: Option<Vec<usize>>,
+    /// Conv: kernel size (odd; padding k/2).
+    #[arg(long, default_value_t = 3)]
+    pub kernel: usize,
+    /// Conv: a dense code of this width after the convolutions.
+    #[arg(long)]
+    pub code: Option<usize>,
+    /// Conv: how the decoder undoes a strided layer: transposed, nearest or bilinear
+    /// (upsampling then a convolution).
+    #[arg(long, default_value = "transposed")]
+    pub decoder: Upsampling,
+    /// Conv: predict the noise and subtract it from the input (x̂ = x − net(x)).
+    #[arg(long)]
+    pub residual: bool,
+}
+
+/// Parses `CxHxW` (`x` or `×` between the numbers).
+pub fn parse_image_shape(s: &str) -> Result<ImageShape, String> {
+    let parts: Vec<&str> = s.split(['x', 'X', '×']).map(str::trim).collect();
+    let bad = || format!("--image {s}: expected CxHxW, e.g. 1x28x28 or 3x64x64");
+    if parts.len() != 3 {
+        return Err(bad());
+    }
+    let n: Vec<usize> = parts
+        .iter()
+        .map(|p| p.parse::<usize>().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    if n.contains(&0) {
+        return Err(bad());
+    }
+    Ok(ImageShape::new(n[0], n[1], n[2]))
+}
+
+impl ConvArgs {
+    /// The convolutional network for data of `cols` columns read from `data_spec`, with
+    /// the activations and initialisation of `shared`.
+    pub fn config(
+        &self,
+        shared: &ModelArgs,
+        data_spec: &str,
+        cols: usize,
+    ) -> Result<ConvConfig, String> {
+        if shared.tied || shared.activations.is_some() {
+            return Err("--tied and --activations are for dense models, not --model conv".into());
+        }
+        let input = match &self.image {
+            Some(s) => parse_image_shape(s)?,
+            None if matches!(data_spec, "mnist" | "mnist:train" | "mnist:test") => {
+                ImageShape::new(1, 28, 28)
+            }
+            None => {
+                let side = (cols as f64).sqrt().round() as usize;
+                if side * side != cols || cols == 0 {
+                    return Err(format!(
+                        "the data has {cols} columns, not a square grey image: give                          --image CxHxW"
+                    ));
+                }
+                ImageShape::new(1, side, side)
+            }
+        };
+        if input.len() != cols {
+            return Err(format!(
+                "--image {input} needs {} columns, the data has {cols}",
+                input.len()
+            ));
+        }
+        let strides = self
+            .strides
+            .clone()
+            .unwrap_or_else(|| vec![2; self.channels.len()]);
+        let output_activation = shared.output_activation.unwrap_or(if self.residual {
+            Activation::Linear
+        } else {
+            Activation::Sigmoid
+        });
+        Ok(ConvConfig {
+            input,
+            channels: self.channels.clone(),
+            strides,
+            kernel: self.kernel,
+            code: self.code,
+            upsampling: self.decoder,
+            activation: shared.activation,
+            output_activation,
+            residual: self.residual,
+            init: shared.init.unwrap_or(Init::Auto),
+            noise_sigma: None,
+        })
     }
 }
 

@@ -1,4 +1,5 @@
-//! `aegpu train`: fit a dense autoencoder, report on held-out data, save the model.
+//! `aegpu train`: fit a dense or convolutional autoencoder, report on held-out data,
+//! save the model.
 //! The data preparation and the closing report are shared with `aegpu pretrain`.
 
 use std::collections::BTreeMap;
@@ -8,11 +9,12 @@ use std::time::Instant;
 use clap::Args;
 
 use crate::backend::Backend;
-use crate::cli::options::{FitArgs, ModelArgs};
+use crate::cli::options::{ConvArgs, FitArgs, ModelArgs, ModelKind};
 use crate::cli::progress::TrainProgress;
 use crate::cli::{load_data, BackendArgs, CliError, DataArgs};
 use crate::data::{train_validation_split, Dataset, Scaler, Scaling};
-use crate::models::DenseAutoencoder;
+use crate::models::{AnyAutoencoder, Autoencoder, ConvAutoencoder, DenseAutoencoder};
+use crate::ops::random::Noise;
 use crate::train::lbfgs::fit_lbfgs;
 use crate::train::{evaluate, fit, TrainReport};
 
@@ -55,6 +57,8 @@ pub struct TrainArgs {
     pub split: SplitArgs,
     #[command(flatten)]
     pub model: ModelArgs,
+    #[command(flatten)]
+    pub conv: ConvArgs,
     #[command(flatten)]
     pub fit: FitArgs,
     #[command(flatten)]
@@ -119,18 +123,44 @@ impl SplitArgs {
 
 pub fn run(a: TrainArgs) -> Result<(), CliError> {
     let data = a.split.prepare(a.fit.seed)?;
-    let mut model = DenseAutoencoder::new(a.model.config(data.train.cols)?, a.fit.seed)?;
-    let mut selected = a.output.backend.open()?;
-    let backend = selected.backend.as_mut();
+    let mut model: AnyAutoencoder = match a.conv.model {
+        ModelKind::Dense => {
+            DenseAutoencoder::new(a.model.config(data.train.cols)?, a.fit.seed)?.into()
+        }
+        ModelKind::Conv => {
+            let mut config = a
+                .conv
+                .config(&a.model, &a.split.data.data, data.train.cols)?;
+            // A denoiser records the noise it was trained for (0–1 scale).
+            if let Some(Noise::Gaussian { sigma }) = a.fit.noise {
+                config.noise_sigma = Some(sigma);
+            }
+            let model = ConvAutoencoder::new(config, a.fit.seed)?;
+            model.validate_regularization(&a.fit.regularization())?;
+            model.into()
+        }
+    };
     if a.fit.is_lbfgs() {
-        return run_lbfgs(&a, &data, &mut model, backend);
+        let AnyAutoencoder::Dense(dense) = &mut model else {
+            return Err(
+                "--optimizer lbfgs trains dense models only; use adam (or another \
+                        step-by-step optimiser) for --model conv"
+                    .into(),
+            );
+        };
+        let mut selected = a.output.backend.open()?;
+        let backend = selected.backend.as_mut();
+        run_lbfgs(&a, &data, dense, backend)?;
+        return Ok(());
     }
     let cfg = a.fit.train_config()?;
+    let mut selected = a.output.backend.open()?;
+    let backend = selected.backend.as_mut();
     let steps_per_epoch = data.train.rows.div_ceil(cfg.batch.max(1));
     let mut progress = TrainProgress::new(cfg.epochs, steps_per_epoch);
     let t_train = Instant::now();
     let report = fit(
-        &mut model,
+        model.as_dyn_mut(),
         backend,
         &data.train,
         data.validation.as_ref(),
@@ -177,7 +207,7 @@ fn run_lbfgs(
         "readbacks_per_evaluation": report.readbacks_per_evaluation,
     });
     finish(
-        model,
+        &AnyAutoencoder::Dense(model.clone()),
         backend,
         &a.split,
         &a.output,
@@ -208,7 +238,7 @@ pub fn training_figures(report: &TrainReport, train_seconds: f64) -> serde_json:
 /// the weights), evaluates it on the test data and prints the results: as one JSON
 /// object with `figures` merged in, or as a few lines.
 pub fn finish(
-    model: &DenseAutoencoder,
+    model: &AnyAutoencoder,
     backend: &mut dyn Backend,
     split: &SplitArgs,
     output: &OutputArgs,
@@ -225,17 +255,26 @@ pub fn finish(
     model.save(&output.out, &meta)?;
 
     let test_report = match &data.test {
-        Some(t) => Some(evaluate(model, backend, t)?),
+        Some(t) => Some(evaluate(model.as_dyn(), backend, t)?),
         None => None,
     };
     let mut out = serde_json::json!({
         "backend": backend.describe(),
-        "layers": model.config.widths,
-        "tied": model.config.tied,
+        "kind": model.kind(),
+        "architecture": model.describe(),
         "parameters": model.parameter_count(),
         "load_seconds": data.load_seconds,
         "model": output.out.display().to_string(),
     });
+    match model {
+        AnyAutoencoder::Dense(m) => {
+            out["layers"] = serde_json::to_value(&m.config.widths)?;
+            out["tied"] = m.config.tied.into();
+        }
+        AnyAutoencoder::Conv(m) => {
+            out["conv"] = serde_json::to_value(&m.config)?;
+        }
+    }
     if let (Some(o), serde_json::Value::Object(f)) = (out.as_object_mut(), figures) {
         o.extend(f);
     }
@@ -247,10 +286,9 @@ pub fn finish(
     if output.json {
         println!("{out}");
     } else {
-        let layers: Vec<String> = model.config.widths.iter().map(|w| w.to_string()).collect();
         println!(
             "trained {} ({} parameters) in {:.1}s, train loss {:.5}",
-            layers.join("-"),
+            model.describe(),
             model.parameter_count(),
             out["train_seconds"].as_f64().unwrap_or(f64::NAN),
             out["train_loss"].as_f64().unwrap_or(f64::NAN)

@@ -50,8 +50,9 @@ pub fn receptive_radius(model: &ConvAutoencoder) -> Result<usize, DenoiseError> 
     Ok(2 * c.channels.len() * (c.kernel / 2))
 }
 
-/// `image` denoised by `model` on `backend`, tile by tile. A one-channel model denoises
-/// each channel of a colour image separately; otherwise the channels must match.
+/// `image` denoised by `model` on `backend`, tile by tile (the weights are uploaded
+/// here). A one-channel model denoises each channel of a colour image separately;
+/// otherwise the channels must match.
 pub fn denoise(
     model: &ConvAutoencoder,
     backend: &mut dyn Backend,
@@ -81,6 +82,10 @@ pub fn denoise(
         )));
     }
     let tiled = model.with_input(ImageShape::new(model_channels, options.tile, options.tile))?;
+    // The tile-sized copy has a store of its own: its weights go to the backend here.
+    backend
+        .upload_store(&tiled.store)
+        .map_err(TrainError::from)?;
     // Every tile of the image in one call: run_rows batches them by the widest layer.
     map_tiles(image, options.tile, margin, usize::MAX, |rows, count| {
         let data = Dataset::new(count, tiled.input_width(), rows.to_vec())

@@ -145,6 +145,38 @@ impl ConvConfig {
         }
         layer_plan(self).map(|_| ())
     }
+
+    /// The architecture in one phrase: `conv 1×28×28 16,32 stride 2,2 k3 transposed`,
+    /// with `code N` and `residual` when they apply.
+    pub fn describe(&self) -> String {
+        let list = |v: &[usize]| {
+            v.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let mut s = format!(
+            "conv {} {} stride {} k{}",
+            self.input,
+            list(&self.channels),
+            list(&self.strides),
+            self.kernel
+        );
+        if let Some(c) = self.code {
+            s += &format!(" code {c}");
+        }
+        if self.strides.iter().any(|&s| s > 1) {
+            s += match self.upsampling {
+                Upsampling::Transposed => " transposed",
+                Upsampling::Resize(UpsampleMode::Nearest) => " nearest",
+                Upsampling::Resize(UpsampleMode::Bilinear) => " bilinear",
+            };
+        }
+        if self.residual {
+            s += " residual";
+        }
+        s
+    }
 }
 
 /// One layer of the network as built.
@@ -372,6 +404,15 @@ impl ConvAutoencoder {
                 .set_values(mine, self.store.values(theirs).to_vec());
         }
         Ok(model)
+    }
+
+    /// Values per code row: the dense code's width, or the last encoder feature map's.
+    pub fn code_width(&self) -> usize {
+        match &self.layers[self.encoder_end].0 {
+            Layer::Conv(conv) => conv.sides().1.len(),
+            Layer::Dense { outputs, .. } => *outputs,
+            Layer::Upsample(up) => up.output().len(),
+        }
     }
 
     /// Layers `range` applied to `h`; the last one with its activation left out when

@@ -2,10 +2,12 @@
 //! parameter store, all behind the [`Autoencoder`] trait the training loops use: the
 //! dense (undercomplete / deep / tied) and the convolutional autoencoder.
 
+pub mod any;
 pub mod autoencoder;
 pub mod conv;
 pub mod dense;
 
+pub use any::AnyAutoencoder;
 pub use autoencoder::Autoencoder;
 pub use conv::{ConvAutoencoder, ConvConfig, Upsampling};
 pub use dense::{DenseAutoencoder, DenseConfig, LayerHook};
