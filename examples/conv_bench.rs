@@ -54,18 +54,32 @@ fn time_layer(
     batch: usize,
 ) -> Result<(f64, f64), Box<dyn std::error::Error>> {
     let mut store = ParamStore::new();
-    let wv: Vec<f32> = (0..g.weight_shape().len()).map(|i| ((i % 7) as f32 - 3.0) * 0.01).collect();
+    let wv: Vec<f32> = (0..g.weight_shape().len())
+        .map(|i| ((i % 7) as f32 - 3.0) * 0.01)
+        .collect();
     let w = store.add("w", g.weight_shape(), EntryKind::Parameter, wv);
-    let b = store.zeros("b", Shape::new(1, g.features.channels), EntryKind::Parameter);
+    let b = store.zeros(
+        "b",
+        Shape::new(1, g.features.channels),
+        EntryKind::Parameter,
+    );
     backend.upload_store(&store)?;
-    let x: Vec<f32> = (0..batch * g.image.len()).map(|i| (i % 13) as f32 / 13.0).collect();
-    let dy: Vec<f32> = (0..batch * g.features.len()).map(|i| (i % 5) as f32 / 5.0).collect();
+    let x: Vec<f32> = (0..batch * g.image.len())
+        .map(|i| (i % 13) as f32 / 13.0)
+        .collect();
+    let dy: Vec<f32> = (0..batch * g.features.len())
+        .map(|i| (i % 5) as f32 / 5.0)
+        .collect();
 
     let conv = |direction| Conv {
         geometry: g,
         direction,
         bias: direction == Direction::Forward,
-        act: if direction == Direction::Forward { Activation::Relu } else { Activation::Linear },
+        act: if direction == Direction::Forward {
+            Activation::Relu
+        } else {
+            Activation::Linear
+        },
     };
     let mut fg = Graph::new();
     let xi = fg.input("x", Shape::new(batch, g.image.len()), DType::F32);
@@ -80,10 +94,18 @@ fn time_layer(
     let dx = bg.push(Op::Conv(conv(Direction::Transposed)), &[dyi, wv])?;
     let split = WeightGradSplit::for_batch(&g, batch);
     let partial = bg.push(
-        Op::ConvWeightGrad { geometry: g, images_per_split: split.images_per_split },
+        Op::ConvWeightGrad {
+            geometry: g,
+            images_per_split: split.images_per_split,
+        },
         &[xi, dyi],
     )?;
-    let dw = bg.push(Op::SumBlocks { blocks: split.splits }, &[partial])?;
+    let dw = bg.push(
+        Op::SumBlocks {
+            blocks: split.splits,
+        },
+        &[partial],
+    )?;
     bg.mark_output(dx);
     bg.mark_output(dw);
 

@@ -29,6 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             allow_software: true,
             ..GpuOptions::default()
         })?),
+        // With AEGPU_PROFILE set, the CPU backend times every op (printed at the end).
         _ => Box::new(CpuBackend::<f32>::new()),
     };
     println!("backend: {}", backend.describe());
@@ -56,6 +57,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             report.epochs.last().map_or(f32::NAN, |e| e.train_loss),
             eval.mse
         );
+    }
+    if let Some(profile) = backend.op_profile() {
+        let mut rows: Vec<_> = profile.iter().collect();
+        rows.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+        println!("time per op, both models (AEGPU_PROFILE):");
+        for (op, (seconds, launches)) in rows.iter().take(20) {
+            println!("    {op:<60} {seconds:7.3}s {launches:7} launches");
+        }
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //!     cargo run --release --example dense_defaults -- 1e-3 relu he      # PyTorch-like
 
 use aegpu::backend::cpu::CpuBackend;
+use aegpu::backend::Backend;
 use aegpu::data::{bundled_mnist_dir, load_mnist, Split};
 use aegpu::models::{DenseAutoencoder, DenseConfig};
 use aegpu::nn::init::Init;
@@ -46,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.samples_per_s,
         losses.join(", ")
     );
-    if let Some(profile) = cpu.profile() {
+    if let Some(profile) = cpu.op_profile() {
         let mut rows: Vec<_> = profile.iter().collect();
         rows.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
         for (op, (seconds, launches)) in rows {

@@ -74,6 +74,11 @@ pub enum BackendError {
 pub trait Backend {
     /// Which device this is, e.g. `cpu (2 threads)` or `llvmpipe (Vulkan, Cpu)`.
     fn describe(&self) -> String;
+    /// Seconds and launches per op name so far, where the backend keeps them (the CPU
+    /// backend does when `AEGPU_PROFILE` is set).
+    fn op_profile(&self) -> Option<&std::collections::BTreeMap<String, (f64, u64)>> {
+        None
+    }
     /// Copies every entry of the store to the backend (allocating on first sight).
     fn upload_store(&mut self, store: &ParamStore) -> Result<(), BackendError>;
     /// Copies one entry of the store to the backend.

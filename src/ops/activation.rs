@@ -53,6 +53,7 @@ impl Activation {
         }
     }
 
+    #[inline(always)]
     pub fn apply<T: Real>(self, x: T) -> T {
         match self {
             Activation::Linear => x,
@@ -72,6 +73,7 @@ impl Activation {
     }
 
     /// f'(x) expressed through y = f(x).
+    #[inline(always)]
     pub fn derivative_from_output<T: Real>(self, y: T) -> T {
         match self {
             Activation::Linear => T::one(),
@@ -172,15 +174,61 @@ pub fn shape_same(inputs: &[Shape]) -> Result<Shape, String> {
     Ok(first)
 }
 
+/// Expands `$body` once per activation with `$a` bound to that activation as a
+/// constant, so a loop calling `$a.apply(…)` compiles to one specialised loop per kind
+/// (vectorised where the kind allows) instead of a match per element.
+macro_rules! specialise_activation {
+    ($act:expr, |$a:ident| $body:expr) => {
+        match $act {
+            $crate::ops::Activation::Linear => {
+                let $a = $crate::ops::Activation::Linear;
+                $body
+            }
+            $crate::ops::Activation::Sigmoid => {
+                let $a = $crate::ops::Activation::Sigmoid;
+                $body
+            }
+            $crate::ops::Activation::Tanh => {
+                let $a = $crate::ops::Activation::Tanh;
+                $body
+            }
+            $crate::ops::Activation::Relu => {
+                let $a = $crate::ops::Activation::Relu;
+                $body
+            }
+            $a @ $crate::ops::Activation::LeakyRelu { .. } => $body,
+            $crate::ops::Activation::Softplus => {
+                let $a = $crate::ops::Activation::Softplus;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use specialise_activation;
+
 pub fn cpu_activate<T: Real>(act: Activation, x: &[T], y: &mut [T]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y = act.apply(x);
-    }
+    specialise_activation!(act, |act| {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y = act.apply(x);
+        }
+    })
+}
+
+/// `y = act(y + bias)` in place, one bias value for the whole slice (a channel plane,
+/// or a matmul column when called per element).
+pub fn cpu_bias_activate<T: Real>(act: Activation, bias: T, y: &mut [T]) {
+    specialise_activation!(act, |act| {
+        for y in y.iter_mut() {
+            *y = act.apply(*y + bias);
+        }
+    })
 }
 
 /// dx = dy * f'(x), from the forward output y.
 pub fn cpu_activation_grad<T: Real>(act: Activation, y: &[T], dy: &[T], dx: &mut [T]) {
-    for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
-        *dx = dy * act.derivative_from_output(y);
-    }
+    specialise_activation!(act, |act| {
+        for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+            *dx = dy * act.derivative_from_output(y);
+        }
+    })
 }

@@ -112,20 +112,22 @@ impl MatMul {
             Some(b) => b.len(),
             None => rows.len().max(1),
         };
-        for row in rows.chunks_mut(n) {
-            match bias {
-                Some(b) => {
-                    for (y, &b) in row.iter_mut().zip(b) {
-                        *y = self.act.apply(*y + b);
+        crate::ops::activation::specialise_activation!(self.act, |act| {
+            for row in rows.chunks_mut(n) {
+                match bias {
+                    Some(b) => {
+                        for (y, &b) in row.iter_mut().zip(b) {
+                            *y = act.apply(*y + b);
+                        }
                     }
-                }
-                None => {
-                    for y in row.iter_mut() {
-                        *y = self.act.apply(*y);
+                    None => {
+                        for y in row.iter_mut() {
+                            *y = act.apply(*y);
+                        }
                     }
                 }
             }
-        }
+        })
     }
 
     pub fn vjp(

@@ -80,11 +80,6 @@ impl<T: Real> CpuBackend<T> {
         }
     }
 
-    /// Time per op name so far (seconds, launches), when `AEGPU_PROFILE` is set.
-    pub fn profile(&self) -> Option<&std::collections::BTreeMap<String, (f64, u64)>> {
-        self.profile.as_ref()
-    }
-
     /// Sets an entry's values in the backend's own precision (the f64 gradient check
     /// perturbs inputs by amounts an f32 store could not hold).
     pub fn set_entry_values(&mut self, id: EntryId, values: Vec<T>) -> Result<(), BackendError> {
@@ -158,6 +153,10 @@ fn real_slice<'a, T: Real>(
 }
 
 impl<T: Real> Backend for CpuBackend<T> {
+    fn op_profile(&self) -> Option<&std::collections::BTreeMap<String, (f64, u64)>> {
+        self.profile.as_ref()
+    }
+
     fn describe(&self) -> String {
         format!(
             "cpu ({} threads, {})",
@@ -527,7 +526,7 @@ impl<T: Real> CpuBackend<T> {
                 return Err(BackendError::Execution("not a pure launch".into()))
             }
             Op::Conv(conv) => {
-                // Whole images per thread, each with its own im2col scratch.
+                // Whole images per thread, each with its own column scratch.
                 let (x, weight) = (get(0)?, get(1)?);
                 let bias = if conv.bias { Some(get(2)?) } else { None };
                 let row = l.shape.cols;
@@ -545,16 +544,35 @@ impl<T: Real> CpuBackend<T> {
                 images_per_split,
             } => {
                 // One block of partial sums per group of images, blocks spread over
-                // the threads (however small the output, the work is not).
+                // the threads (however small the output, the work is not). With fewer
+                // blocks than threads each block is itself cut into pieces, summed
+                // in piece order after.
                 let (image, features) = (get(0)?, get(1)?);
                 let (images, per) = (s[0].rows, *images_per_split);
                 let block = geometry.weight_shape().len();
-                out.par_chunks_mut(block)
-                    .enumerate()
-                    .for_each(|(b, partial)| {
-                        let range = b * per..((b + 1) * per).min(images);
-                        ops::conv::cpu_weight_grad(geometry, image, features, range, partial);
-                    });
+                let blocks = out.len() / block;
+                let pieces = (self.threads / blocks).clamp(1, per);
+                let piece_images = per.div_ceil(pieces);
+                let partial_of = |q: usize, partial: &mut [T]| {
+                    let (b, piece) = (q / pieces, q % pieces);
+                    let start = (b * per + piece * piece_images).min(images);
+                    let end = (b * per + ((piece + 1) * piece_images).min(per)).min(images);
+                    ops::conv::cpu_weight_grad(geometry, image, features, start..end, partial);
+                };
+                if pieces == 1 {
+                    out.par_chunks_mut(block)
+                        .enumerate()
+                        .for_each(|(q, partial)| partial_of(q, partial));
+                } else {
+                    let mut scratch = vec![T::zero(); out.len() * pieces];
+                    scratch
+                        .par_chunks_mut(block)
+                        .enumerate()
+                        .for_each(|(q, partial)| partial_of(q, partial));
+                    for (o, parts) in out.chunks_mut(block).zip(scratch.chunks(block * pieces)) {
+                        ops::conv::cpu_sum_blocks(pieces, parts, o);
+                    }
+                }
             }
             Op::SumBlocks { blocks } => ops::conv::cpu_sum_blocks(*blocks, get(0)?, out),
             Op::ChannelSum(image) => ops::conv::cpu_channel_sum(*image, get(0)?, out),
