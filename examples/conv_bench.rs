@@ -15,8 +15,9 @@ use aegpu::graph::{DType, EntryKind, Graph, ParamStore, Plan, Shape};
 use aegpu::ops::conv::WeightGradSplit;
 use aegpu::ops::{Activation, Conv, ConvGeometry, Direction, ImageShape, Op};
 
-/// (name, batch, input, out channels, stride)
-const CASES: [(&str, usize, (usize, usize, usize), usize, usize); 3] = [
+/// (name, batch, input (C, H, W), out channels, stride)
+type Case = (&'static str, usize, (usize, usize, usize), usize, usize);
+const CASES: [Case; 3] = [
     ("denoiser 32→32 40×40", 32, (32, 40, 40), 32, 1),
     ("mnist 1→16 28×28 s2", 64, (1, 28, 28), 16, 2),
     ("mnist 16→32 14×14 s2", 64, (16, 14, 14), 32, 2),

@@ -47,10 +47,24 @@ pub trait Real:
             other
         }
     }
-    /// `C = op(A) · op(B) + β·C` (row-major `m × n`), with A (`m × k`) and B (`k × n`)
-    /// given by non-negative (row, column) strides, so transposes are strides, not
-    /// copies. β is 0 (overwrite) or 1 (accumulate). Panics on negative strides or
-    /// operands too short.
+    /// `C = op(A) · op(B) + β·C` (row-major `m × n`, rows `ldc ≥ n` apart), with A
+    /// (`m × k`) and B (`k × n`) given by non-negative (row, column) strides, so
+    /// transposes are strides, not copies. β is 0 (overwrite) or 1 (accumulate).
+    /// Panics on negative strides or operands too short.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_ld(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[Self],
+        a_strides: (isize, isize),
+        b: &[Self],
+        b_strides: (isize, isize),
+        beta: Self,
+        c: &mut [Self],
+        ldc: usize,
+    );
+    /// [`Real::gemm_ld`] with C's rows packed (`ldc = n`).
     #[allow(clippy::too_many_arguments)]
     fn gemm_beta(
         m: usize,
@@ -62,7 +76,9 @@ pub trait Real:
         b_strides: (isize, isize),
         beta: Self,
         c: &mut [Self],
-    );
+    ) {
+        Self::gemm_ld(m, k, n, a, a_strides, b, b_strides, beta, c, n)
+    }
     /// `C = op(A) · op(B)`, C overwritten (see [`Real::gemm_beta`]).
     #[allow(clippy::too_many_arguments)]
     fn gemm(
@@ -135,7 +151,7 @@ macro_rules! impl_real {
             fn powi(self, n: i32) -> Self {
                 <$t>::powi(self, n)
             }
-            fn gemm_beta(
+            fn gemm_ld(
                 m: usize,
                 k: usize,
                 n: usize,
@@ -145,14 +161,17 @@ macro_rules! impl_real {
                 (rsb, csb): (isize, isize),
                 beta: Self,
                 c: &mut [Self],
+                ldc: usize,
             ) {
-                assert!(c.len() >= m * n);
                 if m == 0 || n == 0 {
                     return;
                 }
+                assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
                 if k == 0 {
                     if beta == 0.0 {
-                        c[..m * n].iter_mut().for_each(|x| *x = 0.0);
+                        for row in c.chunks_mut(ldc).take(m) {
+                            row[..n].iter_mut().for_each(|x| *x = 0.0);
+                        }
                     }
                     return;
                 }
@@ -182,7 +201,7 @@ macro_rules! impl_real {
                         csb,
                         beta,
                         c.as_mut_ptr(),
-                        n as isize,
+                        ldc as isize,
                         1,
                     )
                 }

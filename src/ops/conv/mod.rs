@@ -23,17 +23,20 @@
 //! x' = act(convᵀ(y, W) + b):     dz = dx' ⊙ act'(x'), dy = conv(dz, W),  dW = wgrad(dz, y),  db = Σ_c dz
 //! ```
 //!
-//! CPU: im2col + sgemm per image, threaded over images (the reference is the formula
-//! above, gathered into a matrix). WGSL: the tiled matmul of `shaders/matmul.wgsl` with
+//! CPU (`cpu.rs`): im2col + sgemm on blocks of columns sized for the cache, threaded
+//! over images (the reference is the formula above, gathered into a matrix). WGSL: the tiled matmul of `shaders/matmul.wgsl` with
 //! override constant `LAYOUT` choosing loads that gather the im2col matrix on the fly
 //! (an implicit GEMM: nothing is materialised) and a store in image layout. The
 //! channel sum is `channel_sum` in `shaders/reduce.wgsl`, the sum of the weight
 //! gradient's partials ([`WeightGradSplit`]) `sum_blocks` there.
 
+mod cpu;
+
+pub use cpu::{cpu_weight_grad, COLUMNS_PER_GEMM};
+
 use serde::{Deserialize, Serialize};
 
 use crate::graph::{Graph, GraphError, Shape, ValueId};
-use crate::ops::activation::cpu_bias_activate;
 use crate::ops::{Activation, ImageShape, Op, Real};
 
 /// The two sides of a convolution and how a kernel window maps between them.
@@ -150,121 +153,6 @@ impl ConvGeometry {
     pub fn macs_per_image(&self) -> usize {
         self.features.len() * self.window()
     }
-
-    /// Rows and row length of the padded, phase-split image [`ConvGeometry::im2col`]
-    /// reads through: for each channel, H + 2p padded rows, each split into s phase
-    /// rows of ⌈(W + 2p)/s⌉ elements (phase φ holding padded columns φ, φ + s, …).
-    fn phase_rows(&self) -> (usize, usize) {
-        let s = self.stride;
-        let rows = self.image.channels * (self.image.height + 2 * self.padding) * s;
-        (rows, (self.image.width + 2 * self.padding).div_ceil(s))
-    }
-
-    /// Elements of the scratch [`ConvGeometry::im2col`] and [`ConvGeometry::col2im`]
-    /// take.
-    pub fn scratch_len(&self) -> usize {
-        let (rows, len) = self.phase_rows();
-        rows * len
-    }
-
-    /// Where tap (c, i, j) of feature row oh starts in the phase-split image: padded
-    /// row s·oh + i, phase j mod s, element j div s, since padded column s·ow + j is
-    /// element ow + j div s of phase j mod s. Each of the tap's OW reads follows it
-    /// contiguously (the window fits the padded image, so they stay in the phase row).
-    fn phase_start(&self, c: usize, i: usize, j: usize, oh: usize) -> usize {
-        let (s, (_, len)) = (self.stride, self.phase_rows());
-        let hp = self.image.height + 2 * self.padding;
-        ((c * hp + s * oh + i) * s + j % s) * len + j / s
-    }
-
-    /// Visits the image's pixels with their place in the phase-split image: `f(pixel
-    /// index, phase-split index)` for runs along one phase row.
-    fn for_each_phase_run(&self, mut f: impl FnMut(std::ops::Range<usize>, usize, usize)) {
-        let (s, p, (_, len)) = (self.stride, self.padding, self.phase_rows());
-        let (h, w) = (self.image.height, self.image.width);
-        for c in 0..self.image.channels {
-            for row in 0..h {
-                let padded_row = (c * (h + 2 * p) + row + p) * s;
-                let pixels = (c * h + row) * w;
-                for phase in 0..s {
-                    // Image columns x with (x + p) mod s = phase, from the first.
-                    let first = (phase + s - p % s) % s;
-                    if first < w {
-                        let at = (padded_row + phase) * len + (first + p) / s;
-                        f(pixels + first..pixels + w, s, at);
-                    }
-                }
-            }
-        }
-    }
-
-    /// cols[(c, i, j), (oh, ow)] = x[c, s·oh + i − p, s·ow + j − p], 0 in the padding,
-    /// row r of cols starting at `r · ld` (ld ≥ OH·OW: several images' columns can sit
-    /// side by side in one matrix). The image is first copied, zero-padded and split by
-    /// column phase, into `scratch` ([`ConvGeometry::scratch_len`]): then every tap of
-    /// every feature row is one contiguous copy, whatever the stride and padding.
-    pub fn im2col<T: Real>(&self, x: &[T], cols: &mut [T], ld: usize, scratch: &mut [T]) {
-        let [kh, kw] = self.kernel;
-        let (fp, ow_n) = (self.features.plane(), self.features.width);
-        // Feature row oh + 1 reads s padded rows further: s² phase rows.
-        let row_step = self.stride * self.stride * self.phase_rows().1;
-        let split = &mut scratch[..self.scratch_len()];
-        split.fill(T::zero());
-        self.for_each_phase_run(|pixels, step, at| {
-            for (d, &v) in split[at..].iter_mut().zip(x[pixels].iter().step_by(step)) {
-                *d = v;
-            }
-        });
-        let mut r = 0;
-        for c in 0..self.image.channels {
-            for i in 0..kh {
-                for j in 0..kw {
-                    let row = &mut cols[r * ld..r * ld + fp];
-                    r += 1;
-                    let first = self.phase_start(c, i, j, 0);
-                    for (oh, out) in row.chunks_exact_mut(ow_n).enumerate() {
-                        let at = first + oh * row_step;
-                        for (d, &v) in out.iter_mut().zip(&split[at..at + ow_n]) {
-                            *d = v;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// The adjoint of [`ConvGeometry::im2col`] (same `ld`): x[c, h, w] = Σ of the cols
-    /// entries that read it (x is overwritten). Sums into the phase-split image in
-    /// `scratch`, then crops the padding away.
-    pub fn col2im<T: Real>(&self, cols: &[T], ld: usize, x: &mut [T], scratch: &mut [T]) {
-        let [kh, kw] = self.kernel;
-        let (fp, ow_n) = (self.features.plane(), self.features.width);
-        // Feature row oh + 1 reads s padded rows further: s² phase rows.
-        let row_step = self.stride * self.stride * self.phase_rows().1;
-        let split = &mut scratch[..self.scratch_len()];
-        split.fill(T::zero());
-        let mut r = 0;
-        for c in 0..self.image.channels {
-            for i in 0..kh {
-                for j in 0..kw {
-                    let row = &cols[r * ld..r * ld + fp];
-                    r += 1;
-                    let first = self.phase_start(c, i, j, 0);
-                    for (oh, src) in row.chunks_exact(ow_n).enumerate() {
-                        let at = first + oh * row_step;
-                        for (d, &v) in split[at..at + ow_n].iter_mut().zip(src) {
-                            *d += v;
-                        }
-                    }
-                }
-            }
-        }
-        self.for_each_phase_run(|pixels, step, at| {
-            for (&v, d) in split[at..].iter().zip(x[pixels].iter_mut().step_by(step)) {
-                *d = v;
-            }
-        });
-    }
 }
 
 /// Which way a [`Conv`] maps.
@@ -322,89 +210,6 @@ impl Conv {
             ));
         }
         Ok(Shape::new(s[0].rows, output.len()))
-    }
-
-    /// The CPU path for the images whose outputs are `out` (whole output rows), the
-    /// first being image `first`; `x` and `weight` are the whole operands. Images go
-    /// [`images_per_gemm`] at a time through one sgemm on their columns side by side
-    /// (for small images one gemm per image is mostly call and packing overhead):
-    ///
-    /// ```text
-    /// forward:     Y [OC, n·P] = W [OC, K] · cols [K, n·P],   cols = im2col of each image
-    /// transposed:  cols [K, n·P] = Wᵀ [K, OC] · X [OC, n·P],  each image's block by col2im
-    /// ```
-    ///
-    /// with P = OH·OW and X, Y the images' channel planes regrouped channel-major
-    /// ([`planes_to_channels`]); the bias and activation apply as Y is scattered back.
-    pub fn cpu_images<T: Real>(
-        &self,
-        x: &[T],
-        weight: &[T],
-        bias: Option<&[T]>,
-        first: usize,
-        out: &mut [T],
-    ) {
-        let g = &self.geometry;
-        let (input, output) = self.sides();
-        let (k, p, oc) = (g.window(), g.features.plane(), g.features.channels);
-        let per_gemm = images_per_gemm(g);
-        let mut cols = vec![T::zero(); k * p * per_gemm];
-        let mut grouped = vec![T::zero(); oc * p * per_gemm];
-        let mut scratch = vec![T::zero(); g.scratch_len()];
-        for (chunk, y) in out.chunks_mut(output.len() * per_gemm).enumerate() {
-            let n = y.len() / output.len();
-            let start = (first + chunk * per_gemm) * input.len();
-            let xs = &x[start..start + n * input.len()];
-            let ld = n * p;
-            match self.direction {
-                Direction::Forward => {
-                    for (i, xi) in xs.chunks(input.len()).enumerate() {
-                        g.im2col(xi, &mut cols[i * p..], ld, &mut scratch);
-                    }
-                    let product = |out: &mut [T]| {
-                        T::gemm(
-                            oc,
-                            k,
-                            ld,
-                            weight,
-                            (k as isize, 1),
-                            &cols,
-                            (ld as isize, 1),
-                            out,
-                        )
-                    };
-                    if n == 1 {
-                        product(y);
-                    } else {
-                        product(&mut grouped[..oc * ld]);
-                        channels_to_planes(&grouped[..oc * ld], oc, p, y);
-                    }
-                }
-                Direction::Transposed => {
-                    let xs = planes_to_channels(xs, oc, p, &mut grouped);
-                    let cols = &mut cols[..k * ld];
-                    T::gemm(
-                        k,
-                        oc,
-                        ld,
-                        weight,
-                        (1, k as isize),
-                        xs,
-                        (ld as isize, 1),
-                        cols,
-                    );
-                    for (i, yi) in y.chunks_mut(output.len()).enumerate() {
-                        g.col2im(&cols[i * p..], ld, yi, &mut scratch);
-                    }
-                }
-            }
-            for yi in y.chunks_mut(output.len()) {
-                for (c, yc) in yi.chunks_mut(output.plane()).enumerate() {
-                    let b = bias.map_or(T::zero(), |b| b[c]);
-                    cpu_bias_activate(self.act, b, yc);
-                }
-            }
-        }
     }
 
     pub fn vjp(
@@ -555,89 +360,6 @@ pub fn cpu_sum_blocks<T: Real>(blocks: usize, x: &[T], out: &mut [T]) {
     }
 }
 
-/// The weight gradient of images `images` into `out` (overwritten):
-/// Σ_n features_n [OC, P] · im2col(image_n)ᵀ [P, K], [`images_per_gemm`] images per
-/// sgemm (features regrouped channel-major, columns side by side, as in
-/// [`Conv::cpu_images`]).
-pub fn cpu_weight_grad<T: Real>(
-    geometry: &ConvGeometry,
-    image: &[T],
-    features: &[T],
-    images: std::ops::Range<usize>,
-    out: &mut [T],
-) {
-    let g = geometry;
-    let (k, p, oc) = (g.window(), g.features.plane(), g.features.channels);
-    let (il, fl) = (g.image.len(), g.features.len());
-    let per_gemm = images_per_gemm(g);
-    let mut cols = vec![T::zero(); k * p * per_gemm];
-    let mut grouped = vec![T::zero(); oc * p * per_gemm];
-    let mut scratch = vec![T::zero(); g.scratch_len()];
-    out.iter_mut().for_each(|v| *v = T::zero());
-    let mut n0 = images.start;
-    while n0 < images.end {
-        let n = per_gemm.min(images.end - n0);
-        let ld = n * p;
-        for (i, xi) in image[n0 * il..(n0 + n) * il].chunks(il).enumerate() {
-            g.im2col(xi, &mut cols[i * p..], ld, &mut scratch);
-        }
-        let fs = planes_to_channels(&features[n0 * fl..(n0 + n) * fl], oc, p, &mut grouped);
-        T::gemm_accumulate(
-            oc,
-            ld,
-            k,
-            fs,
-            (ld as isize, 1),
-            &cols,
-            (1, ld as isize),
-            out,
-        );
-        n0 += n;
-    }
-}
-
-/// Columns one CPU sgemm should at least have: below a few hundred, call overhead and
-/// packing outweigh the multiply-adds (MNIST's 7×7 feature maps have 49).
-const COLUMNS_PER_GEMM: usize = 1024;
-
-/// Images whose im2col matrices go side by side into one sgemm on the CPU.
-pub fn images_per_gemm(geometry: &ConvGeometry) -> usize {
-    COLUMNS_PER_GEMM.div_ceil(geometry.features.plane()).max(1)
-}
-
-/// Images `[n][C][P]` (rows of a batch) → `[C][n·P]`: channel c's planes of every
-/// image side by side, the layout whose rows a gemm over several images reads. Written
-/// into `scratch`, or for one image (already in that layout) the image itself.
-fn planes_to_channels<'a, T: Real>(
-    images: &'a [T],
-    channels: usize,
-    plane: usize,
-    scratch: &'a mut [T],
-) -> &'a [T] {
-    let n = images.len() / (channels * plane);
-    if n == 1 {
-        return images;
-    }
-    for (i, image) in images.chunks(channels * plane).enumerate() {
-        for (c, src) in image.chunks(plane).enumerate() {
-            let at = c * n * plane + i * plane;
-            scratch[at..at + plane].copy_from_slice(src);
-        }
-    }
-    &scratch[..images.len()]
-}
-
-/// The inverse of [`planes_to_channels`].
-fn channels_to_planes<T: Real>(grouped: &[T], channels: usize, plane: usize, images: &mut [T]) {
-    let n = images.len() / (channels * plane);
-    for (i, image) in images.chunks_mut(channels * plane).enumerate() {
-        for (c, dst) in image.chunks_mut(plane).enumerate() {
-            let at = c * n * plane + i * plane;
-            dst.copy_from_slice(&grouped[at..at + plane]);
-        }
-    }
-}
-
 /// [x [N, C·H·W]] → [1, C]: Σ over the batch and every pixel of each channel.
 pub fn channel_sum_shape(image: ImageShape, s: &[Shape]) -> Result<Shape, String> {
     if s.len() != 1 {
@@ -712,12 +434,9 @@ mod tests {
             let g = ConvGeometry::conv(image, 1, k, s, p).unwrap();
             let x: Vec<f64> = (0..image.len()).map(|v| v as f64 + 1.0).collect();
             let mut cols = vec![f64::NAN; g.window() * g.features.plane()];
-            g.im2col(
-                &x,
-                &mut cols,
-                g.features.plane(),
-                &mut vec![0.0; g.scratch_len()],
-            );
+            let mut split = vec![0.0; g.split_len()];
+            g.split_phases(&x, &mut split);
+            g.im2col_rows(&split, 0..g.features.height, &mut cols, g.features.plane());
             let mut at = 0;
             for c in 0..image.channels {
                 for i in 0..k {
