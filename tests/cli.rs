@@ -636,6 +636,52 @@ fn denoise_keeps_names_and_shapes_and_reports_psnr_as_json() {
 }
 
 #[test]
+fn denoise_compares_a_jpeg_input_with_its_png_original() {
+    // A JPEG's clean original is usually a PNG of the same stem: `--clean` finds it.
+    let model = tiny_denoiser("denoiser-jpeg.safetensors");
+    let dir = temp("jpeg-vs-png");
+    let (noisy_dir, clean_dir) = (dir.join("noisy"), dir.join("clean"));
+    std::fs::create_dir_all(&noisy_dir).unwrap();
+    std::fs::create_dir_all(&clean_dir).unwrap();
+    let (clean, noisy) = test_images(1, 19, 26);
+    clean.save_png(clean_dir.join("scan.v2.png")).unwrap();
+    let bytes: Vec<u8> = noisy
+        .data()
+        .iter()
+        .map(|v| (v * 255.0).round() as u8)
+        .collect();
+    let jpeg = noisy_dir.join("scan.v2.jpg");
+    image::GrayImage::from_raw(26, 19, bytes)
+        .unwrap()
+        .save(&jpeg)
+        .unwrap();
+    let out_dir = dir.join("out");
+    let report = stdout_json(&aegpu(&[
+        "denoise",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        jpeg.to_str().unwrap(),
+        "--output",
+        out_dir.to_str().unwrap(),
+        "--clean",
+        clean_dir.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--json",
+    ]));
+    assert!(
+        report["images"][0]["noisy_psnr"]
+            .as_f64()
+            .unwrap()
+            .is_finite(),
+        "{report}"
+    );
+    let denoised = aegpu::imaging::Image::load(out_dir.join("scan.v2.png")).unwrap();
+    assert_eq!((denoised.height(), denoised.width()), (19, 26));
+}
+
+#[test]
 fn denoise_refuses_unreadable_images_and_unsuitable_models() {
     let model = tiny_denoiser("denoiser-errors.safetensors");
     let broken = temp("broken.png");

@@ -25,8 +25,9 @@ pub struct DenoiseArgs {
     /// and is written as PNG; a `.jpg`/`.jpeg` input gives `<stem>.png`.
     #[arg(long)]
     output: PathBuf,
-    /// Folder of the clean originals, with the inputs' file names: prints PSNR and
-    /// SSIM of the noisy and the denoised image against them.
+    /// Folder of the clean originals, with the inputs' file names (or their stems with
+    /// another image extension: `photo.jpg` may be compared with `photo.png`): prints
+    /// PSNR and SSIM of the noisy and the denoised image against them.
     #[arg(long)]
     clean: Option<PathBuf>,
     /// Print one JSON object with every image's figures and the means on stdout.
@@ -104,7 +105,7 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
         let noisy = Image::load(input)?;
         let clean = match &a.clean {
             Some(dir) => {
-                let path = dir.join(input.file_name().unwrap_or_default());
+                let path = clean_original(dir, input);
                 let clean = Image::load(&path)?;
                 if clean.shape() != noisy.shape() {
                     return Err(format!(
@@ -241,4 +242,20 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
         println!("{out}");
     }
     Ok(())
+}
+
+/// The clean original of `input` in `dir`: the same file name, or else the same stem
+/// with the first of `.png`, `.jpg`, `.jpeg` that exists (a JPEG input's original is
+/// often a PNG). Where none exists, the same name (whose load error names it).
+fn clean_original(dir: &Path, input: &Path) -> PathBuf {
+    let same = dir.join(input.file_name().unwrap_or_default());
+    if same.exists() {
+        return same;
+    }
+    let stem = input.file_stem().unwrap_or_default().to_string_lossy();
+    ["png", "jpg", "jpeg"]
+        .iter()
+        .map(|ext| dir.join(format!("{stem}.{ext}")))
+        .find(|p| p.exists())
+        .unwrap_or(same)
 }
