@@ -9,8 +9,13 @@
 // P = OH·OW, taps = KH·KW):
 //   1 conv:            m = OC, n = N·P,   k = C·taps;  A = weight, B = im2col(image),
 //                      stored to features[img, oc, p]; bias per row (channel).
-//   2 conv transposed: m = C,  n = N·H·W, k = OC·taps; A[c, (oc,t)] = weight[oc, c, t],
-//                      B = the feature pixel each tap reads (0 where the stride skips),
+//   2 conv transposed, one output phase per workgroup z = φh·s + φw (s² of them): the
+//                      image pixels h ≡ φh − p, w ≡ φw − p (mod s) are reached only by
+//                      the taps i = φh + s·ti, j = φw + s·tj, reading feature pixel
+//                      (⌊(h+p)/s⌋ − ti, ⌊(w+p)/s⌋ − tj), so no multiply-add is spent on
+//                      the taps a stride skips (3/4 of them for s = 2, k = 3):
+//                      m = C, n = N·⌈H/s⌉·⌈W/s⌉ (img, ph, pw), k = OC·⌈KH/s⌉·⌈KW/s⌉
+//                      (oc, ti, tj); A = weight[oc, c, i, j], B = that feature pixel,
 //                      stored to image[img, c, h, w]; bias per row (channel).
 //   3 weight grad:     m = OC, n = C·taps, k = N·P;    A[oc, (img,p)] = features,
 //                      B = im2col(image)ᵀ; workgroup z sums terms z·split_k … of k
@@ -24,7 +29,7 @@
 //   through workgroup memory in slices 16 deep along k. Every load and store is
 //   bounds-checked, so any m, n, k works (edges read zeros); the loads clamp and select
 //   rather than branch, which keeps compile time down on software adapters.
-//   Grid: (⌈n/64⌉, ⌈m/(8·ROWS)⌉).
+//   Grid: (⌈n/64⌉, ⌈m/(8·ROWS)⌉, splits of LAYOUT 3 or phases of LAYOUT 2).
 // Override constants: LAYOUT, ROWS, TRANS_A, TRANS_B, HAS_BIAS, ACT, ALPHA, CONV_*.
 
 override LAYOUT: u32 = 0u;
@@ -73,6 +78,42 @@ var<workgroup> a_tile: array<f32, 1024>;
 var<private> k_end: u32;
 var<workgroup> b_tile: array<vec4<f32>, 256>;
 
+// LAYOUT 2: this workgroup's output phase (φh, φw), set from workgroup z.
+var<private> phase_h: u32;
+var<private> phase_w: u32;
+
+// LAYOUT 2: taps per phase along each axis, and pixels per phase along each axis.
+fn phase_taps_h() -> u32 { return (CONV_KH + CONV_STRIDE - 1u) / CONV_STRIDE; }
+fn phase_taps_w() -> u32 { return (CONV_KW + CONV_STRIDE - 1u) / CONV_STRIDE; }
+fn phase_pixels_h() -> u32 { return (CONV_H + CONV_STRIDE - 1u) / CONV_STRIDE; }
+fn phase_pixels_w() -> u32 { return (CONV_W + CONV_STRIDE - 1u) / CONV_STRIDE; }
+
+// LAYOUT 2: the first image row (column) of phase φ: h0 ≡ φ − p (mod s).
+fn phase_first(phase: u32) -> u32 {
+    return (phase + CONV_STRIDE - CONV_PAD % CONV_STRIDE) % CONV_STRIDE;
+}
+
+// LAYOUT 2: the image pixel (img, h, w) of column j of this phase's matrix, and whether
+// it lies inside the image (the last phase rows and columns may not).
+struct PhasePixel {
+    img: u32,
+    ph: u32,
+    pw: u32,
+    h: u32,
+    w: u32,
+    inside: bool,
+}
+
+fn phase_pixel(j: u32) -> PhasePixel {
+    let per_image = phase_pixels_h() * phase_pixels_w();
+    let q = j % per_image;
+    let ph = q / phase_pixels_w();
+    let pw = q % phase_pixels_w();
+    let h = phase_first(phase_h) + CONV_STRIDE * ph;
+    let w = phase_first(phase_w) + CONV_STRIDE * pw;
+    return PhasePixel(j / per_image, ph, pw, h, w, h < CONV_H && w < CONV_W);
+}
+
 // Image-side value (img, c, h, w) for signed h, w; zero outside the image.
 fn image_b(img: u32, c: u32, h: i32, w: i32, inside: bool) -> f32 {
     let ok = inside && h >= 0 && w >= 0 && u32(h) < CONV_H && u32(w) < CONV_W;
@@ -98,9 +139,16 @@ fn load_a(i: u32, kk: u32) -> f32 {
     let inside = i < params.m && kk < k_end;
     var at: u32;
     if (LAYOUT == 2u) {
-        // weight[oc, c = i, t] with kk = (oc, t)
-        let taps = CONV_KH * CONV_KW;
-        at = ((kk / taps) * params.m + i) * taps + kk % taps;
+        // weight[oc, c = i, φh + s·ti, φw + s·tj] with kk = (oc, ti, tj); zero for taps
+        // past the kernel's edge (a phase may have fewer).
+        let per_oc = phase_taps_h() * phase_taps_w();
+        let t = kk % per_oc;
+        let ki = phase_h + CONV_STRIDE * (t / phase_taps_w());
+        let kj = phase_w + CONV_STRIDE * (t % phase_taps_w());
+        let ok = inside && ki < CONV_KH && kj < CONV_KW;
+        let tap_at = (((kk / per_oc) * params.m + i) * CONV_KH + min(ki, CONV_KH - 1u)) * CONV_KW
+            + min(kj, CONV_KW - 1u);
+        return select(0.0, a[select(0u, tap_at, ok)], ok);
     } else if (LAYOUT == 3u) {
         // features[img, oc = i, p] with kk = (img, p)
         let pixels = CONV_OH * CONV_OW;
@@ -123,37 +171,40 @@ fn load_b(kk: u32, j: u32) -> f32 {
         return im2col_b(j, kk / pixels, kk % pixels, inside);
     }
     if (LAYOUT == 2u) {
-        // The feature pixel (oh, ow) = ((h + p − i)/s, (w + p − j)/s) that tap
-        // kk = (oc, i, j) of image pixel j = (img, h, w) reads, if the division is exact.
-        let taps = CONV_KH * CONV_KW;
-        let plane = CONV_H * CONV_W;
-        let img = j / plane;
-        let q = j % plane;
-        let oc = kk / taps;
-        let t = kk % taps;
-        let th = i32(q / CONV_W + CONV_PAD) - i32(t / CONV_KW);
-        let tw = i32(q % CONV_W + CONV_PAD) - i32(t % CONV_KW);
-        let s = i32(CONV_STRIDE);
-        let oh = th / s;
-        let ow = tw / s;
-        let ok = inside && th >= 0 && tw >= 0 && th % s == 0 && tw % s == 0
+        // The feature pixel (⌊(h+p)/s⌋ − ti, ⌊(w+p)/s⌋ − tj) that tap kk = (oc, ti, tj)
+        // of this phase's pixel j reads (the weight is zero for taps past the kernel).
+        let px = phase_pixel(j);
+        let per_oc = phase_taps_h() * phase_taps_w();
+        let t = kk % per_oc;
+        let oh = i32((phase_first(phase_h) + CONV_PAD) / CONV_STRIDE + px.ph) - i32(t / phase_taps_w());
+        let ow = i32((phase_first(phase_w) + CONV_PAD) / CONV_STRIDE + px.pw) - i32(t % phase_taps_w());
+        let ok = inside && px.inside && oh >= 0 && ow >= 0
             && u32(oh) < CONV_OH && u32(ow) < CONV_OW;
-        let at = ((img * CONV_OC + oc) * CONV_OH + u32(max(oh, 0))) * CONV_OW + u32(max(ow, 0));
+        let at = ((px.img * CONV_OC + kk / per_oc) * CONV_OH + u32(max(oh, 0))) * CONV_OW
+            + u32(max(ow, 0));
         return select(0.0, b[select(0u, at, ok)], ok);
     }
     let at = select(kk * params.n + j, j * params.k + kk, TRANS_B);
     return select(0.0, b[select(0u, at, inside)], inside);
 }
 
-// Where output (i, j) is stored.
-fn out_index(i: u32, j: u32) -> u32 {
+// Where output (i, j) of workgroup z is stored; NOWHERE for a phase column past the
+// image's edge.
+const NOWHERE: u32 = 0xffffffffu;
+
+fn out_index(i: u32, j: u32, z: u32) -> u32 {
     if (LAYOUT == 1u) {
         let pixels = CONV_OH * CONV_OW;
         return ((j / pixels) * params.m + i) * pixels + j % pixels;
     }
     if (LAYOUT == 2u) {
-        let plane = CONV_H * CONV_W;
-        return ((j / plane) * params.m + i) * plane + j % plane;
+        let px = phase_pixel(j);
+        let at = ((px.img * params.m + i) * CONV_H + px.h) * CONV_W + px.w;
+        return select(NOWHERE, at, px.inside);
+    }
+    if (LAYOUT == 3u) {
+        // Block z of the partial sums.
+        return (z * params.m + i) * params.n + j;
     }
     return i * params.n + j;
 }
@@ -172,6 +223,10 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
     if (LAYOUT == 3u) {
         k_begin = wg.z * params.split_k;
         k_end = min(k_begin + params.split_k, params.k);
+    }
+    if (LAYOUT == 2u) {
+        phase_h = wg.z / CONV_STRIDE;
+        phase_w = wg.z % CONV_STRIDE;
     }
 
     for (var k0 = k_begin; k0 < k_end; k0 += TILE_K) {
@@ -211,12 +266,13 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
         }
         for (var c = 0u; c < 8u; c++) {
             let j = col0 + 8u * lid.x + c;
-            if (j < params.n) {
+            let at = out_index(i, j, wg.z);
+            if (j < params.n && at != NOWHERE) {
                 var v = acc[8u * (c / 4u) + r][c % 4u];
                 if (HAS_BIAS) {
                     v += bias[select(j, i, LAYOUT == 1u || LAYOUT == 2u)];
                 }
-                out[out_index(i, j) + wg.z * params.m * params.n] = apply_activation(v);
+                out[at] = apply_activation(v);
             }
         }
     }

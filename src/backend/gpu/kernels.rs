@@ -103,7 +103,8 @@ pub enum Grid {
         rows: usize,
         cols: usize,
         tile_rows: usize,
-        /// Independent slices along k (the weight gradient's partial sums): grid z.
+        /// Grid z: independent slices along k (the weight gradient's partial sums), or
+        /// a transposed convolution's output phases.
         splits: usize,
     },
     /// One workgroup that loops over everything (whole-value reductions).
@@ -256,22 +257,25 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
         }
         Op::Conv(conv) => {
             // An implicit GEMM (matmul.wgsl's LAYOUT 1 or 2): weight as A, the input
-            // gathered as B.
+            // gathered as B. The transposed one runs per output phase (grid z), each
+            // phase with only the taps that reach it.
             let g = &conv.geometry;
             let batch = shapes[0].rows;
-            let taps = g.kernel[0] * g.kernel[1];
-            let (layout, m, cols, k) = match conv.direction {
+            let s = g.stride;
+            let (layout, m, cols, k, phases) = match conv.direction {
                 Direction::Forward => (
                     1,
                     g.features.channels,
                     batch * g.features.plane(),
                     g.window(),
+                    1,
                 ),
                 Direction::Transposed => (
                     2,
                     g.image.channels,
-                    batch * g.image.plane(),
-                    g.features.channels * taps,
+                    batch * g.image.height.div_ceil(s) * g.image.width.div_ceil(s),
+                    g.features.channels * g.kernel[0].div_ceil(s) * g.kernel[1].div_ceil(s),
+                    s * s,
                 ),
             };
             let bias = if conv.bias { read(2) } else { unused };
@@ -297,7 +301,7 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
                     rows: m,
                     cols,
                     tile_rows: rows,
-                    splits: 1,
+                    splits: phases,
                 },
             )
         }
