@@ -633,6 +633,10 @@ fn denoise_keeps_names_and_shapes_and_reports_psnr_as_json() {
         "{report}"
     );
     assert!(report["mean_noisy_psnr"].is_number());
+    assert!(
+        report["megapixels_per_s"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
 }
 
 #[test]
