@@ -35,25 +35,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for backend in &mut backends {
         for (name, batch, (c, h, w), oc, stride) in CASES {
             let g = ConvGeometry::conv(ImageShape::new(c, h, w), oc, 3, stride, 1)?;
-            let (fwd, bwd) = time_layer(backend.as_mut(), g, batch)?;
-            let flops = 2.0 * (g.macs_per_image() * batch) as f64;
+            let t = time_layer(backend.as_mut(), g, batch)?;
+            // dx and dW each take the forward pass's multiply-adds.
+            let gflops = |seconds: f64| 2.0 * (g.macs_per_image() * batch) as f64 / seconds / 1e9;
             println!(
-                "{:<28} {name:<24} batch {batch:>3}: forward {:6.1} GFLOP/s, backward (dx + dW) {:6.1} GFLOP/s",
+                "{:<28} {name:<24} batch {batch:>3}: forward {:6.1} GFLOP/s, backward (dx + dW) {:6.1} GFLOP/s (dx {:.1}, dW {:.1})",
                 backend.describe(),
-                flops / fwd / 1e9,
-                2.0 * flops / bwd / 1e9,
+                gflops(t.forward),
+                2.0 * gflops(t.dx + t.dw),
+                gflops(t.dx),
+                gflops(t.dw),
             );
         }
     }
     Ok(())
 }
 
-/// Seconds per forward and per backward launch set, over about a second each.
+/// Times a layer's three launch sets, over about a second each.
 fn time_layer(
     backend: &mut dyn Backend,
     g: ConvGeometry,
     batch: usize,
-) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+) -> Result<LayerTimes, Box<dyn std::error::Error>> {
     let mut store = ParamStore::new();
     let wv: Vec<f32> = (0..g.weight_shape().len())
         .map(|i| ((i % 7) as f32 - 3.0) * 0.01)
@@ -88,30 +91,35 @@ fn time_layer(
     let y = fg.push(Op::Conv(conv(Direction::Forward)), &[xi, wv, bv])?;
     fg.mark_output(y);
 
-    let mut bg = Graph::new();
-    let xi = bg.input("x", Shape::new(batch, g.image.len()), DType::F32);
-    let dyi = bg.input("dy", Shape::new(batch, g.features.len()), DType::F32);
-    let wv = bg.entry(&store, w);
-    let dx = bg.push(Op::Conv(conv(Direction::Transposed)), &[dyi, wv])?;
+    // dx and dW as two plans, so each is timed on its own.
+    let mut xg = Graph::new();
+    let dyi = xg.input("dy", Shape::new(batch, g.features.len()), DType::F32);
+    let wv = xg.entry(&store, w);
+    let dx = xg.push(Op::Conv(conv(Direction::Transposed)), &[dyi, wv])?;
+    xg.mark_output(dx);
+
+    let mut wg = Graph::new();
+    let xi = wg.input("x", Shape::new(batch, g.image.len()), DType::F32);
+    let dyi = wg.input("dy", Shape::new(batch, g.features.len()), DType::F32);
     let split = WeightGradSplit::for_batch(&g, batch);
-    let partial = bg.push(
+    let partial = wg.push(
         Op::ConvWeightGrad {
             geometry: g,
             images_per_split: split.images_per_split,
         },
         &[xi, dyi],
     )?;
-    let dw = bg.push(
+    let dw = wg.push(
         Op::SumBlocks {
             blocks: split.splits,
         },
         &[partial],
     )?;
-    bg.mark_output(dx);
-    bg.mark_output(dw);
+    wg.mark_output(dw);
 
     let fp = backend.prepare(&Plan::new(&fg, &store)?)?;
-    let bp = backend.prepare(&Plan::new(&bg, &store)?)?;
+    let xp = backend.prepare(&Plan::new(&xg, &store)?)?;
+    let wp = backend.prepare(&Plan::new(&wg, &store)?)?;
     let mut time = |plan, feeds: &[Feed], out| -> Result<f64, Box<dyn std::error::Error>> {
         backend.run(plan, feeds)?; // warm-up: pipeline compilation
         backend.read_output(plan, out)?;
@@ -124,9 +132,21 @@ fn time_layer(
         backend.read_output(plan, out)?;
         Ok(start.elapsed().as_secs_f64() / runs as f64)
     };
-    let f = time(fp, &[Feed::F32(&x)], y)?;
-    let bk = time(bp, &[Feed::F32(&x), Feed::F32(&dy)], dw)?;
-    backend.release(fp);
-    backend.release(bp);
-    Ok((f, bk))
+    let times = LayerTimes {
+        forward: time(fp, &[Feed::F32(&x)], y)?,
+        dx: time(xp, &[Feed::F32(&dy)], dx)?,
+        dw: time(wp, &[Feed::F32(&x), Feed::F32(&dy)], dw)?,
+    };
+    for plan in [fp, xp, wp] {
+        backend.release(plan);
+    }
+    Ok(times)
+}
+
+/// Seconds per launch set of a layer's forward pass, input gradient and weight
+/// gradient (partials and their sum).
+struct LayerTimes {
+    forward: f64,
+    dx: f64,
+    dw: f64,
 }
