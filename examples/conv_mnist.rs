@@ -58,13 +58,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             eval.mse
         );
     }
-    if let Some(profile) = backend.op_profile() {
-        let mut rows: Vec<_> = profile.iter().collect();
-        rows.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+    if let Some(table) = backend.op_profile_table(20) {
         println!("time per op, both models (AEGPU_PROFILE):");
-        for (op, (seconds, launches)) in rows.iter().take(20) {
-            println!("    {op:<60} {seconds:7.3}s {launches:7} launches");
-        }
+        print!("{table}");
     }
     Ok(())
 }

@@ -187,13 +187,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         },
     )?;
     let train_seconds = started.elapsed().as_secs_f64();
-    if let Some(profile) = backend.op_profile() {
-        let mut rows: Vec<_> = profile.iter().collect();
-        rows.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+    if let Some(table) = backend.op_profile_table(12) {
         eprintln!("training time per op (AEGPU_PROFILE):");
-        for (op, (seconds, launches)) in rows.iter().take(12) {
-            eprintln!("    {op:<60} {seconds:7.3}s {launches:7} launches");
-        }
+        eprint!("{table}");
     }
     let model_path = o.out.join("model.safetensors");
     let mut meta = BTreeMap::new();

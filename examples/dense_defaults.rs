@@ -47,12 +47,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.samples_per_s,
         losses.join(", ")
     );
-    if let Some(profile) = cpu.op_profile() {
-        let mut rows: Vec<_> = profile.iter().collect();
-        rows.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
-        for (op, (seconds, launches)) in rows {
-            println!("{op:<32} {seconds:8.3}s {launches:8} launches");
-        }
+    if let Some(table) = cpu.op_profile_table(100) {
+        print!("{table}");
     }
     Ok(())
 }

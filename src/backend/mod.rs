@@ -71,13 +71,29 @@ pub enum BackendError {
     Device(String),
 }
 
+/// Seconds and launches per op name ([`Backend::op_profile`]).
+pub type OpProfile = std::collections::BTreeMap<String, (f64, u64)>;
+
 pub trait Backend {
     /// Which device this is, e.g. `cpu (2 threads)` or `llvmpipe (Vulkan, Cpu)`.
     fn describe(&self) -> String;
     /// Seconds and launches per op name so far, where the backend keeps them (the CPU
     /// backend does when `AEGPU_PROFILE` is set).
-    fn op_profile(&self) -> Option<&std::collections::BTreeMap<String, (f64, u64)>> {
+    fn op_profile(&self) -> Option<&OpProfile> {
         None
+    }
+    /// [`Backend::op_profile`] as a table, the `top` most expensive ops first.
+    fn op_profile_table(&self, top: usize) -> Option<String> {
+        let mut rows: Vec<_> = self.op_profile()?.iter().collect();
+        rows.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+        Some(
+            rows.iter()
+                .take(top)
+                .map(|(op, (seconds, launches))| {
+                    format!("    {op:<60} {seconds:8.3}s {launches:8} launches\n")
+                })
+                .collect(),
+        )
     }
     /// Copies every entry of the store to the backend (allocating on first sight).
     fn upload_store(&mut self, store: &ParamStore) -> Result<(), BackendError>;

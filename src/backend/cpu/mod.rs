@@ -153,7 +153,7 @@ fn real_slice<'a, T: Real>(
 }
 
 impl<T: Real> Backend for CpuBackend<T> {
-    fn op_profile(&self) -> Option<&std::collections::BTreeMap<String, (f64, u64)>> {
+    fn op_profile(&self) -> Option<&super::OpProfile> {
         self.profile.as_ref()
     }
 

@@ -299,33 +299,18 @@ impl Conv {
                     scratch.im2col(g, x, block);
                     let (cols, offset) = (&scratch.cols, block.offset(g));
                     let n0 = block.first;
-                    if block.count == 1 {
-                        let y = &mut out[outputs(n0, 1)][offset..];
-                        T::gemm_ld(
-                            oc,
-                            k,
-                            ld,
-                            weight,
-                            (k as isize, 1),
-                            cols,
-                            (ld as isize, 1),
-                            T::zero(),
-                            y,
-                            plane,
-                        );
+                    // Y [OC, block columns]: straight into the image's planes for one
+                    // image, else channel-major into `grouped`, scattered after.
+                    let (y, ldy) = if block.count == 1 {
+                        (&mut out[outputs(n0, 1)][offset..], plane)
                     } else {
-                        let grouped = &mut scratch.grouped[..oc * ld];
-                        T::gemm(
-                            oc,
-                            k,
-                            ld,
-                            weight,
-                            (k as isize, 1),
-                            cols,
-                            (ld as isize, 1),
-                            grouped,
-                        );
-                        channels_to_planes(grouped, oc, plane, &mut out[outputs(n0, block.count)]);
+                        (&mut scratch.grouped[..oc * ld], ld)
+                    };
+                    let (sw, sc) = ((k as isize, 1), (ld as isize, 1));
+                    T::gemm_ld(oc, k, ld, weight, sw, cols, sc, T::zero(), y, ldy);
+                    if block.count > 1 {
+                        let ys = &mut out[outputs(n0, block.count)];
+                        channels_to_planes(&scratch.grouped[..oc * ld], oc, plane, ys);
                     }
                     let cols = offset..offset + block.image_columns(g);
                     for n in n0..n0 + block.count {
