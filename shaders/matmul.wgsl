@@ -277,3 +277,37 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
         }
     }
 }
+
+// Thin outputs (m ≤ THIN_ROWS: a convolution to one to four channels), LAYOUT 1 or 2:
+// one invocation per column j, all m rows (ROWS = m) in registers, no workgroup memory
+// and no barriers. The tiled kernel above computes at least 8 rows a tile (7 of them
+// empty for m = 1) and pays two barriers every 16 steps of k for one row of work; here
+// each B value is gathered once and used m times, and A (the weight, the same for every
+// invocation) comes from cache. Grid: (⌈n/64⌉, 1, phases for LAYOUT 2).
+@compute @workgroup_size(64)
+fn matmul_thin(@builtin(workgroup_id) wg: vec3<u32>,
+               @builtin(local_invocation_index) lane: u32) {
+    k_end = params.k;
+    if (LAYOUT == 2u) {
+        phase_h = wg.z / CONV_STRIDE;
+        phase_w = wg.z % CONV_STRIDE;
+    }
+    let j = wg.x * 64u + lane;
+    var acc = vec4<f32>();
+    for (var kk = 0u; kk < k_end; kk++) {
+        let v = load_b(kk, j);
+        for (var r = 0u; r < ROWS; r++) {
+            acc[r] += load_a(r, kk) * v;
+        }
+    }
+    for (var r = 0u; r < ROWS; r++) {
+        let at = out_index(r, j, wg.z);
+        if (r < params.m && j < params.n && at != NOWHERE) {
+            var v = acc[r];
+            if (HAS_BIAS) {
+                v += bias[r];
+            }
+            out[at] = apply_activation(v);
+        }
+    }
+}

@@ -116,6 +116,9 @@ pub enum Grid {
 
 const ELEMENTWISE_WORKGROUP: usize = 256;
 const MATMUL_TILE: usize = 64;
+/// Output rows up to which a convolution runs matmul.wgsl's `matmul_thin` (whose
+/// accumulator is a vec4).
+const THIN_ROWS: usize = 4;
 
 /// Words of the uniform parameter block each launch gets (u32 or f32 bits); the WGSL
 /// parameter structs are no larger.
@@ -280,14 +283,20 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
             };
             let bias = if conv.bias { read(2) } else { unused };
             let [act, alpha] = activation(conv.act);
-            let rows = tile_rows(m);
+            // One to four output channels: matmul_thin, a column per invocation.
+            let thin = m <= THIN_ROWS;
+            let (entry, rows, per_invocation) = if thin {
+                ("matmul_thin", m, m)
+            } else {
+                ("matmul", tile_rows(m), tile_rows(m) / 8)
+            };
             kernel(
                 Shader::Matmul,
-                "matmul",
+                entry,
                 &[
                     &[
                         ("LAYOUT", layout as f64),
-                        ("ROWS", (rows / 8) as f64),
+                        ("ROWS", per_invocation as f64),
                         ("HAS_BIAS", flag(conv.bias)),
                         act,
                         alpha,
