@@ -31,6 +31,7 @@
 //   rather than branch, which keeps compile time down on software adapters.
 //   Grid: (⌈n/64⌉, ⌈m/(8·ROWS)⌉, splits of LAYOUT 3 or phases of LAYOUT 2).
 // Override constants: LAYOUT, ROWS, TRANS_A, TRANS_B, HAS_BIAS, ACT, ALPHA, CONV_*.
+// A second entry point, matmul_thin (end of file), takes convolutions to 1–4 channels.
 
 override LAYOUT: u32 = 0u;
 override ROWS: u32 = 8u;
