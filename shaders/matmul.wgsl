@@ -312,3 +312,23 @@ fn matmul_thin(@builtin(workgroup_id) wg: vec3<u32>,
         }
     }
 }
+
+// Weight gradients with few columns (n = C·KH·KW < 32: a layer reading one channel, whose
+// 64-column tiles would be mostly empty), LAYOUT 3: one invocation per output (i, j) of
+// block z, summing its split's k range. Grid: (⌈m·n/64⌉, 1, splits).
+@compute @workgroup_size(64)
+fn weight_grad_thin(@builtin(workgroup_id) wg: vec3<u32>,
+                    @builtin(local_invocation_index) lane: u32) {
+    let e = wg.x * 64u + lane;
+    let i = e / params.n;
+    let j = e % params.n;
+    let k_begin = wg.z * params.split_k;
+    k_end = min(k_begin + params.split_k, params.k);
+    var acc = 0.0;
+    for (var kk = k_begin; kk < k_end; kk++) {
+        acc += load_a(i, kk) * load_b(kk, j);
+    }
+    if (i < params.m) {
+        out[out_index(i, j, wg.z)] = acc;
+    }
+}

@@ -119,6 +119,8 @@ const MATMUL_TILE: usize = 64;
 /// Output rows up to which a convolution runs matmul.wgsl's `matmul_thin` (whose
 /// accumulator is a vec4).
 const THIN_ROWS: usize = 4;
+/// Weight-gradient widths (C·KH·KW) below which matmul.wgsl's `weight_grad_thin` runs.
+const THIN_WINDOW: usize = 32;
 
 /// Words of the uniform parameter block each launch gets (u32 or f32 bits); the WGSL
 /// parameter structs are no larger.
@@ -320,13 +322,38 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
         } => {
             // matmul.wgsl's LAYOUT 3: features as A, im2col(image)ᵀ as B; workgroup z
             // sums the pixels of its group of images into its own block.
+            // A window of fewer than 32 columns (one input channel) takes
+            // weight_grad_thin, an output per invocation, laid out as one row of m·n.
             let batch = shapes[0].rows;
             let (m, cols, k) = (g.features.channels, g.window(), batch * g.features.plane());
             let rows = tile_rows(m);
             let split_k = dim(images_per_split * g.features.plane())?;
+            let splits = batch.div_ceil(*images_per_split);
+            let (entry, grid) = if cols < THIN_WINDOW {
+                let outputs = m * cols;
+                (
+                    "weight_grad_thin",
+                    Grid::Tiles {
+                        rows: 1,
+                        cols: outputs,
+                        tile_rows: 1,
+                        splits,
+                    },
+                )
+            } else {
+                (
+                    "matmul",
+                    Grid::Tiles {
+                        rows: m,
+                        cols,
+                        tile_rows: rows,
+                        splits,
+                    },
+                )
+            };
             kernel(
                 Shader::Matmul,
-                "matmul",
+                entry,
                 &[
                     &[("LAYOUT", 3.0), ("ROWS", (rows / 8) as f64)][..],
                     &conv_constants(g),
@@ -334,12 +361,7 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
                 .concat(),
                 words(&[dim(m)?, dim(cols)?, dim(k)?, split_k]),
                 vec![output()?, read(1), read(0), unused],
-                Grid::Tiles {
-                    rows: m,
-                    cols,
-                    tile_rows: rows,
-                    splits: batch.div_ceil(*images_per_split),
-                },
+                grid,
             )
         }
         Op::SumBlocks { blocks } => kernel(
