@@ -8,6 +8,7 @@ pub mod graph;
 pub mod imaging;
 pub mod io;
 pub mod linalg;
+pub mod metrics;
 pub mod models;
 pub mod nn;
 pub mod ops;
