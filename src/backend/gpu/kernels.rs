@@ -286,8 +286,7 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
             let bias = if conv.bias { read(2) } else { unused };
             let [act, alpha] = activation(conv.act);
             // One to four output channels: matmul_thin, a column per invocation.
-            let thin = m <= THIN_ROWS;
-            let (entry, rows, per_invocation) = if thin {
+            let (entry, rows, per_invocation) = if m <= THIN_ROWS {
                 ("matmul_thin", m, m)
             } else {
                 ("matmul", tile_rows(m), tile_rows(m) / 8)

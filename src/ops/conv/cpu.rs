@@ -30,7 +30,7 @@ use crate::ops::Real;
 /// Columns one sgemm should have: enough that call and packing overhead are small
 /// (MNIST's 7×7 maps have 49 columns an image), few enough that the column matrix and
 /// its packed copy stay in a core's L2 (K·1024 floats are 1.2 MB for K = 288).
-pub const COLUMNS_PER_GEMM: usize = 512;
+const COLUMNS_PER_GEMM: usize = 512;
 
 impl ConvGeometry {
     /// Rows and row length of the padded, phase-split image: for each channel,

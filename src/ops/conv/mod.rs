@@ -32,7 +32,7 @@
 
 mod cpu;
 
-pub use cpu::{cpu_weight_grad, COLUMNS_PER_GEMM};
+pub use cpu::cpu_weight_grad;
 
 use serde::{Deserialize, Serialize};
 
