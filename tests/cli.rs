@@ -723,3 +723,183 @@ fn denoise_refuses_unreadable_images_and_unsuitable_models() {
         .unwrap();
     assert_one_line_error(&run(&dense, &good), "dense autoencoder");
 }
+
+/// `train_iris_with` for 6 epochs of iris with a metrics log, plus `extra`.
+fn train_iris_run(model: &Path, log: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--scale",
+        "minmax",
+        "--layers",
+        "4,3,2",
+        "--batch",
+        "16",
+        "--noise",
+        "gaussian:0.05",
+        "--out",
+        model.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    train_iris_with(&args)
+}
+
+fn log_losses(log: &Path) -> Vec<(u64, u64)> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["epoch"].as_u64().unwrap(),
+                v["train_loss"].as_f64().unwrap().to_bits(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_resumed_from_its_checkpoint_logs_the_same_losses_as_one_straight_run() {
+    let (straight, straight_log) = (temp("straight.safetensors"), temp("straight.jsonl"));
+    stdout_json(&train_iris_run(
+        &straight,
+        &straight_log,
+        &["--epochs", "6"],
+    ));
+
+    // The same run cut after 3 epochs (its checkpoint written at every epoch), then
+    // continued to 6 with the same flags and --resume.
+    let (cut, cut_log) = (temp("cut.safetensors"), temp("cut.jsonl"));
+    let checkpoint = temp("cut.ckpt.safetensors");
+    let first = stdout_json(&train_iris_run(
+        &cut,
+        &cut_log,
+        &["--epochs", "3", "--checkpoint-every", "1"],
+    ));
+    assert_eq!(first["checkpoint"], checkpoint.to_str().unwrap());
+    let resumed = stdout_json(&train_iris_run(
+        &cut,
+        &cut_log,
+        &["--epochs", "6", "--resume", checkpoint.to_str().unwrap()],
+    ));
+    assert_eq!(resumed["resumed_from_step"], first["steps"]);
+    assert_eq!(log_losses(&cut_log), log_losses(&straight_log));
+    assert_eq!(log_losses(&cut_log).len(), 6);
+    assert_eq!(resumed["test_mse"], serde_json::Value::Null);
+    let (a, _) = aegpu::models::AnyAutoencoder::load(&straight).unwrap();
+    let (b, _) = aegpu::models::AnyAutoencoder::load(&cut).unwrap();
+    for (&p, &q) in a.parameters().iter().zip(&b.parameters()) {
+        assert_eq!(a.store().values(p), b.store().values(q));
+    }
+
+    // Resuming with another architecture or another learning rate is refused.
+    let other = train_iris_run(
+        &temp("other.safetensors"),
+        &temp("other.jsonl"),
+        &[
+            "--layers",
+            "4,2",
+            "--epochs",
+            "6",
+            "--resume",
+            checkpoint.to_str().unwrap(),
+        ],
+    );
+    assert_one_line_error(&other, "another model");
+    let other_lr = train_iris_run(
+        &temp("other.safetensors"),
+        &temp("other.jsonl"),
+        &[
+            "--lr",
+            "0.5",
+            "--epochs",
+            "6",
+            "--resume",
+            checkpoint.to_str().unwrap(),
+        ],
+    );
+    assert_one_line_error(&other_lr, "lr");
+    // A model is not a checkpoint.
+    let not_a_checkpoint = train_iris_run(
+        &temp("other.safetensors"),
+        &temp("other.jsonl"),
+        &["--epochs", "6", "--resume", straight.to_str().unwrap()],
+    );
+    assert_one_line_error(&not_a_checkpoint, "not a checkpoint");
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_after_the_step_and_leaves_a_checkpoint_to_resume() {
+    let model = temp("interrupted.safetensors");
+    let checkpoint = temp("interrupted.ckpt.safetensors");
+    let _ = std::fs::remove_file(&checkpoint);
+    // Far more epochs than the test waits for; a checkpoint every 200 epochs shows
+    // the run is under way.
+    let child = Command::new(env!("CARGO_BIN_EXE_aegpu"))
+        .args([
+            "train",
+            "--data",
+            "data/small/iris.csv",
+            "--label-column",
+            "target",
+            "--backend",
+            "cpu",
+            "--layers",
+            "4,2",
+            "--batch",
+            "16",
+            "--epochs",
+            "1000000",
+            "--checkpoint-every",
+            "200",
+            "--out",
+            model.to_str().unwrap(),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !checkpoint.exists() {
+        assert!(started.elapsed().as_secs() < 120, "no checkpoint appeared");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_one_line_error(&out, "--resume");
+    assert!(!model.exists(), "an interrupted run saves no model");
+    let ck = aegpu::train::Checkpoint::load(&checkpoint).unwrap();
+    let done = ck.state.position.next_epoch - 1;
+    assert!(done >= 200, "{done} epochs done");
+    // The checkpoint continues: two more epochs.
+    let more = (done + 2).to_string();
+    let resumed = aegpu(&[
+        "train",
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--backend",
+        "cpu",
+        "--layers",
+        "4,2",
+        "--batch",
+        "16",
+        "--epochs",
+        &more,
+        "--out",
+        model.to_str().unwrap(),
+        "--resume",
+        checkpoint.to_str().unwrap(),
+        "--json",
+    ]);
+    let report = stdout_json(&resumed);
+    assert_eq!(report["epochs"], done + 2);
+    assert_eq!(report["resumed_from_step"], ck.state.position.step);
+}

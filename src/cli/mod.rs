@@ -8,6 +8,7 @@ mod info;
 mod options;
 mod pretrain;
 mod progress;
+mod run_control;
 mod train;
 
 use std::process::ExitCode;

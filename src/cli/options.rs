@@ -194,6 +194,10 @@ impl ConvArgs {
 /// How to fit: loss, epochs, optimiser and learning-rate schedule.
 #[derive(Args, Debug, Clone)]
 pub struct FitArgs {
+    /// Read the running loss back every N steps (progress display, and the NaN guard
+    /// names the exact step with 1); default 20 on a terminal, else once per epoch.
+    #[arg(long)]
+    pub loss_every: Option<usize>,
     /// Reconstruction loss: mse or bce (binary cross-entropy, needs a sigmoid output).
     #[arg(long, default_value = "mse")]
     pub loss: String,
@@ -330,11 +334,13 @@ impl FitArgs {
             loss: self.loss()?,
             seed: self.seed,
             // The running loss costs a read-back; only worth it when someone watches.
-            loss_every: if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                20
-            } else {
-                0
-            },
+            loss_every: self.loss_every.unwrap_or(
+                if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    20
+                } else {
+                    0
+                },
+            ),
             schedule: self.schedule,
             warmup_steps: self.warmup,
             early_stop: self.early_stop,

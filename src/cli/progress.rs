@@ -36,6 +36,11 @@ impl TrainProgress {
         }
     }
 
+    /// Starts the bar `steps` in (a resumed run).
+    pub fn skip(&mut self, steps: u64) {
+        self.bar.set_position(steps);
+    }
+
     pub fn update(&mut self, p: &Progress) {
         match p {
             Progress::Step {

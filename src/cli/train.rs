@@ -11,12 +11,13 @@ use clap::Args;
 use crate::backend::Backend;
 use crate::cli::options::{ConvArgs, FitArgs, ModelArgs, ModelKind};
 use crate::cli::progress::TrainProgress;
+use crate::cli::run_control::{interrupted_message, RunArgs};
 use crate::cli::{load_data, BackendArgs, CliError, DataArgs};
 use crate::data::{train_validation_split, Dataset, Scaler, Scaling};
 use crate::models::{AnyAutoencoder, Autoencoder, ConvAutoencoder, DenseAutoencoder};
 use crate::ops::random::Noise;
 use crate::train::lbfgs::fit_lbfgs;
-use crate::train::{evaluate, fit, TrainReport};
+use crate::train::{evaluate, fit_with, TrainReport};
 
 /// Where the training, validation and test data come from, and how they are scaled.
 #[derive(Args, Debug, Clone)]
@@ -61,6 +62,8 @@ pub struct TrainArgs {
     pub conv: ConvArgs,
     #[command(flatten)]
     pub fit: FitArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -154,21 +157,30 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let cfg = a.fit.train_config()?;
+    let resume = a.run.load_resume()?;
+    let control = a.run.control(&a.output.out, resume.as_ref())?;
     let mut selected = a.output.backend.open()?;
     let backend = selected.backend.as_mut();
     let steps_per_epoch = data.train.rows.div_ceil(cfg.batch.max(1));
     let mut progress = TrainProgress::new(cfg.epochs, steps_per_epoch);
+    if let Some(r) = &resume {
+        progress.skip(r.state.position.step);
+    }
     let t_train = Instant::now();
-    let report = fit(
+    let report = fit_with(
         model.as_dyn_mut(),
         backend,
         &data.train,
         data.validation.as_ref(),
         &cfg,
+        &control,
         &mut |p| progress.update(&p),
     );
     progress.finish();
     let report = report?;
+    if report.interrupted {
+        return Err(interrupted_message(&report).into());
+    }
     let train_seconds = t_train.elapsed().as_secs_f64();
     let mut figures = training_figures(&report, train_seconds);
     figures["epochs"] = report.epochs.len().into();
@@ -231,6 +243,8 @@ pub fn training_figures(report: &TrainReport, train_seconds: f64) -> serde_json:
         "plan_launches": report.plan_launches,
         "plan_peak_bytes": report.plan_peak_bytes,
         "batches_resident": report.batches_resident,
+        "resumed_from_step": report.resumed_from_step,
+        "checkpoint": report.checkpoint.as_ref().map(|(p, _)| p.display().to_string()),
     })
 }
 

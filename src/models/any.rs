@@ -93,15 +93,6 @@ impl AnyAutoencoder {
             AnyAutoencoder::Conv(m) => m.config.describe(),
         }
     }
-
-    /// The architecture as JSON: the kind's saved config.
-    pub fn config_json(&self) -> serde_json::Value {
-        match self {
-            AnyAutoencoder::Dense(m) => serde_json::to_value(&m.config),
-            AnyAutoencoder::Conv(m) => serde_json::to_value(&m.config),
-        }
-        .unwrap_or(serde_json::Value::Null)
-    }
 }
 
 impl std::ops::Deref for AnyAutoencoder {

@@ -11,6 +11,9 @@ use crate::train::{Regularization, TrainError};
 pub trait Autoencoder {
     /// The kind's name, as saved in model files (`aegpu.kind`).
     fn kind(&self) -> &'static str;
+    /// The architecture as saved in model files (`aegpu.config`): two models with the
+    /// same config have the same parameters, shapes and activations.
+    fn config_json(&self) -> serde_json::Value;
     fn store(&self) -> &ParamStore;
     fn store_mut(&mut self) -> &mut ParamStore;
     /// The trainable entries, in a stable order.

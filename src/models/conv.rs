@@ -546,6 +546,9 @@ impl Autoencoder for ConvAutoencoder {
     fn kind(&self) -> &'static str {
         "conv"
     }
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).unwrap_or(serde_json::Value::Null)
+    }
     fn store(&self) -> &ParamStore {
         &self.store
     }

@@ -434,6 +434,9 @@ impl crate::models::Autoencoder for DenseAutoencoder {
     fn kind(&self) -> &'static str {
         "dense"
     }
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).unwrap_or(serde_json::Value::Null)
+    }
     fn store(&self) -> &ParamStore {
         &self.store
     }

@@ -297,10 +297,13 @@ pub fn fit_lbfgs(
     while iterations < cfg.iterations && losses.len() < cfg.max_evaluations {
         let grad_norm = v.dot(backend, model, G, G)?.sqrt();
         if !f.is_finite() {
-            return Err(TrainError::Diverged {
-                epoch: iterations,
+            return Err(TrainError::Diverged(crate::train::Divergence {
                 value: f as f32,
-            });
+                epoch: 1,
+                first_step: iterations as u64,
+                last_step: iterations as u64,
+                last_good_checkpoint: None,
+            }));
         }
         if grad_norm <= cfg.tolerance_grad as f64 {
             break;

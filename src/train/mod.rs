@@ -4,6 +4,7 @@
 //! hyper-parameters each step.
 
 mod batched;
+pub mod checkpoint;
 pub mod lbfgs;
 mod line_search;
 pub mod objective;
@@ -14,11 +15,14 @@ pub use batched::{
     code_report, corrupt, evaluate, jacobian_fro2_finite_differences, run_rows, CodeReport,
     EvalReport, RowOutput,
 };
+pub use checkpoint::Checkpoint;
 pub use lbfgs::{fit_lbfgs, LbfgsConfig, LbfgsReport};
 pub use objective::{Regularization, SparseKl};
 pub use schedule::{EarlyStopping, LearningRate, Schedule, Verdict};
 pub use stacked::{fit_stacked, Phase, StackedReport};
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use rand::rngs::StdRng;
@@ -29,10 +33,12 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{download_entries, Backend, BackendError, Feed, PlanId};
 use crate::data::Dataset;
 use crate::graph::{grad, DType, EntryData, EntryId, EntryKind, Graph, GraphError, Plan, Shape};
+use crate::io::{atomic_write, IoError};
 use crate::models::Autoencoder;
 use crate::ops::optim::global_norm_sq;
 use crate::ops::random::rng_feed;
 use crate::ops::{Loss, Op, Optimizer};
+use checkpoint::{DataFingerprint, Position, RunState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -46,8 +52,51 @@ pub enum TrainError {
     BatchTooLarge { batch: usize, rows: usize },
     #[error("{0}")]
     Config(String),
-    #[error("training diverged: the loss became {value} in epoch {epoch}")]
-    Diverged { epoch: usize, value: f32 },
+    #[error("training diverged: {0}")]
+    Diverged(Divergence),
+    #[error(transparent)]
+    File(#[from] IoError),
+    #[error("cannot resume from {}: {detail}", path.display())]
+    Checkpoint { path: PathBuf, detail: String },
+}
+
+/// Where a run's loss stopped being a number.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Divergence {
+    /// The non-finite loss (NaN or ±inf).
+    pub value: f32,
+    pub epoch: usize,
+    /// The first bad step lies in `first_step..=last_step` (one step when the loss is
+    /// read after every step: `loss_every = 1`).
+    pub first_step: u64,
+    pub last_step: u64,
+    /// The last checkpoint written before the loss went bad, and its step: left as
+    /// it was.
+    pub last_good_checkpoint: Option<(PathBuf, u64)>,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the loss became {} ", self.value)?;
+        if self.first_step >= self.last_step {
+            write!(f, "at step {}", self.last_step)?;
+        } else {
+            write!(
+                f,
+                "between steps {} and {}",
+                self.first_step, self.last_step
+            )?;
+        }
+        write!(f, " (epoch {})", self.epoch)?;
+        match &self.last_good_checkpoint {
+            Some((path, step)) => write!(
+                f,
+                "; the last good checkpoint, from step {step}, is kept at {}",
+                path.display()
+            ),
+            None => write!(f, "; try a lower learning rate or --clip-norm"),
+        }
+    }
 }
 
 /// The settings of a training run; saved with the model.
@@ -115,9 +164,12 @@ pub enum Progress {
     Epoch(EpochReport),
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// One finished epoch: one line of the metrics log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochReport {
     pub epoch: usize,
+    /// Steps done over the whole run when the epoch ended.
+    pub step: u64,
     pub train_loss: f32,
     pub validation_loss: Option<f32>,
     /// The learning rate of the epoch's last step.
@@ -128,9 +180,11 @@ pub struct EpochReport {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainReport {
+    /// Every epoch of the run, those before a resume included.
     pub epochs: Vec<EpochReport>,
-    /// Mean training throughput over all epochs.
+    /// Mean training throughput over the epochs trained by this call.
     pub samples_per_s: f64,
+    /// Steps over the whole run.
     pub steps: u64,
     pub submissions_per_step: f64,
     pub readbacks_per_step: f64,
@@ -143,6 +197,30 @@ pub struct TrainReport {
     /// training stopped before `epochs`.
     pub best_epoch: Option<usize>,
     pub stopped_early: bool,
+    /// Stopped on [`RunControl::interrupt`] before the last epoch: the model holds the
+    /// weights of that moment, and the checkpoint (when asked for) continues from it.
+    pub interrupted: bool,
+    /// The step this call resumed from, when it continued a checkpoint.
+    pub resumed_from_step: Option<u64>,
+    /// The last checkpoint written, and the step it holds.
+    pub checkpoint: Option<(PathBuf, u64)>,
+}
+
+/// How a run is looked after: checkpoints, a metrics log, resuming, and stopping on
+/// request. `RunControl::default()` is a plain run.
+#[derive(Clone, Debug, Default)]
+pub struct RunControl<'a> {
+    /// Where checkpoints go (written atomically, each replacing the last).
+    pub checkpoint: Option<PathBuf>,
+    /// Write a checkpoint every this many epochs (0: only when interrupted).
+    pub checkpoint_every: usize,
+    /// Continue this checkpoint's run instead of starting afresh.
+    pub resume: Option<&'a Checkpoint>,
+    /// Rewrite this JSON-lines file (one [`EpochReport`] per line) after every epoch.
+    pub metrics_log: Option<PathBuf>,
+    /// Checked after every step: when set, the run saves a checkpoint and returns
+    /// (e.g. set by a Ctrl-C handler).
+    pub interrupt: Option<&'a AtomicBool>,
 }
 
 /// Where a training step's batch comes from.
@@ -170,6 +248,34 @@ pub fn fit(
     train: &Dataset,
     validation: Option<&Dataset>,
     cfg: &TrainConfig,
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<TrainReport, TrainError> {
+    fit_with(
+        model,
+        backend,
+        train,
+        validation,
+        cfg,
+        &RunControl::default(),
+        on_progress,
+    )
+}
+
+/// [`fit`] with checkpoints, a metrics log, resuming and interruption.
+///
+/// A resumed run continues bit for bit: the same batches in the same order, the same
+/// noise, the same optimiser moments, so its weights and epoch losses equal those of
+/// the run that was never stopped. The loss is checked after every epoch (and at every
+/// `loss_every` read): a NaN or infinite loss stops the run with
+/// [`TrainError::Diverged`], naming the steps, and no checkpoint is written after it,
+/// so the last one on disk is the last good state.
+pub fn fit_with(
+    model: &mut dyn Autoencoder,
+    backend: &mut dyn Backend,
+    train: &Dataset,
+    validation: Option<&Dataset>,
+    cfg: &TrainConfig,
+    control: &RunControl,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<TrainReport, TrainError> {
     let width = model.input_width();
@@ -219,6 +325,9 @@ pub fn fit(
             )));
         }
     }
+    if let Some(ck) = control.resume {
+        ck.check_compatible(model, cfg, train)?;
+    }
 
     // Resident data (bytes when every value is k/255, a quarter of the memory),
     // optimiser state and the loss accumulator join the model's store.
@@ -247,6 +356,41 @@ pub fn fit(
         states.push(ids);
     }
     let acc = store.put_zeros("train.loss_sum", Shape::SCALAR, EntryKind::State);
+
+    let full = cfg.batch;
+    let steps_per_epoch = train.rows.div_ceil(full);
+    let mut run = RunState {
+        format: 0,
+        position: Position {
+            next_epoch: 1,
+            next_batch: 0,
+            step: 0,
+        },
+        config: cfg.clone(),
+        data: DataFingerprint::of(train),
+        schedule: LearningRate::new(
+            cfg.lr,
+            cfg.schedule,
+            cfg.warmup_steps,
+            (steps_per_epoch * cfg.epochs) as u64,
+        ),
+        stopping: cfg.early_stop.map(EarlyStopping::new),
+        epochs: vec![],
+    };
+    // The parameters of the best epoch so far (early stopping restores them).
+    let mut best_weights: Vec<(EntryId, Vec<f32>)> = vec![];
+    let mut last_checkpoint = None;
+    if let Some(ck) = control.resume {
+        best_weights = ck.restore_into(model.store_mut())?;
+        run.position = ck.state.position;
+        run.schedule = ck.state.schedule.clone();
+        run.schedule
+            .set_total_steps((steps_per_epoch * cfg.epochs) as u64);
+        run.stopping = ck.state.stopping.clone();
+        run.epochs = ck.state.epochs.clone();
+        last_checkpoint = Some((ck.path.clone(), ck.state.position.step));
+    }
+
     let ids: Vec<EntryId> = model.store().ids().filter(|&id| id != data).collect();
     for id in ids {
         backend.upload_entry(model.store(), id)?;
@@ -259,7 +403,6 @@ pub fn fit(
         Err(e) => return Err(e.into()),
     };
 
-    let full = cfg.batch;
     let rest = train.rows % full;
     let mut plans = vec![build_train_plan(
         model, backend, source, &states, acc, cfg, full, full,
@@ -271,42 +414,59 @@ pub fn fit(
     }
 
     let uses_rng = model.uses_rng(&cfg.regularization);
+    // The shuffles are the only host-side randomness; a resumed run replays those of
+    // the epochs already begun, so its batches are the original run's.
     let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed_da7a);
     let mut order: Vec<u32> = (0..train.rows as u32).collect();
-    let steps_per_epoch = train.rows.div_ceil(full);
+    let resume_at = run.position;
+    let epochs_begun = resume_at.next_epoch - 1 + usize::from(resume_at.next_batch > 0);
+    for _ in 0..epochs_begun {
+        order.shuffle(&mut rng);
+    }
     let zero = [0.0f32];
     // Host traffic of the training steps themselves (not of validation or the final
     // download of the weights).
     let (mut loop_submissions, mut loop_readbacks) = (0u64, 0u64);
     let mut host_batch: Vec<f32> = vec![];
-    let mut step_count: u64 = 0;
-    let mut reports = vec![];
-    let mut total_seconds = 0.0;
-    let mut lr = LearningRate::new(
-        cfg.lr,
-        cfg.schedule,
-        cfg.warmup_steps,
-        (steps_per_epoch * cfg.epochs) as u64,
-    );
-    let mut stopping = cfg.early_stop.map(EarlyStopping::new);
-    // The parameters of the best epoch so far (early stopping restores them).
-    let mut best_weights: Vec<(EntryId, Vec<f32>)> = vec![];
+    let mut step_count: u64 = resume_at.step;
+    // The NaN guard's window: the loss was last seen finite after this step.
+    let mut last_finite_step = step_count;
+    // Rows trained and seconds spent by this call (a resumed run's own throughput).
+    let (mut seconds_here, mut rows_here) = (0.0, 0usize);
     let mut stopped_early = false;
+    let mut interrupted = false;
     let mut step_lr = cfg.lr;
-    for epoch in 1..=cfg.epochs {
+    let stop_requested = || control.interrupt.is_some_and(|f| f.load(Ordering::Relaxed));
+    let diverged = |value: f32, epoch: usize, from: u64, to: u64, kept: &Option<(PathBuf, u64)>| {
+        TrainError::Diverged(Divergence {
+            value,
+            epoch,
+            first_step: from,
+            last_step: to,
+            last_good_checkpoint: kept.clone(),
+        })
+    };
+    'epochs: for epoch in resume_at.next_epoch..=cfg.epochs {
         let start = Instant::now();
         let before = backend.stats();
-        order.shuffle(&mut rng);
-        model.store_mut().set_values(acc, zero.to_vec());
-        backend.upload_entry(model.store(), acc)?;
-        for (s, chunk) in order.chunks(full).enumerate() {
+        let first_batch = if epoch == resume_at.next_epoch {
+            resume_at.next_batch
+        } else {
+            0
+        };
+        if first_batch == 0 {
+            order.shuffle(&mut rng);
+            model.store_mut().set_values(acc, zero.to_vec());
+            backend.upload_entry(model.store(), acc)?;
+        }
+        for (s, chunk) in order.chunks(full).enumerate().skip(first_batch) {
             step_count += 1;
             let plan = if chunk.len() == full {
                 &plans[0]
             } else {
                 &plans[1]
             };
-            step_lr = lr.at(step_count, epoch);
+            step_lr = run.schedule.at(step_count, epoch);
             let hyper = cfg
                 .optimizer
                 .hyper(step_lr, step_count, cfg.clip_norm.unwrap_or(0.0));
@@ -325,7 +485,18 @@ pub fn fit(
             backend.run(plan.id, &feeds[..if uses_rng { 3 } else { 2 }])?;
             let report_now = cfg.loss_every > 0 && (s + 1) % cfg.loss_every == 0;
             let running_loss = if report_now {
-                Some(backend.read_entry(acc)?[0] / (s + 1) as f32)
+                let loss = backend.read_entry(acc)?[0] / (s + 1) as f32;
+                if !loss.is_finite() {
+                    return Err(diverged(
+                        loss,
+                        epoch,
+                        last_finite_step + 1,
+                        step_count,
+                        &last_checkpoint,
+                    ));
+                }
+                last_finite_step = step_count;
+                Some(loss)
             } else {
                 None
             };
@@ -334,9 +505,18 @@ pub fn fit(
                 step: s + 1,
                 steps: steps_per_epoch,
                 running_loss,
-                samples_per_s: ((s * full + chunk.len()) as f64)
+                samples_per_s: (((s - first_batch) * full + chunk.len()) as f64)
                     / start.elapsed().as_secs_f64().max(1e-9),
             });
+            if s + 1 < steps_per_epoch && stop_requested() {
+                run.position = Position {
+                    next_epoch: epoch,
+                    next_batch: s + 1,
+                    step: step_count,
+                };
+                interrupted = true;
+                break 'epochs;
+            }
         }
         // The accumulator holds Σ batch loss × rows/batch: the mean over every element.
         let train_loss = backend.read_entry(acc)?[0] * full as f32 / train.rows as f32;
@@ -344,35 +524,56 @@ pub fn fit(
         loop_submissions += after.submissions - before.submissions;
         loop_readbacks += after.readbacks - before.readbacks;
         let seconds = start.elapsed().as_secs_f64();
-        total_seconds += seconds;
+        seconds_here += seconds;
+        let rows_this_epoch = train.rows - (first_batch * full).min(train.rows);
+        rows_here += rows_this_epoch;
         if !train_loss.is_finite() {
-            return Err(TrainError::Diverged {
+            return Err(diverged(
+                train_loss,
                 epoch,
-                value: train_loss,
-            });
+                last_finite_step + 1,
+                step_count,
+                &last_checkpoint,
+            ));
         }
         let validation_loss = match validation {
             Some(v) => {
                 let r = evaluate(model, backend, v)?;
-                Some(match cfg.loss {
+                let loss = match cfg.loss {
                     Loss::Mse => r.mse,
                     Loss::BceWithLogits => r.bce,
-                })
+                };
+                if !loss.is_finite() {
+                    return Err(diverged(
+                        loss,
+                        epoch,
+                        last_finite_step + 1,
+                        step_count,
+                        &last_checkpoint,
+                    ));
+                }
+                Some(loss)
             }
             None => None,
         };
-        lr.end_epoch(validation_loss.unwrap_or(train_loss));
+        last_finite_step = step_count;
+        run.schedule
+            .end_epoch(validation_loss.unwrap_or(train_loss));
         let report = EpochReport {
             epoch,
+            step: step_count,
             train_loss,
             validation_loss,
             lr: step_lr,
-            samples_per_s: train.rows as f64 / seconds,
+            samples_per_s: rows_this_epoch as f64 / seconds,
             seconds,
         };
         on_progress(Progress::Epoch(report.clone()));
-        reports.push(report);
-        if let (Some(stop), Some(v)) = (stopping.as_mut(), validation_loss) {
+        run.epochs.push(report);
+        if let Some(path) = &control.metrics_log {
+            write_metrics_log(path, &run.epochs)?;
+        }
+        if let (Some(stop), Some(v)) = (run.stopping.as_mut(), validation_loss) {
             match stop.observe(epoch, v) {
                 Verdict::Improved => {
                     best_weights.clear();
@@ -387,10 +588,30 @@ pub fn fit(
                 }
             }
         }
+        run.position = Position {
+            next_epoch: epoch + 1,
+            next_batch: 0,
+            step: step_count,
+        };
+        if epoch < cfg.epochs && stop_requested() {
+            interrupted = true;
+            break;
+        }
+        let due = control.checkpoint_every > 0 && epoch % control.checkpoint_every == 0;
+        if let (true, Some(path)) = (due, &control.checkpoint) {
+            save_checkpoint(path, model, backend, &run, &best_weights)?;
+            last_checkpoint = Some((path.clone(), step_count));
+        }
+    }
+    if interrupted {
+        if let Some(path) = &control.checkpoint {
+            save_checkpoint(path, model, backend, &run, &best_weights)?;
+            last_checkpoint = Some((path.clone(), step_count));
+        }
     }
     // Restore-best: the weights of the epoch with the lowest validation loss.
-    let best_epoch = stopping.as_ref().map(|s| s.best_epoch());
-    if best_epoch.is_some_and(|b| b != reports.len()) {
+    let best_epoch = run.stopping.as_ref().map(|s| s.best_epoch());
+    if !interrupted && best_epoch.is_some_and(|b| b != run.epochs.len()) {
         for (id, values) in best_weights {
             model.store_mut().set_values(id, values);
             backend.upload_entry(model.store(), id)?;
@@ -402,20 +623,46 @@ pub fn fit(
     for plan in &plans {
         backend.release(plan.id);
     }
-    let steps = step_count.max(1) as f64;
-    let epochs_run = reports.len();
+    let steps_here = (step_count - resume_at.step).max(1) as f64;
     Ok(TrainReport {
-        epochs: reports,
-        samples_per_s: (train.rows * epochs_run) as f64 / total_seconds.max(1e-9),
+        epochs: run.epochs,
+        samples_per_s: rows_here as f64 / seconds_here.max(1e-9),
         steps: step_count,
-        submissions_per_step: loop_submissions as f64 / steps,
-        readbacks_per_step: loop_readbacks as f64 / steps,
+        submissions_per_step: loop_submissions as f64 / steps_here,
+        readbacks_per_step: loop_readbacks as f64 / steps_here,
         batches_resident: matches!(source, BatchSource::Resident(_)),
         plan_launches: plans[0].launches,
         plan_peak_bytes: plans[0].peak_bytes,
         best_epoch,
         stopped_early,
+        interrupted,
+        resumed_from_step: control.resume.map(|c| c.state.position.step),
+        checkpoint: last_checkpoint,
     })
+}
+
+/// Brings the parameters and optimiser state back from the backend and writes them
+/// with the run's bookkeeping as one checkpoint file.
+fn save_checkpoint(
+    path: &Path,
+    model: &mut dyn Autoencoder,
+    backend: &mut dyn Backend,
+    run: &RunState,
+    best_weights: &[(EntryId, Vec<f32>)],
+) -> Result<(), TrainError> {
+    download_entries(backend, model.store_mut(), |e| e.kind != EntryKind::Data)?;
+    checkpoint::save(path, model, run, best_weights)
+}
+
+/// Rewrites the metrics log, one JSON object per epoch, atomically: a crash leaves
+/// the previous version, never half a line.
+fn write_metrics_log(path: &Path, epochs: &[EpochReport]) -> Result<(), TrainError> {
+    let mut text = String::new();
+    for e in epochs {
+        text += &serde_json::to_string(e).map_err(|e| TrainError::Config(e.to_string()))?;
+        text.push('\n');
+    }
+    Ok(atomic_write(path, text.as_bytes())?)
 }
 
 /// `batch` rows per step; a batch smaller than `full_batch` (an epoch's last) adds its

@@ -85,7 +85,8 @@ impl FromStr for Schedule {
 }
 
 /// The learning rate as training goes: asked once per step, told each epoch's loss.
-#[derive(Clone, Debug)]
+/// Serialisable, so a checkpoint carries the plateau schedule's bookkeeping.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LearningRate {
     base: f32,
     schedule: Schedule,
@@ -94,6 +95,7 @@ pub struct LearningRate {
     decay_steps: u64,
     /// The plateau schedule's current factor and its bookkeeping.
     plateau_factor: f32,
+    #[serde(with = "f32_bits")]
     best: f32,
     bad_epochs: usize,
 }
@@ -109,6 +111,12 @@ impl LearningRate {
             best: f32::INFINITY,
             bad_epochs: 0,
         }
+    }
+
+    /// Stretches the cosine to a run of `total_steps` (a resumed run asked for more
+    /// epochs than it started with).
+    pub fn set_total_steps(&mut self, total_steps: u64) {
+        self.decay_steps = total_steps.saturating_sub(self.warmup_steps).max(1);
     }
 
     /// The rate for `step` (1-based, counted over the whole run) in `epoch` (1-based).
@@ -151,9 +159,10 @@ impl LearningRate {
 
 /// Early stopping: stop when the validation loss has not improved for `patience`
 /// epochs; the caller restores the weights of the best epoch.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EarlyStopping {
     patience: usize,
+    #[serde(with = "f32_bits")]
     best: f32,
     best_epoch: usize,
     bad_epochs: usize,
@@ -200,6 +209,20 @@ impl EarlyStopping {
     }
     pub fn best_loss(&self) -> f32 {
         self.best
+    }
+}
+
+/// An `f32` saved as its bit pattern: exact, and infinity (the "nothing seen yet"
+/// of a running best) survives JSON, which has no infinities.
+mod f32_bits {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(v.to_bits())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+        u32::deserialize(d).map(f32::from_bits)
     }
 }
 

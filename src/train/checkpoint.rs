@@ -1,0 +1,310 @@
+//! Checkpoints: everything a minibatch run needs to continue exactly where it stopped.
+//!
+//! A checkpoint is a safetensors file holding
+//! - every parameter (under the model's own tensor names, so the file also loads as a
+//!   model: `aegpu eval --model run.ckpt.safetensors` works),
+//! - every optimiser state entry and the epoch's loss accumulator (`<name>.optim<k>`,
+//!   `train.loss_sum`),
+//! - with early stopping, the best epoch's weights (`best/<name>`),
+//!
+//! and in its metadata (`aegpu.checkpoint`, JSON) the position in the run (the next
+//! epoch and batch, the global step), the training settings, the learning-rate
+//! schedule's and early stopping's bookkeeping, the epoch reports so far and a
+//! fingerprint of the training data.
+//!
+//! No random generator state needs saving: the epoch shuffles are replayed from the
+//! seed (one shuffle per finished epoch, milliseconds), and every noise or dropout
+//! draw is Philox keyed by (seed, step), so the step counter *is* the generator state.
+//! Resuming therefore reproduces the uninterrupted run bit for bit.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Dataset;
+use crate::graph::{EntryId, EntryKind, ParamStore, Shape};
+use crate::io::{load_safetensors, save_safetensors, IoError, NamedTensor};
+use crate::models::Autoencoder;
+use crate::train::schedule::{EarlyStopping, LearningRate};
+use crate::train::{EpochReport, TrainConfig, TrainError};
+
+/// Bumped when the layout of a checkpoint changes.
+const FORMAT: u32 = 1;
+const STATE_KEY: &str = "aegpu.checkpoint";
+/// Prefix of the tensors holding the best epoch's weights (early stopping).
+const BEST_PREFIX: &str = "best/";
+
+/// Where a run continues: a checkpoint taken after `next_batch` batches of
+/// `next_epoch` (0: before that epoch started).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// 1-based epoch the run continues in.
+    pub next_epoch: usize,
+    /// Batches of that epoch already done (0: the epoch has not started).
+    pub next_batch: usize,
+    /// Steps (batches) done over the whole run.
+    pub step: u64,
+}
+
+/// Which data a run trained on: enough to refuse resuming on different data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFingerprint {
+    pub rows: usize,
+    pub cols: usize,
+    /// FNV-1a over the bits of every value.
+    pub hash: u64,
+}
+
+impl DataFingerprint {
+    pub fn of(data: &Dataset) -> Self {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for v in &data.values {
+            hash ^= u64::from(v.to_bits());
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        DataFingerprint {
+            rows: data.rows,
+            cols: data.cols,
+            hash,
+        }
+    }
+}
+
+/// The bookkeeping half of a checkpoint (the tensors are the other half).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunState {
+    pub format: u32,
+    pub position: Position,
+    pub config: TrainConfig,
+    pub data: DataFingerprint,
+    pub schedule: LearningRate,
+    pub stopping: Option<EarlyStopping>,
+    /// The reports of the epochs finished so far.
+    pub epochs: Vec<EpochReport>,
+}
+
+/// A checkpoint read from disk.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    pub path: PathBuf,
+    pub kind: String,
+    pub model_config: serde_json::Value,
+    pub state: RunState,
+    pub tensors: Vec<NamedTensor>,
+}
+
+impl Checkpoint {
+    /// Reads a checkpoint written by [`save`]; any other safetensors file (a model
+    /// saved by `train`, say) is refused with a message that says so.
+    pub fn load(path: &Path) -> Result<Checkpoint, TrainError> {
+        let (tensors, meta) = load_safetensors(path)?;
+        let bad = |detail: String| TrainError::Checkpoint {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let state: RunState = match meta.get(STATE_KEY) {
+            Some(s) => {
+                serde_json::from_str(s).map_err(|e| bad(format!("unreadable run state: {e}")))?
+            }
+            None => {
+                return Err(bad(
+                    "not a checkpoint (no run state in its metadata; a model file \
+                     cannot be resumed)"
+                        .into(),
+                ))
+            }
+        };
+        if state.format != FORMAT {
+            return Err(bad(format!(
+                "checkpoint format {} is not the {FORMAT} this build reads",
+                state.format
+            )));
+        }
+        let model_config = meta
+            .get("aegpu.config")
+            .and_then(|c| serde_json::from_str(c).ok())
+            .ok_or_else(|| bad("no readable `aegpu.config` in its metadata".into()))?;
+        Ok(Checkpoint {
+            path: path.to_path_buf(),
+            kind: meta.get("aegpu.kind").cloned().unwrap_or_default(),
+            model_config,
+            state,
+            tensors,
+        })
+    }
+
+    /// Refuses to resume a run of another model, other settings or other data; the
+    /// error names what differs. Only the number of epochs may change (to extend a
+    /// run; with a cosine schedule the rate then follows the new length).
+    pub fn check_compatible(
+        &self,
+        model: &dyn Autoencoder,
+        config: &TrainConfig,
+        data: &Dataset,
+    ) -> Result<(), TrainError> {
+        let bad = |detail: String| TrainError::Checkpoint {
+            path: self.path.clone(),
+            detail,
+        };
+        if self.kind != model.kind() || self.model_config != model.config_json() {
+            return Err(bad(format!(
+                "it holds another model ({} {}), not this run's {} {}",
+                self.kind,
+                self.model_config,
+                model.kind(),
+                model.config_json()
+            )));
+        }
+        let ours = serde_json::to_value(TrainConfig {
+            epochs: self.state.config.epochs,
+            loss_every: self.state.config.loss_every,
+            ..config.clone()
+        })
+        .map_err(|e| bad(e.to_string()))?;
+        let theirs = serde_json::to_value(&self.state.config).map_err(|e| bad(e.to_string()))?;
+        if let (Some(a), Some(b)) = (ours.as_object(), theirs.as_object()) {
+            if let Some((key, value)) = b.iter().find(|(k, v)| a.get(*k) != Some(*v)) {
+                return Err(bad(format!(
+                    "it was trained with {key} = {value}, this run asks for {}",
+                    a.get(key).unwrap_or(&serde_json::Value::Null)
+                )));
+            }
+        }
+        let fingerprint = DataFingerprint::of(data);
+        if fingerprint != self.state.data {
+            let (a, b) = (self.state.data, fingerprint);
+            return Err(bad(if (a.rows, a.cols) == (b.rows, b.cols) {
+                format!(
+                    "it was trained on other data of the same size ({} rows × {} columns)",
+                    a.rows, a.cols
+                )
+            } else {
+                format!(
+                    "it was trained on {} rows × {} columns, this run has {} × {}",
+                    a.rows, a.cols, b.rows, b.cols
+                )
+            }));
+        }
+        if self.state.position.next_epoch > config.epochs {
+            return Err(bad(format!(
+                "it already finished {} epochs; ask for more than that to continue",
+                self.state.position.next_epoch - 1
+            )));
+        }
+        Ok(())
+    }
+
+    /// Copies the saved parameters, optimiser state and accumulator into `store`
+    /// (checking every name and shape) and returns the best epoch's weights, if saved.
+    pub fn restore_into(
+        &self,
+        store: &mut ParamStore,
+    ) -> Result<Vec<(EntryId, Vec<f32>)>, TrainError> {
+        let bad = |detail: String| TrainError::Checkpoint {
+            path: self.path.clone(),
+            detail,
+        };
+        let find = |name: &str, shape: Shape| -> Result<&NamedTensor, TrainError> {
+            let t = self
+                .tensors
+                .iter()
+                .find(|t| t.name == name)
+                .ok_or_else(|| bad(format!("tensor `{name}` is missing")))?;
+            if t.shape != [shape.rows, shape.cols] {
+                return Err(bad(format!(
+                    "tensor `{name}` has shape {:?}, this run needs {shape}",
+                    t.shape
+                )));
+            }
+            Ok(t)
+        };
+        let ids: Vec<EntryId> = saved_entries(store).collect();
+        let mut best = vec![];
+        for id in ids {
+            let (name, shape, kind) = {
+                let e = store.get(id);
+                (e.name.clone(), e.shape, e.kind)
+            };
+            store.set_values(id, find(&name, shape)?.values.clone());
+            if kind == EntryKind::Parameter {
+                if let Ok(t) = find(&format!("{BEST_PREFIX}{name}"), shape) {
+                    best.push((id, t.values.clone()));
+                }
+            }
+        }
+        Ok(best)
+    }
+}
+
+/// The entries a checkpoint holds: parameters and state (not resident data).
+fn saved_entries(store: &ParamStore) -> impl Iterator<Item = EntryId> + '_ {
+    store
+        .ids()
+        .filter(|&id| matches!(store.get(id).kind, EntryKind::Parameter | EntryKind::State))
+}
+
+/// Writes a checkpoint of `model`'s store (whose values must be current: download them
+/// from the backend first) atomically to `path`.
+pub fn save(
+    path: &Path,
+    model: &dyn Autoencoder,
+    state: &RunState,
+    best_weights: &[(EntryId, Vec<f32>)],
+) -> Result<(), TrainError> {
+    let store = model.store();
+    let tensor = |name: String, shape: Shape, values: Vec<f32>| NamedTensor {
+        name,
+        shape: vec![shape.rows, shape.cols],
+        values,
+    };
+    let mut tensors: Vec<NamedTensor> = saved_entries(store)
+        .map(|id| {
+            let e = store.get(id);
+            tensor(e.name.clone(), e.shape, store.values(id).to_vec())
+        })
+        .collect();
+    for (id, values) in best_weights {
+        let e = store.get(*id);
+        tensors.push(tensor(
+            format!("{BEST_PREFIX}{}", e.name),
+            e.shape,
+            values.clone(),
+        ));
+    }
+    let json = |v: serde_json::Result<String>| {
+        v.map_err(|e| TrainError::Checkpoint {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })
+    };
+    let mut meta = BTreeMap::new();
+    meta.insert("aegpu.kind".to_string(), model.kind().to_string());
+    meta.insert(
+        "aegpu.config".to_string(),
+        json(serde_json::to_string(&model.config_json()))?,
+    );
+    meta.insert(
+        STATE_KEY.to_string(),
+        json(serde_json::to_string(&RunState {
+            format: FORMAT,
+            ..state.clone()
+        }))?,
+    );
+    save_safetensors(path, &tensors, &meta).map_err(|e: IoError| e.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_tell_data_apart() {
+        let a = Dataset::new(2, 2, vec![0.0, 1.0, 2.0, 3.0]).unwrap();
+        let b = Dataset::new(2, 2, vec![0.0, 1.0, 2.0, 3.5]).unwrap();
+        let c = Dataset::new(1, 4, vec![0.0, 1.0, 2.0, 3.0]).unwrap();
+        assert_eq!(DataFingerprint::of(&a), DataFingerprint::of(&a.clone()));
+        assert_ne!(DataFingerprint::of(&a), DataFingerprint::of(&b));
+        assert_ne!(DataFingerprint::of(&a), DataFingerprint::of(&c));
+    }
+}
