@@ -903,3 +903,55 @@ fn ctrl_c_stops_after_the_step_and_leaves_a_checkpoint_to_resume() {
     assert_eq!(report["epochs"], done + 2);
     assert_eq!(report["resumed_from_step"], ck.state.position.step);
 }
+
+#[test]
+fn encode_streams_in_chunks_and_writes_the_same_codes() {
+    let model = temp("iris-stream.safetensors");
+    train_iris(&model);
+    let encode = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "encode",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            "data/small/iris.csv",
+            "--label-column",
+            "target",
+            "--backend",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        aegpu(&args)
+    };
+    let whole = temp("codes-whole.csv");
+    assert!(encode(&whole, &[]).status.success());
+    for name in ["codes-chunked.csv", "codes-chunked.npy"] {
+        let chunked = temp(name);
+        let out = encode(&chunked, &["--chunk-rows", "7"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("streamed in chunks of 7 rows"), "{stderr}");
+        let (a, b) = (
+            aegpu::data::load_spec(whole.to_str().unwrap(), &Default::default()).unwrap(),
+            aegpu::data::load_spec(chunked.to_str().unwrap(), &Default::default()).unwrap(),
+        );
+        assert_eq!((b.rows, b.cols), (150, 2));
+        assert_eq!(a.values, b.values, "{name}");
+    }
+    // The model's width is checked before anything is written.
+    let refused = temp("codes-refused.csv");
+    let out = aegpu(&[
+        "encode",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        "data/small/breastw.csv",
+        "--backend",
+        "cpu",
+        "--out",
+        refused.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&out, "expects 4 columns");
+    assert!(!refused.exists());
+}

@@ -750,3 +750,115 @@ fn split_rejects_bad_fractions_and_empty_parts() {
     let (train, validation) = train_validation_split(&data, 0.0, 0).unwrap();
     assert_eq!((train.rows, validation.rows), (10, 0));
 }
+
+// ---------------------------------------------------------------------------------
+// Streaming: data read and results written a chunk of rows at a time
+
+/// Reads every chunk of at most `chunk` rows from `spec` into one dataset.
+fn stream_all(spec: &str, opts: &CsvOptions, chunk: usize) -> (Dataset, usize) {
+    let mut stream = aegpu::data::RowStream::open(spec, opts).unwrap();
+    let (mut values, mut labels, mut rows, mut chunks) = (vec![], vec![], 0, 0);
+    while let Some(part) = stream.next_chunk(chunk).unwrap() {
+        assert!(part.rows <= chunk);
+        assert_eq!(part.cols, stream.cols());
+        values.extend(part.values);
+        labels.extend(part.labels.unwrap_or_default());
+        rows += part.rows;
+        chunks += 1;
+    }
+    let mut data = Dataset::new(rows, stream.cols(), values).unwrap();
+    data.labels = (!labels.is_empty()).then_some(labels);
+    (data, chunks)
+}
+
+#[test]
+fn a_csv_read_in_chunks_equals_the_whole_file() {
+    let opts = CsvOptions {
+        label_column: Some("label".into()),
+        ..CsvOptions::default()
+    };
+    let whole = load_csv(Path::new("data/small/breastw.csv"), &opts).unwrap();
+    // 683 rows in chunks of 100: six full chunks and one of 83.
+    let (streamed, chunks) = stream_all("data/small/breastw.csv", &opts, 100);
+    assert_eq!(chunks, 7);
+    assert_eq!(streamed.values, whole.values);
+    assert_eq!(streamed.labels, whole.labels);
+    // Gzipped, and without a header, the same.
+    let text = std::fs::read("data/small/breastw.csv").unwrap();
+    let gz = temp_file("stream-csv", "breastw.csv.gz", &gzip(&text));
+    let (from_gz, _) = stream_all(gz.to_str().unwrap(), &opts, 64);
+    assert_eq!(from_gz.values, whole.values);
+}
+
+#[test]
+fn an_error_deep_in_a_streamed_csv_names_its_line() {
+    // Line 1 is the header, lines 2-11 are fine, line 12 has a word in column 1.
+    let mut text = String::from("a,b\n");
+    for i in 0..10 {
+        text += &format!("{i},{}\n", i * 2);
+    }
+    text += "7,seven\n";
+    let path = temp_file("stream-error", "late.csv", text.as_bytes());
+    let mut stream =
+        aegpu::data::RowStream::open(path.to_str().unwrap(), &CsvOptions::default()).unwrap();
+    assert_eq!(stream.next_chunk(4).unwrap().unwrap().rows, 4);
+    assert_eq!(stream.next_chunk(4).unwrap().unwrap().rows, 4);
+    let err = stream.next_chunk(4).unwrap_err().to_string();
+    assert!(err.contains("line 12") && err.contains("`seven`"), "{err}");
+}
+
+#[test]
+fn an_npy_file_read_in_chunks_equals_the_whole_array() {
+    let values: Vec<f32> = (0..1000 * 3).map(|i| i as f32 * 0.5).collect();
+    let path = temp_path("stream-npy", "rows.npy");
+    save_npy(&path, 1000, 3, &values).unwrap();
+    let (streamed, chunks) = stream_all(path.to_str().unwrap(), &CsvOptions::default(), 333);
+    assert_eq!(chunks, 4);
+    assert_eq!(streamed.values, values);
+    // A NaN in the last chunk is reported at its row in the whole file.
+    // (save_npy itself refuses NaN, so the bytes are patched in.)
+    let mut bad = values.clone();
+    bad[3 * 998 + 1] = f32::NAN;
+    let bytes: Vec<u8> = std::fs::read(&path).unwrap();
+    let data_start = bytes.len() - 4 * bad.len();
+    let mut patched = bytes[..data_start].to_vec();
+    patched.extend(bad.iter().flat_map(|v| v.to_le_bytes()));
+    let nan_file = temp_file("stream-npy", "nan.npy", &patched);
+    let mut stream =
+        aegpu::data::RowStream::open(nan_file.to_str().unwrap(), &CsvOptions::default()).unwrap();
+    let mut err = None;
+    while err.is_none() {
+        match stream.next_chunk(333) {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the NaN went unnoticed"),
+            Err(e) => err = Some(e.to_string()),
+        }
+    }
+    let err = err.unwrap();
+    assert!(err.contains("row 998, column 1"), "{err}");
+}
+
+#[test]
+fn rows_written_in_chunks_read_back_whole_as_npy_and_csv() {
+    let values: Vec<f32> = (0..25 * 4).map(|i| (i as f32).sin()).collect();
+    for name in ["chunks.npy", "chunks.csv"] {
+        let path = temp_path("sink", name);
+        let mut sink = aegpu::data::RowSink::create(&path, 4).unwrap();
+        for part in values.chunks(4 * 7) {
+            sink.write_rows(part).unwrap();
+        }
+        // Nothing is at the path until the sink is finished.
+        assert!(!path.exists(), "{name}");
+        assert_eq!(sink.finish().unwrap(), 25);
+        let back = if name.ends_with("npy") {
+            load_npy(&path).unwrap()
+        } else {
+            load_csv(&path, &CsvOptions::default()).unwrap()
+        };
+        assert_eq!((back.rows, back.cols), (25, 4), "{name}");
+        assert_eq!(back.values, values, "{name}");
+    }
+    // Half rows are refused.
+    let mut sink = aegpu::data::RowSink::create(&temp_path("sink", "bad.npy"), 4).unwrap();
+    assert!(sink.write_rows(&[1.0, 2.0, 3.0]).is_err());
+}

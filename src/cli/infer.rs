@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::cli::{BackendArgs, CliError, DataArgs};
-use crate::data::{save_csv, save_npy, Dataset, Scaler};
+use crate::data::{Dataset, RowSink, RowStream, Scaler};
 use crate::models::AnyAutoencoder;
 use crate::train::{code_report, evaluate, run_rows, RowOutput};
 
@@ -40,14 +40,14 @@ pub struct RowsArgs {
     /// Output file: `.npy` or `.csv`.
     #[arg(long)]
     out: PathBuf,
+    /// Rows read, run and written at a time (default: 64 MiB of values); CSV and
+    /// `.npy` inputs stream from disk, so memory stays flat whatever the file's size.
+    #[arg(long)]
+    chunk_rows: Option<usize>,
 }
 
-/// Loads the model and the data, applies the scaling recorded at training time, and
-/// checks that the widths agree.
-fn load(
-    model_path: &Path,
-    data: &DataArgs,
-) -> Result<(AnyAutoencoder, Option<Scaler>, Dataset), CliError> {
+/// Loads a saved model with the scaling recorded when it was trained.
+fn load_model(model_path: &Path) -> Result<(AnyAutoencoder, Option<Scaler>), CliError> {
     let (model, meta) = AnyAutoencoder::load(model_path)?;
     let scaler: Option<Scaler> = match meta.get("aegpu.scaler") {
         Some(s) => Some(
@@ -56,17 +56,29 @@ fn load(
         ),
         None => None,
     };
-    let mut d = data.load()?;
-    let width = model.input_width();
-    if d.cols != width {
+    Ok((model, scaler))
+}
+
+fn check_width(model_path: &Path, spec: &str, expected: usize, got: usize) -> Result<(), CliError> {
+    if got != expected {
         return Err(format!(
-            "the model {} expects {width} columns, the data {} has {}",
+            "the model {} expects {expected} columns, the data {spec} has {got}",
             model_path.display(),
-            data.data,
-            d.cols
         )
         .into());
     }
+    Ok(())
+}
+
+/// Loads the model and the data, applies the scaling recorded at training time, and
+/// checks that the widths agree.
+fn load(
+    model_path: &Path,
+    data: &DataArgs,
+) -> Result<(AnyAutoencoder, Option<Scaler>, Dataset), CliError> {
+    let (model, scaler) = load_model(model_path)?;
+    let mut d = data.load()?;
+    check_width(model_path, &data.data, model.input_width(), d.cols)?;
     if let Some(s) = &scaler {
         s.apply(&mut d)?;
     }
@@ -114,35 +126,55 @@ pub fn eval(a: EvalArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Values per chunk of rows read, encoded and written (64 MiB of f32): the data never
+/// has to fit in memory.
+const CHUNK_VALUES: usize = 1 << 24;
+
+/// `encode` / `reconstruct`: the rows stream through in chunks, from a CSV or `.npy`
+/// file of any size to a CSV or `.npy` file written atomically.
 pub fn rows(a: RowsArgs, what: RowOutput) -> Result<(), CliError> {
-    let (model, scaler, data) = load(&a.input.model, &a.input.data)?;
+    let (model, scaler) = load_model(&a.input.model)?;
+    let data = &a.input.data;
+    let mut stream = RowStream::open(&data.data, &data.csv_options())?;
+    let width = model.input_width();
+    check_width(&a.input.model, &data.data, width, stream.cols())?;
+    let cols = match what {
+        RowOutput::Code => model.code_width(),
+        RowOutput::Reconstruction => width,
+    };
+    let mut sink = RowSink::create(&a.out, cols)?;
     let mut selected = a.input.backend.open()?;
     let backend = selected.backend.as_mut();
     backend.upload_store(model.store())?;
-    let mut values = run_rows(model.as_dyn(), backend, &data, what)?;
-    let cols = match what {
-        RowOutput::Code => model.code_width(),
-        RowOutput::Reconstruction => {
+    let chunk_rows = match a.chunk_rows {
+        Some(0) => return Err("--chunk-rows must be at least 1".into()),
+        Some(n) => n,
+        None => (CHUNK_VALUES / width.max(cols).max(1)).max(1),
+    };
+    while let Some(mut chunk) = stream.next_chunk(chunk_rows)? {
+        if let Some(s) = &scaler {
+            s.apply(&mut chunk)?;
+        }
+        let mut values = run_rows(model.as_dyn(), backend, &chunk, what)?;
+        if what == RowOutput::Reconstruction {
             // Reconstructions go back to the data's own units.
             if let Some(s) = &scaler {
-                for row in values.chunks_mut(data.cols) {
+                for row in values.chunks_mut(cols) {
                     s.invert_row(row);
                 }
             }
-            data.cols
         }
-    };
-    let ext = a
-        .out
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    match ext.as_str() {
-        "npy" => save_npy(&a.out, data.rows, cols, &values)?,
-        "csv" => save_csv(&a.out, None, data.rows, cols, &values)?,
-        _ => return Err(format!("--out {}: use a .npy or .csv file name", a.out.display()).into()),
+        sink.write_rows(&values)?;
     }
-    eprintln!("wrote {} rows × {cols} to {}", data.rows, a.out.display());
+    if sink.rows() == 0 {
+        return Err(format!("{} holds no data rows", data.data).into());
+    }
+    let rows = sink.finish()?;
+    let how = if stream.streams() {
+        format!(", streamed in chunks of {chunk_rows} rows")
+    } else {
+        String::new()
+    };
+    eprintln!("wrote {rows} rows × {cols} to {}{how}", a.out.display());
     Ok(())
 }

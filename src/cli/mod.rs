@@ -69,6 +69,13 @@ impl DataArgs {
     pub fn load(&self) -> Result<Dataset, CliError> {
         load_data(&self.data, &self.label_column)
     }
+
+    pub fn csv_options(&self) -> CsvOptions {
+        CsvOptions {
+            label_column: self.label_column.clone(),
+            ..CsvOptions::default()
+        }
+    }
 }
 
 pub fn load_data(spec: &str, label_column: &Option<String>) -> Result<Dataset, CliError> {

@@ -2,7 +2,9 @@
 //! integer label column; gzipped or not.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 
 use super::{check_save_shape, read_maybe_gzip, Column, DataError, Dataset};
 use crate::io::atomic_write;
@@ -32,98 +34,199 @@ enum Field {
 /// bad label, or a row with the wrong number of fields.
 pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Dataset, DataError> {
     let bytes = read_maybe_gzip(path)?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-        DataError::Format {
+    let mut rows = CsvRows::from_reader(path, Box::new(bytes.as_slice()), opts)?;
+    match rows.next_chunk(usize::MAX)? {
+        Some(data) => Ok(data),
+        None => Err(rows.no_rows()),
+    }
+}
+
+/// A CSV file read a chunk of rows at a time, for data larger than memory: the same
+/// parsing and the same errors as [`load_csv`], which reads it in one chunk.
+pub struct CsvRows<'a> {
+    path: PathBuf,
+    lines: Box<dyn BufRead + 'a>,
+    /// Lines read so far (the number of the last one).
+    line_number: usize,
+    /// The first line and its number, when it holds data rather than a header.
+    pending: Option<(usize, String)>,
+    width: usize,
+    header: Option<Vec<String>>,
+    label_index: Option<usize>,
+    rows_read: usize,
+}
+
+impl CsvRows<'static> {
+    /// Opens `path` (gzipped when it starts with the gzip magic bytes) and reads its
+    /// first line: the header, when there is one, and the number of columns.
+    pub fn open(path: &Path, opts: &CsvOptions) -> Result<Self, DataError> {
+        let file = File::open(path).map_err(|source| DataError::Io {
             path: path.to_path_buf(),
-            detail: format!("line {line} is not valid UTF-8 text"),
-        }
-    })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .map(|(i, line)| (i + 1, line))
-        .filter(|(_, line)| !line.trim().is_empty())
-        .peekable();
-    let empty = || DataError::Empty {
-        what: format!("{} (no data rows)", path.display()),
-    };
-    let (_, first_line) = *lines.peek().ok_or_else(empty)?;
-    let first_fields: Vec<&str> = first_line.split(',').map(str::trim).collect();
-    let width = first_fields.len();
-    let has_header = opts.has_header.unwrap_or_else(|| {
-        first_fields
-            .iter()
-            .any(|f| !f.is_empty() && f.parse::<f64>().is_err())
-    });
-    let header: Option<Vec<String>> = if has_header {
-        lines.next();
-        Some(first_fields.iter().map(|f| f.to_string()).collect())
-    } else {
-        None
-    };
-    let label_index = match &opts.label_column {
-        Some(name) => Some(find_column(path, name, header.as_deref(), width)?),
-        None => None,
-    };
-    let column = |index: usize| Column {
-        index,
-        name: header.as_ref().map(|h| h[index].clone()),
-    };
-
-    let mut values = Vec::new();
-    let mut labels = Vec::new();
-    let mut rows = 0;
-    for (line_number, line) in lines {
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        if fields.len() != width {
-            return Err(DataError::RaggedRow {
+            source,
+        })?;
+        let mut file = BufReader::new(file);
+        let gzipped = file
+            .fill_buf()
+            .map_err(|source| DataError::Io {
                 path: path.to_path_buf(),
+                source,
+            })?
+            .starts_with(&[0x1f, 0x8b]);
+        let reader: Box<dyn BufRead> = if gzipped {
+            Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file)))
+        } else {
+            Box::new(file)
+        };
+        CsvRows::from_reader(path, reader, opts)
+    }
+}
+
+impl<'a> CsvRows<'a> {
+    fn from_reader(
+        path: &Path,
+        lines: Box<dyn BufRead + 'a>,
+        opts: &CsvOptions,
+    ) -> Result<Self, DataError> {
+        let mut rows = CsvRows {
+            path: path.to_path_buf(),
+            lines,
+            line_number: 0,
+            pending: None,
+            width: 0,
+            header: None,
+            label_index: None,
+            rows_read: 0,
+        };
+        let first_line = rows.next_line()?.ok_or_else(|| rows.no_rows())?;
+        let first_line = first_line.strip_prefix('\u{feff}').unwrap_or(&first_line);
+        let first_fields: Vec<&str> = first_line.split(',').map(str::trim).collect();
+        rows.width = first_fields.len();
+        let has_header = opts.has_header.unwrap_or_else(|| {
+            first_fields
+                .iter()
+                .any(|f| !f.is_empty() && f.parse::<f64>().is_err())
+        });
+        if has_header {
+            rows.header = Some(first_fields.iter().map(|f| f.to_string()).collect());
+        } else {
+            rows.pending = Some((rows.line_number, first_line.to_string()));
+        }
+        rows.label_index = match &opts.label_column {
+            Some(name) => Some(find_column(path, name, rows.header.as_deref(), rows.width)?),
+            None => None,
+        };
+        if rows.cols() == 0 {
+            return Err(DataError::Empty {
+                what: format!(
+                    "{} (no feature columns besides the label column)",
+                    path.display()
+                ),
+            });
+        }
+        Ok(rows)
+    }
+
+    /// Feature columns per row (the label column left out).
+    pub fn cols(&self) -> usize {
+        self.width - usize::from(self.label_index.is_some())
+    }
+
+    fn no_rows(&self) -> DataError {
+        DataError::Empty {
+            what: format!("{} (no data rows)", self.path.display()),
+        }
+    }
+
+    /// The next line that is not blank, without its line break.
+    fn next_line(&mut self) -> Result<Option<String>, DataError> {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            self.line_number += 1;
+            match self.lines.read_line(&mut line) {
+                Ok(0) => return Ok(None),
+                Ok(_) if line.trim().is_empty() => continue,
+                Ok(_) => return Ok(Some(line.trim_end_matches(['\n', '\r']).to_string())),
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Err(DataError::Format {
+                        path: self.path.clone(),
+                        detail: format!("line {} is not valid UTF-8 text", self.line_number),
+                    })
+                }
+                Err(e) => {
+                    return Err(DataError::Format {
+                        path: self.path.clone(),
+                        detail: format!("the gzip stream is corrupt or truncated ({e})"),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Up to `max_rows` more rows (`None` at the end of the file).
+    pub fn next_chunk(&mut self, max_rows: usize) -> Result<Option<Dataset>, DataError> {
+        let mut values = Vec::new();
+        let mut labels = Vec::new();
+        let mut rows = 0;
+        while rows < max_rows {
+            let (line_number, line) = match self.pending.take() {
+                Some(numbered) => numbered,
+                None => match self.next_line()? {
+                    Some(line) => (self.line_number, line),
+                    None => break,
+                },
+            };
+            self.parse_line(line_number, &line, &mut values, &mut labels)?;
+            rows += 1;
+        }
+        self.rows_read += rows;
+        if rows == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Dataset {
+            rows,
+            cols: self.cols(),
+            values,
+            labels: self.label_index.map(|_| labels),
+            byte_scaled: false,
+        }))
+    }
+
+    fn parse_line(
+        &self,
+        line_number: usize,
+        line: &str,
+        values: &mut Vec<f32>,
+        labels: &mut Vec<u32>,
+    ) -> Result<(), DataError> {
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if fields.len() != self.width {
+            return Err(DataError::RaggedRow {
+                path: self.path.clone(),
                 line: line_number,
-                expected: width,
+                expected: self.width,
                 found: fields.len(),
             });
         }
         for (index, text) in fields.into_iter().enumerate() {
-            let parsed = parse_field(text, label_index == Some(index)).map_err(|expected| {
-                DataError::Parse {
-                    path: path.to_path_buf(),
-                    line: line_number,
-                    column: column(index),
-                    text: text.to_string(),
-                    expected,
-                }
+            let is_label = self.label_index == Some(index);
+            let parsed = parse_field(text, is_label).map_err(|expected| DataError::Parse {
+                path: self.path.clone(),
+                line: line_number,
+                column: Column {
+                    index,
+                    name: self.header.as_ref().map(|h| h[index].clone()),
+                },
+                text: text.to_string(),
+                expected,
             })?;
             match parsed {
                 Field::Feature(value) => values.push(value),
                 Field::Label(label) => labels.push(label),
             }
         }
-        rows += 1;
+        Ok(())
     }
-
-    let cols = width - usize::from(label_index.is_some());
-    if rows == 0 {
-        return Err(empty());
-    }
-    if cols == 0 {
-        return Err(DataError::Empty {
-            what: format!(
-                "{} (no feature columns besides the label column)",
-                path.display()
-            ),
-        });
-    }
-    Ok(Dataset {
-        rows,
-        cols,
-        values,
-        labels: label_index.map(|_| labels),
-        byte_scaled: false,
-    })
 }
 
 /// Parses one field as a finite feature or, in the label column, a non-negative

@@ -12,18 +12,20 @@ mod npy;
 mod scaling;
 mod spec;
 mod split;
+mod stream;
 
 use std::io::Read;
 use std::path::Path;
 
-pub use csv::{load_csv, save_csv, CsvOptions};
+pub use csv::{load_csv, save_csv, CsvOptions, CsvRows};
 pub use error::{Column, DataError};
 pub use idx::{load_idx_images, load_idx_labels};
 pub use mnist::{bundled_mnist_dir, load_mnist, Split};
-pub use npy::{load_npy, save_npy};
+pub use npy::{load_npy, save_npy, NpyRows, NpyWriter};
 pub use scaling::{Scaler, Scaling};
 pub use spec::load_spec;
 pub use split::train_validation_split;
+pub use stream::{RowSink, RowStream};
 
 /// A dense row-major f32 matrix of samples (rows) by features (cols), with optional
 /// integer labels.

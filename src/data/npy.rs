@@ -5,10 +5,12 @@
 //! Python dict literal such as `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`
 //! padded with spaces and a newline, then the raw elements.
 
-use std::path::Path;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
 use super::{check_finite, check_save_shape, read_maybe_gzip, DataError, Dataset};
-use crate::io::atomic_write;
+use crate::io::{atomic_write, AtomicFile};
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
@@ -76,6 +78,26 @@ impl Element {
 /// are errors.
 pub fn load_npy(path: &Path) -> Result<Dataset, DataError> {
     let bytes = read_maybe_gzip(path)?;
+    let (element, shape, data_start) = parse_preamble(path, &bytes)?;
+    let body = &bytes[data_start..];
+    let (rows, cols) = array_layout(path, element, &shape, body.len())?;
+    let values: Vec<f32> = body
+        .chunks_exact(element.size())
+        .map(|b| element.to_f32(b))
+        .collect();
+    check_finite(Some(path), cols, &values)?;
+    Ok(Dataset {
+        rows,
+        cols,
+        values,
+        labels: None,
+        byte_scaled: false,
+    })
+}
+
+/// The element type, the shape and where the data starts, read from the first bytes
+/// of a `.npy` file (the whole file, or at least its preamble and header).
+fn parse_preamble(path: &Path, bytes: &[u8]) -> Result<(Element, Vec<usize>, usize), DataError> {
     let format_error = |detail: String| DataError::Format {
         path: path.to_path_buf(),
         detail,
@@ -121,7 +143,21 @@ pub fn load_npy(path: &Path) -> Result<Dataset, DataError> {
     })?;
     let header = String::from_utf8_lossy(header_bytes);
     let (element, shape) = parse_header(&header).map_err(format_error)?;
+    Ok((element, shape, data_start))
+}
 
+/// Rows and columns of an array of `shape` (a row is everything after the first
+/// axis), checked against the `body_len` bytes of data the file holds.
+fn array_layout(
+    path: &Path,
+    element: Element,
+    shape: &[usize],
+    body_len: usize,
+) -> Result<(usize, usize), DataError> {
+    let format_error = |detail: String| DataError::Format {
+        path: path.to_path_buf(),
+        detail,
+    };
     let (rows, cols) = match shape.split_first() {
         None => {
             return Err(format_error(
@@ -144,50 +180,182 @@ pub fn load_npy(path: &Path) -> Result<Dataset, DataError> {
         .checked_mul(cols)
         .and_then(|n| n.checked_mul(element.size()))
         .ok_or_else(|| format_error(format!("shape {shape:?} is too large")))?;
-    let body = &bytes[data_start..];
-    if body.len() != expected {
-        let what = if body.len() < expected {
+    if body_len != expected {
+        let what = if body_len < expected {
             "the file is truncated"
         } else {
             "extra bytes follow the array"
         };
         return Err(format_error(format!(
-            "shape {shape:?} of {element:?} needs {expected} bytes of data, found {} ({what})",
-            body.len()
+            "shape {shape:?} of {element:?} needs {expected} bytes of data, found {body_len} ({what})"
         )));
     }
-    let values: Vec<f32> = body
-        .chunks_exact(element.size())
-        .map(|b| element.to_f32(b))
-        .collect();
-    check_finite(Some(path), cols, &values)?;
-    Ok(Dataset {
-        rows,
-        cols,
-        values,
-        labels: None,
-        byte_scaled: false,
-    })
+    Ok((rows, cols))
+}
+
+/// An uncompressed `.npy` file read a chunk of rows at a time (data larger than
+/// memory): the same checks as [`load_npy`], which reads it whole.
+pub struct NpyRows {
+    path: PathBuf,
+    file: BufReader<File>,
+    element: Element,
+    rows: usize,
+    cols: usize,
+    next_row: usize,
+}
+
+/// The most bytes a `.npy` preamble and header can take that this reader accepts.
+const MAX_HEADER_BYTES: u64 = 1 << 20;
+
+impl NpyRows {
+    pub fn open(path: &Path) -> Result<NpyRows, DataError> {
+        let io = |source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io)?;
+        let file_len = file.metadata().map_err(io)?.len();
+        let mut prefix = vec![];
+        (&mut file)
+            .take(MAX_HEADER_BYTES)
+            .read_to_end(&mut prefix)
+            .map_err(io)?;
+        let (element, shape, data_start) = parse_preamble(path, &prefix)?;
+        let body_len = usize::try_from(file_len - data_start as u64).unwrap_or(usize::MAX);
+        let (rows, cols) = array_layout(path, element, &shape, body_len)?;
+        file.seek(SeekFrom::Start(data_start as u64)).map_err(io)?;
+        Ok(NpyRows {
+            path: path.to_path_buf(),
+            file: BufReader::new(file),
+            element,
+            rows,
+            cols,
+            next_row: 0,
+        })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Up to `max_rows` more rows (`None` after the last).
+    pub fn next_chunk(&mut self, max_rows: usize) -> Result<Option<Dataset>, DataError> {
+        let rows = max_rows.min(self.rows - self.next_row);
+        if rows == 0 {
+            return Ok(None);
+        }
+        let mut bytes = vec![0u8; rows * self.cols * self.element.size()];
+        self.file
+            .read_exact(&mut bytes)
+            .map_err(|source| DataError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        let values: Vec<f32> = bytes
+            .chunks_exact(self.element.size())
+            .map(|b| self.element.to_f32(b))
+            .collect();
+        check_finite(Some(&self.path), self.cols, &values).map_err(|e| match e {
+            DataError::NonFinite {
+                path,
+                row,
+                col,
+                value,
+            } => DataError::NonFinite {
+                path,
+                row: row + self.next_row,
+                col,
+                value,
+            },
+            other => other,
+        })?;
+        self.next_row += rows;
+        Ok(Some(Dataset {
+            rows,
+            cols: self.cols,
+            values,
+            labels: None,
+            byte_scaled: false,
+        }))
+    }
+}
+
+/// A 2-D `<f4` `.npy` file written a chunk of rows at a time, atomically: the header
+/// is written with room for any row count and rewritten with the real one at the end.
+pub struct NpyWriter {
+    file: AtomicFile,
+    cols: usize,
+    rows: usize,
+    header_len: usize,
+}
+
+impl NpyWriter {
+    pub fn create(path: &Path, cols: usize) -> Result<NpyWriter, DataError> {
+        let mut file = AtomicFile::create(path)?;
+        // Room for a row count of any width: padded to the header of u64::MAX rows.
+        let header_len = npy_header(u64::MAX as usize, cols, 0).len();
+        let written = file.file().write_all(&npy_header(0, cols, header_len));
+        file.check(written)?;
+        Ok(NpyWriter {
+            file,
+            cols,
+            rows: 0,
+            header_len,
+        })
+    }
+
+    pub fn write_rows(&mut self, values: &[f32]) -> Result<(), DataError> {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let written = self.file.file().write_all(&bytes);
+        self.file.check(written)?;
+        self.rows += values.len() / self.cols.max(1);
+        Ok(())
+    }
+
+    /// Writes the final row count into the header and moves the file into place.
+    pub fn finish(mut self) -> Result<(), DataError> {
+        let header = npy_header(self.rows, self.cols, self.header_len);
+        let file = self.file.file();
+        let written = file
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| file.write_all(&header))
+            .and_then(|_| file.flush());
+        self.file.check(written)?;
+        self.file.commit()?;
+        Ok(())
+    }
+}
+
+/// The preamble and header of a 2-D `<f4` array (format 1.0), padded with spaces to
+/// `min_len` bytes or the next multiple of 64, whichever is longer: NumPy wants the
+/// data to start 64-byte aligned.
+fn npy_header(rows: usize, cols: usize, min_len: usize) -> Vec<u8> {
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    // The 10-byte preamble and the closing newline count.
+    let unpadded = MAGIC.len() + 4 + header.len() + 1;
+    let total = unpadded.next_multiple_of(64).max(min_len);
+    header.push_str(&" ".repeat(total - unpadded));
+    header.push('\n');
+    let mut bytes = Vec::with_capacity(total);
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&[1, 0]);
+    // The header of a 2-D array is far below the 64 KiB limit of version 1.
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes
 }
 
 /// Saves `rows x cols` row-major `values` as a 2-D `<f4` `.npy` file (format 1.0),
 /// written atomically; `np.load(path)` reads it back.
 pub fn save_npy(path: &Path, rows: usize, cols: usize, values: &[f32]) -> Result<(), DataError> {
     check_save_shape(path, rows, cols, values)?;
-    let mut header =
-        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
-    // NumPy pads the header with spaces so the data starts at a multiple of 64 bytes,
-    // counting the 10-byte preamble and the closing newline.
-    let unpadded = MAGIC.len() + 4 + header.len() + 1;
-    header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
-    header.push('\n');
-
-    let mut bytes = Vec::with_capacity(MAGIC.len() + 4 + header.len() + 4 * values.len());
-    bytes.extend_from_slice(MAGIC);
-    bytes.extend_from_slice(&[1, 0]);
-    // The header of a 2-D array is far below the 64 KiB limit of version 1.
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
+    let mut bytes = npy_header(rows, cols, 0);
+    bytes.reserve(4 * values.len());
     for value in values {
         bytes.extend_from_slice(&value.to_le_bytes());
     }

@@ -25,54 +25,93 @@ fn atomic_write_with(
     path: &Path,
     write: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> Result<(), IoError> {
-    let file_name = path.file_name().ok_or_else(|| IoError::Metadata {
-        path: path.to_path_buf(),
-        detail: "cannot write here: the path does not end in a file name".to_string(),
-    })?;
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let temp_name = format!(
-        ".{}.{}.{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id(),
-        NEXT_TEMP_ID.fetch_add(1, Ordering::Relaxed)
-    );
-    let temp_path = folder.join(temp_name);
-
-    let written = write_and_sync(&temp_path, write).and_then(|()| {
-        fs::rename(&temp_path, path).map_err(|source| IoError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
-    });
-    if written.is_err() {
-        // Best effort: the temporary file may not even exist if creating it failed.
-        let _ = fs::remove_file(&temp_path);
-        return written;
-    }
-    sync_folder(&folder);
-    Ok(())
+    let mut file = AtomicFile::create(path)?;
+    let result = write(file.file());
+    file.check(result)?;
+    file.commit()
 }
 
-/// Creates `temp_path` (it must not exist yet), writes to it and waits until the bytes
-/// are on disk.
-fn write_and_sync(
-    temp_path: &Path,
-    write: impl FnOnce(&mut File) -> std::io::Result<()>,
-) -> Result<(), IoError> {
-    let io_error = |source| IoError::Io {
-        path: temp_path.to_path_buf(),
-        source,
-    };
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(temp_path)
-        .map_err(io_error)?;
-    write(&mut file).map_err(io_error)?;
-    file.sync_all().map_err(io_error)
+/// A file written in pieces (codes streamed out chunk by chunk) that appears at its
+/// path only when [`AtomicFile::commit`] succeeds: until then it is a temporary file
+/// in the same folder, removed if the writer is dropped or fails.
+pub struct AtomicFile {
+    path: PathBuf,
+    temp_path: PathBuf,
+    folder: PathBuf,
+    file: File,
+    committed: bool,
+}
+
+impl AtomicFile {
+    /// Creates the temporary file for `path`.
+    pub fn create(path: &Path) -> Result<AtomicFile, IoError> {
+        let file_name = path.file_name().ok_or_else(|| IoError::Metadata {
+            path: path.to_path_buf(),
+            detail: "cannot write here: the path does not end in a file name".to_string(),
+        })?;
+        let folder = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let temp_name = format!(
+            ".{}.{}.{}.tmp",
+            file_name.to_string_lossy(),
+            std::process::id(),
+            NEXT_TEMP_ID.fetch_add(1, Ordering::Relaxed)
+        );
+        let temp_path = folder.join(temp_name);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp_path)
+            .map_err(|source| IoError::Io {
+                path: temp_path.clone(),
+                source,
+            })?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            temp_path,
+            folder,
+            file,
+            committed: false,
+        })
+    }
+
+    /// The temporary file, to write (and seek) in.
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Turns a write's I/O error into one naming the temporary file.
+    pub fn check<T>(&self, result: std::io::Result<T>) -> Result<T, IoError> {
+        result.map_err(|source| IoError::Io {
+            path: self.temp_path.clone(),
+            source,
+        })
+    }
+
+    /// Waits until the bytes are on disk, then renames the file into place.
+    pub fn commit(mut self) -> Result<(), IoError> {
+        let synced = self.file.sync_all();
+        self.check(synced)?;
+        fs::rename(&self.temp_path, &self.path).map_err(|source| IoError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.committed = true;
+        sync_folder(&self.folder);
+        Ok(())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Best effort: nothing else can be done about a temporary file that
+            // cannot be removed.
+            let _ = fs::remove_file(&self.temp_path);
+        }
+    }
 }
 
 /// Flushes the folder entry so the rename itself survives a power cut.

@@ -9,7 +9,7 @@ mod tensor_file;
 
 use std::path::PathBuf;
 
-pub use atomic::atomic_write;
+pub use atomic::{atomic_write, AtomicFile};
 pub use tensor_file::{find_tensor, load_safetensors, save_safetensors, NamedTensor};
 
 /// What can go wrong reading or writing a model file.
