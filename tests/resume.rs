@@ -7,7 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+#[path = "common/gpu.rs"]
+mod gpu;
+
 use aegpu::backend::cpu::CpuBackend;
+use aegpu::backend::Backend;
 use aegpu::data::{bundled_mnist_dir, load_mnist, Dataset, Split};
 use aegpu::models::{AnyAutoencoder, Autoencoder, DenseAutoencoder, DenseConfig};
 use aegpu::ops::random::Noise;
@@ -72,6 +76,15 @@ fn run_interrupted(
     checkpoint: &Path,
     stop_at: impl Fn(usize, usize) -> bool,
 ) -> TrainReport {
+    run_interrupted_on(&mut CpuBackend::<f32>::new(), data, checkpoint, stop_at)
+}
+
+fn run_interrupted_on(
+    backend: &mut dyn Backend,
+    data: &Dataset,
+    checkpoint: &Path,
+    stop_at: impl Fn(usize, usize) -> bool,
+) -> TrainReport {
     let stop = AtomicBool::new(false);
     let control = RunControl {
         checkpoint: Some(checkpoint.to_path_buf()),
@@ -79,41 +92,33 @@ fn run_interrupted(
         ..RunControl::default()
     };
     let mut m = model();
-    fit_with(
-        &mut m,
-        &mut CpuBackend::<f32>::new(),
-        data,
-        None,
-        &config(),
-        &control,
-        &mut |p| {
-            if let Progress::Step { epoch, step, .. } = p {
-                if stop_at(epoch, step) {
-                    stop.store(true, Ordering::Relaxed);
-                }
+    fit_with(&mut m, backend, data, None, &config(), &control, &mut |p| {
+        if let Progress::Step { epoch, step, .. } = p {
+            if stop_at(epoch, step) {
+                stop.store(true, Ordering::Relaxed);
             }
-        },
-    )
+        }
+    })
     .unwrap()
 }
 
 fn resume(data: &Dataset, checkpoint: &Path, cfg: &TrainConfig) -> (DenseAutoencoder, TrainReport) {
+    resume_on(&mut CpuBackend::<f32>::new(), data, checkpoint, cfg)
+}
+
+fn resume_on(
+    backend: &mut dyn Backend,
+    data: &Dataset,
+    checkpoint: &Path,
+    cfg: &TrainConfig,
+) -> (DenseAutoencoder, TrainReport) {
     let ck = Checkpoint::load(checkpoint).unwrap();
     let control = RunControl {
         resume: Some(&ck),
         ..RunControl::default()
     };
     let mut m = model();
-    let r = fit_with(
-        &mut m,
-        &mut CpuBackend::<f32>::new(),
-        data,
-        None,
-        cfg,
-        &control,
-        &mut |_| {},
-    )
-    .unwrap();
+    let r = fit_with(&mut m, backend, data, None, cfg, &control, &mut |_| {}).unwrap();
     (m, r)
 }
 
@@ -153,6 +158,58 @@ fn a_resumed_run_equals_the_uninterrupted_one_bit_for_bit() {
         );
         assert_eq!(weights(&resumed), weights(&whole), "{what}: weights");
     }
+}
+
+#[test]
+fn on_the_gpu_too_a_resumed_run_equals_the_uninterrupted_one() {
+    // The optimiser state and accumulator come back from the device into the file and
+    // go up again; the kernels are deterministic, so the runs agree bit for bit.
+    let Some(mut gpu) = gpu::gpu_backend() else {
+        return;
+    };
+    let data = digits(250);
+    let cfg = TrainConfig {
+        epochs: 2,
+        ..config()
+    };
+    let mut whole = model();
+    let straight = fit_with(
+        &mut whole,
+        &mut gpu,
+        &data,
+        None,
+        &cfg,
+        &RunControl::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let path = temp("gpu.ckpt.safetensors");
+    let stop = AtomicBool::new(false);
+    let first = fit_with(
+        &mut model(),
+        &mut gpu,
+        &data,
+        None,
+        &cfg,
+        &RunControl {
+            checkpoint: Some(path.clone()),
+            interrupt: Some(&stop),
+            ..RunControl::default()
+        },
+        &mut |p| {
+            if let Progress::Step {
+                epoch: 1, step: 2, ..
+            } = p
+            {
+                stop.store(true, Ordering::Relaxed);
+            }
+        },
+    )
+    .unwrap();
+    assert!(first.interrupted);
+    let (resumed, second) = resume_on(&mut gpu, &data, &path, &cfg);
+    assert_eq!(losses(&second), losses(&straight));
+    assert_eq!(weights(&resumed), weights(&whole));
 }
 
 #[test]
