@@ -39,8 +39,7 @@ fn main() {
             ..TrainConfig::default()
         };
         let mut cpu = CpuBackend::<f32>::new();
-        let report =
-            fit(&mut ae, &mut cpu, &train, None, &cfg, &mut |_| {}).expect("pretraining");
+        let report = fit(&mut ae, &mut cpu, &train, None, &cfg, &mut |_| {}).expect("pretraining");
         println!(
             "\n784-256-64 autoencoder, {code} code, pretrained on {} unlabelled digits: \
              {ae_epochs} epochs, train MSE {:.5}, {:.0}s",
@@ -53,7 +52,9 @@ fn main() {
              every layer trained:",
             test.rows
         );
-        println!("labels  epochs  steps  pretrained      random init     per seed (pretrained | random)");
+        println!(
+            "labels  epochs  steps  pretrained      random init     per seed (pretrained | random)"
+        );
         let arch = ClassifierConfig::from_autoencoder(&ae.config, classes);
         for (labels, epochs) in budgets {
             let (mut pre, mut rand) = (vec![], vec![]);

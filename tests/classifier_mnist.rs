@@ -27,7 +27,15 @@ fn pretrained(train: &Dataset) -> DenseAutoencoder {
         batch: 64,
         ..TrainConfig::default()
     };
-    fit(&mut ae, &mut CpuBackend::<f32>::new(), train, None, &cfg, &mut |_| {}).unwrap();
+    fit(
+        &mut ae,
+        &mut CpuBackend::<f32>::new(),
+        train,
+        None,
+        &cfg,
+        &mut |_| {},
+    )
+    .unwrap();
     ae
 }
 
@@ -40,7 +48,10 @@ fn a_pretrained_encoder_fine_tuned_on_200_labels_classifies_test_digits() {
         let labels = labelled.labels.as_ref().unwrap();
         labels.iter().filter(|&&y| y == c).count()
     });
-    assert!(counts.into_iter().all(|n| n == 20), "20 digits of each class");
+    assert!(
+        counts.into_iter().all(|n| n == 20),
+        "20 digits of each class"
+    );
 
     let mut model = Classifier::from_autoencoder(&ae, 10, 0).unwrap();
     let mut cpu = CpuBackend::<f32>::new();
@@ -78,7 +89,10 @@ fn the_random_baseline_is_an_untrained_autoencoders_encoder_with_the_same_head()
         panic!("one encoder layer and the head")
     };
     assert_eq!(random.store.values(rw), untrained.store.values(w));
-    assert_eq!(fine_tuned.store.values(pw), ae.store.values(ae.encoder_layer(0).0));
+    assert_eq!(
+        fine_tuned.store.values(pw),
+        ae.store.values(ae.encoder_layer(0).0)
+    );
     assert_eq!(random.store.values(rhead), fine_tuned.store.values(phead));
 }
 
@@ -101,6 +115,9 @@ fn a_saved_classifier_predicts_the_same_after_loading() {
     let mut cpu = CpuBackend::<f32>::new();
     cpu.upload_store(&loaded.store).unwrap();
     assert_eq!(predict(&loaded, &mut cpu, &test).unwrap(), before);
-    assert!(DenseAutoencoder::load(&path).is_err(), "not an autoencoder file");
+    assert!(
+        DenseAutoencoder::load(&path).is_err(),
+        "not an autoencoder file"
+    );
     std::fs::remove_file(path).ok();
 }

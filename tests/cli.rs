@@ -777,7 +777,13 @@ fn classify_fine_tunes_a_pretrained_encoder_and_reports_test_accuracy() {
 
 #[test]
 fn classify_refuses_unlabelled_data_too_many_labels_and_a_model_of_another_width() {
-    let out = aegpu(&["classify", "--data", "data/small/iris.csv", "--backend", "cpu"]);
+    let out = aegpu(&[
+        "classify",
+        "--data",
+        "data/small/iris.csv",
+        "--backend",
+        "cpu",
+    ]);
     assert_one_line_error(&out, "has no labels");
 
     let out = classify_iris_with(&["--layers", "4,3,2", "--labels", "1000"]);

@@ -133,9 +133,7 @@ pub fn run(a: ClassifyArgs) -> Result<(), CliError> {
         }
     };
     let labelled = match a.labels {
-        Some(n) => {
-            balanced_subset(&train, n, a.seed).map_err(|e| format!("--labels {n}: {e}"))?
-        }
+        Some(n) => balanced_subset(&train, n, a.seed).map_err(|e| format!("--labels {n}: {e}"))?,
         None => train,
     };
     let load_seconds = t_load.elapsed().as_secs_f64();

@@ -103,7 +103,10 @@ impl ClassifierConfig {
             shapes.push((format!("encoder.{i}.weight"), Shape::new(w[i], w[i + 1])));
             shapes.push((format!("encoder.{i}.bias"), Shape::new(1, w[i + 1])));
         }
-        shapes.push(("head.weight".into(), Shape::new(self.code_width(), self.classes)));
+        shapes.push((
+            "head.weight".into(),
+            Shape::new(self.code_width(), self.classes),
+        ));
         shapes.push(("head.bias".into(), Shape::new(1, self.classes)));
         shapes
     }

@@ -137,7 +137,7 @@ pub mod softmax_xent {
         let m = z.iter().fold(z[0], |m, &x| m.max(x));
         let mut sum = T::zero();
         for &x in z {
-            sum = sum + (x - m).exp();
+            sum += (x - m).exp();
         }
         m + sum.ln()
     }
@@ -147,7 +147,7 @@ pub mod softmax_xent {
         let lse = log_sum_exp(z);
         let mut loss = T::zero();
         for (&z, &t) in z.iter().zip(t) {
-            loss = loss + t * (lse - z);
+            loss += t * (lse - z);
         }
         loss
     }
@@ -168,7 +168,7 @@ pub mod softmax_xent {
             let lse = log_sum_exp(z);
             let mut mass = T::zero();
             for &t in t {
-                mass = mass + t;
+                mass += t;
             }
             for ((o, &z), &t) in o.iter_mut().zip(z).zip(t) {
                 *o = ((z - lse).exp() * mass - t) * scale;

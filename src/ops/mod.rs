@@ -406,10 +406,12 @@ impl Op {
             Op::Loss(l) => l.vjp(g, inputs, dout, needs),
             Op::SoftmaxCrossEntropy => loss::softmax_xent::vjp(g, inputs, dout, needs),
             Op::Input { .. } | Op::Entry { .. } | Op::Fill { .. } => Ok(vec![]),
-            Op::ActivationGrad(_) | Op::LossGrad(_) | Op::SoftmaxCrossEntropyGrad => Err(GraphError::NotDifferentiable {
-                op: self.name(),
-                detail: "second derivatives are not supported".into(),
-            }),
+            Op::ActivationGrad(_) | Op::LossGrad(_) | Op::SoftmaxCrossEntropyGrad => {
+                Err(GraphError::NotDifferentiable {
+                    op: self.name(),
+                    detail: "second derivatives are not supported".into(),
+                })
+            }
             Op::GatherRows => Err(GraphError::NotDifferentiable {
                 op: self.name(),
                 detail: "gathered data is not trainable".into(),

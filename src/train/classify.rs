@@ -124,7 +124,16 @@ pub fn fit_classifier(
 
     let full = cfg.batch.min(train.rows);
     let rest = train.rows % full;
-    let mut plans = vec![build_plan(model, backend, [data, hot], &states, acc, cfg, full, full)?];
+    let mut plans = vec![build_plan(
+        model,
+        backend,
+        [data, hot],
+        &states,
+        acc,
+        cfg,
+        full,
+        full,
+    )?];
     if rest > 0 {
         plans.push(build_plan(
             model,

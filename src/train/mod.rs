@@ -15,9 +15,7 @@ pub use batched::{
     code_report, corrupt, evaluate, jacobian_fro2_finite_differences, run_rows, CodeReport,
     EvalReport, RowOutput,
 };
-pub use classify::{
-    accuracy, fit_classifier, predict, ClassifyConfig, ClassifyReport,
-};
+pub use classify::{accuracy, fit_classifier, predict, ClassifyConfig, ClassifyReport};
 pub use lbfgs::{fit_lbfgs, LbfgsConfig, LbfgsReport};
 pub use objective::{Regularization, SparseKl};
 pub use schedule::{EarlyStopping, LearningRate, Schedule, Verdict};
