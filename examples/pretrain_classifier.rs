@@ -8,6 +8,19 @@
 //!
 //! `cargo run --release --example pretrain_classifier [AE_EPOCHS] [SEEDS] [EPOCHS_100] [EPOCHS_1000] [LR]`
 //! (defaults: 5, 5, 100, 30, 1e-3), all on the CPU backend.
+//!
+//! Measured with the defaults (2 cores, 2 min), test accuracy, mean ± sd of 5 draws:
+//!
+//! | code | labels | pretrained | random init |
+//! | --- | --- | --- | --- |
+//! | linear (the default) | 100 | 69.5% ± 2.4 | 75.6% ± 1.8 |
+//! | linear | 1,000 | 89.1% ± 0.3 | 90.6% ± 0.4 |
+//! | sigmoid | 100 | 76.5% ± 2.2 | 75.4% ± 2.2 |
+//! | sigmoid | 1,000 | 91.2% ± 0.3 | 90.7% ± 0.4 |
+//!
+//! Pretraining the default linear-code autoencoder hurts; with a bounded (sigmoid)
+//! code it helps by half a point to a point, within one standard deviation at 100
+//! labels.
 
 #[path = "common/mod.rs"]
 mod common;
