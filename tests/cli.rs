@@ -955,3 +955,84 @@ fn encode_streams_in_chunks_and_writes_the_same_codes() {
     assert_one_line_error(&out, "expects 4 columns");
     assert!(!refused.exists());
 }
+
+/// `aegpu classify` on iris on the CPU backend, with `extra` arguments appended.
+fn classify_iris_with(extra: &[&str]) -> Output {
+    let mut args = vec![
+        "classify",
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--test",
+        "data/small/iris.csv",
+        "--backend",
+        "cpu",
+    ];
+    args.extend_from_slice(extra);
+    aegpu(&args)
+}
+
+#[test]
+fn classify_fine_tunes_a_pretrained_encoder_and_reports_test_accuracy() {
+    let ae = temp("iris-for-classify.safetensors");
+    train_iris(&ae);
+    let clf = temp("iris-classifier.safetensors");
+    let out = classify_iris_with(&[
+        "--pretrained",
+        ae.to_str().unwrap(),
+        "--labels",
+        "30",
+        "--epochs",
+        "100",
+        "--batch",
+        "10",
+        "--lr",
+        "1e-2",
+        "--out",
+        clf.to_str().unwrap(),
+        "--json",
+    ]);
+    let j = stdout_json(&out);
+    assert_eq!(j["labels"], 30);
+    assert_eq!(j["classes"], 3);
+    assert_eq!(j["architecture"], "4-3-2 → 3");
+    let accuracy = j["test_accuracy"].as_f64().unwrap();
+    // 10 of each species; chance is 1/3.
+    assert!(accuracy > 0.6, "test accuracy {accuracy}");
+    assert!(clf.exists());
+
+    // Random initialisation of the same architecture, for comparison.
+    let out = classify_iris_with(&["--layers", "4,3,2", "--labels", "30", "--json"]);
+    assert!(stdout_json(&out)["pretrained"].is_null());
+}
+
+#[test]
+fn classify_refuses_unlabelled_data_too_many_labels_and_a_model_of_another_width() {
+    let out = aegpu(&[
+        "classify",
+        "--data",
+        "data/small/iris.csv",
+        "--backend",
+        "cpu",
+    ]);
+    assert_one_line_error(&out, "has no labels");
+
+    let out = classify_iris_with(&["--layers", "4,3,2", "--labels", "1000"]);
+    assert_one_line_error(&out, "--labels 1000: 1000 labelled rows asked for");
+
+    let ae = temp("iris-for-classify-width.safetensors");
+    train_iris(&ae);
+    let out = aegpu(&[
+        "classify",
+        "--data",
+        "data/small/breastw.csv",
+        "--label-column",
+        "label",
+        "--pretrained",
+        ae.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    assert_one_line_error(&out, "reads 4 columns");
+}

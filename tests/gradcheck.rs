@@ -228,6 +228,18 @@ fn losses() {
 }
 
 #[test]
+fn softmax_cross_entropy() {
+    // Soft targets in [0, 1] exercise the general rule (s·Σt − t)/B, one-hot rows
+    // included; one class; logits spread wide enough that softmax saturates.
+    gradcheck(Op::SoftmaxCrossEntropy, &[arg(3, 7), target(3, 7)]);
+    gradcheck(Op::SoftmaxCrossEntropy, &[arg(5, 1), target(5, 1)]);
+    gradcheck(
+        Op::SoftmaxCrossEntropy,
+        &[within(4, 10, -8.0, 8.0), target(4, 10)],
+    );
+}
+
+#[test]
 fn penalties() {
     // L1 on each side of its kink at 0.
     gradcheck(Op::Penalty(Penalty::L1), &[within(3, 5, 0.1, 1.0)]);

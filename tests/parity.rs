@@ -87,6 +87,9 @@ enum Arg {
     Indices { n: usize, rows: usize },
     /// The optimiser's [1, 4] hyper-parameters [lr, 1/(1−β1ᵗ), 1/(1−β2ᵗ), max_norm].
     Hyper([f32; 4]),
+    /// A host input [rows, cols] of one-hot rows (row i hot at column (3i + 1) mod
+    /// cols): class labels for the softmax cross-entropy.
+    OneHot(usize, usize),
 }
 use Arg::*;
 
@@ -152,6 +155,14 @@ impl OneOp {
                 Hyper(h) => {
                     feeds.push(HostValue::F32(h.to_vec()));
                     graph.input(&name, Shape::new(1, 4), DType::F32)
+                }
+                OneHot(r, c) => {
+                    let mut hot = vec![0.0; r * c];
+                    for i in 0..r {
+                        hot[i * c + (3 * i + 1) % c] = 1.0;
+                    }
+                    feeds.push(HostValue::F32(hot));
+                    graph.input(&name, Shape::new(r, c), DType::F32)
                 }
                 Indices { n, rows } => {
                     // The last row first, then stepping down by 3 and wrapping around:
@@ -270,7 +281,7 @@ fn magnitude(case: &Case, seed: u64, expected: &[f32]) -> Vec<f32> {
     match &case.op {
         // Every term of a loss or a penalty (times dout, for a penalty's column sums)
         // has the sign of the total.
-        Op::Loss(_) | Op::Penalty(_) | Op::PenaltyGrad { .. } => {
+        Op::Loss(_) | Op::SoftmaxCrossEntropy | Op::Penalty(_) | Op::PenaltyGrad { .. } => {
             expected.iter().map(|x| x.abs()).collect()
         }
         Op::BatchNormTrain(_)
@@ -416,6 +427,32 @@ fn reductions_and_losses_match_cpu() {
         cases.push(case(Op::Axpy { accumulate: false }, &axpy, EXACT));
         // a·x + y may be one fma on the GPU.
         cases.push(case(Op::Axpy { accumulate: true }, &axpy, TRANSCENDENTAL));
+    }
+    check(&mut gpu, &cases);
+}
+
+#[test]
+fn softmax_cross_entropy_matches_cpu() {
+    let Some(mut gpu) = gpu::gpu_backend() else {
+        return;
+    };
+    let mut cases = vec![];
+    // A single class (lse = z, loss 0), odd batches, MNIST's 10 classes, a batch past
+    // one workgroup's 256 rows, a large one, and wide rows.
+    for (b, k) in [(1, 1), (7, 3), (33, 10), (257, 10), (4099, 10), (65, 1000)] {
+        // Every term (lse − z_y ≥ 0) has the sign of the total.
+        for targets in [OneHot(b, k), Between(b, k, 0.0, 1.0)] {
+            cases.push(case(
+                Op::SoftmaxCrossEntropy,
+                &[Values(b, k), targets],
+                summing(b * k),
+            ));
+            cases.push(case(
+                Op::SoftmaxCrossEntropyGrad,
+                &[Values(b, k), targets, Values(1, 1)],
+                TRANSCENDENTAL,
+            ));
+        }
     }
     check(&mut gpu, &cases);
 }

@@ -153,3 +153,36 @@ fn data_larger_than_a_storage_binding_trains_from_host_batches() {
         "same batches, same loss: gpu {g}, cpu {c}"
     );
 }
+
+#[test]
+fn classifier_fine_tuning_steps_agree() {
+    use aegpu::data::balanced_subset;
+    use aegpu::models::{Classifier, ClassifierConfig};
+    use aegpu::train::{classify::logits, fit_classifier, ClassifyConfig};
+    let Some(mut gpu) = gpu::gpu_backend() else {
+        return;
+    };
+    // 100 balanced labels, batch 32: three full batches and a last one of 4 per epoch.
+    let data = balanced_subset(&digits(1000), 100, 0).unwrap();
+    let arch = ClassifierConfig::from_autoencoder(&DenseConfig::new(&[784, 64, 32]), 10);
+    let cfg = ClassifyConfig {
+        epochs: 3,
+        ..ClassifyConfig::default()
+    };
+    let run = |backend: &mut dyn Backend| {
+        let mut model = Classifier::random(&arch, 5).unwrap();
+        let report = fit_classifier(&mut model, backend, &data, &cfg, &mut |_, _| {}).unwrap();
+        (report.epoch_losses, logits(&model, backend, &data).unwrap())
+    };
+    let (cpu_loss, cpu_logits) = run(&mut CpuBackend::<f32>::new());
+    let (gpu_loss, gpu_logits) = run(&mut gpu);
+    for (c, g) in cpu_loss.iter().zip(&gpu_loss) {
+        assert!(
+            (c - g).abs() <= 1e-3 * c.abs(),
+            "epoch losses differ: cpu {cpu_loss:?} gpu {gpu_loss:?}"
+        );
+    }
+    let d = max_abs_diff(&[cpu_logits], &[gpu_logits]);
+    assert!(d <= 1e-2, "logits differ by up to {d}");
+    eprintln!("cpu losses {cpu_loss:?}, gpu losses {gpu_loss:?}, max logit difference {d:.2e}");
+}

@@ -1,6 +1,7 @@
 //! The `aegpu` command line: argument definitions and dispatch. Each command lives in
 //! its own file; every failure becomes one line on stderr and a non-zero exit.
 
+mod classify;
 mod config;
 mod denoise;
 mod infer;
@@ -39,6 +40,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Pretrain a stacked autoencoder layer by layer, unroll it, fine-tune it, save it.
     Pretrain(pretrain::PretrainArgs),
+    /// Fine-tune a dense encoder (from `--pretrained` autoencoder, or random) plus a
+    /// softmax head on a few labelled rows; report the test accuracy.
+    Classify(classify::ClassifyArgs),
     /// Reconstruction MSE and BCE per element of a saved model on some data.
     Eval(infer::EvalArgs),
     /// Write the codes of every row (CSV or .npy by the output's extension).
@@ -119,6 +123,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(a) => train::run(a),
         Command::Pretrain(a) => pretrain::run(a),
+        Command::Classify(a) => classify::run(a),
         Command::Eval(a) => infer::eval(a),
         Command::Encode(a) => infer::rows(a, crate::train::RowOutput::Code),
         Command::Reconstruct(a) => infer::rows(a, crate::train::RowOutput::Reconstruction),

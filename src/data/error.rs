@@ -81,6 +81,12 @@ pub enum DataError {
     #[error("unknown scaling `{text}`; expected none, minmax or standard")]
     UnknownScaling { text: String },
     /// A validation fraction outside `[0, 1)`.
+    #[error("the data has no labels{hint}")]
+    NoLabels { hint: String },
+
+    #[error("{asked} labelled rows asked for, but the data has only {rows} rows")]
+    TooFewLabelled { asked: usize, rows: usize },
+
     #[error("validation fraction {fraction} is outside [0, 1)")]
     InvalidFraction { fraction: f32 },
     /// A split that would leave the training or the validation part empty.

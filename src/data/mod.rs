@@ -24,7 +24,7 @@ pub use mnist::{bundled_mnist_dir, load_mnist, Split};
 pub use npy::{load_npy, save_npy, NpyRows, NpyWriter};
 pub use scaling::{Scaler, Scaling};
 pub use spec::load_spec;
-pub use split::train_validation_split;
+pub use split::{balanced_subset, train_validation_split};
 pub use stream::{RowSink, RowStream};
 
 /// A dense row-major f32 matrix of samples (rows) by features (cols), with optional

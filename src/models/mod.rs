@@ -4,13 +4,15 @@
 
 pub mod any;
 pub mod autoencoder;
+pub mod classifier;
 pub mod conv;
 pub mod dense;
 
 pub use any::AnyAutoencoder;
 pub use autoencoder::Autoencoder;
+pub use classifier::{Classifier, ClassifierConfig};
 pub use conv::{ConvAutoencoder, ConvConfig, Upsampling};
-pub use dense::{DenseAutoencoder, DenseConfig, LayerHook};
+pub use dense::{DenseAutoencoder, DenseConfig, LayerHook, MAX_PARAMETERS};
 
 use crate::io::IoError;
 

@@ -9,6 +9,7 @@
 //! | `Binary` (add, sub, mul), `Scale` | `elementwise.rs` | `elementwise.wgsl` |
 //! | `Reduce` (sum/mean over rows, cols, all), `Broadcast`, `Accumulate` | `reduce.rs` | `reduce.wgsl` |
 //! | `Loss` (MSE, BCE on logits), `LossGrad` | `loss.rs` | `loss.wgsl` |
+//! | `SoftmaxCrossEntropy` (mean over rows, log-sum-exp), `SoftmaxCrossEntropyGrad` | `loss.rs` | `loss.wgsl` |
 //! | `GatherRows` (f32 or u8 data) | `gather.rs` | `gather.wgsl` |
 //! | `Noise` (Gaussian, mask, salt-and-pepper, dropout; Philox4x32-10 keyed by seed, step, stream, element) | `random.rs` | `random.wgsl` |
 //! | `Update` (SGD/momentum/Nesterov, Adam/AdamW, AdaGrad, RMSProp; optional clipping by global norm) | `optim.rs` | `optim.wgsl` |
@@ -82,6 +83,11 @@ pub enum Op {
     Loss(Loss),
     /// [pred, target, dloss] → ∂loss/∂pred · dloss.
     LossGrad(Loss),
+    /// [logits [B, K], targets [B, K] (one-hot rows)] → [1, 1], the mean over rows of
+    /// −Σ_j t_j log softmax(z)_j (`loss.rs`, `softmax_xent`).
+    SoftmaxCrossEntropy,
+    /// [logits, targets, dloss] → (softmax(z)·Σt − t) · dloss / B.
+    SoftmaxCrossEntropyGrad,
     /// [data, indices] → the indexed rows.
     GatherRows,
     /// [x, rng] → x corrupted by `noise`, drawing from Philox stream `stream` keyed by
@@ -188,6 +194,8 @@ impl Op {
             Op::Broadcast(s) => format!("broadcast to {s}"),
             Op::Loss(l) => format!("{l:?} loss"),
             Op::LossGrad(l) => format!("{l:?} loss grad"),
+            Op::SoftmaxCrossEntropy => "softmax cross-entropy".into(),
+            Op::SoftmaxCrossEntropyGrad => "softmax cross-entropy grad".into(),
             Op::GatherRows => "gather rows".into(),
             Op::Noise { noise, stream } => format!("{noise} noise (stream {stream})"),
             Op::Update(o) => format!("{o:?} update"),
@@ -283,6 +291,14 @@ impl Op {
             Op::LossGrad(_) => {
                 arity(3)?;
                 Loss::grad_shape(s)
+            }
+            Op::SoftmaxCrossEntropy => {
+                arity(2)?;
+                loss::softmax_xent::shape(s)
+            }
+            Op::SoftmaxCrossEntropyGrad => {
+                arity(3)?;
+                loss::softmax_xent::grad_shape(s)
             }
             Op::GatherRows => {
                 arity(2)?;
@@ -388,11 +404,14 @@ impl Op {
             Op::Reduce(r) => one(r.vjp(g, inputs[0], dout)),
             Op::Broadcast(to) => one(reduce::broadcast_vjp(g, inputs[0], *to, dout)),
             Op::Loss(l) => l.vjp(g, inputs, dout, needs),
+            Op::SoftmaxCrossEntropy => loss::softmax_xent::vjp(g, inputs, dout, needs),
             Op::Input { .. } | Op::Entry { .. } | Op::Fill { .. } => Ok(vec![]),
-            Op::ActivationGrad(_) | Op::LossGrad(_) => Err(GraphError::NotDifferentiable {
-                op: self.name(),
-                detail: "second derivatives are not supported".into(),
-            }),
+            Op::ActivationGrad(_) | Op::LossGrad(_) | Op::SoftmaxCrossEntropyGrad => {
+                Err(GraphError::NotDifferentiable {
+                    op: self.name(),
+                    detail: "second derivatives are not supported".into(),
+                })
+            }
             Op::GatherRows => Err(GraphError::NotDifferentiable {
                 op: self.name(),
                 detail: "gathered data is not trainable".into(),

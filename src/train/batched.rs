@@ -67,8 +67,22 @@ fn for_each_batch(
     consume: &mut dyn FnMut(usize, usize, Vec<Vec<f32>>),
 ) -> Result<(), TrainError> {
     check_width(model, data)?;
+    let widest = model.widest_row();
+    for_each_batch_of(model.store(), widest, backend, data, build, consume)
+}
+
+/// [`for_each_batch`] for any model: its parameter store and the widest row of any
+/// of its values (which bounds the batch); the data's width is the caller's to check.
+pub(crate) fn for_each_batch_of(
+    store: &crate::graph::ParamStore,
+    widest_row: usize,
+    backend: &mut dyn Backend,
+    data: &Dataset,
+    build: &BuildBatch,
+    consume: &mut dyn FnMut(usize, usize, Vec<Vec<f32>>),
+) -> Result<(), TrainError> {
     let batch = INFERENCE_BATCH
-        .min(INFERENCE_VALUES / model.widest_row().max(1))
+        .min(INFERENCE_VALUES / widest_row.max(1))
         .clamp(1, data.rows.max(1));
     let mut plans: Vec<(usize, InferencePlan)> = vec![];
     for start in (0..data.rows).step_by(batch) {
@@ -81,7 +95,7 @@ fn for_each_batch(
             for &o in &outputs {
                 g.mark_output(o);
             }
-            let id = backend.prepare(&Plan::new(&g, model.store())?)?;
+            let id = backend.prepare(&Plan::new(&g, store)?)?;
             plans.push((rows, InferencePlan { id, outputs }));
         }
         let plan = &plans

@@ -5,6 +5,7 @@
 
 mod batched;
 pub mod checkpoint;
+pub mod classify;
 pub mod lbfgs;
 mod line_search;
 pub mod objective;
@@ -16,6 +17,7 @@ pub use batched::{
     EvalReport, RowOutput,
 };
 pub use checkpoint::Checkpoint;
+pub use classify::{accuracy, fit_classifier, predict, ClassifyConfig, ClassifyReport};
 pub use lbfgs::{fit_lbfgs, LbfgsConfig, LbfgsReport};
 pub use objective::{Regularization, SparseKl};
 pub use schedule::{EarlyStopping, LearningRate, Schedule, Verdict};
@@ -32,7 +34,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{download_entries, Backend, BackendError, Feed, PlanId};
 use crate::data::Dataset;
-use crate::graph::{grad, DType, EntryData, EntryId, EntryKind, Graph, GraphError, Plan, Shape};
+use crate::graph::{
+    grad, DType, EntryData, EntryId, EntryKind, Graph, GraphError, ParamStore, Plan, Shape, ValueId,
+};
 use crate::io::{atomic_write, IoError};
 use crate::models::Autoencoder;
 use crate::ops::optim::global_norm_sq;
@@ -331,30 +335,10 @@ pub fn fit_with(
 
     // Resident data (bytes when every value is k/255, a quarter of the memory),
     // optimiser state and the loss accumulator join the model's store.
-    let store = model.store_mut();
-    let data_shape = Shape::new(train.rows, train.cols);
-    let contents = if train.byte_scaled {
-        EntryData::U8(
-            train
-                .values
-                .iter()
-                .map(|&v| (v * 255.0).round() as u8)
-                .collect(),
-        )
-    } else {
-        EntryData::F32(train.values.clone())
-    };
-    let data = store.put("train.data", data_shape, EntryKind::Data, contents);
+    let data = put_dataset(model.store_mut(), "train.data", train);
     let params = model.parameters();
     let store = model.store_mut();
-    let mut states = vec![];
-    for &p in &params {
-        let (name, shape) = (store.get(p).name.clone(), store.get(p).shape);
-        let ids: Vec<_> = (0..cfg.optimizer.state_count())
-            .map(|k| store.put_zeros(&format!("{name}.optim{k}"), shape, EntryKind::State))
-            .collect();
-        states.push(ids);
-    }
+    let states = put_optimizer_states(store, &params, cfg.optimizer);
     let acc = store.put_zeros("train.loss_sum", Shape::SCALAR, EntryKind::State);
 
     let full = cfg.batch;
@@ -701,19 +685,16 @@ fn build_train_plan(
     // encoder and the decoder gets the sum of both gradients.
     let param_values: Vec<_> = params.iter().map(|&p| g.entry(store, p)).collect();
     let grads = grad(&mut g, objective.total, &param_values)?;
-    g.set_label("optimizer");
-    // Clipping by the global norm: every update scales its gradient by
-    // min(1, max_norm / ‖g‖), with ‖g‖² over all parameters.
-    let norm_sq = match cfg.clip_norm {
-        Some(_) => Some(global_norm_sq(&mut g, &grads)?),
-        None => None,
-    };
-    for ((&p, gr), st) in param_values.iter().zip(grads).zip(states) {
-        let mut ins = vec![p, gr, hyper];
-        ins.extend(st.iter().map(|&s| g.entry(store, s)));
-        ins.extend(norm_sq);
-        g.push(Op::Update(cfg.optimizer), &ins)?;
-    }
+    push_updates(
+        &mut g,
+        store,
+        &param_values,
+        grads,
+        states,
+        hyper,
+        cfg.optimizer,
+        cfg.clip_norm,
+    )?;
     let loss = objective.reconstruction;
     let acc_v = g.entry(store, acc);
     let weighted = if batch == full_batch {
@@ -729,4 +710,70 @@ fn build_train_plan(
         launches: plan.launches.len(),
         peak_bytes: plan.peak_bytes,
     })
+}
+
+/// Puts `data` in `store` as a resident dataset entry: bytes when every value is
+/// k/255 (a quarter of the memory; gathered and rescaled on the device), else f32.
+pub(crate) fn put_dataset(store: &mut ParamStore, name: &str, data: &Dataset) -> EntryId {
+    let contents = if data.byte_scaled {
+        EntryData::U8(
+            data.values
+                .iter()
+                .map(|&v| (v * 255.0).round() as u8)
+                .collect(),
+        )
+    } else {
+        EntryData::F32(data.values.clone())
+    };
+    store.put(
+        name,
+        Shape::new(data.rows, data.cols),
+        EntryKind::Data,
+        contents,
+    )
+}
+
+/// Zeroed optimiser state entries (`{param}.optim{k}`) for every parameter.
+pub(crate) fn put_optimizer_states(
+    store: &mut ParamStore,
+    params: &[EntryId],
+    optimizer: Optimizer,
+) -> Vec<Vec<EntryId>> {
+    params
+        .iter()
+        .map(|&p| {
+            let (name, shape) = (store.get(p).name.clone(), store.get(p).shape);
+            (0..optimizer.state_count())
+                .map(|k| store.put_zeros(&format!("{name}.optim{k}"), shape, EntryKind::State))
+                .collect()
+        })
+        .collect()
+}
+
+/// One fused `Update` per parameter from its gradient, the [1, 4] `hyper` feed and its
+/// states; with `clip_norm`, every update scales its gradient by min(1, max_norm / ‖g‖),
+/// ‖g‖² over all parameters.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn push_updates(
+    g: &mut Graph,
+    store: &ParamStore,
+    params: &[ValueId],
+    grads: Vec<ValueId>,
+    states: &[Vec<EntryId>],
+    hyper: ValueId,
+    optimizer: Optimizer,
+    clip_norm: Option<f32>,
+) -> Result<(), GraphError> {
+    g.set_label("optimizer");
+    let norm_sq = match clip_norm {
+        Some(_) => Some(global_norm_sq(g, &grads)?),
+        None => None,
+    };
+    for ((&p, gr), st) in params.iter().zip(grads).zip(states) {
+        let mut ins = vec![p, gr, hyper];
+        ins.extend(st.iter().map(|&s| g.entry(store, s)));
+        ins.extend(norm_sq);
+        g.push(Op::Update(optimizer), &ins)?;
+    }
+    Ok(())
 }

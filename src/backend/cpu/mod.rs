@@ -390,6 +390,19 @@ impl<T: Real> CpuBackend<T> {
                     |o, i, _| loss.cpu_grad_scaled(i[0], i[1], dloss[0] / count, o[0]),
                 )
             }
+            Op::SoftmaxCrossEntropy => {
+                ops::loss::softmax_xent::cpu(get(0)?, get(1)?, s[0].cols, out)
+            }
+            Op::SoftmaxCrossEntropyGrad => {
+                // Threads take whole rows (each needs its row's log-sum-exp); the mean's
+                // 1/B is over the whole batch.
+                let (cols, batch) = (s[0].cols, T::from_f64(s[0].rows as f64));
+                let scale = get(2)?[0] / batch;
+                let z_t = [(get(0)?, cols), (get(1)?, cols)];
+                for_rows(self.threads, out, cols, &z_t, |i, o| {
+                    ops::loss::softmax_xent::cpu_grad_scaled(i[0], i[1], cols, scale, o)
+                })
+            }
             Op::GatherRows => {
                 let idx = get(1)?;
                 let cols = s[0].cols;

@@ -480,6 +480,23 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
             vec![output()?, read(0), read(1), read(2)],
             Grid::Elements(n),
         ),
+        // loss.wgsl's softmax section: {n, cols} with n = B·K; a row per invocation.
+        Op::SoftmaxCrossEntropy => kernel(
+            Shader::Loss,
+            "softmax_xent_value",
+            &[],
+            words(&[dim(shapes[0].len())?, dim(shapes[0].cols)?]),
+            vec![output()?, read(0), read(1)],
+            Grid::Single,
+        ),
+        Op::SoftmaxCrossEntropyGrad => kernel(
+            Shader::Loss,
+            "softmax_xent_grad",
+            &[],
+            words(&[dim(n)?, dim(shapes[0].cols)?]),
+            vec![output()?, read(0), read(1), read(2)],
+            Grid::Elements(shapes[0].rows),
+        ),
         Op::GatherRows => {
             let data = shapes[0];
             let packed = launch.input_dtypes[0] == DType::U32;

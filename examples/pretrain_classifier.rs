@@ -1,0 +1,124 @@
+//! Unsupervised pretraining for a classifier on MNIST. A dense autoencoder
+//! 784-256-64 is trained on all 60,000 training images without their labels; then,
+//! for 100 and 1,000 labelled training digits (class-balanced, drawn with a seed),
+//! its encoder plus a linear softmax head is fine-tuned end to end, and the same
+//! network from random initialisation (an untrained autoencoder's encoder, same head)
+//! is trained with the same budget. Test accuracy on the 10,000 test digits, both
+//! ways, averaged over a few label draws (few labels: high variance).
+//!
+//! `cargo run --release --example pretrain_classifier [AE_EPOCHS] [SEEDS] [EPOCHS_100] [EPOCHS_1000] [LR]`
+//! (defaults: 5, 5, 100, 30, 1e-3), all on the CPU backend.
+//!
+//! Measured with the defaults (2 cores, 2 min), test accuracy, mean ± sd of 5 draws:
+//!
+//! | code | labels | pretrained | random init |
+//! | --- | --- | --- | --- |
+//! | linear (the default) | 100 | 69.5% ± 2.4 | 75.6% ± 1.8 |
+//! | linear | 1,000 | 89.1% ± 0.3 | 90.6% ± 0.4 |
+//! | sigmoid | 100 | 76.5% ± 2.2 | 75.4% ± 2.2 |
+//! | sigmoid | 1,000 | 91.2% ± 0.3 | 90.7% ± 0.4 |
+//!
+//! Pretraining the default linear-code autoencoder hurts; with a bounded (sigmoid)
+//! code it helps by half a point to a point, within one standard deviation at 100
+//! labels.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use aegpu::backend::cpu::CpuBackend;
+use aegpu::data::balanced_subset;
+use aegpu::models::{Classifier, ClassifierConfig, DenseAutoencoder, DenseConfig};
+use aegpu::ops::Activation;
+use aegpu::train::{accuracy, fit, fit_classifier, ClassifyConfig, TrainConfig};
+
+fn main() {
+    let (ae_epochs, seeds) = (common::arg(1, 5), common::arg(2, 5) as u64);
+    let budgets = [(100, common::arg(3, 100)), (1000, common::arg(4, 30))];
+    let lr: f32 = std::env::args()
+        .nth(5)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(ClassifyConfig::default().lr);
+    let (train, test) = common::mnist(0, 0);
+    let classes = 10;
+    // The project's default code (linear) and a bounded one (sigmoid); the random-init
+    // baseline gets the same architecture each time.
+    for code in [Activation::Linear, Activation::Sigmoid] {
+        let t = std::time::Instant::now();
+        let mut config = DenseConfig::new(&[784, 256, 64]);
+        config.activations[1] = code;
+        let mut ae = DenseAutoencoder::new(config, 7).expect("config");
+        let cfg = TrainConfig {
+            epochs: ae_epochs,
+            ..TrainConfig::default()
+        };
+        let mut cpu = CpuBackend::<f32>::new();
+        let report = fit(&mut ae, &mut cpu, &train, None, &cfg, &mut |_| {}).expect("pretraining");
+        println!(
+            "\n784-256-64 autoencoder, {code} code, pretrained on {} unlabelled digits: \
+             {ae_epochs} epochs, train MSE {:.5}, {:.0}s",
+            train.rows,
+            report.epochs.last().map_or(f32::NAN, |e| e.train_loss),
+            t.elapsed().as_secs_f64()
+        );
+        println!(
+            "test accuracy on {} digits, 784-256-64 ({code} code) → 10, Adam {lr:e}, batch 32, \
+             every layer trained:",
+            test.rows
+        );
+        println!(
+            "labels  epochs  steps  pretrained      random init     per seed (pretrained | random)"
+        );
+        let arch = ClassifierConfig::from_autoencoder(&ae.config, classes);
+        for (labels, epochs) in budgets {
+            let (mut pre, mut rand) = (vec![], vec![]);
+            let mut steps = 0;
+            for seed in 0..seeds {
+                let labelled = balanced_subset(&train, labels, seed).expect("labelled subset");
+                let cfg = ClassifyConfig {
+                    epochs,
+                    seed,
+                    lr,
+                    ..ClassifyConfig::default()
+                };
+                for (pretrained, out) in [(true, &mut pre), (false, &mut rand)] {
+                    let mut model = if pretrained {
+                        Classifier::from_autoencoder(&ae, classes, seed)
+                    } else {
+                        Classifier::random(&arch, seed)
+                    }
+                    .expect("classifier");
+                    let mut cpu = CpuBackend::<f32>::new();
+                    let r = fit_classifier(&mut model, &mut cpu, &labelled, &cfg, &mut |_, _| {})
+                        .expect("fine-tuning");
+                    steps = r.steps;
+                    out.push(accuracy(&model, &mut cpu, &test).expect("accuracy"));
+                }
+            }
+            let (pm, ps) = mean_std(&pre);
+            let (rm, rs) = mean_std(&rand);
+            println!(
+                "{labels:>6}  {epochs:>6}  {steps:>5}  {pm:5.1}% ± {ps:3.1}  {rm:5.1}% ± {rs:3.1}  {} | {}",
+                percents(&pre),
+                percents(&rand)
+            );
+        }
+    }
+    println!(
+        "\n(mean ± standard deviation over {seeds} label draws; seed s draws the labelled \
+         rows, shuffles them and draws the head, which both starts share)"
+    );
+}
+
+/// Mean and standard deviation, in percent.
+fn mean_std(a: &[f32]) -> (f32, f32) {
+    let mean = a.iter().sum::<f32>() / a.len() as f32;
+    let var = a.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / a.len() as f32;
+    (100.0 * mean, 100.0 * var.sqrt())
+}
+
+fn percents(a: &[f32]) -> String {
+    a.iter()
+        .map(|x| format!("{:.1}", 100.0 * x))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,290 @@
+//! A dense classifier: the encoder of a [`DenseAutoencoder`] (same widths, same
+//! activations) followed by a linear softmax head to `classes` logits,
+//!
+//!   x [n, widths[0]] → encoder → code [n, widths[L]] → code · W_head + b_head → logits [n, classes]
+//!
+//! trained with the softmax cross-entropy (`ops::loss::softmax_xent`). Built either
+//! from a trained autoencoder's encoder weights (unsupervised pretraining) or from an
+//! untrained autoencoder of the same architecture — the same initialisation scheme
+//! and, for one seed, the very same encoder draws — which is the random-init baseline.
+//! The head is drawn from its own seeded stream, so both starts share it exactly.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::graph::{EntryId, EntryKind, Graph, GraphError, ParamStore, Shape, ValueId};
+use crate::io::{load_safetensors, save_safetensors, NamedTensor};
+use crate::models::{DenseAutoencoder, DenseConfig, ModelError, MAX_PARAMETERS};
+use crate::nn::{dense, init::Init};
+use crate::ops::Activation;
+
+/// Everything needed to rebuild the network; saved as JSON in the model file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierConfig {
+    /// Encoder widths from the input to the code, e.g. `[784, 256, 64]`.
+    pub widths: Vec<usize>,
+    /// One activation per encoder layer.
+    pub activations: Vec<Activation>,
+    /// Outputs of the linear head.
+    pub classes: usize,
+    pub init: Init,
+}
+
+/// Keeps the head's draws independent of the encoder's.
+const HEAD_STREAM: u64 = 0x4ead_c1a5;
+
+impl ClassifierConfig {
+    /// The encoder of `ae` (widths and encoder activations) with a head to `classes`.
+    pub fn from_autoencoder(ae: &DenseConfig, classes: usize) -> Self {
+        ClassifierConfig {
+            widths: ae.widths.clone(),
+            activations: ae.activations[..ae.depth()].to_vec(),
+            classes,
+            init: ae.init,
+        }
+    }
+
+    pub fn depth(&self) -> usize {
+        self.widths.len().saturating_sub(1)
+    }
+    pub fn input_width(&self) -> usize {
+        self.widths[0]
+    }
+    pub fn code_width(&self) -> usize {
+        *self.widths.last().unwrap_or(&0)
+    }
+
+    /// An autoencoder config with this encoder (and the default decoder), for the
+    /// random-init baseline.
+    pub fn autoencoder(&self) -> DenseConfig {
+        let mut ae = DenseConfig::new(&self.widths);
+        ae.activations[..self.depth()].copy_from_slice(&self.activations);
+        ae.init = self.init;
+        ae
+    }
+
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.classes < 2 {
+            return Err(ModelError::Config(format!(
+                "a classifier needs at least 2 classes, got {}",
+                self.classes
+            )));
+        }
+        if self.activations.len() != self.depth() {
+            return Err(ModelError::Config(format!(
+                "{} encoder layers need {} activations, got {}",
+                self.depth(),
+                self.depth(),
+                self.activations.len()
+            )));
+        }
+        self.autoencoder().validate()?;
+        let head = self.code_width().checked_mul(self.classes);
+        if head.is_none_or(|n| n > MAX_PARAMETERS) {
+            return Err(ModelError::Config(format!(
+                "a head of {} × {} needs more than {MAX_PARAMETERS} parameters",
+                self.code_width(),
+                self.classes
+            )));
+        }
+        Ok(())
+    }
+
+    /// The name and shape of every parameter tensor, in [`Classifier::parameters`]
+    /// order.
+    pub fn parameter_shapes(&self) -> Vec<(String, Shape)> {
+        let w = &self.widths;
+        let mut shapes = vec![];
+        for i in 0..self.depth() {
+            shapes.push((format!("encoder.{i}.weight"), Shape::new(w[i], w[i + 1])));
+            shapes.push((format!("encoder.{i}.bias"), Shape::new(1, w[i + 1])));
+        }
+        shapes.push((
+            "head.weight".into(),
+            Shape::new(self.code_width(), self.classes),
+        ));
+        shapes.push(("head.bias".into(), Shape::new(1, self.classes)));
+        shapes
+    }
+}
+
+/// The classifier: its config and the parameter store holding its weights.
+#[derive(Clone, Debug)]
+pub struct Classifier {
+    pub config: ClassifierConfig,
+    pub store: ParamStore,
+    /// Weight and bias of each encoder layer, then of the head.
+    layers: Vec<(EntryId, EntryId)>,
+}
+
+impl Classifier {
+    /// Encoder weights copied from `ae` (trained: pretraining), a fresh head drawn with
+    /// `seed`.
+    pub fn from_autoencoder(
+        ae: &DenseAutoencoder,
+        classes: usize,
+        seed: u64,
+    ) -> Result<Self, ModelError> {
+        let config = ClassifierConfig::from_autoencoder(&ae.config, classes);
+        config.validate()?;
+        let mut store = ParamStore::new();
+        let mut layers = vec![];
+        let shapes = config.parameter_shapes();
+        for i in 0..config.depth() {
+            let (w, b) = ae.encoder_layer(i);
+            let [(w_name, w_shape), (b_name, b_shape)] = [&shapes[2 * i], &shapes[2 * i + 1]];
+            let copy = |id: EntryId| ae.store.values(id).to_vec();
+            let wid = store.add(w_name, *w_shape, EntryKind::Parameter, copy(w));
+            let bid = store.add(b_name, *b_shape, EntryKind::Parameter, copy(b));
+            layers.push((wid, bid));
+        }
+        let mut rng = StdRng::seed_from_u64(seed ^ HEAD_STREAM);
+        let (code, k) = (config.code_width(), config.classes);
+        let head = config.init.sample(&mut rng, code, k, Activation::Linear);
+        let wid = store.add(
+            "head.weight",
+            Shape::new(code, k),
+            EntryKind::Parameter,
+            head,
+        );
+        let bid = store.zeros("head.bias", Shape::new(1, k), EntryKind::Parameter);
+        layers.push((wid, bid));
+        Ok(Classifier {
+            config,
+            store,
+            layers,
+        })
+    }
+
+    /// The baseline: the encoder of an untrained autoencoder with `config`'s
+    /// architecture, initialised with `seed` exactly as [`DenseAutoencoder::new`] does.
+    pub fn random(config: &ClassifierConfig, seed: u64) -> Result<Self, ModelError> {
+        config.validate()?;
+        let ae = DenseAutoencoder::new(config.autoencoder(), seed)?;
+        let mut model = Classifier::from_autoencoder(&ae, config.classes, seed)?;
+        model.config.init = config.init;
+        Ok(model)
+    }
+
+    /// The trainable entries, in [`ClassifierConfig::parameter_shapes`] order.
+    pub fn parameters(&self) -> Vec<EntryId> {
+        self.layers.iter().flat_map(|&(w, b)| [w, b]).collect()
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        self.parameters()
+            .iter()
+            .map(|&id| self.store.get(id).shape.len())
+            .sum()
+    }
+
+    pub fn input_width(&self) -> usize {
+        self.config.input_width()
+    }
+
+    /// The widest row of any value of the forward pass.
+    pub fn widest_row(&self) -> usize {
+        self.config
+            .widths
+            .iter()
+            .copied()
+            .chain([self.config.classes])
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// "784-256-64 → 10"
+    pub fn describe(&self) -> String {
+        let widths: Vec<String> = self.config.widths.iter().map(|w| w.to_string()).collect();
+        format!("{} → {}", widths.join("-"), self.config.classes)
+    }
+
+    /// Appends the forward pass to `g`: `x [n, in] → logits [n, classes]`.
+    pub fn logits(&self, g: &mut Graph, x: ValueId) -> Result<ValueId, GraphError> {
+        let depth = self.config.depth();
+        let mut h = x;
+        for (i, &(w, b)) in self.layers.iter().enumerate() {
+            let act = if i < depth {
+                g.set_label(format!("encoder layer {}", i + 1));
+                self.config.activations[i]
+            } else {
+                g.set_label("softmax head");
+                Activation::Linear
+            };
+            h = dense(g, &self.store, h, w, b, false, act)?;
+        }
+        Ok(h)
+    }
+
+    /// Saves weights and config (plus `extra` metadata) as safetensors, atomically.
+    pub fn save(&self, path: &Path, extra: &BTreeMap<String, String>) -> Result<(), ModelError> {
+        let tensors: Vec<NamedTensor> = self
+            .parameters()
+            .into_iter()
+            .map(|id| {
+                let e = self.store.get(id);
+                NamedTensor {
+                    name: e.name.clone(),
+                    shape: vec![e.shape.rows, e.shape.cols],
+                    values: self.store.values(id).to_vec(),
+                }
+            })
+            .collect();
+        let mut meta = extra.clone();
+        meta.insert("aegpu.kind".into(), "classifier".into());
+        meta.insert(
+            "aegpu.config".into(),
+            serde_json::to_string(&self.config).map_err(|e| ModelError::Config(e.to_string()))?,
+        );
+        save_safetensors(path, &tensors, &meta)?;
+        Ok(())
+    }
+
+    /// Loads a model saved by [`Classifier::save`], with the file's metadata.
+    pub fn load(path: &Path) -> Result<(Self, BTreeMap<String, String>), ModelError> {
+        let (tensors, meta) = load_safetensors(path)?;
+        let bad = |detail: String| ModelError::Incompatible {
+            path: path.display().to_string(),
+            detail,
+        };
+        match meta.get("aegpu.kind").map(String::as_str) {
+            Some("classifier") => {}
+            Some(other) => return Err(bad(format!("model kind `{other}` is not a classifier"))),
+            None => {
+                return Err(bad(
+                    "no `aegpu.kind` in the metadata: not an aegpu model file".into(),
+                ))
+            }
+        }
+        let config: ClassifierConfig = meta
+            .get("aegpu.config")
+            .ok_or_else(|| bad("no `aegpu.config` in the metadata".into()))
+            .and_then(|c| {
+                serde_json::from_str(c).map_err(|e| bad(format!("unreadable config: {e}")))
+            })?;
+        config.validate().map_err(|e| bad(e.to_string()))?;
+        let mut found = vec![];
+        for (name, shape) in config.parameter_shapes() {
+            let t = tensors
+                .iter()
+                .find(|t| t.name == name)
+                .ok_or_else(|| bad(format!("tensor `{name}` is missing")))?;
+            if t.shape != [shape.rows, shape.cols] {
+                return Err(bad(format!(
+                    "tensor `{name}` has shape {:?}, the architecture needs {shape}",
+                    t.shape
+                )));
+            }
+            found.push(t);
+        }
+        let mut model = Classifier::random(&config, 0).map_err(|e| bad(e.to_string()))?;
+        for (id, t) in model.parameters().into_iter().zip(found) {
+            model.store.set_values(id, t.values.clone());
+        }
+        Ok((model, meta))
+    }
+}
