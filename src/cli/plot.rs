@@ -203,11 +203,21 @@ fn latent(a: LatentArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Every picture is a PNG; another extension would only mislead.
+/// Every picture is a PNG, written into a folder that exists: said before any work.
 fn check_png(out: &Path) -> Result<(), CliError> {
     let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("");
     if !ext.eq_ignore_ascii_case("png") {
         return Err(format!("--out {}: use a .png file name", out.display()).into());
+    }
+    if let Some(folder) = out.parent().filter(|f| !f.as_os_str().is_empty()) {
+        if !folder.is_dir() {
+            return Err(format!(
+                "--out {}: the folder {} does not exist",
+                out.display(),
+                folder.display()
+            )
+            .into());
+        }
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use super::canvas::{category_colour, render, tick_label, Canvas, FONT};
+use super::log_axis::LogAxis;
 use super::{MetricsLog, PlotError, PlotSize};
 use crate::imaging::Image;
 
@@ -88,9 +89,7 @@ pub fn render_loss_curves(runs: &[LossRun], size: PlotSize) -> Result<Image, Plo
     render(size, |root| {
         root.fill(&WHITE)?;
         if lowest > 0.0 {
-            // A quarter of a decade of room either side, at least.
-            let pad = (highest / lowest).powf(0.05).max(10f64.powf(0.25));
-            let y = (lowest / pad..highest * pad).log_scale();
+            let y = LogAxis::around(lowest, highest);
             draw_curves(root, runs, x, y, "loss (log scale)")
         } else {
             let pad = ((highest - lowest) * 0.05).max(1e-6);

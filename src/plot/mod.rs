@@ -10,6 +10,7 @@
 
 mod canvas;
 mod latent;
+mod log_axis;
 mod loss_curve;
 mod metrics_log;
 mod recon_grid;

@@ -30,12 +30,14 @@ impl GridLayout {
 }
 
 /// The image shape of a plain row of `width` values, when it is unambiguous: a square
-/// grey image (784 = 1×28×28) or a square RGB one (3072 = 3×32×32). No width is both,
-/// since 3·n² is never a square.
+/// grey image (784 = 1×28×28) or a square RGB one (3072 = 3×32×32), at least 8 pixels
+/// across (4 or 9 columns are far likelier a table than a 2×2 or 3×3 picture). No
+/// width is both, since 3·n² is never a square.
 pub fn guess_image_shape(width: usize) -> Option<ImageShape> {
+    const SMALLEST_SIDE: usize = 8;
     let square_side = |n: usize| {
         let side = (n as f64).sqrt().round() as usize;
-        (side > 0 && side * side == n).then_some(side)
+        (side >= SMALLEST_SIDE && side * side == n).then_some(side)
     };
     if let Some(side) = square_side(width) {
         return Some(ImageShape::new(1, side, side));
@@ -149,7 +151,8 @@ mod tests {
     fn square_widths_are_grey_images_and_three_squares_are_colour() {
         assert_eq!(guess_image_shape(784), Some(ImageShape::new(1, 28, 28)));
         assert_eq!(guess_image_shape(3072), Some(ImageShape::new(3, 32, 32)));
-        assert_eq!(guess_image_shape(4), Some(ImageShape::new(1, 2, 2)));
+        assert_eq!(guess_image_shape(64), Some(ImageShape::new(1, 8, 8)));
+        assert_eq!(guess_image_shape(4), None);
         assert_eq!(guess_image_shape(30), None);
     }
 
