@@ -127,6 +127,16 @@ pub(super) fn tick_label(v: f64) -> String {
     }
 }
 
+/// [`tick_label`] of a tick on an axis spanning `span`: a value a millionth of the span
+/// from zero is zero (a tick at -2.22e-16 is a rounding error of the tick positions).
+pub(super) fn tick_label_on_span(v: f64, span: f64) -> String {
+    if v.abs() < span.abs() * 1e-6 {
+        "0".to_string()
+    } else {
+        tick_label(v)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +157,8 @@ mod tests {
         for (v, expected) in cases {
             assert_eq!(tick_label(v), expected, "{v}");
         }
+        assert_eq!(tick_label_on_span(-2.22e-16, 2.0), "0");
+        assert_eq!(tick_label_on_span(2e-5, 1e-4), "2e-5");
     }
 
     #[test]

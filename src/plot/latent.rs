@@ -7,7 +7,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::canvas::{category_colour, render, tick_label, FONT};
+use super::canvas::{category_colour, render, tick_label_on_span, Canvas, FONT};
 use super::{PlotError, PlotSize};
 use crate::imaging::Image;
 use crate::linalg::Pca;
@@ -140,6 +140,7 @@ pub fn render_latent_scatter(map: &LatentMap, size: PlotSize) -> Result<Image, P
     let title = format!("{title}, {} points", map.points.len());
     let x_range = padded_range(map.points.iter().map(|p| p[0]));
     let y_range = padded_range(map.points.iter().map(|p| p[1]));
+    let (x_span, y_span) = (x_range.end - x_range.start, y_range.end - y_range.start);
     // Few points get bigger dots; thousands get small translucent ones.
     let (radius, opacity) = if map.points.len() > 2000 {
         (2, 0.55)
@@ -160,8 +161,8 @@ pub fn render_latent_scatter(map: &LatentMap, size: PlotSize) -> Result<Image, P
             .configure_mesh()
             .x_desc(x_name)
             .y_desc(y_name)
-            .x_label_formatter(&|v| tick_label(*v))
-            .y_label_formatter(&|v| tick_label(*v))
+            .x_label_formatter(&|v| tick_label_on_span(*v, x_span))
+            .y_label_formatter(&|v| tick_label_on_span(*v, y_span))
             .label_style((FONT, 14))
             .axis_desc_style((FONT, 16))
             .light_line_style(WHITE.mix(0.0))
@@ -199,7 +200,7 @@ pub fn save_latent_scatter(
 }
 
 /// One dot and label per class, top down, under the heading "label".
-fn draw_legend(area: &super::canvas::Canvas, classes: &[u32]) -> Result<(), PlotError> {
+fn draw_legend(area: &Canvas, classes: &[u32]) -> Result<(), PlotError> {
     let (top, step) = (60, 22);
     area.draw(&Text::new("label", (8, top - 28), (FONT, 16)))?;
     // Beyond what fits, the last line says how many more there are.

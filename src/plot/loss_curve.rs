@@ -143,6 +143,8 @@ where
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.08))
         .draw()?;
+    // Markers show where the epochs are, until there are too many to tell apart.
+    let marker = if epochs > 40 { 0 } else { 3 };
     for (i, run) in runs.iter().enumerate() {
         let colour = category_colour(i);
         let prefix = if runs.len() == 1 {
@@ -157,7 +159,7 @@ where
             .map(|e| (e.epoch as i64, e.train_loss))
             .collect();
         chart
-            .draw_series(LineSeries::new(train, colour.stroke_width(2)).point_size(3))?
+            .draw_series(LineSeries::new(train, colour.stroke_width(2)).point_size(marker))?
             .label(format!("{prefix}train"))
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], colour.stroke_width(2)));
         if !run.log.has_validation() {
@@ -172,7 +174,7 @@ where
         chart.draw_series(
             checked
                 .iter()
-                .map(|&p| Circle::new(p, 3, colour.stroke_width(2))),
+                .map(|&p| Circle::new(p, marker, colour.stroke_width(2))),
         )?;
         chart
             .draw_series(DashedLineSeries::new(checked, 7, 5, colour.stroke_width(2)))?
