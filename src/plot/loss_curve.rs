@@ -2,15 +2,14 @@
 //! per run, on a log scale when every loss is positive (reconstruction losses fall
 //! by orders of magnitude, and a linear axis flattens everything after epoch 2).
 
-use std::ops::Range;
 use std::path::Path;
 
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
+use super::axes::{EpochAxis, LogAxis};
 use super::canvas::{category_colour, render, tick_label, Canvas, FONT};
-use super::log_axis::LogAxis;
 use super::{MetricsLog, PlotError, PlotSize};
 use crate::imaging::Image;
 
@@ -80,12 +79,7 @@ pub fn render_loss_curves(runs: &[LossRun], size: PlotSize) -> Result<Image, Plo
             .flat_map(|r| r.log.epochs.iter().map(|e| e.epoch as i64))
     };
     let (first, last) = (epochs().min().unwrap_or(1), epochs().max().unwrap_or(1));
-    // One epoch still gets an axis, with the point in the middle.
-    let x = if first == last {
-        first - 1..last + 1
-    } else {
-        first..last
-    };
+    let x = EpochAxis::new(first, last);
     render(size, |root| {
         root.fill(&WHITE)?;
         if lowest > 0.0 {
@@ -110,7 +104,7 @@ pub fn save_loss_curves(
 fn draw_curves<Y>(
     root: &Canvas,
     runs: &[LossRun],
-    x: Range<i64>,
+    x: EpochAxis,
     y: Y,
     y_description: &str,
 ) -> Result<(), PlotError>
@@ -124,7 +118,7 @@ where
         (1, true) => "training and validation loss per epoch".to_string(),
         (n, _) => format!("loss per epoch, {n} runs"),
     };
-    let epochs = (x.end - x.start) as usize;
+    let epochs = runs.iter().map(|r| r.log.epochs.len()).max().unwrap_or(0);
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FONT, 22))
         .margin(16)
@@ -135,7 +129,7 @@ where
         .configure_mesh()
         .x_desc("epoch")
         .y_desc(y_description)
-        .x_labels(epochs.clamp(2, 12))
+        .x_labels(12)
         .y_labels(8)
         .y_label_formatter(&|v| tick_label(*v))
         .label_style((FONT, 14))
@@ -152,11 +146,11 @@ where
         } else {
             format!("{} ", run.name)
         };
-        let train: Vec<(i64, f64)> = run
+        let train: Vec<(f64, f64)> = run
             .log
             .epochs
             .iter()
-            .map(|e| (e.epoch as i64, e.train_loss))
+            .map(|e| (e.epoch as f64, e.train_loss))
             .collect();
         chart
             .draw_series(LineSeries::new(train, colour.stroke_width(2)).point_size(marker))?
@@ -165,11 +159,11 @@ where
         if !run.log.has_validation() {
             continue;
         }
-        let checked: Vec<(i64, f64)> = run
+        let checked: Vec<(f64, f64)> = run
             .log
             .epochs
             .iter()
-            .filter_map(|e| e.validation_loss.map(|v| (e.epoch as i64, v)))
+            .filter_map(|e| e.validation_loss.map(|v| (e.epoch as f64, v)))
             .collect();
         chart.draw_series(
             checked

@@ -8,9 +8,9 @@
 //! with the DejaVu Sans font bundled in `assets/fonts/`, so no system font library
 //! is needed.
 
+mod axes;
 mod canvas;
 mod latent;
-mod log_axis;
 mod loss_curve;
 mod metrics_log;
 mod recon_grid;

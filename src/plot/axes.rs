@@ -1,6 +1,8 @@
-//! A logarithmic axis whose ticks are labelled however narrow its range: decades,
-//! then 1-2-5 or 1…9 within them, and evenly spaced round values when the range is
-//! less than a factor of about 2 (where plotters' own log axis labels nothing).
+//! Axes for loss curves that plotters' own do not draw well: a logarithmic axis
+//! whose ticks are labelled however narrow its range (decades, then 1-2-5 or 1…9
+//! within them, then evenly spaced round values below a factor of about 2, where
+//! plotters' log axis labels nothing), and an epoch axis with whole-number ticks and
+//! room at both ends, so the first and last epochs' markers are not cut in half.
 
 use std::ops::Range;
 
@@ -99,6 +101,59 @@ impl ValueFormatter<f64> for LogAxis {
     }
 }
 
+/// Epochs `first..=last` on a linear axis with a little room either side.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct EpochAxis {
+    first: i64,
+    last: i64,
+    pad: f64,
+}
+
+impl EpochAxis {
+    pub(super) fn new(first: i64, last: i64) -> Self {
+        let pad = ((last - first) as f64 * 0.02).max(if first == last { 0.5 } else { 0.25 });
+        EpochAxis { first, last, pad }
+    }
+}
+
+impl Ranged for EpochAxis {
+    type FormatOption = NoDefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        let range = self.range();
+        let fraction = (value - range.start) / (range.end - range.start);
+        limit.0 + ((limit.1 - limit.0) as f64 * fraction).round() as i32
+    }
+
+    /// Whole epochs 1, 2, 5, 10, 20… apart, at most `max` of them.
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        let max = hint.max_num_points().max(1) as i64;
+        let span = self.last - self.first + 1;
+        let step = (0..)
+            .flat_map(|e| [1, 2, 5].map(|m| m * 10i64.pow(e)))
+            .find(|step| (span + step - 1) / step <= max)
+            .unwrap_or(1);
+        let start = self.first.div_euclid(step) * step;
+        (0..)
+            .map(|k| start + k * step)
+            .skip_while(|&e| e < self.first)
+            .take_while(|&e| e <= self.last)
+            .map(|e| e as f64)
+            .collect()
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.first as f64 - self.pad..self.last as f64 + self.pad
+    }
+}
+
+impl ValueFormatter<f64> for EpochAxis {
+    fn format(value: &f64) -> String {
+        format!("{value:.0}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +174,21 @@ mod tests {
             labels(0.036, 0.069),
             ["0.04", "0.045", "0.05", "0.055", "0.06", "0.065"]
         );
+    }
+
+    #[test]
+    fn epoch_ticks_are_whole_and_round() {
+        assert_eq!(
+            EpochAxis::new(1, 8).key_points(12),
+            [1., 2., 3., 4., 5., 6., 7., 8.]
+        );
+        assert_eq!(
+            EpochAxis::new(1, 60).key_points(8),
+            [10., 20., 30., 40., 50., 60.]
+        );
+        assert_eq!(EpochAxis::new(3, 3).key_points(12), [3.]);
+        let one = EpochAxis::new(3, 3).range();
+        assert!(one.start < 3.0 && one.end > 3.0);
     }
 
     #[test]
