@@ -12,4 +12,5 @@ pub mod metrics;
 pub mod models;
 pub mod nn;
 pub mod ops;
+pub mod plot;
 pub mod train;

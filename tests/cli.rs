@@ -1036,3 +1036,255 @@ fn classify_refuses_unlabelled_data_too_many_labels_and_a_model_of_another_width
     ]);
     assert_one_line_error(&out, "reads 4 columns");
 }
+
+/// Decodes a PNG written by `aegpu plot` and returns its width and height.
+fn png_size(path: &Path) -> (u32, u32) {
+    let image = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        image::ImageFormat::from_path(path).unwrap(),
+        image::ImageFormat::Png
+    );
+    (image.width(), image.height())
+}
+
+#[test]
+fn plot_recon_and_latent_draw_a_model_trained_on_mnist() {
+    let train = mnist_subset(aegpu::data::Split::Train, 256, "plot-train.npy");
+    let model = temp("plot-mnist.safetensors");
+    stdout_json(&aegpu(&[
+        "train",
+        "--data",
+        train.to_str().unwrap(),
+        "--layers",
+        "784,2",
+        "--epochs",
+        "1",
+        "--backend",
+        "cpu",
+        "--out",
+        model.to_str().unwrap(),
+        "--json",
+    ]));
+    let model = model.to_str().unwrap();
+
+    // 10 digits in rows of 4: three pairs of rows of 28×28 digits zoomed 3×, 4 pixels apart.
+    let recon = temp("plot-recon.png");
+    let out = aegpu(&[
+        "plot",
+        "recon",
+        "--model",
+        model,
+        "--data",
+        "mnist:test",
+        "--count",
+        "10",
+        "--columns",
+        "4",
+        "--backend",
+        "cpu",
+        "--out",
+        recon.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        png_size(&recon),
+        (4 * 84 + 5 * 4, 3 * (2 * 84 + 4) + 2 * 12 + 2 * 4)
+    );
+
+    let latent = temp("plot-latent.png");
+    let out = aegpu(&[
+        "plot",
+        "latent",
+        "--model",
+        model,
+        "--data",
+        "mnist:test",
+        "--points",
+        "300",
+        "--size",
+        "640x480",
+        "--backend",
+        "cpu",
+        "--out",
+        latent.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("2-unit codes of 300 rows, coloured by label"),
+        "{stderr}"
+    );
+    assert_eq!(png_size(&latent), (640, 480));
+
+    // A 2-unit model on the 5 columns of iris.
+    let out = aegpu(&[
+        "plot",
+        "latent",
+        "--model",
+        model,
+        "--data",
+        "data/small/iris.csv",
+        "--out",
+        latent.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&out, "expects 784 columns");
+    let out = aegpu(&[
+        "plot",
+        "recon",
+        "--model",
+        model,
+        "--data",
+        "mnist:test",
+        "--image",
+        "3x28x28",
+        "--out",
+        recon.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&out, "--image 3×28×28 needs 2352 columns");
+}
+
+#[test]
+fn plot_latent_projects_wider_codes_by_pca_and_colours_csv_labels() {
+    let model = temp("plot-iris.safetensors");
+    let out = train_iris_with(&[
+        "--layers",
+        "4,3",
+        "--epochs",
+        "5",
+        "--batch",
+        "16",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let latent = temp("plot-iris-latent.png");
+    let out = aegpu(&[
+        "plot",
+        "latent",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--backend",
+        "cpu",
+        "--out",
+        latent.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("of 150 rows, coloured by label"),
+        "{stderr}"
+    );
+    assert_eq!(png_size(&latent), (800, 680));
+    // Four numbers per row are no image.
+    let out = aegpu(&[
+        "plot",
+        "recon",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--out",
+        latent.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&out, "give --image CxHxW");
+}
+
+#[test]
+fn plot_loss_overlays_logs_and_bad_input_leaves_the_old_picture() {
+    let loss = temp("plot-loss.png");
+    let out = aegpu(&[
+        "plot",
+        "loss",
+        "--log",
+        "tests/data/metrics.jsonl",
+        "--log",
+        "tests/data/metrics-no-validation.jsonl",
+        "--out",
+        loss.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The repeated epoch 4 of the first log counts once.
+    assert!(stderr.contains("2 run(s), 13 epochs"), "{stderr}");
+    assert_eq!(png_size(&loss), (800, 500));
+    let before = std::fs::read(&loss).unwrap();
+
+    let corrupt = temp("plot-corrupt.jsonl");
+    std::fs::write(
+        &corrupt,
+        "{\"epoch\":1,\"train_loss\":0.5}\n{\"epoch\":2,\"tra\n",
+    )
+    .unwrap();
+    let empty = temp("plot-empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let cases = [
+        (corrupt.to_str().unwrap(), "line 2: not a JSON object"),
+        (empty.to_str().unwrap(), "no epochs"),
+        (
+            "tests/data/no-such-log.jsonl",
+            "cannot read tests/data/no-such-log.jsonl",
+        ),
+    ];
+    for (log, expected) in cases {
+        let out = aegpu(&[
+            "plot",
+            "loss",
+            "--log",
+            log,
+            "--out",
+            loss.to_str().unwrap(),
+        ]);
+        assert_one_line_error(&out, expected);
+    }
+    // A folder where the picture should go cannot be replaced by it.
+    let folder = temp("plot-folder.png");
+    std::fs::create_dir_all(folder.join("inside")).unwrap();
+    let out = aegpu(&[
+        "plot",
+        "loss",
+        "--log",
+        "tests/data/metrics.jsonl",
+        "--out",
+        folder.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(folder.join("inside").is_dir());
+    assert_eq!(
+        std::fs::read(&loss).unwrap(),
+        before,
+        "the old picture survives"
+    );
+
+    let out = aegpu(&[
+        "plot",
+        "loss",
+        "--log",
+        "tests/data/metrics.jsonl",
+        "--out",
+        "/no/such/dir/a.png",
+    ]);
+    assert_one_line_error(&out, "the folder /no/such/dir does not exist");
+    let out = aegpu(&[
+        "plot",
+        "loss",
+        "--log",
+        "tests/data/metrics.jsonl",
+        "--out",
+        "loss.jpg",
+    ]);
+    assert_one_line_error(&out, "use a .png file name");
+}

@@ -14,11 +14,11 @@ use crate::train::{code_report, evaluate, run_rows, RowOutput};
 pub struct ModelOnData {
     /// A model saved by `aegpu train` or `aegpu pretrain` (dense or conv).
     #[arg(long)]
-    model: PathBuf,
+    pub(super) model: PathBuf,
     #[command(flatten)]
-    data: DataArgs,
+    pub(super) data: DataArgs,
     #[command(flatten)]
-    backend: BackendArgs,
+    pub(super) backend: BackendArgs,
 }
 
 #[derive(Args, Debug)]
@@ -72,7 +72,7 @@ fn check_width(model_path: &Path, spec: &str, expected: usize, got: usize) -> Re
 
 /// Loads the model and the data, applies the scaling recorded at training time, and
 /// checks that the widths agree.
-fn load(
+pub(super) fn load(
     model_path: &Path,
     data: &DataArgs,
 ) -> Result<(AnyAutoencoder, Option<Scaler>, Dataset), CliError> {

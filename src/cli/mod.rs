@@ -7,6 +7,7 @@ mod denoise;
 mod infer;
 mod info;
 mod options;
+mod plot;
 mod pretrain;
 mod progress;
 mod run_control;
@@ -52,6 +53,9 @@ enum Command {
     /// Denoise PNG/JPEG images of any size with a convolutional denoiser; with
     /// `--clean DIR`, PSNR/SSIM against the originals.
     Denoise(denoise::DenoiseArgs),
+    /// Pictures as PNG: `recon` (inputs over reconstructions), `loss` (curves from
+    /// metrics logs), `latent` (codes in 2-D coloured by label).
+    Plot(plot::PlotArgs),
     /// List GPU adapters with their limits, and what `--backend auto` would pick; or
     /// describe a saved model (`--model FILE`).
     Info(info::InfoArgs),
@@ -128,6 +132,7 @@ pub fn main() -> ExitCode {
         Command::Encode(a) => infer::rows(a, crate::train::RowOutput::Code),
         Command::Reconstruct(a) => infer::rows(a, crate::train::RowOutput::Reconstruction),
         Command::Denoise(a) => denoise::run(a),
+        Command::Plot(a) => plot::run(a),
         Command::Info(a) => info::run(a),
     };
     match result {

@@ -48,6 +48,20 @@ impl Image {
         Ok(Image { shape, data })
     }
 
+    /// An RGB image from 8-bit samples interleaved R, G, B pixel after pixel, rows top
+    /// to bottom (what a raster drawing library paints into), each k read as k/255.
+    pub fn from_rgb8(width: usize, height: usize, rgb: &[u8]) -> Result<Image, ImagingError> {
+        let shape = ImageShape::new(3, height, width);
+        if rgb.len() != shape.len() {
+            return Err(ImagingError::shape(format!(
+                "a {width}×{height} RGB image needs {} bytes, got {}",
+                shape.len(),
+                rgb.len()
+            )));
+        }
+        Image::new(shape, planar(&scaled(rgb, 3, 255.0), shape))
+    }
+
     /// Reads a PNG or JPEG file (the format is told by its first bytes, not its name).
     ///
     /// Grey and RGB images are read as they are; the alpha channel of grey+alpha and
