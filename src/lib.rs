@@ -10,6 +10,8 @@ pub mod io;
 pub mod linalg;
 pub mod metrics;
 pub mod models;
+pub mod neighbours;
 pub mod nn;
 pub mod ops;
+pub mod outliers;
 pub mod train;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::cli::{BackendArgs, CliError, DataArgs};
+use crate::cli::{load_data, BackendArgs, CliError, DataArgs};
 use crate::data::{save_csv, save_npy, Dataset, Scaler};
 use crate::models::AnyAutoencoder;
 use crate::train::{code_report, evaluate, run_rows, RowOutput};
@@ -14,11 +14,11 @@ use crate::train::{code_report, evaluate, run_rows, RowOutput};
 pub struct ModelOnData {
     /// A model saved by `aegpu train` or `aegpu pretrain` (dense or conv).
     #[arg(long)]
-    model: PathBuf,
+    pub model: PathBuf,
     #[command(flatten)]
-    data: DataArgs,
+    pub data: DataArgs,
     #[command(flatten)]
-    backend: BackendArgs,
+    pub backend: BackendArgs,
 }
 
 #[derive(Args, Debug)]
@@ -44,10 +44,23 @@ pub struct RowsArgs {
 
 /// Loads the model and the data, applies the scaling recorded at training time, and
 /// checks that the widths agree.
-fn load(
+pub(super) fn load(
     model_path: &Path,
     data: &DataArgs,
 ) -> Result<(AnyAutoencoder, Option<Scaler>, Dataset), CliError> {
+    let (model, scaler) = load_model(model_path)?;
+    let d = load_scaled(
+        &model,
+        scaler.as_ref(),
+        model_path,
+        &data.data,
+        &data.label_column,
+    )?;
+    Ok((model, scaler, d))
+}
+
+/// A saved model and the scaler its training recorded, if any.
+pub(super) fn load_model(model_path: &Path) -> Result<(AnyAutoencoder, Option<Scaler>), CliError> {
     let (model, meta) = AnyAutoencoder::load(model_path)?;
     let scaler: Option<Scaler> = match meta.get("aegpu.scaler") {
         Some(s) => Some(
@@ -56,21 +69,32 @@ fn load(
         ),
         None => None,
     };
-    let mut d = data.load()?;
+    Ok((model, scaler))
+}
+
+/// The data named by `spec`, checked against the model's input width and scaled as
+/// its training data was.
+pub(super) fn load_scaled(
+    model: &AnyAutoencoder,
+    scaler: Option<&Scaler>,
+    model_path: &Path,
+    spec: &str,
+    label_column: &Option<String>,
+) -> Result<Dataset, CliError> {
+    let mut d = load_data(spec, label_column)?;
     let width = model.input_width();
     if d.cols != width {
         return Err(format!(
-            "the model {} expects {width} columns, the data {} has {}",
+            "the model {} expects {width} columns, the data {spec} has {}",
             model_path.display(),
-            data.data,
             d.cols
         )
         .into());
     }
-    if let Some(s) = &scaler {
+    if let Some(s) = scaler {
         s.apply(&mut d)?;
     }
-    Ok((model, scaler, d))
+    Ok(d)
 }
 
 pub fn eval(a: EvalArgs) -> Result<(), CliError> {

@@ -6,8 +6,10 @@ mod denoise;
 mod infer;
 mod info;
 mod options;
+mod outliers;
 mod pretrain;
 mod progress;
+mod search;
 mod train;
 
 use std::process::ExitCode;
@@ -47,6 +49,11 @@ enum Command {
     /// Denoise PNG/JPEG images of any size with a convolutional denoiser; with
     /// `--clean DIR`, PSNR/SSIM against the originals.
     Denoise(denoise::DenoiseArgs),
+    /// Score every row by its reconstruction error and flag the outliers; with labels,
+    /// ROC AUC and average precision.
+    Outliers(outliers::OutliersArgs),
+    /// The k nearest index rows of each query row, compared by their codes.
+    Search(search::SearchArgs),
     /// List GPU adapters with their limits, and what `--backend auto` would pick; or
     /// describe a saved model (`--model FILE`).
     Info(info::InfoArgs),
@@ -115,6 +122,8 @@ pub fn main() -> ExitCode {
         Command::Encode(a) => infer::rows(a, crate::train::RowOutput::Code),
         Command::Reconstruct(a) => infer::rows(a, crate::train::RowOutput::Reconstruction),
         Command::Denoise(a) => denoise::run(a),
+        Command::Outliers(a) => outliers::run(a),
+        Command::Search(a) => search::run(a),
         Command::Info(a) => info::run(a),
     };
     match result {
