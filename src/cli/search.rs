@@ -9,6 +9,7 @@ use clap::Args;
 use crate::cli::infer::{load_model, load_scaled};
 use crate::cli::{load_data, BackendArgs, CliError};
 use crate::data::{save_csv, Dataset};
+use crate::neighbours::hamming::{k_nearest_hamming, BinaryCodes};
 use crate::neighbours::{k_nearest, Rows, SearchError, SelfMatch};
 use crate::train::{run_rows, RowOutput};
 
@@ -36,6 +37,10 @@ pub struct SearchArgs {
     /// Compare the inputs themselves instead of their codes (the baseline).
     #[arg(long, alias = "raw")]
     pixels: bool,
+    /// Threshold each code unit at 0.5 and compare codes by Hamming distance, the
+    /// number of differing bits (for sigmoid codes: semantic hashing).
+    #[arg(long)]
+    hamming: bool,
     /// Print one JSON object with the results on stdout.
     #[arg(long)]
     json: bool,
@@ -54,12 +59,23 @@ struct Searched {
 pub fn run(a: SearchArgs) -> Result<(), CliError> {
     let (index, query, searched) = prepare(&a)?;
     let t = Instant::now();
-    let found = k_nearest(
-        Rows::new(&searched.index, searched.dim),
-        Rows::new(&searched.query, searched.dim),
-        a.k,
-        SelfMatch::Allow,
-    )?;
+    let found = if a.hamming {
+        // Packing the bits is part of the search, as the sgemm's norms are.
+        let binary = |v: &[f32]| BinaryCodes::threshold(v, searched.dim, 0.5);
+        k_nearest_hamming(
+            &binary(&searched.index)?,
+            &binary(&searched.query)?,
+            a.k,
+            SelfMatch::Allow,
+        )?
+    } else {
+        k_nearest(
+            Rows::new(&searched.index, searched.dim),
+            Rows::new(&searched.query, searched.dim),
+            a.k,
+            SelfMatch::Allow,
+        )?
+    };
     let search_seconds = t.elapsed().as_secs_f64();
     let queries_per_s = query.rows as f64 / search_seconds.max(1e-9);
     let precision = match (&query.labels, &index.labels) {
@@ -88,13 +104,18 @@ pub fn run(a: SearchArgs) -> Result<(), CliError> {
         );
     }
 
-    let space = if a.pixels { "inputs" } else { "codes" };
+    let space = match (a.pixels, a.hamming) {
+        (true, _) => "inputs",
+        (false, true) => "binary codes",
+        (false, false) => "codes",
+    };
     if a.json {
         let out = serde_json::json!({
             "k": a.k,
             "queries": query.rows,
             "index_rows": index.rows,
             "space": space,
+            "distance": if a.hamming { "hamming" } else { "euclidean" },
             "dim": searched.dim,
             "precision_at_k": precision,
             "queries_per_s": queries_per_s,
@@ -122,6 +143,9 @@ pub fn run(a: SearchArgs) -> Result<(), CliError> {
 /// Loads both sides, scales them as the model's training data was, checks k, and
 /// encodes them unless `--pixels`.
 fn prepare(a: &SearchArgs) -> Result<(Dataset, Dataset, Searched), CliError> {
+    if a.hamming && a.pixels {
+        return Err("--hamming compares binary codes; it does not go with --pixels".into());
+    }
     let model = a
         .model
         .as_ref()

@@ -10,7 +10,9 @@
 //! candidates as it goes (a partial selection, never a full sort of the index). The
 //! expansion loses digits when ‖q‖ ≫ ‖q − x‖, so the k distances returned are computed
 //! again directly, in f64, and the k neighbours sorted by them. Blocks of queries run in
-//! parallel on the rayon pool.
+//! parallel on the rayon pool. [`hamming`] searches binary codes by Hamming distance.
+
+pub mod hamming;
 
 use rayon::prelude::*;
 use thiserror::Error;
@@ -61,7 +63,7 @@ impl<'a> Rows<'a> {
     }
 
     fn check(&self, what: &'static str) -> Result<(), SearchError> {
-        if self.dim == 0 || !self.values.len().is_multiple_of(self.dim) {
+        if self.dim == 0 || self.values.len() % self.dim != 0 {
             return Err(SearchError::Shape {
                 what,
                 len: self.values.len(),
@@ -243,7 +245,7 @@ fn search_block(
 
 /// Inserts `c` into `list` (ascending, at most `k` long), after any equal distances so
 /// that earlier index rows win ties.
-fn insert_sorted(list: &mut Vec<(f32, u32)>, k: usize, c: (f32, u32)) {
+pub(crate) fn insert_sorted(list: &mut Vec<(f32, u32)>, k: usize, c: (f32, u32)) {
     let at = list.partition_point(|e| e.0 <= c.0);
     list.insert(at, c);
     list.truncate(k);
