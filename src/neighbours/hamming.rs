@@ -90,13 +90,16 @@ pub fn k_nearest_hamming(
         .for_each(|(q, (ids, ds))| {
             let code = query.code(q);
             let mut best: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
-            for i in 0..n {
-                if self_match == SelfMatch::Exclude && i == q {
+            // Distances are integers: compare them as such against the k-th best.
+            let mut worst = u32::MAX;
+            for (i, other) in index.packed.chunks_exact(index.words).enumerate() {
+                let d = distance(code, other);
+                if d >= worst || (self_match == SelfMatch::Exclude && i == q) {
                     continue;
                 }
-                let d = distance(code, index.code(i)) as f32;
-                if best.len() < k || d < best[k - 1].0 {
-                    insert_sorted(&mut best, k, (d, i as u32));
+                insert_sorted(&mut best, k, (d as f32, i as u32));
+                if best.len() == k {
+                    worst = best[k - 1].0 as u32;
                 }
             }
             for (slot, (d, i)) in best.into_iter().enumerate() {
