@@ -172,10 +172,21 @@ mod tests {
         let argmax = |v: &[f32]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap();
         assert_eq!(argmax(&pca), 9);
         assert_eq!(argmax(&knn), 9);
-        let forest = isolation_forest(&data, 10, 2, 100, 256, 0);
-        assert_eq!(argmax(&forest), 9);
-        assert!(forest[9] > 0.5 && forest[4] < forest[9], "{forest:?}");
         // Neighbours 1 and 2 of (0, 0) are (1, 2) and (2, 4): distance √20.
         assert!((knn[0] - 20f32.sqrt()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_isolation_forest_isolates_a_far_point_first() {
+        // A 7 × 7 grid in [0, 0.6]² and one point at (10, 10).
+        let mut data: Vec<f32> = (0..49)
+            .flat_map(|i| [(i % 7) as f32 * 0.1, (i / 7) as f32 * 0.1])
+            .collect();
+        data.extend([10.0, 10.0]);
+        let s = isolation_forest(&data, 50, 2, 100, 256, 0);
+        let inliers = s[..49].iter().cloned().fold(f32::MIN, f32::max);
+        assert!(s[49] > 0.7 && inliers < s[49], "{s:?}");
+        // The grid's centre is deep inside: s below ½ means "normal".
+        assert!(s[24] < 0.5, "{}", s[24]);
     }
 }
