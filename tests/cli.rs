@@ -1288,3 +1288,354 @@ fn plot_loss_overlays_logs_and_bad_input_leaves_the_old_picture() {
     ]);
     assert_one_line_error(&out, "use a .png file name");
 }
+
+/// `aegpu train` on the bundled ionosphere outlier set, unsupervised on all 351 rows
+/// (the `label` column left out of the features), standardised, linear output.
+fn train_ionosphere(model: &Path) {
+    let out = aegpu(&[
+        "train",
+        "--data",
+        "data/outliers/ionosphere.csv",
+        "--label-column",
+        "label",
+        "--scale",
+        "standard",
+        "--layers",
+        "33,16,8",
+        "--output-activation",
+        "linear",
+        "--epochs",
+        "30",
+        "--batch",
+        "32",
+        "--lr",
+        "3e-3",
+        "--backend",
+        "cpu",
+        "--out",
+        model.to_str().unwrap(),
+        "--json",
+    ]);
+    stdout_json(&out);
+}
+
+/// The ionosphere features without the label column, and its 0/1 labels.
+fn ionosphere_features() -> (PathBuf, Vec<u32>) {
+    let d = aegpu::data::load_csv(
+        Path::new("data/outliers/ionosphere.csv"),
+        &aegpu::data::CsvOptions {
+            label_column: Some("label".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let path = temp("ionosphere-features.csv");
+    aegpu::data::save_csv(&path, None, d.rows, d.cols, &d.values).unwrap();
+    (path, d.labels.unwrap())
+}
+
+/// `aegpu outliers` on `data` (the labelled set when `None`, read with
+/// `--label-column label`).
+fn outliers_on_ionosphere(model: &Path, data: Option<&Path>, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "outliers",
+        "--model",
+        model.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ];
+    match data {
+        Some(d) => args.extend(["--data", d.to_str().unwrap()]),
+        None => args.extend([
+            "--data",
+            "data/outliers/ionosphere.csv",
+            "--label-column",
+            "label",
+        ]),
+    }
+    args.extend_from_slice(extra);
+    aegpu(&args)
+}
+
+#[test]
+fn outliers_rank_the_labelled_ionosphere_outliers_well_above_chance() {
+    let model = temp("ionosphere.safetensors");
+    train_ionosphere(&model);
+    let scores = temp("ionosphere-scores.csv");
+    let found = stdout_json(&outliers_on_ionosphere(
+        &model,
+        None,
+        &["--json", "--out", scores.to_str().unwrap()],
+    ));
+    // Measured 0.954 / 0.944 (scikit-learn agrees on the written scores); PCA with
+    // the same code size gets 0.950, chance 0.5.
+    assert!(found["roc_auc"].as_f64().unwrap() > 0.85, "{found}");
+    assert!(
+        found["average_precision"].as_f64().unwrap() > 0.8,
+        "{found}"
+    );
+    assert_eq!(found["rows"], 351);
+    assert_eq!(found["outliers"], 126);
+    // Default contamination 0.1: the 35 rows above the 0.9-quantile.
+    assert_eq!(found["flagged"], 35);
+    assert!(found["precision"].as_f64().unwrap() > 0.8, "{found}");
+
+    let written = aegpu::data::load_csv(&scores, &Default::default()).unwrap();
+    assert_eq!((written.rows, written.cols), (351, 4));
+    let flagged: f32 = written.values.chunks(4).map(|r| r[2]).sum();
+    assert_eq!(flagged, 35.0);
+
+    // The scores are the per-row MSE in the scaled space training used: their mean is
+    // what `aegpu eval` reports.
+    let eval = stdout_json(&aegpu(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        "data/outliers/ionosphere.csv",
+        "--label-column",
+        "label",
+        "--backend",
+        "cpu",
+        "--json",
+    ]));
+    let (mean, mse) = (
+        found["mean_score"].as_f64().unwrap(),
+        eval["test_mse"].as_f64().unwrap(),
+    );
+    assert!((mean - mse).abs() < 1e-4 * mse, "{mean} vs {mse}");
+
+    // A quantile instead: 0.5 flags the upper half, no labels needed.
+    let (features, truth) = ionosphere_features();
+    let half = stdout_json(&outliers_on_ionosphere(
+        &model,
+        Some(&features),
+        &["--quantile", "0.5", "--json"],
+    ));
+    assert_eq!(half["flagged"], 175);
+    assert!(half.get("roc_auc").is_none());
+
+    // Labels from a file of their own give the same ranking.
+    let labels = temp("ionosphere-labels.csv");
+    let column: Vec<f32> = truth.iter().map(|&l| l as f32).collect();
+    aegpu::data::save_csv(&labels, None, 351, 1, &column).unwrap();
+    let from_file = stdout_json(&outliers_on_ionosphere(
+        &model,
+        Some(&features),
+        &["--labels", labels.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(from_file["roc_auc"], found["roc_auc"]);
+}
+
+#[test]
+fn outliers_refuse_bad_thresholds_labels_and_widths() {
+    let model = temp("ionosphere-bad.safetensors");
+    train_ionosphere(&model);
+    let m = model.to_str().unwrap();
+    let run = |extra: &[&str]| outliers_on_ionosphere(&model, None, extra);
+    let (features, _) = ionosphere_features();
+    let with_labels = |file: &Path| {
+        outliers_on_ionosphere(
+            &model,
+            Some(&features),
+            &["--labels", file.to_str().unwrap()],
+        )
+    };
+    assert_one_line_error(
+        &run(&["--quantile", "0.9", "--contamination", "0.1"]),
+        "give one of them",
+    );
+    assert_one_line_error(&run(&["--quantile", "1.5"]), "outside (0, 1)");
+    assert_one_line_error(&run(&["--contamination", "0"]), "outside (0, 1)");
+    let out = aegpu(&[
+        "outliers",
+        "--model",
+        m,
+        "--data",
+        "data/outliers/pima.csv",
+        "--label-column",
+        "label",
+    ]);
+    assert_one_line_error(&out, "expects 33 columns");
+
+    let labels_file = |name: &str, values: &[f32]| {
+        let path = temp(name);
+        aegpu::data::save_csv(&path, None, values.len(), 1, values).unwrap();
+        path
+    };
+    let short = labels_file("short-labels.csv", &[0.0, 1.0, 0.0]);
+    assert_one_line_error(&with_labels(&short), "has 3 rows");
+    let mut values = vec![0.0; 351];
+    let one_class = labels_file("one-class-labels.csv", &values);
+    assert_one_line_error(&with_labels(&one_class), "no positive");
+    values[7] = 2.0;
+    let not_binary = labels_file("not-binary-labels.csv", &values);
+    assert_one_line_error(&with_labels(&not_binary), "must be 0 or 1");
+    // Both a label column and a labels file: which one is meant?
+    assert_one_line_error(
+        &run(&["--labels", not_binary.to_str().unwrap()]),
+        "give one",
+    );
+}
+
+/// The first `rows` MNIST digits of `split` as a CSV of 784 pixel columns and a
+/// `label` column.
+fn mnist_csv(split: aegpu::data::Split, rows: usize, name: &str) -> PathBuf {
+    let d = aegpu::data::load_mnist(&aegpu::data::bundled_mnist_dir(), split)
+        .unwrap()
+        .head(rows);
+    let labels = d.labels.as_ref().unwrap();
+    let mut values = Vec::with_capacity(rows * 785);
+    for (r, &l) in d.values.chunks(784).zip(labels) {
+        values.extend_from_slice(r);
+        values.push(l as f32);
+    }
+    let mut header: Vec<String> = (0..784).map(|i| format!("p{i}")).collect();
+    header.push("label".into());
+    let path = temp(name);
+    aegpu::data::save_csv(&path, Some(&header), rows, 785, &values).unwrap();
+    path
+}
+
+#[test]
+fn search_finds_digits_of_the_same_class_by_code_and_by_pixels() {
+    let index = mnist_csv(aegpu::data::Split::Train, 400, "search-index.csv");
+    let query = mnist_csv(aegpu::data::Split::Test, 50, "search-query.csv");
+    let (index, query) = (index.to_str().unwrap(), query.to_str().unwrap());
+    let model = temp("search.safetensors");
+    stdout_json(&aegpu(&[
+        "train",
+        "--data",
+        index,
+        "--label-column",
+        "label",
+        "--layers",
+        "784,64,16",
+        "--epochs",
+        "10",
+        "--batch",
+        "32",
+        "--backend",
+        "cpu",
+        "--out",
+        model.to_str().unwrap(),
+        "--json",
+    ]));
+    let search = |extra: &[&str]| {
+        let mut args = vec![
+            "search",
+            "--index",
+            index,
+            "--query",
+            query,
+            "--label-column",
+            "label",
+            "--k",
+            "5",
+            "--backend",
+            "cpu",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        stdout_json(&aegpu(&args))
+    };
+    let neighbours = temp("neighbours.csv");
+    let codes = search(&[
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        neighbours.to_str().unwrap(),
+    ]);
+    let pixels = search(&["--pixels"]);
+    // Ten classes: chance is 0.1. Measured: codes 0.668, pixels 0.700 (scikit-learn
+    // NearestNeighbors finds the same pixel neighbours).
+    assert!(codes["precision_at_k"].as_f64().unwrap() > 0.5, "{codes}");
+    assert!(pixels["precision_at_k"].as_f64().unwrap() > 0.6, "{pixels}");
+    assert_eq!(
+        (codes["k"].clone(), codes["dim"].clone()),
+        (5.into(), 16.into())
+    );
+    assert_eq!(pixels["dim"], 784);
+    assert!(codes["queries_per_s"].as_f64().unwrap() > 0.0);
+    assert!(codes["encode_seconds"].as_f64().is_some());
+
+    // A sigmoid code thresholded at ½ and searched by Hamming distance.
+    let hashing = temp("search-sigmoid.safetensors");
+    stdout_json(&aegpu(&[
+        "train",
+        "--data",
+        index,
+        "--label-column",
+        "label",
+        "--layers",
+        "784,64,16",
+        "--code-activation",
+        "sigmoid",
+        "--epochs",
+        "20",
+        "--batch",
+        "32",
+        "--lr",
+        "2e-2",
+        "--backend",
+        "cpu",
+        "--out",
+        hashing.to_str().unwrap(),
+        "--json",
+    ]));
+    let binary = search(&["--model", hashing.to_str().unwrap(), "--hamming"]);
+    assert_eq!(binary["distance"], "hamming");
+    // Measured 0.364 (chance 0.1): 16 bits of a briefly trained code keep less than
+    // 16 reals do.
+    assert!(binary["precision_at_k"].as_f64().unwrap() > 0.2, "{binary}");
+
+    // One line per query: its number, 5 index rows, 5 ascending distances.
+    let written = aegpu::data::load_csv(&neighbours, &Default::default()).unwrap();
+    assert_eq!((written.rows, written.cols), (50, 11));
+    for (q, row) in written.values.chunks(11).enumerate() {
+        assert_eq!(row[0], q as f32);
+        assert!(row[1..6].iter().all(|&i| (0.0..400.0).contains(&i)));
+        assert!(row[6..].windows(2).all(|d| d[0] <= d[1]), "{row:?}");
+    }
+}
+
+#[test]
+fn search_refuses_bad_requests() {
+    let index = mnist_csv(aegpu::data::Split::Train, 20, "search-bad-index.csv");
+    let (index, query) = (index.to_str().unwrap(), index.to_str().unwrap());
+    let search = |extra: &[&str]| {
+        let mut args = vec![
+            "search",
+            "--index",
+            index,
+            "--query",
+            query,
+            "--label-column",
+            "label",
+            "--backend",
+            "cpu",
+        ];
+        args.extend_from_slice(extra);
+        aegpu(&args)
+    };
+    assert_one_line_error(&search(&["--pixels", "--k", "0"]), "at least 1");
+    assert_one_line_error(&search(&["--pixels", "--k", "21"]), "20 index rows");
+    assert_one_line_error(&search(&[]), "--pixels");
+    assert_one_line_error(&search(&["--pixels", "--hamming"]), "--hamming");
+    let iris = temp("search-iris.safetensors");
+    train_iris(&iris);
+    assert_one_line_error(
+        &search(&["--model", iris.to_str().unwrap()]),
+        "expects 4 columns",
+    );
+    // Raw inputs of two widths cannot be compared.
+    let out = aegpu(&[
+        "search",
+        "--index",
+        index,
+        "--query",
+        "data/small/iris.csv",
+        "--pixels",
+    ]);
+    assert_one_line_error(&out, "have 5");
+}

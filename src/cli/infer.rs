@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::cli::{BackendArgs, CliError, DataArgs};
+use crate::cli::{load_data, BackendArgs, CliError, DataArgs};
 use crate::data::{Dataset, RowSink, RowStream, Scaler};
 use crate::models::AnyAutoencoder;
 use crate::train::{code_report, evaluate, run_rows, RowOutput};
@@ -14,11 +14,11 @@ use crate::train::{code_report, evaluate, run_rows, RowOutput};
 pub struct ModelOnData {
     /// A model saved by `aegpu train` or `aegpu pretrain` (dense or conv).
     #[arg(long)]
-    pub(super) model: PathBuf,
+    pub model: PathBuf,
     #[command(flatten)]
-    pub(super) data: DataArgs,
+    pub data: DataArgs,
     #[command(flatten)]
-    pub(super) backend: BackendArgs,
+    pub backend: BackendArgs,
 }
 
 #[derive(Args, Debug)]
@@ -47,7 +47,7 @@ pub struct RowsArgs {
 }
 
 /// Loads a saved model with the scaling recorded when it was trained.
-fn load_model(model_path: &Path) -> Result<(AnyAutoencoder, Option<Scaler>), CliError> {
+pub(super) fn load_model(model_path: &Path) -> Result<(AnyAutoencoder, Option<Scaler>), CliError> {
     let (model, meta) = AnyAutoencoder::load(model_path)?;
     let scaler: Option<Scaler> = match meta.get("aegpu.scaler") {
         Some(s) => Some(
@@ -77,12 +77,31 @@ pub(super) fn load(
     data: &DataArgs,
 ) -> Result<(AnyAutoencoder, Option<Scaler>, Dataset), CliError> {
     let (model, scaler) = load_model(model_path)?;
-    let mut d = data.load()?;
-    check_width(model_path, &data.data, model.input_width(), d.cols)?;
-    if let Some(s) = &scaler {
+    let d = load_scaled(
+        &model,
+        scaler.as_ref(),
+        model_path,
+        &data.data,
+        &data.label_column,
+    )?;
+    Ok((model, scaler, d))
+}
+
+/// The data named by `spec`, checked against the model's input width and scaled as
+/// its training data was.
+pub(super) fn load_scaled(
+    model: &AnyAutoencoder,
+    scaler: Option<&Scaler>,
+    model_path: &Path,
+    spec: &str,
+    label_column: &Option<String>,
+) -> Result<Dataset, CliError> {
+    let mut d = load_data(spec, label_column)?;
+    check_width(model_path, spec, model.input_width(), d.cols)?;
+    if let Some(s) = scaler {
         s.apply(&mut d)?;
     }
-    Ok((model, scaler, d))
+    Ok(d)
 }
 
 pub fn eval(a: EvalArgs) -> Result<(), CliError> {

@@ -7,10 +7,12 @@ mod denoise;
 mod infer;
 mod info;
 mod options;
+mod outliers;
 mod plot;
 mod pretrain;
 mod progress;
 mod run_control;
+mod search;
 mod train;
 
 use std::process::ExitCode;
@@ -56,6 +58,11 @@ enum Command {
     /// Pictures as PNG: `recon` (inputs over reconstructions), `loss` (curves from
     /// metrics logs), `latent` (codes in 2-D coloured by label).
     Plot(plot::PlotArgs),
+    /// Score every row by its reconstruction error and flag the outliers; with labels,
+    /// ROC AUC and average precision.
+    Outliers(outliers::OutliersArgs),
+    /// The k nearest index rows of each query row, compared by their codes.
+    Search(search::SearchArgs),
     /// List GPU adapters with their limits, and what `--backend auto` would pick; or
     /// describe a saved model (`--model FILE`).
     Info(info::InfoArgs),
@@ -133,6 +140,8 @@ pub fn main() -> ExitCode {
         Command::Reconstruct(a) => infer::rows(a, crate::train::RowOutput::Reconstruction),
         Command::Denoise(a) => denoise::run(a),
         Command::Plot(a) => plot::run(a),
+        Command::Outliers(a) => outliers::run(a),
+        Command::Search(a) => search::run(a),
         Command::Info(a) => info::run(a),
     };
     match result {
