@@ -6,8 +6,9 @@
 //! is trained with the same budget. Test accuracy on the 10,000 test digits, both
 //! ways, averaged over a few label draws (few labels: high variance).
 //!
-//! `cargo run --release --example pretrain_classifier [AE_EPOCHS] [SEEDS] [EPOCHS_100] [EPOCHS_1000] [LR]`
-//! (defaults: 5, 5, 100, 30, 1e-3), all on the CPU backend.
+//! `cargo run --release --example pretrain_classifier [AE_EPOCHS] [SEEDS] [EPOCHS_100] [EPOCHS_1000] [LR] [MASK]`
+//! (defaults: 5, 5, 100, 30, 1e-3, 0), all on the CPU backend; `MASK` > 0 pretrains a
+//! denoising autoencoder with masking noise of that probability.
 //!
 //! Measured with the defaults (2 cores, 2 min), test accuracy, mean ± sd of 5 draws:
 //!
@@ -20,7 +21,10 @@
 //!
 //! Pretraining the default linear-code autoencoder hurts; with a bounded (sigmoid)
 //! code it helps by half a point to a point, within one standard deviation at 100
-//! labels.
+//! labels. A denoising autoencoder (`-- 5 3 100 30 0.001 0.3`, masking p = 0.3, 3
+//! draws) does a little better with the sigmoid code: 77.9% ± 2.3 against 76.7% ± 1.7
+//! at 100 labels, 92.0% ± 0.4 against 90.9% ± 0.1 at 1,000; the linear code still
+//! loses (69.4% against 76.5%, 90.2% against 90.8%).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -38,6 +42,11 @@ fn main() {
         .nth(5)
         .and_then(|a| a.parse().ok())
         .unwrap_or(ClassifyConfig::default().lr);
+    // Masking noise p for a denoising autoencoder (Vincent et al. 2008); 0: plain.
+    let mask: f32 = std::env::args()
+        .nth(6)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0.0);
     let (train, test) = common::mnist(0, 0);
     let classes = 10;
     // The project's default code (linear) and a bounded one (sigmoid); the random-init
@@ -49,6 +58,10 @@ fn main() {
         let mut ae = DenseAutoencoder::new(config, 7).expect("config");
         let cfg = TrainConfig {
             epochs: ae_epochs,
+            regularization: aegpu::train::Regularization {
+                noise: (mask > 0.0).then_some(aegpu::ops::random::Noise::Mask { p: mask }),
+                ..Default::default()
+            },
             ..TrainConfig::default()
         };
         let mut cpu = CpuBackend::<f32>::new();
