@@ -1002,6 +1002,49 @@ fn classify_fine_tunes_a_pretrained_encoder_and_reports_test_accuracy() {
     assert!(accuracy > 0.6, "test accuracy {accuracy}");
     assert!(clf.exists());
 
+    // The saved classifier predicts the same classes on the same rows (scaled as its
+    // autoencoder's data was), says what it is, and is not mistaken for an autoencoder.
+    let predictions = temp("iris-predictions.csv");
+    let predicted = stdout_json(&aegpu(&[
+        "predict",
+        "--model",
+        clf.to_str().unwrap(),
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+        "--backend",
+        "cpu",
+        "--out",
+        predictions.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(predicted["rows"], 150);
+    assert_eq!(
+        predicted["accuracy"].as_f64().unwrap() as f32,
+        accuracy as f32
+    );
+    let rows = aegpu::data::load_csv(&predictions, &Default::default()).unwrap();
+    assert_eq!((rows.rows, rows.cols), (150, 3));
+    let info = stdout_json(&aegpu(&[
+        "info",
+        "--model",
+        clf.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(info["kind"], "classifier");
+    assert_eq!(info["classes"], 3);
+    let eval = aegpu(&[
+        "eval",
+        "--model",
+        clf.to_str().unwrap(),
+        "--data",
+        "data/small/iris.csv",
+        "--label-column",
+        "target",
+    ]);
+    assert_one_line_error(&eval, "aegpu predict");
+
     // Random initialisation of the same architecture, for comparison.
     let out = classify_iris_with(&["--layers", "4,3,2", "--labels", "30", "--json"]);
     assert!(stdout_json(&out)["pretrained"].is_null());

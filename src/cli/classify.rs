@@ -1,7 +1,8 @@
 //! `aegpu classify`: fine-tune a classifier — a dense encoder plus a linear softmax
 //! head — on a few labelled rows, starting from a saved autoencoder's encoder
 //! (`--pretrained`) or from random initialisation (`--layers`), and report its test
-//! accuracy. `crate::models::classifier` and `crate::train::classify` do the work.
+//! accuracy; and `aegpu predict`: a saved classifier's class for every row.
+//! `crate::models::classifier` and `crate::train::classify` do the work.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,10 +12,10 @@ use clap::Args;
 
 use crate::cli::options::ModelArgs;
 use crate::cli::{load_data, BackendArgs, CliError, DataArgs};
-use crate::data::{balanced_subset, Dataset, Scaler};
+use crate::data::{balanced_subset, save_csv, Dataset, Scaler};
 use crate::models::{Classifier, ClassifierConfig, DenseAutoencoder};
 use crate::ops::Optimizer;
-use crate::train::{accuracy, fit_classifier, ClassifyConfig};
+use crate::train::{accuracy, fit_classifier, predict, ClassifyConfig};
 
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {
@@ -197,6 +198,95 @@ pub fn run(a: ClassifyArgs) -> Result<(), CliError> {
             println!("test accuracy on {} rows: {:.2}%", t.rows, 100.0 * acc);
         }
         println!("saved {}", a.out.display());
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// A classifier saved by `aegpu classify`.
+    #[arg(long)]
+    model: PathBuf,
+    /// The rows to classify; with labels (`mnist`, or --label-column), the accuracy.
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// Write one line per row: row, predicted class, and the label when known (CSV).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print one JSON object with the results (`rows`, `accuracy`, …) on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `aegpu predict`: a saved classifier's class for every row, scaled as its training
+/// data was.
+pub fn predict_rows(a: PredictArgs) -> Result<(), CliError> {
+    let (model, meta) = Classifier::load(&a.model)?;
+    let mut data = a.data.load()?;
+    if data.cols != model.input_width() {
+        return Err(format!(
+            "the classifier {} reads {} columns, the data {} has {}",
+            a.model.display(),
+            model.input_width(),
+            a.data.data,
+            data.cols
+        )
+        .into());
+    }
+    if let Some(s) = meta.get("aegpu.scaler") {
+        let scaler: Scaler = serde_json::from_str(s)
+            .map_err(|e| format!("{}: unreadable scaler: {e}", a.model.display()))?;
+        scaler.apply(&mut data)?;
+    }
+    let mut selected = a.backend.open()?;
+    let backend = selected.backend.as_mut();
+    backend.upload_store(&model.store)?;
+    let predicted = predict(&model, backend, &data)?;
+    let accuracy = data.labels.as_ref().map(|labels| {
+        let right = predicted.iter().zip(labels).filter(|(p, t)| p == t).count();
+        right as f64 / data.rows as f64
+    });
+    if let Some(path) = &a.out {
+        let mut header = vec!["row".to_string(), "predicted".to_string()];
+        let mut columns = 2;
+        if data.labels.is_some() {
+            header.push("label".to_string());
+            columns = 3;
+        }
+        let mut values = Vec::with_capacity(data.rows * columns);
+        for (row, &class) in predicted.iter().enumerate() {
+            // Row numbers and classes are exact as f32 below 2²⁴.
+            values.extend([row as f32, class as f32]);
+            if let Some(labels) = &data.labels {
+                values.push(labels[row] as f32);
+            }
+        }
+        save_csv(path, Some(&header), data.rows, columns, &values)?;
+    }
+    let out = serde_json::json!({
+        "backend": backend.describe(),
+        "model": a.model.display().to_string(),
+        "rows": data.rows,
+        "classes": model.config.classes,
+        "accuracy": accuracy,
+        "out": a.out.as_ref().map(|p| p.display().to_string()),
+    });
+    if a.json {
+        println!("{out}");
+    } else {
+        match accuracy {
+            Some(acc) => println!(
+                "{} rows classified: accuracy {:.2}%",
+                data.rows,
+                100.0 * acc
+            ),
+            None => println!("{} rows classified", data.rows),
+        }
+        if let Some(path) = &a.out {
+            println!("wrote {}", path.display());
+        }
     }
     Ok(())
 }

@@ -10,14 +10,15 @@ use crate::backend::gpu::list_adapters;
 use crate::backend::select::{select, BackendChoice};
 use crate::backend::Backend;
 use crate::cli::CliError;
-use crate::models::AnyAutoencoder;
+use crate::io::load_safetensors;
+use crate::models::{AnyAutoencoder, Classifier};
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// Describe this saved model (dense or conv) instead of the adapters.
+    /// Describe this saved model (dense, conv or classifier) instead of the adapters.
     #[arg(long)]
     model: Option<PathBuf>,
 }
@@ -64,6 +65,10 @@ pub fn run(args: InfoArgs) -> Result<(), CliError> {
 
 /// The kind, architecture, size and recorded training settings of a saved model.
 fn model_info(path: &Path, json: bool) -> Result<(), CliError> {
+    let (_, meta) = load_safetensors(path)?;
+    if meta.get("aegpu.kind").map(String::as_str) == Some("classifier") {
+        return classifier_info(path, json);
+    }
     let (model, meta) = AnyAutoencoder::load(path)?;
     let noise_sigma = match &model {
         AnyAutoencoder::Conv(m) => m.config.noise_sigma,
@@ -108,6 +113,48 @@ fn model_info(path: &Path, json: bool) -> Result<(), CliError> {
         println!("trained on: {d}");
     }
     if let Some(t) = meta.get("aegpu.training") {
+        println!("training: {t}");
+    }
+    Ok(())
+}
+
+/// The architecture, size and recorded training of a saved classifier.
+fn classifier_info(path: &Path, json: bool) -> Result<(), CliError> {
+    let (model, meta) = Classifier::load(path)?;
+    let text = |key: &str| meta.get(key).cloned();
+    if json {
+        let out = serde_json::json!({
+            "model": path.display().to_string(),
+            "kind": "classifier",
+            "architecture": model.describe(),
+            "config": serde_json::to_value(&model.config)?,
+            "parameters": model.parameter_count(),
+            "input_width": model.input_width(),
+            "classes": model.config.classes,
+            "pretrained": text("aegpu.pretrained"),
+            "data": text("aegpu.data"),
+            "training": text("aegpu.training")
+                .map(|t| serde_json::from_str(&t).unwrap_or(serde_json::Value::String(t))),
+        });
+        println!("{out}");
+        return Ok(());
+    }
+    println!("model: {}", path.display());
+    println!("kind: classifier");
+    println!("architecture: {}", model.describe());
+    println!(
+        "parameters: {}; {} values in, {} classes out",
+        model.parameter_count(),
+        model.input_width(),
+        model.config.classes
+    );
+    if let Some(p) = text("aegpu.pretrained") {
+        println!("encoder pretrained as: {p}");
+    }
+    if let Some(d) = text("aegpu.data") {
+        println!("trained on: {d}");
+    }
+    if let Some(t) = text("aegpu.training") {
         println!("training: {t}");
     }
     Ok(())

@@ -46,6 +46,8 @@ enum Command {
     /// Fine-tune a dense encoder (from `--pretrained` autoencoder, or random) plus a
     /// softmax head on a few labelled rows; report the test accuracy.
     Classify(classify::ClassifyArgs),
+    /// The class a saved classifier gives every row; with labels, its accuracy.
+    Predict(classify::PredictArgs),
     /// Reconstruction MSE and BCE per element of a saved model on some data.
     Eval(infer::EvalArgs),
     /// Write the codes of every row (CSV or .npy by the output's extension).
@@ -135,6 +137,7 @@ pub fn main() -> ExitCode {
         Command::Train(a) => train::run(a),
         Command::Pretrain(a) => pretrain::run(a),
         Command::Classify(a) => classify::run(a),
+        Command::Predict(a) => classify::predict_rows(a),
         Command::Eval(a) => infer::eval(a),
         Command::Encode(a) => infer::rows(a, crate::train::RowOutput::Code),
         Command::Reconstruct(a) => infer::rows(a, crate::train::RowOutput::Reconstruction),

@@ -40,6 +40,10 @@ impl AnyAutoencoder {
                 let (m, meta) = DenseAutoencoder::load(path)?;
                 Ok((m.into(), meta))
             }
+            Some("classifier") => Err(ModelError::Incompatible {
+                path: path.display().to_string(),
+                detail: "a classifier, not an autoencoder: run it with `aegpu predict`".into(),
+            }),
             Some(other) => Err(ModelError::Incompatible {
                 path: path.display().to_string(),
                 detail: format!("unknown model kind `{other}` (expected dense or conv)"),
