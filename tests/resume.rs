@@ -331,8 +331,8 @@ fn a_diverging_run_names_the_step_and_keeps_the_last_good_checkpoint() {
     // A linear model with a rate that warms up to far too much: fine for the first
     // epoch, then the weights blow up to infinity and NaN.
     let data = digits(200);
-    let mut config = DenseConfig::new(&[784, 8]);
-    config.activations = vec![aegpu::ops::Activation::Linear; 2];
+    let mut linear = DenseConfig::new(&[784, 8]);
+    linear.activations = vec![aegpu::ops::Activation::Linear; 2];
     let cfg = TrainConfig {
         epochs: 6,
         batch: 50,
@@ -352,7 +352,7 @@ fn a_diverging_run_names_the_step_and_keeps_the_last_good_checkpoint() {
         checkpoint_every: 1,
         ..RunControl::default()
     };
-    let mut m = DenseAutoencoder::new(config, 1).unwrap();
+    let mut m = DenseAutoencoder::new(linear.clone(), 1).unwrap();
     let err = fit_with(
         &mut m,
         &mut CpuBackend::<f32>::new(),

@@ -271,9 +271,67 @@ pub fn fit(
 /// noise, the same optimiser moments, so its weights and epoch losses equal those of
 /// the run that was never stopped. The loss is checked after every epoch (and at every
 /// `loss_every` read): a NaN or infinite loss stops the run with
-/// [`TrainError::Diverged`], naming the steps, and no checkpoint is written after it,
-/// so the last one on disk is the last good state.
+/// [`TrainError::Diverged`], naming the step (found by replaying from the last good
+/// checkpoint when the loss was only read at the epoch's end), and no checkpoint is
+/// written after it, so the last one on disk is the last good state.
 pub fn fit_with(
+    model: &mut dyn Autoencoder,
+    backend: &mut dyn Backend,
+    train: &Dataset,
+    validation: Option<&Dataset>,
+    cfg: &TrainConfig,
+    control: &RunControl,
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<TrainReport, TrainError> {
+    match run(model, backend, train, validation, cfg, control, on_progress) {
+        Err(TrainError::Diverged(d)) if d.first_step < d.last_step => Err(TrainError::Diverged(
+            pinpoint(model, backend, train, validation, cfg, d),
+        )),
+        other => other,
+    }
+}
+
+/// Names the first bad step of a divergence seen only at an epoch's end: the run is
+/// deterministic, so replaying it from the last good checkpoint with the loss read
+/// after every step stops exactly there. Without a checkpoint the window stays.
+fn pinpoint(
+    model: &mut dyn Autoencoder,
+    backend: &mut dyn Backend,
+    train: &Dataset,
+    validation: Option<&Dataset>,
+    cfg: &TrainConfig,
+    window: Divergence,
+) -> Divergence {
+    let Some((path, _)) = &window.last_good_checkpoint else {
+        return window;
+    };
+    let Ok(checkpoint) = Checkpoint::load(path) else {
+        return window;
+    };
+    let replay = TrainConfig {
+        loss_every: 1,
+        ..cfg.clone()
+    };
+    let control = RunControl {
+        resume: Some(&checkpoint),
+        ..RunControl::default()
+    };
+    match run(
+        model,
+        backend,
+        train,
+        validation,
+        &replay,
+        &control,
+        &mut |_| {},
+    ) {
+        Err(TrainError::Diverged(exact)) => exact,
+        _ => window,
+    }
+}
+
+/// The body of [`fit_with`].
+fn run(
     model: &mut dyn Autoencoder,
     backend: &mut dyn Backend,
     train: &Dataset,
