@@ -17,7 +17,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::graph::{EntryId, EntryKind, Graph, GraphError, ParamStore, Shape, ValueId};
-use crate::io::{load_safetensors, save_safetensors, NamedTensor};
+use crate::models::file::{fill_parameters, find_parameters, incompatible, read_model, save_model};
 use crate::models::{DenseAutoencoder, DenseConfig, ModelError, MAX_PARAMETERS};
 use crate::nn::{dense, init::Init};
 use crate::ops::Activation;
@@ -222,69 +222,28 @@ impl Classifier {
 
     /// Saves weights and config (plus `extra` metadata) as safetensors, atomically.
     pub fn save(&self, path: &Path, extra: &BTreeMap<String, String>) -> Result<(), ModelError> {
-        let tensors: Vec<NamedTensor> = self
-            .parameters()
-            .into_iter()
-            .map(|id| {
-                let e = self.store.get(id);
-                NamedTensor {
-                    name: e.name.clone(),
-                    shape: vec![e.shape.rows, e.shape.cols],
-                    values: self.store.values(id).to_vec(),
-                }
-            })
-            .collect();
-        let mut meta = extra.clone();
-        meta.insert("aegpu.kind".into(), "classifier".into());
-        meta.insert(
-            "aegpu.config".into(),
-            serde_json::to_string(&self.config).map_err(|e| ModelError::Config(e.to_string()))?,
-        );
-        save_safetensors(path, &tensors, &meta)?;
-        Ok(())
+        save_model(
+            path,
+            &self.store,
+            &self.parameters(),
+            "classifier",
+            &self.config,
+            extra,
+        )
     }
 
     /// Loads a model saved by [`Classifier::save`], with the file's metadata.
     pub fn load(path: &Path) -> Result<(Self, BTreeMap<String, String>), ModelError> {
-        let (tensors, meta) = load_safetensors(path)?;
-        let bad = |detail: String| ModelError::Incompatible {
-            path: path.display().to_string(),
-            detail,
-        };
-        match meta.get("aegpu.kind").map(String::as_str) {
-            Some("classifier") => {}
-            Some(other) => return Err(bad(format!("model kind `{other}` is not a classifier"))),
-            None => {
-                return Err(bad(
-                    "no `aegpu.kind` in the metadata: not an aegpu model file".into(),
-                ))
-            }
-        }
-        let config: ClassifierConfig = meta
-            .get("aegpu.config")
-            .ok_or_else(|| bad("no `aegpu.config` in the metadata".into()))
-            .and_then(|c| {
-                serde_json::from_str(c).map_err(|e| bad(format!("unreadable config: {e}")))
-            })?;
-        config.validate().map_err(|e| bad(e.to_string()))?;
-        let mut found = vec![];
-        for (name, shape) in config.parameter_shapes() {
-            let t = tensors
-                .iter()
-                .find(|t| t.name == name)
-                .ok_or_else(|| bad(format!("tensor `{name}` is missing")))?;
-            if t.shape != [shape.rows, shape.cols] {
-                return Err(bad(format!(
-                    "tensor `{name}` has shape {:?}, the architecture needs {shape}",
-                    t.shape
-                )));
-            }
-            found.push(t);
-        }
-        let mut model = Classifier::random(&config, 0).map_err(|e| bad(e.to_string()))?;
-        for (id, t) in model.parameters().into_iter().zip(found) {
-            model.store.set_values(id, t.values.clone());
-        }
-        Ok((model, meta))
+        let file = read_model::<ClassifierConfig>(path, "classifier", "a classifier")?;
+        let config = file.config;
+        config
+            .validate()
+            .map_err(|e| incompatible(path, e.to_string()))?;
+        find_parameters(path, &file.tensors, &config.parameter_shapes())?;
+        let mut model =
+            Classifier::random(&config, 0).map_err(|e| incompatible(path, e.to_string()))?;
+        let params = model.parameters();
+        fill_parameters(path, &mut model.store, &params, &file.tensors)?;
+        Ok((model, file.meta))
     }
 }

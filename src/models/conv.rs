@@ -19,7 +19,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::graph::{EntryId, EntryKind, Graph, GraphError, ParamStore, Shape, ValueId};
-use crate::io::{load_safetensors, save_safetensors, NamedTensor};
+use crate::models::file::{fill_parameters, incompatible, read_model, save_model};
 use crate::models::{Autoencoder, ModelError};
 use crate::nn::{dense, init::Init};
 use crate::ops::{
@@ -474,71 +474,25 @@ impl ConvAutoencoder {
 
     /// Saves weights and config (plus any extra metadata) as safetensors, atomically.
     pub fn save(&self, path: &Path, extra: &BTreeMap<String, String>) -> Result<(), ModelError> {
-        let tensors: Vec<NamedTensor> = self
-            .parameters()
-            .into_iter()
-            .map(|id| {
-                let e = self.store.get(id);
-                NamedTensor {
-                    name: e.name.clone(),
-                    shape: vec![e.shape.rows, e.shape.cols],
-                    values: self.store.values(id).to_vec(),
-                }
-            })
-            .collect();
-        let mut meta = extra.clone();
-        meta.insert("aegpu.kind".into(), "conv".into());
-        meta.insert(
-            "aegpu.config".into(),
-            serde_json::to_string(&self.config).map_err(|e| ModelError::Config(e.to_string()))?,
-        );
-        save_safetensors(path, &tensors, &meta)?;
-        Ok(())
+        save_model(
+            path,
+            &self.store,
+            &self.parameters(),
+            "conv",
+            &self.config,
+            extra,
+        )
     }
 
     /// Loads a model saved by [`ConvAutoencoder::save`] with its metadata. A file of
     /// another kind or with missing/misshapen tensors is refused.
     pub fn load(path: &Path) -> Result<(Self, BTreeMap<String, String>), ModelError> {
-        let (tensors, meta) = load_safetensors(path)?;
-        let bad = |detail: String| ModelError::Incompatible {
-            path: path.display().to_string(),
-            detail,
-        };
-        match meta.get("aegpu.kind").map(String::as_str) {
-            Some("conv") => {}
-            Some(other) => {
-                return Err(bad(format!(
-                    "model kind `{other}` is not a convolutional autoencoder"
-                )))
-            }
-            None => {
-                return Err(bad(
-                    "no `aegpu.kind` in the metadata: not an aegpu model file".into(),
-                ))
-            }
-        }
-        let config: ConvConfig = meta
-            .get("aegpu.config")
-            .ok_or_else(|| bad("no `aegpu.config` in the metadata".into()))
-            .and_then(|c| {
-                serde_json::from_str(c).map_err(|e| bad(format!("unreadable config: {e}")))
-            })?;
-        let mut model = ConvAutoencoder::new(config, 0).map_err(|e| bad(e.to_string()))?;
-        for id in model.parameters() {
-            let (name, shape) = (model.store.get(id).name.clone(), model.store.get(id).shape);
-            let t = tensors
-                .iter()
-                .find(|t| t.name == name)
-                .ok_or_else(|| bad(format!("tensor `{name}` is missing")))?;
-            if t.shape != [shape.rows, shape.cols] {
-                return Err(bad(format!(
-                    "tensor `{name}` has shape {:?}, the architecture needs {shape}",
-                    t.shape
-                )));
-            }
-            model.store.set_values(id, t.values.clone());
-        }
-        Ok((model, meta))
+        let file = read_model::<ConvConfig>(path, "conv", "a convolutional autoencoder")?;
+        let mut model =
+            ConvAutoencoder::new(file.config, 0).map_err(|e| incompatible(path, e.to_string()))?;
+        let params = model.parameters();
+        fill_parameters(path, &mut model.store, &params, &file.tensors)?;
+        Ok((model, file.meta))
     }
 }
 
