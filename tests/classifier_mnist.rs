@@ -121,3 +121,43 @@ fn a_saved_classifier_predicts_the_same_after_loading() {
     );
     std::fs::remove_file(path).ok();
 }
+
+#[test]
+fn head_epochs_train_the_head_alone_and_leave_the_encoder_as_pretrained() {
+    let (train, _) = digits();
+    let ae = pretrained(&train);
+    let labelled = balanced_subset(&train, 100, 0).unwrap();
+    let values = |m: &Classifier| -> Vec<Vec<f32>> {
+        m.parameters()
+            .iter()
+            .map(|&p| m.store.values(p).to_vec())
+            .collect()
+    };
+    let before = values(&Classifier::from_autoencoder(&ae, 10, 0).unwrap());
+    let train_for = |epochs: usize| {
+        let mut model = Classifier::from_autoencoder(&ae, 10, 0).unwrap();
+        let cfg = ClassifyConfig {
+            epochs,
+            head_epochs: 3,
+            ..ClassifyConfig::default()
+        };
+        fit_classifier(
+            &mut model,
+            &mut CpuBackend::<f32>::new(),
+            &labelled,
+            &cfg,
+            &mut |_, _| {},
+        )
+        .unwrap();
+        values(&model)
+    };
+    // Parameters: encoder weight and bias, then the head's weight and bias.
+    let probed = train_for(3);
+    assert_eq!(probed[..2], before[..2], "the encoder is untouched");
+    assert_ne!(probed[2], before[2], "the head learnt");
+    let fine_tuned = train_for(4);
+    assert_ne!(
+        fine_tuned[0], before[0],
+        "after the head epochs, every layer trains"
+    );
+}

@@ -41,6 +41,10 @@ pub struct ClassifyArgs {
     classes: Option<usize>,
     #[arg(long, default_value_t = 50)]
     epochs: usize,
+    /// Of those epochs, train only the softmax head for the first N (a linear probe),
+    /// then every layer.
+    #[arg(long, default_value_t = 0)]
+    head_epochs: usize,
     #[arg(long, default_value_t = 32)]
     batch: usize,
     #[arg(long, default_value_t = 1e-3)]
@@ -146,6 +150,7 @@ pub fn run(a: ClassifyArgs) -> Result<(), CliError> {
         optimizer: Optimizer::adam().with_weight_decay(a.weight_decay),
         seed: a.seed,
         clip_norm: None,
+        head_epochs: a.head_epochs,
     };
     let mut selected = a.backend.open()?;
     let backend = selected.backend.as_mut();

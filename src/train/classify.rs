@@ -35,6 +35,11 @@ pub struct ClassifyConfig {
     /// Shuffling of the rows each epoch.
     pub seed: u64,
     pub clip_norm: Option<f32>,
+    /// Train only the head for this many epochs first (a linear probe on the code,
+    /// which keeps a random head's first gradients out of a pretrained encoder), then
+    /// every layer for the rest of `epochs`.
+    #[serde(default)]
+    pub head_epochs: usize,
 }
 
 /// Adam at 1e-3, batch 32, 50 epochs: 100 labels make 4 steps an epoch.
@@ -47,6 +52,7 @@ impl Default for ClassifyConfig {
             optimizer: Optimizer::adam(),
             seed: 0,
             clip_norm: None,
+            head_epochs: 0,
         }
     }
 }
@@ -124,27 +130,29 @@ pub fn fit_classifier(
 
     let full = cfg.batch.min(train.rows);
     let rest = train.rows % full;
-    let mut plans = vec![build_plan(
-        model,
-        backend,
-        [data, hot],
-        &states,
-        acc,
-        cfg,
-        full,
-        full,
-    )?];
-    if rest > 0 {
-        plans.push(build_plan(
-            model,
-            backend,
-            [data, hot],
-            &states,
-            acc,
-            cfg,
-            rest,
-            full,
-        )?);
+    // One pair of plans (full batch, last batch) per phase: the head alone, then all.
+    let head_params = 2;
+    let mut phases: Vec<Vec<PlanId>> = vec![];
+    for trained in [head_params, params.len()] {
+        let mut pair = vec![];
+        if trained == head_params && cfg.head_epochs == 0 {
+            phases.push(pair);
+            continue;
+        }
+        for batch in std::iter::once(full).chain((rest > 0).then_some(rest)) {
+            pair.push(build_plan(
+                model,
+                backend,
+                [data, hot],
+                &states,
+                acc,
+                cfg,
+                trained,
+                batch,
+                full,
+            )?);
+        }
+        phases.push(pair);
     }
 
     let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed_da7a);
@@ -160,6 +168,7 @@ pub fn fit_classifier(
         backend.upload_entry(&model.store, acc)?;
         for chunk in order.chunks(full) {
             steps += 1;
+            let plans = &phases[usize::from(epoch > cfg.head_epochs)];
             let plan = plans[usize::from(chunk.len() != full)];
             let hyper = cfg
                 .optimizer
@@ -185,7 +194,7 @@ pub fn fit_classifier(
     download_entries(backend, &mut model.store, |e| {
         e.kind == EntryKind::Parameter
     })?;
-    for plan in plans {
+    for plan in phases.into_iter().flatten() {
         backend.release(plan);
     }
     Ok(ClassifyReport {
@@ -196,8 +205,9 @@ pub fn fit_classifier(
     })
 }
 
-/// One step on `batch` rows; a batch smaller than `full_batch` (an epoch's last) adds
-/// its loss to the accumulator weighted by `batch / full_batch`.
+/// One step on `batch` rows updating the last `trained` parameters (the head is the
+/// last two); a batch smaller than `full_batch` (an epoch's last) adds its loss to the
+/// accumulator weighted by `batch / full_batch`.
 #[allow(clippy::too_many_arguments)]
 fn build_plan(
     model: &Classifier,
@@ -206,6 +216,7 @@ fn build_plan(
     states: &[Vec<EntryId>],
     acc: EntryId,
     cfg: &ClassifyConfig,
+    trained: usize,
     batch: usize,
     full_batch: usize,
 ) -> Result<PlanId, TrainError> {
@@ -220,18 +231,16 @@ fn build_plan(
     let logits = model.logits(&mut g, x)?;
     g.set_label("loss");
     let loss = g.push(Op::SoftmaxCrossEntropy, &[logits, t])?;
-    let params: Vec<_> = model
-        .parameters()
-        .iter()
-        .map(|&p| g.entry(store, p))
-        .collect();
+    let all = model.parameters();
+    let first = all.len() - trained;
+    let params: Vec<_> = all[first..].iter().map(|&p| g.entry(store, p)).collect();
     let grads = grad(&mut g, loss, &params)?;
     push_updates(
         &mut g,
         store,
         &params,
         grads,
-        states,
+        &states[first..],
         hyper,
         cfg.optimizer,
         cfg.clip_norm,
