@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use super::{check_save_shape, read_maybe_gzip, Column, DataError, Dataset};
+use super::{check_save_shape, read_maybe_gzip, Column, DataError, Dataset, GZIP_MAGIC};
 use crate::io::atomic_write;
 
 /// How to read a CSV file.
@@ -71,7 +71,7 @@ impl CsvRows<'static> {
                 path: path.to_path_buf(),
                 source,
             })?
-            .starts_with(&[0x1f, 0x8b]);
+            .starts_with(&GZIP_MAGIC);
         let reader: Box<dyn BufRead> = if gzipped {
             Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file)))
         } else {
@@ -312,18 +312,25 @@ pub fn save_csv(
         text.push_str(&header.join(","));
         text.push('\n');
     }
-    if cols > 0 {
-        for row in values.chunks_exact(cols) {
-            for (j, value) in row.iter().enumerate() {
-                if j > 0 {
-                    text.push(',');
-                }
-                // Writing to a String cannot fail.
-                let _ = write!(text, "{value}");
-            }
-            text.push('\n');
-        }
-    }
+    push_csv_rows(&mut text, values, cols);
     atomic_write(path, text.as_bytes())?;
     Ok(())
+}
+
+/// Appends `values` as lines of `cols` comma-separated numbers, each in the shortest
+/// form that reads back to the same `f32`.
+pub(crate) fn push_csv_rows(text: &mut String, values: &[f32], cols: usize) {
+    if cols == 0 {
+        return;
+    }
+    for row in values.chunks_exact(cols) {
+        for (j, value) in row.iter().enumerate() {
+            if j > 0 {
+                text.push(',');
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(text, "{value}");
+        }
+        text.push('\n');
+    }
 }

@@ -129,6 +129,9 @@ fn check_finite(path: Option<&Path>, cols: usize, values: &[f32]) -> Result<(), 
     }
 }
 
+/// The first two bytes of every gzip stream.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
 /// Reads a whole file, decompressing it first when it starts with the gzip magic
 /// bytes `1f 8b` (whatever its extension).
 fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
@@ -136,7 +139,7 @@ fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
         path: path.to_path_buf(),
         source,
     })?;
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
+    if !bytes.starts_with(&GZIP_MAGIC) {
         return Ok(bytes);
     }
     let mut plain = Vec::new();

@@ -6,11 +6,11 @@
 //! IDX files, gzipped `.npy`) are loaded whole and handed out in chunks: they are
 //! image sets of a size that fits in memory.
 
-use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
-use super::{load_spec, CsvOptions, CsvRows, DataError, Dataset, NpyRows, NpyWriter};
+use super::csv::push_csv_rows;
+use super::{load_spec, CsvOptions, CsvRows, DataError, Dataset, NpyRows, NpyWriter, GZIP_MAGIC};
 use crate::io::AtomicFile;
 
 /// Where the rows come from.
@@ -79,7 +79,7 @@ fn is_gzip(path: &Path) -> bool {
     let mut magic = [0u8; 2];
     std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-        .is_ok_and(|()| magic == [0x1f, 0x8b])
+        .is_ok_and(|()| magic == GZIP_MAGIC)
 }
 
 /// Rows of `cols` values written as they come, to `.csv` or `.npy` by the file's
@@ -136,16 +136,7 @@ impl RowSink {
             Target::Npy(w) => w.write_rows(values),
             Target::Csv(w) => {
                 let mut text = String::new();
-                for row in values.chunks_exact(self.cols) {
-                    for (j, value) in row.iter().enumerate() {
-                        if j > 0 {
-                            text.push(',');
-                        }
-                        // The shortest text that reads back to the same f32.
-                        let _ = write!(text, "{value}");
-                    }
-                    text.push('\n');
-                }
+                push_csv_rows(&mut text, values, self.cols);
                 let written = w.file().write_all(text.as_bytes());
                 w.check(written).map_err(Into::into)
             }

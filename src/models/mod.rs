@@ -7,7 +7,7 @@ pub mod autoencoder;
 pub mod classifier;
 pub mod conv;
 pub mod dense;
-mod file;
+pub(crate) mod file;
 
 pub use any::AnyAutoencoder;
 pub use autoencoder::Autoencoder;

@@ -33,6 +33,22 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The gradient before an activation fused into an op's epilogue, from the op's
+    /// output `out` and its gradient `dout`: `dout · f'(out)`, or `dout` itself when
+    /// the activation is linear.
+    pub fn grad_through(
+        self,
+        g: &mut crate::graph::Graph,
+        out: crate::graph::ValueId,
+        dout: crate::graph::ValueId,
+    ) -> Result<crate::graph::ValueId, crate::graph::GraphError> {
+        if self == Activation::Linear {
+            Ok(dout)
+        } else {
+            g.push(super::Op::ActivationGrad(self), &[out, dout])
+        }
+    }
+
     /// The integer the WGSL kernels switch on (override constant `ACT`).
     pub fn code(self) -> u32 {
         match self {

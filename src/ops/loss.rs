@@ -88,15 +88,25 @@ impl Loss {
         dout: ValueId,
         needs: &[bool],
     ) -> Result<Vec<Option<ValueId>>, GraphError> {
-        if needs[1] {
-            return Err(GraphError::NotDifferentiable {
-                op: format!("{self:?} loss"),
-                detail: "the target is data; gradients flow to the prediction only".into(),
-            });
-        }
+        refuse_target_gradient(
+            needs,
+            format!("{self:?} loss"),
+            "the target is data; gradients flow to the prediction only",
+        )?;
         let dp = g.push(Op::LossGrad(self), &[inputs[0], inputs[1], dout])?;
         Ok(vec![Some(dp), None])
     }
+}
+
+/// A loss's second operand (the target) is data: asking for its gradient is an error.
+fn refuse_target_gradient(needs: &[bool], op: String, detail: &str) -> Result<(), GraphError> {
+    if needs[1] {
+        return Err(GraphError::NotDifferentiable {
+            op,
+            detail: detail.into(),
+        });
+    }
+    Ok(())
 }
 
 /// Softmax cross-entropy of logits z [B, K] against targets t [B, K] (one-hot rows
@@ -183,12 +193,11 @@ pub mod softmax_xent {
         dout: ValueId,
         needs: &[bool],
     ) -> Result<Vec<Option<ValueId>>, GraphError> {
-        if needs[1] {
-            return Err(GraphError::NotDifferentiable {
-                op: "softmax cross-entropy".into(),
-                detail: "the targets are data; gradients flow to the logits only".into(),
-            });
-        }
+        super::refuse_target_gradient(
+            needs,
+            "softmax cross-entropy".into(),
+            "the targets are data; gradients flow to the logits only",
+        )?;
         let dz = g.push(Op::SoftmaxCrossEntropyGrad, &[inputs[0], inputs[1], dout])?;
         Ok(vec![Some(dz), None])
     }

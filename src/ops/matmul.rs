@@ -138,11 +138,7 @@ impl MatMul {
         dout: ValueId,
         needs: &[bool],
     ) -> Result<Vec<Option<ValueId>>, GraphError> {
-        let dz = if self.act == Activation::Linear {
-            dout
-        } else {
-            g.push(Op::ActivationGrad(self.act), &[out, dout])?
-        };
+        let dz = self.act.grad_through(g, out, dout)?;
         let (a, b) = (inputs[0], inputs[1]);
         let mm = |trans_a, trans_b| {
             Op::MatMul(MatMul {

@@ -25,12 +25,13 @@ use serde::{Deserialize, Serialize};
 use crate::data::Dataset;
 use crate::graph::{EntryId, EntryKind, ParamStore, Shape};
 use crate::io::{load_safetensors, save_safetensors, IoError, NamedTensor};
-use crate::models::Autoencoder;
+use crate::models::file::find_parameters;
+use crate::models::{Autoencoder, ModelError};
 use crate::train::schedule::{EarlyStopping, LearningRate};
 use crate::train::{EpochReport, TrainConfig, TrainError};
 
 /// Bumped when the layout of a checkpoint changes.
-const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 1;
 const STATE_KEY: &str = "aegpu.checkpoint";
 /// Prefix of the tensors holding the best epoch's weights (early stopping).
 const BEST_PREFIX: &str = "best/";
@@ -201,36 +202,27 @@ impl Checkpoint {
         &self,
         store: &mut ParamStore,
     ) -> Result<Vec<(EntryId, Vec<f32>)>, TrainError> {
-        let bad = |detail: String| TrainError::Checkpoint {
-            path: self.path.clone(),
-            detail,
-        };
-        let find = |name: &str, shape: Shape| -> Result<&NamedTensor, TrainError> {
-            let t = self
-                .tensors
-                .iter()
-                .find(|t| t.name == name)
-                .ok_or_else(|| bad(format!("tensor `{name}` is missing")))?;
-            if t.shape != [shape.rows, shape.cols] {
-                return Err(bad(format!(
-                    "tensor `{name}` has shape {:?}, this run needs {shape}",
-                    t.shape
-                )));
-            }
-            Ok(t)
-        };
         let ids: Vec<EntryId> = saved_entries(store).collect();
+        let shapes: Vec<(String, Shape)> = ids
+            .iter()
+            .map(|&id| (store.get(id).name.clone(), store.get(id).shape))
+            .collect();
+        let found = find_parameters(&self.path, &self.tensors, &shapes).map_err(|e| {
+            TrainError::Checkpoint {
+                path: self.path.clone(),
+                detail: match e {
+                    ModelError::Incompatible { detail, .. } => detail,
+                    other => other.to_string(),
+                },
+            }
+        })?;
         let mut best = vec![];
-        for id in ids {
-            let (name, shape, kind) = {
-                let e = store.get(id);
-                (e.name.clone(), e.shape, e.kind)
-            };
-            store.set_values(id, find(&name, shape)?.values.clone());
-            if kind == EntryKind::Parameter {
-                if let Ok(t) = find(&format!("{BEST_PREFIX}{name}"), shape) {
-                    best.push((id, t.values.clone()));
-                }
+        for ((&id, (name, shape)), t) in ids.iter().zip(&shapes).zip(found) {
+            store.set_values(id, t.values.clone());
+            let best_name = format!("{BEST_PREFIX}{name}");
+            let saved_best = self.tensors.iter().find(|b| b.name == best_name);
+            if let Some(b) = saved_best.filter(|b| b.shape == [shape.rows, shape.cols]) {
+                best.push((id, b.values.clone()));
             }
         }
         Ok(best)
@@ -284,13 +276,7 @@ pub fn save(
         "aegpu.config".to_string(),
         json(serde_json::to_string(&model.config_json()))?,
     );
-    meta.insert(
-        STATE_KEY.to_string(),
-        json(serde_json::to_string(&RunState {
-            format: FORMAT,
-            ..state.clone()
-        }))?,
-    );
+    meta.insert(STATE_KEY.to_string(), json(serde_json::to_string(state))?);
     save_safetensors(path, &tensors, &meta).map_err(|e: IoError| e.into())
 }
 

@@ -402,7 +402,7 @@ fn run(
     let full = cfg.batch;
     let steps_per_epoch = train.rows.div_ceil(full);
     let mut run = RunState {
-        format: 0,
+        format: checkpoint::FORMAT,
         position: Position {
             next_epoch: 1,
             next_batch: 0,

@@ -220,11 +220,7 @@ impl Conv {
         dout: ValueId,
         needs: &[bool],
     ) -> Result<Vec<Option<ValueId>>, GraphError> {
-        let dz = if self.act == Activation::Linear {
-            dout
-        } else {
-            g.push(Op::ActivationGrad(self.act), &[out, dout])?
-        };
+        let dz = self.act.grad_through(g, out, dout)?;
         let (x, w) = (inputs[0], inputs[1]);
         let geometry = self.geometry;
         let opposite = match self.direction {
