@@ -105,6 +105,15 @@ pub trait Backend {
     fn prepare(&mut self, plan: &Plan) -> Result<PlanId, BackendError>;
     /// Runs a prepared plan once with host inputs (one submission on the GPU).
     fn run(&mut self, plan: PlanId, feeds: &[Feed]) -> Result<(), BackendError>;
+    /// Runs several prepared plans one after the other, each with its feeds, as one
+    /// unit of work (one submission on the GPU): a training step of several phases,
+    /// where each phase must see the updates of the one before.
+    fn run_many(&mut self, runs: &[(PlanId, &[Feed])]) -> Result<(), BackendError> {
+        for &(plan, feeds) in runs {
+            self.run(plan, feeds)?;
+        }
+        Ok(())
+    }
     /// Frees a plan's buffers; its id is not valid afterwards.
     fn release(&mut self, plan: PlanId);
     /// Reads a graph output of the last run of `plan`.

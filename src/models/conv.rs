@@ -26,7 +26,7 @@ use crate::ops::{
     Activation, BinaryOp, Conv, ConvGeometry, Direction, ImageShape, Loss, Op, Upsample,
     UpsampleMode,
 };
-use crate::train::objective::{Objective, STREAM_INPUT_NOISE};
+use crate::train::objective::{Objective, RECONSTRUCTION, STREAM_INPUT_NOISE};
 use crate::train::{Regularization, TrainError};
 
 /// How the decoder undoes a strided layer.
@@ -600,10 +600,7 @@ impl Autoencoder for ConvAutoencoder {
             Loss::Mse => g.push(Op::Loss(Loss::Mse), &[recon, x])?,
             Loss::BceWithLogits => g.push(Op::Loss(Loss::BceWithLogits), &[logits, x])?,
         };
-        Ok(Objective {
-            total: value,
-            reconstruction: value,
-        })
+        Ok(Objective::single(RECONSTRUCTION, value))
     }
 }
 

@@ -753,7 +753,7 @@ fn build_train_plan(
         cfg.optimizer,
         cfg.clip_norm,
     )?;
-    let loss = objective.reconstruction;
+    let loss = objective.primary();
     let acc_v = g.entry(store, acc);
     let weighted = if batch == full_batch {
         loss

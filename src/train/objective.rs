@@ -170,14 +170,39 @@ impl Regularization {
     }
 }
 
-/// The objective's values in a training graph.
-#[derive(Clone, Copy, Debug)]
+/// The objective's values in a training graph: what the optimiser minimises, and the
+/// named [1, 1] terms it is the sum of, each reported per epoch by the trainer.
+#[derive(Clone, Debug)]
 pub struct Objective {
     /// What the optimiser minimises.
     pub total: ValueId,
-    /// The reconstruction loss alone (what training reports).
-    pub reconstruction: ValueId,
+    /// `(name, value)` of every term, the primary one first (`reconstruction` for an
+    /// autoencoder): it is the loss progress bars show and validation compares.
+    pub terms: Vec<(String, ValueId)>,
 }
+
+impl Objective {
+    /// An objective of one term, `name`, which is also the total.
+    pub fn single(name: &str, value: ValueId) -> Self {
+        Objective {
+            total: value,
+            terms: vec![(name.to_string(), value)],
+        }
+    }
+
+    /// The value of the term called `name`.
+    pub fn term(&self, name: &str) -> Option<ValueId> {
+        self.terms.iter().find(|(n, _)| n == name).map(|&(_, v)| v)
+    }
+
+    /// The first term (the one a run reports as its loss).
+    pub fn primary(&self) -> ValueId {
+        self.terms.first().map_or(self.total, |&(_, v)| v)
+    }
+}
+
+/// The name of an autoencoder's reconstruction term.
+pub const RECONSTRUCTION: &str = "reconstruction";
 
 /// Appends the objective for the clean batch `x` to `g`. `rng` is the [1, 4] random
 /// key input ([`crate::ops::random::rng_feed`]), needed when
@@ -256,7 +281,10 @@ pub fn build(
     if reg.sparse_l1 > 0.0 {
         g.set_label("L1 sparsity");
         let sum = g.push(Op::Penalty(Penalty::L1), &[code])?;
-        terms.push(g.push(Op::Scale(reg.sparse_l1 / (n * d)), &[sum])?);
+        terms.push((
+            "l1_sparsity",
+            g.push(Op::Scale(reg.sparse_l1 / (n * d)), &[sum])?,
+        ));
     }
     if let Some(kl) = reg.sparse_kl {
         g.set_label("KL sparsity");
@@ -268,7 +296,7 @@ pub fn build(
             &[code],
         )?;
         let sum = g.push(Op::Penalty(Penalty::Kl { rho: kl.rho }), &[mean])?;
-        terms.push(g.push(Op::Scale(kl.beta / d), &[sum])?);
+        terms.push(("kl_sparsity", g.push(Op::Scale(kl.beta / d), &[sum])?));
     }
     if reg.contractive > 0.0 {
         g.set_label("contractive penalty");
@@ -277,13 +305,20 @@ pub fn build(
         } else {
             contractive_estimate(model, g, corrupted, code, reg, need_rng()?)?
         };
-        terms.push(g.push(Op::Scale(reg.contractive / (n * d)), &[sum])?);
+        terms.push((
+            "contractive",
+            g.push(Op::Scale(reg.contractive / (n * d)), &[sum])?,
+        ));
     }
-    terms.insert(0, reconstruction);
-    let total = sum_all(g, &terms)?.unwrap_or(reconstruction);
+    terms.insert(0, (RECONSTRUCTION, reconstruction));
+    let values: Vec<ValueId> = terms.iter().map(|&(_, v)| v).collect();
+    let total = sum_all(g, &values)?.unwrap_or(reconstruction);
     Ok(Objective {
         total,
-        reconstruction,
+        terms: terms
+            .into_iter()
+            .map(|(name, v)| (name.to_string(), v))
+            .collect(),
     })
 }
 

@@ -365,15 +365,34 @@ impl Backend for GpuBackend {
     }
 
     fn run(&mut self, id: PlanId, feeds: &[Feed]) -> Result<(), BackendError> {
-        check_feeds(&self.prepared(id)?.plan, feeds)?;
-        self.refresh_bind_groups(id)?;
-        let plan = self.prepared(id)?;
-        for ((buffer, (_, _, dtype)), feed) in plan.inputs.iter().zip(&plan.plan.inputs).zip(feeds)
-        {
-            if !feed.is_empty() {
-                self.ctx
-                    .queue
-                    .write_buffer(buffer, 0, &buffers::feed_bytes(feed, *dtype));
+        self.run_many(&[(id, feeds)])
+    }
+
+    /// Writes every plan's feeds, then encodes all their launches, plan after plan, in
+    /// one compute pass and submits it once (wgpu orders dependent dispatches within a
+    /// pass, so a later plan reads what an earlier one wrote). A plan may appear once:
+    /// its feeds have one buffer.
+    fn run_many(&mut self, runs: &[(PlanId, &[Feed])]) -> Result<(), BackendError> {
+        for (i, &(id, feeds)) in runs.iter().enumerate() {
+            if runs[..i].iter().any(|&(other, _)| other == id) {
+                return Err(BackendError::Execution(format!(
+                    "plan {} appears twice in one submission",
+                    id.0
+                )));
+            }
+            check_feeds(&self.prepared(id)?.plan, feeds)?;
+            self.refresh_bind_groups(id)?;
+        }
+        for &(id, feeds) in runs {
+            let plan = self.prepared(id)?;
+            for ((buffer, (_, _, dtype)), feed) in
+                plan.inputs.iter().zip(&plan.plan.inputs).zip(feeds)
+            {
+                if !feed.is_empty() {
+                    self.ctx
+                        .queue
+                        .write_buffer(buffer, 0, &buffers::feed_bytes(feed, *dtype));
+                }
             }
         }
         let mut encoder = self
@@ -385,15 +404,17 @@ impl Backend for GpuBackend {
                 label: Some("plan"),
                 timestamp_writes: None,
             });
-            for launch in &plan.launches {
-                let [x, y, z] = launch.workgroups;
-                pass.set_pipeline(&launch.pipeline.pipeline);
-                pass.set_bind_group(0, &launch.bind_group, &[]);
-                pass.dispatch_workgroups(x, y, z);
+            for &(id, _) in runs {
+                for launch in &self.prepared(id)?.launches {
+                    let [x, y, z] = launch.workgroups;
+                    pass.set_pipeline(&launch.pipeline.pipeline);
+                    pass.set_bind_group(0, &launch.bind_group, &[]);
+                    pass.dispatch_workgroups(x, y, z);
+                }
             }
         }
         let submission = self.ctx.queue.submit([encoder.finish()]);
-        self.stats.runs += 1;
+        self.stats.runs += runs.len() as u64;
         self.stats.submissions += 1;
         // Lets finished work retire without waiting for anything.
         self.ctx
