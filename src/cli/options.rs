@@ -230,6 +230,11 @@ pub struct FitArgs {
     /// weights (needs --validation).
     #[arg(long)]
     pub early_stop: Option<usize>,
+    /// The objective term early stopping and the plateau schedule watch on the
+    /// validation data: reconstruction (the default), l1_sparsity, kl_sparsity or
+    /// contractive (the terms the run reports).
+    #[arg(long, value_name = "TERM")]
+    pub monitor: Option<String>,
     /// Scale the gradient down to this global norm when it is longer.
     #[arg(long)]
     pub clip_norm: Option<f32>,
@@ -346,6 +351,7 @@ impl FitArgs {
             early_stop: self.early_stop,
             clip_norm: self.clip_norm,
             regularization: self.regularization(),
+            monitor: self.monitor.clone(),
         })
     }
 }

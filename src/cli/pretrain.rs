@@ -9,7 +9,7 @@ use crate::cli::options::{FitArgs, ModelArgs};
 use crate::cli::progress::TrainProgress;
 use crate::cli::train::{finish, training_figures, OutputArgs, SplitArgs};
 use crate::cli::CliError;
-use crate::train::{fit_stacked, Phase};
+use crate::train::{fit_stacked, StackedStage};
 
 #[derive(Args, Debug)]
 pub struct PretrainArgs {
@@ -44,7 +44,7 @@ pub fn run(a: PretrainArgs) -> Result<(), CliError> {
     let backend = selected.backend.as_mut();
     let steps_per_epoch = data.train.rows.div_ceil(stage.batch.max(1));
     let depth = config.depth();
-    let mut bar: Option<(Phase, TrainProgress)> = None;
+    let mut bar: Option<(StackedStage, TrainProgress)> = None;
     let t_train = Instant::now();
     let result = fit_stacked(
         &config,
@@ -60,10 +60,10 @@ pub fn run(a: PretrainArgs) -> Result<(), CliError> {
                     old.finish();
                 }
                 let (label, epochs) = match phase {
-                    Phase::Stage { index, of } => {
+                    StackedStage::Stage { index, of } => {
                         (format!("stage {}/{of}", index + 1), stage.epochs)
                     }
-                    Phase::FineTune => ("fine-tune".to_string(), fine_tune.epochs),
+                    StackedStage::FineTune => ("fine-tune".to_string(), fine_tune.epochs),
                 };
                 bar = Some((
                     phase,

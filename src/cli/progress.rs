@@ -67,8 +67,16 @@ impl TrainProgress {
                     .validation_loss
                     .map(|v| format!(", validation {v:.5}"))
                     .unwrap_or_default();
+                // A penalised or multi-phase objective shows each of its terms.
+                let terms = if e.terms.len() > 1 {
+                    let list: Vec<String> =
+                        e.terms.iter().map(|(k, v)| format!("{k} {v:.5}")).collect();
+                    format!(" ({})", list.join(", "))
+                } else {
+                    String::new()
+                };
                 self.bar.println(format!(
-                    "{}epoch {}: train loss {:.5}{val}, {:.0} samples/s, {:.1}s",
+                    "{}epoch {}: train loss {:.5}{terms}{val}, {:.0} samples/s, {:.1}s",
                     self.label, e.epoch, e.train_loss, e.samples_per_s, e.seconds
                 ));
             }

@@ -235,6 +235,8 @@ pub fn training_figures(report: &TrainReport, train_seconds: f64) -> serde_json:
     serde_json::json!({
         "train_loss": last.map(|e| e.train_loss),
         "validation_loss": last.and_then(|e| e.validation_loss),
+        "train_terms": last.map(|e| &e.terms),
+        "validation_terms": last.map(|e| &e.validation_terms).filter(|t| !t.is_empty()),
         "samples_per_s": report.samples_per_s,
         "train_seconds": train_seconds,
         "steps": report.steps,

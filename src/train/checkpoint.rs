@@ -3,13 +3,13 @@
 //! A checkpoint is a safetensors file holding
 //! - every parameter (under the model's own tensor names, so the file also loads as a
 //!   model: `aegpu eval --model run.ckpt.safetensors` works),
-//! - every optimiser state entry and the epoch's loss accumulator (`<name>.optim<k>`,
-//!   `train.loss_sum`),
+//! - every optimiser state entry of every parameter group and the epoch's terms
+//!   accumulator (`<name>.optim<k>` or `<name>.<group>.optim<k>`, `train.terms`),
 //! - with early stopping, the best epoch's weights (`best/<name>`),
 //!
 //! and in its metadata (`aegpu.checkpoint`, JSON) the position in the run (the next
-//! epoch and batch, the global step), the training settings, the learning-rate
-//! schedule's and early stopping's bookkeeping, the epoch reports so far and a
+//! epoch and batch, the global step), the training settings, every phase's
+//! learning-rate schedule and early stopping's bookkeeping, the epoch reports so far and a
 //! fingerprint of the training data.
 //!
 //! No random generator state needs saving: the epoch shuffles are replayed from the
@@ -26,12 +26,12 @@ use crate::data::Dataset;
 use crate::graph::{EntryId, EntryKind, ParamStore, Shape};
 use crate::io::{load_safetensors, save_safetensors, IoError, NamedTensor};
 use crate::models::file::find_parameters;
-use crate::models::{Autoencoder, ModelError};
+use crate::models::ModelError;
 use crate::train::schedule::{EarlyStopping, LearningRate};
-use crate::train::{EpochReport, TrainConfig, TrainError};
+use crate::train::{EpochReport, TrainError};
 
-/// Bumped when the layout of a checkpoint changes.
-pub(crate) const FORMAT: u32 = 1;
+/// Bumped when the layout of a checkpoint changes (2: phases, named terms).
+pub(crate) const FORMAT: u32 = 2;
 const STATE_KEY: &str = "aegpu.checkpoint";
 /// Prefix of the tensors holding the best epoch's weights (early stopping).
 const BEST_PREFIX: &str = "best/";
@@ -77,9 +77,11 @@ impl DataFingerprint {
 pub struct RunState {
     pub format: u32,
     pub position: Position,
-    pub config: TrainConfig,
+    /// The run's settings ([`crate::train::Task::settings`]).
+    pub config: serde_json::Value,
     pub data: DataFingerprint,
-    pub schedule: LearningRate,
+    /// Every phase's learning rate, in phase order.
+    pub schedules: Vec<LearningRate>,
     pub stopping: Option<EarlyStopping>,
     /// The reports of the epochs finished so far.
     pub epochs: Vec<EpochReport>,
@@ -140,32 +142,41 @@ impl Checkpoint {
     /// run; with a cosine schedule the rate then follows the new length).
     pub fn check_compatible(
         &self,
-        model: &dyn Autoencoder,
-        config: &TrainConfig,
+        kind: &str,
+        model_config: &serde_json::Value,
+        settings: &serde_json::Value,
         data: &Dataset,
     ) -> Result<(), TrainError> {
         let bad = |detail: String| TrainError::Checkpoint {
             path: self.path.clone(),
             detail,
         };
-        if self.kind != model.kind() || self.model_config != model.config_json() {
+        let as_saved = |v: &serde_json::Value| -> serde_json::Value {
+            serde_json::from_str(&v.to_string()).unwrap_or(serde_json::Value::Null)
+        };
+        if self.kind != kind || self.model_config != as_saved(model_config) {
             return Err(bad(format!(
-                "it holds another model ({} {}), not this run's {} {}",
-                self.kind,
-                self.model_config,
-                model.kind(),
-                model.config_json()
+                "it holds another model ({} {}), not this run's {kind} {model_config}",
+                self.kind, self.model_config,
             )));
         }
-        let ours = serde_json::to_value(TrainConfig {
-            epochs: self.state.config.epochs,
-            loss_every: self.state.config.loss_every,
-            ..config.clone()
-        })
-        .map_err(|e| bad(e.to_string()))?;
-        let theirs = serde_json::to_value(&self.state.config).map_err(|e| bad(e.to_string()))?;
+        // Only the length of the run and how often its loss is read may change. Both
+        // sides go through JSON text, as the saved one did (an f32 read back as f64).
+        let comparable = |v: &serde_json::Value| {
+            let mut v = as_saved(v);
+            if let Some(o) = v.as_object_mut() {
+                o.remove("epochs");
+                o.remove("loss_every");
+            }
+            v
+        };
+        let (ours, theirs) = (comparable(settings), comparable(&self.state.config));
         if let (Some(a), Some(b)) = (ours.as_object(), theirs.as_object()) {
-            if let Some((key, value)) = b.iter().find(|(k, v)| a.get(*k) != Some(*v)) {
+            let keys = b.keys().chain(a.keys().filter(|k| !b.contains_key(*k)));
+            let mut differing = keys.filter(|k| a.get(*k) != b.get(*k));
+            if let Some(key) = differing.next() {
+                let null = serde_json::Value::Null;
+                let value = b.get(key).unwrap_or(&null);
                 return Err(bad(format!(
                     "it was trained with {key} = {value}, this run asks for {}",
                     a.get(key).unwrap_or(&serde_json::Value::Null)
@@ -187,7 +198,8 @@ impl Checkpoint {
                 )
             }));
         }
-        if self.state.position.next_epoch > config.epochs {
+        let epochs = settings.get("epochs").and_then(|e| e.as_u64()).unwrap_or(0);
+        if self.state.position.next_epoch as u64 > epochs {
             return Err(bad(format!(
                 "it already finished {} epochs; ask for more than that to continue",
                 self.state.position.next_epoch - 1
@@ -240,11 +252,12 @@ fn saved_entries(store: &ParamStore) -> impl Iterator<Item = EntryId> + '_ {
 /// from the backend first) atomically to `path`.
 pub fn save(
     path: &Path,
-    model: &dyn Autoencoder,
+    kind: &str,
+    model_config: &serde_json::Value,
+    store: &ParamStore,
     state: &RunState,
     best_weights: &[(EntryId, Vec<f32>)],
 ) -> Result<(), TrainError> {
-    let store = model.store();
     let tensor = |name: String, shape: Shape, values: Vec<f32>| NamedTensor {
         name,
         shape: vec![shape.rows, shape.cols],
@@ -271,10 +284,10 @@ pub fn save(
         })
     };
     let mut meta = BTreeMap::new();
-    meta.insert("aegpu.kind".to_string(), model.kind().to_string());
+    meta.insert("aegpu.kind".to_string(), kind.to_string());
     meta.insert(
         "aegpu.config".to_string(),
-        json(serde_json::to_string(&model.config_json()))?,
+        json(serde_json::to_string(model_config))?,
     );
     meta.insert(STATE_KEY.to_string(), json(serde_json::to_string(state))?);
     save_safetensors(path, &tensors, &meta).map_err(|e: IoError| e.into())

@@ -1,28 +1,27 @@
 //! Supervised training of a [`Classifier`]: every layer (encoder and head) fine-tuned on
 //! labelled rows with the softmax cross-entropy, and test accuracy.
 //!
-//! The loop is [`super::fit`]'s, minus the autoencoder's regularisers and schedules:
-//! the images and their one-hot labels stay resident on the backend, each step feeds
-//! only the batch's row indices and the optimiser's hyper-parameters, and one plan —
-//! gather both, forward, loss, `grad`, one fused `Update` per parameter, accumulate
-//! the loss — runs as one submission per step. The resident data, the optimiser state
-//! and the updates come from the helpers `fit` uses.
+//! The loop is the one trainer's ([`crate::train::trainer`]): the images and their
+//! one-hot labels stay resident on the backend, each step feeds only the batch's row
+//! indices and the optimiser's hyper-parameters, and one plan — gather both, forward,
+//! loss, `grad`, one fused `Update` per parameter, accumulate the loss — runs as one
+//! submission per step.
 
 use std::time::Instant;
 
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{download_entries, Backend, Feed, PlanId};
+use crate::backend::Backend;
 use crate::data::Dataset;
-use crate::graph::{grad, DType, EntryData, EntryId, EntryKind, Graph, Plan, Shape};
+use crate::graph::{EntryId, Graph, ParamStore};
 use crate::models::Classifier;
 use crate::ops::loss::softmax_xent::argmax_rows;
 use crate::ops::{Op, Optimizer};
 use crate::train::batched::for_each_batch_of;
-use crate::train::{push_updates, put_dataset, put_optimizer_states, Divergence, TrainError};
+use crate::train::objective::Objective;
+use crate::train::{
+    trainer, Batch, Mode, Phase, Progress, RunControl, RunSettings, Task, TrainError,
+};
 
 /// The settings of a fine-tuning run; saved with the model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -98,7 +97,8 @@ fn check_width(model: &Classifier, data: &Dataset) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Trains every layer of `model` on the labelled rows of `train`. Weights end up in
+/// Trains every layer of `model` on the labelled rows of `train` (after the head
+/// alone for `head_epochs`), on the one [`crate::train::trainer`]. Weights end up in
 /// `model.store` and on the backend (so [`accuracy`] can follow directly).
 pub fn fit_classifier(
     model: &mut Classifier,
@@ -113,147 +113,115 @@ pub fn fit_classifier(
             "batch size and epochs must be at least 1".into(),
         ));
     }
-    let classes = model.config.classes;
-    let targets = one_hot(train, classes)?;
-    let params = model.parameters();
-    let store = &mut model.store;
-    let data = put_dataset(store, "train.data", train);
-    let hot = store.put(
-        "train.targets",
-        Shape::new(train.rows, classes),
-        EntryKind::Data,
-        EntryData::F32(targets),
-    );
-    let states = put_optimizer_states(store, &params, cfg.optimizer);
-    let acc = store.put_zeros("train.loss_sum", Shape::SCALAR, EntryKind::State);
-    backend.upload_store(store)?;
-
-    let full = cfg.batch.min(train.rows);
-    let rest = train.rows % full;
-    // One pair of plans (full batch, last batch) per phase: the head alone, then all.
-    let head_params = 2;
-    let mut phases: Vec<Vec<PlanId>> = vec![];
-    for trained in [head_params, params.len()] {
-        let mut pair = vec![];
-        if trained == head_params && cfg.head_epochs == 0 {
-            phases.push(pair);
-            continue;
-        }
-        for batch in std::iter::once(full).chain((rest > 0).then_some(rest)) {
-            pair.push(build_plan(
-                model,
-                backend,
-                [data, hot],
-                &states,
-                acc,
-                cfg,
-                trained,
-                batch,
-                full,
-            )?);
-        }
-        phases.push(pair);
-    }
-
-    let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed_da7a);
-    let mut order: Vec<u32> = (0..train.rows as u32).collect();
+    let settings = RunSettings {
+        epochs: cfg.epochs,
+        batch: cfg.batch.min(train.rows),
+        seed: cfg.seed,
+        loss_every: 0,
+        early_stop: None,
+        monitor: None,
+    };
     let (start, before) = (Instant::now(), backend.stats());
-    let mut steps = 0u64;
-    let mut epoch_losses = vec![];
-    // The NaN guard's window: the loss was last seen finite after this step.
-    let mut last_finite_step = 0;
-    for epoch in 1..=cfg.epochs {
-        order.shuffle(&mut rng);
-        model.store.set_values(acc, vec![0.0]);
-        backend.upload_entry(&model.store, acc)?;
-        for chunk in order.chunks(full) {
-            steps += 1;
-            let plans = &phases[usize::from(epoch > cfg.head_epochs)];
-            let plan = plans[usize::from(chunk.len() != full)];
-            let hyper = cfg
-                .optimizer
-                .hyper(cfg.lr, steps, cfg.clip_norm.unwrap_or(0.0));
-            backend.run(plan, &[Feed::U32(chunk), Feed::F32(&hyper)])?;
-        }
-        // Σ batch mean × rows/full over the epoch: the mean per row.
-        let loss = backend.read_entry(acc)?[0] * full as f32 / train.rows as f32;
-        if !loss.is_finite() {
-            return Err(TrainError::Diverged(Divergence {
-                value: loss,
-                epoch,
-                first_step: last_finite_step + 1,
-                last_step: steps,
-                last_good_checkpoint: None,
-            }));
-        }
-        last_finite_step = steps;
-        on_epoch(epoch, loss);
-        epoch_losses.push(loss);
-    }
+    let mut task = ClassifierTask { model, cfg };
+    let report = trainer::train(
+        &mut task,
+        backend,
+        train,
+        None,
+        &settings,
+        &RunControl::default(),
+        &mut |p| {
+            if let Progress::Epoch(e) = p {
+                on_epoch(e.epoch, e.train_loss)
+            }
+        },
+    )?;
     let submissions = backend.stats().submissions - before.submissions;
-    download_entries(backend, &mut model.store, |e| {
-        e.kind == EntryKind::Parameter
-    })?;
-    for plan in phases.into_iter().flatten() {
-        backend.release(plan);
-    }
     Ok(ClassifyReport {
-        epoch_losses,
-        steps,
+        epoch_losses: report.epochs.iter().map(|e| e.train_loss).collect(),
+        steps: report.steps,
         seconds: start.elapsed().as_secs_f64(),
-        submissions_per_step: submissions as f64 / steps.max(1) as f64,
+        submissions_per_step: submissions as f64 / report.steps.max(1) as f64,
     })
 }
 
-/// One step on `batch` rows updating the last `trained` parameters (the head is the
-/// last two); a batch smaller than `full_batch` (an epoch's last) adds its loss to the
-/// accumulator weighted by `batch / full_batch`.
-#[allow(clippy::too_many_arguments)]
-fn build_plan(
-    model: &Classifier,
-    backend: &mut dyn Backend,
-    [data, targets]: [EntryId; 2],
-    states: &[Vec<EntryId>],
-    acc: EntryId,
-    cfg: &ClassifyConfig,
-    trained: usize,
-    batch: usize,
-    full_batch: usize,
-) -> Result<PlanId, TrainError> {
-    let store = &model.store;
-    let mut g = Graph::new();
-    g.set_label("batch");
-    let idx = g.input("batch_rows", Shape::new(batch, 1), DType::U32);
-    let hyper = g.input("optimizer", Shape::new(1, 4), DType::F32);
-    let (data_v, targets_v) = (g.entry(store, data), g.entry(store, targets));
-    let x = g.push(Op::GatherRows, &[data_v, idx])?;
-    let t = g.push(Op::GatherRows, &[targets_v, idx])?;
-    let logits = model.logits(&mut g, x)?;
-    g.set_label("loss");
-    let loss = g.push(Op::SoftmaxCrossEntropy, &[logits, t])?;
-    let all = model.parameters();
-    let first = all.len() - trained;
-    let params: Vec<_> = all[first..].iter().map(|&p| g.entry(store, p)).collect();
-    let grads = grad(&mut g, loss, &params)?;
-    push_updates(
-        &mut g,
-        store,
-        &params,
-        grads,
-        &states[first..],
-        hyper,
-        cfg.optimizer,
-        cfg.clip_norm,
-    )?;
-    let weighted = if batch == full_batch {
-        loss
-    } else {
-        g.push(Op::Scale(batch as f32 / full_batch as f32), &[loss])?
-    };
-    let acc_v = g.entry(store, acc);
-    g.push(Op::Accumulate, &[acc_v, weighted])?;
-    Ok(backend.prepare(&Plan::new(&g, store)?)?)
+/// A classifier with its [`ClassifyConfig`]: the softmax cross-entropy of its logits
+/// against one-hot labels kept resident beside the rows. Two phases of one optimiser
+/// group (so the head keeps its moments): the head alone for `head_epochs`, then
+/// every parameter.
+struct ClassifierTask<'a> {
+    model: &'a mut Classifier,
+    cfg: &'a ClassifyConfig,
 }
+
+impl Task for ClassifierTask<'_> {
+    fn kind(&self) -> String {
+        "classifier".into()
+    }
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.model.config).unwrap_or(serde_json::Value::Null)
+    }
+    fn settings(&self) -> serde_json::Value {
+        serde_json::to_value(self.cfg).unwrap_or(serde_json::Value::Null)
+    }
+    fn store(&self) -> &ParamStore {
+        &self.model.store
+    }
+    fn store_mut(&mut self) -> &mut ParamStore {
+        &mut self.model.store
+    }
+    fn input_width(&self) -> usize {
+        self.model.input_width()
+    }
+    fn widest_row(&self) -> usize {
+        self.model.widest_row()
+    }
+    fn phases(&self) -> Vec<Phase> {
+        let (cfg, all) = (self.cfg, self.model.parameters());
+        // The head is the last two parameters (its weight and bias).
+        let head = all[all.len().saturating_sub(2)..].to_vec();
+        let phase = |name: &str, params: Vec<EntryId>, epochs| Phase {
+            group: "classifier".into(),
+            clip_norm: cfg.clip_norm,
+            epochs,
+            ..Phase::new(name, params, cfg.optimizer, cfg.lr)
+        };
+        let mut phases = vec![];
+        if cfg.head_epochs > 0 {
+            phases.push(phase("head", head, 1..=cfg.head_epochs));
+        }
+        phases.push(phase("all", all, cfg.head_epochs + 1..=usize::MAX));
+        phases
+    }
+    fn uses_rng(&self) -> bool {
+        false
+    }
+    fn objective(
+        &self,
+        g: &mut Graph,
+        _phase: usize,
+        batch: &Batch,
+        _mode: Mode,
+    ) -> Result<Objective, TrainError> {
+        let targets = batch
+            .targets
+            .ok_or_else(|| TrainError::Config("a classifier trains on labelled rows".into()))?;
+        let logits = self.model.logits(g, batch.x)?;
+        g.set_label("loss");
+        let loss = g.push(Op::SoftmaxCrossEntropy, &[logits, targets])?;
+        Ok(Objective::single(CROSS_ENTROPY, loss))
+    }
+    fn targets(&self, data: &Dataset) -> Result<Option<Dataset>, TrainError> {
+        let classes = self.model.config.classes;
+        let hot = one_hot(data, classes)?;
+        Dataset::new(data.rows, classes, hot)
+            .map(Some)
+            .map_err(|e| TrainError::Config(e.to_string()))
+    }
+}
+
+/// The name of a classifier's loss term.
+pub const CROSS_ENTROPY: &str = "cross_entropy";
 
 /// The logits of every row of `data`, row-major [rows, classes]. The parameters must
 /// be on the backend (after [`fit_classifier`], or `backend.upload_store(&model.store)`).

@@ -25,7 +25,7 @@ use crate::train::{fit, run_rows, Progress, RowOutput, TrainConfig, TrainError, 
 
 /// Which part of the schedule a progress event belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
+pub enum StackedStage {
     /// Pretraining stage `index` (0-based) of `of`.
     Stage {
         index: usize,
@@ -53,7 +53,7 @@ pub fn fit_stacked(
     validation: Option<&Dataset>,
     stage: &TrainConfig,
     fine_tune: &TrainConfig,
-    on_progress: &mut dyn FnMut(Phase, Progress),
+    on_progress: &mut dyn FnMut(StackedStage, Progress),
 ) -> Result<(DenseAutoencoder, StackedReport), TrainError> {
     config
         .validate()
@@ -78,7 +78,7 @@ pub fn fit_stacked(
         if k > 0 {
             cfg.loss = Loss::Mse;
         }
-        let phase = Phase::Stage {
+        let phase = StackedStage::Stage {
             index: k,
             of: depth,
         };
@@ -127,7 +127,7 @@ pub fn fit_stacked(
             train,
             validation,
             fine_tune,
-            &mut |p| on_progress(Phase::FineTune, p),
+            &mut |p| on_progress(StackedStage::FineTune, p),
         )?)
     } else {
         // The unrolled weights are not on the backend yet; callers evaluate next.
