@@ -425,3 +425,86 @@ fn the_metrics_log_has_one_json_line_per_epoch() {
         assert_eq!(line["lr"].as_f64().unwrap() as f32, epoch.lr);
     }
 }
+
+/// Stacked pretraining keeps a checkpoint per stage: interrupted in the middle of
+/// stage 2 and resumed, it loads stage 1, continues stage 2 and fine-tunes to the
+/// weights of the run that was never stopped, bit for bit.
+#[test]
+fn stacked_pretraining_resumes_from_its_stage_checkpoints() {
+    use aegpu::train::{fit_stacked_with, StackedControl, StackedStage};
+    let data = digits(400);
+    let deep = DenseConfig::new(&[784, 32, 8]);
+    let stage = TrainConfig {
+        epochs: 2,
+        batch: 100,
+        seed: 4,
+        ..config()
+    };
+    let fine_tune = TrainConfig {
+        epochs: 2,
+        ..stage.clone()
+    };
+    let base = temp("stacked.ckpt.safetensors");
+    let run = |control: &StackedControl, stop: Option<&AtomicBool>| {
+        fit_stacked_with(
+            &deep,
+            9,
+            &mut CpuBackend::<f32>::new(),
+            &data,
+            None,
+            &stage,
+            &fine_tune,
+            control,
+            &mut |phase, p| {
+                let in_stage_2 = phase == StackedStage::Stage { index: 1, of: 2 };
+                if let (
+                    true,
+                    Progress::Step {
+                        epoch: 2, step: 2, ..
+                    },
+                    Some(stop),
+                ) = (in_stage_2, p, stop)
+                {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            },
+        )
+    };
+    let (straight, _) = run(&StackedControl::default(), None).unwrap();
+
+    let stop = AtomicBool::new(false);
+    let control = StackedControl {
+        checkpoint: Some(base.clone()),
+        interrupt: Some(&stop),
+        keep_finished: true,
+        ..StackedControl::default()
+    };
+    let err = run(&control, Some(&stop)).unwrap_err();
+    assert!(matches!(err, TrainError::Interrupted(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("interrupted in stage2 after step 6"),
+        "{err}"
+    );
+    let stage1 = control.path_of("stage1").unwrap();
+    let stage2 = control.path_of("stage2").unwrap();
+    assert_eq!(stage1, temp("stacked.ckpt.stage1.safetensors"));
+    assert_eq!(
+        Checkpoint::load(&stage1).unwrap().state.position.next_epoch,
+        3
+    );
+    assert_eq!(Checkpoint::load(&stage2).unwrap().state.position.step, 6);
+
+    let resumed_control = StackedControl {
+        checkpoint: Some(base.clone()),
+        resume: true,
+        ..StackedControl::default()
+    };
+    let (resumed, report) = run(&resumed_control, None).unwrap();
+    assert_eq!(
+        report.stages[0].samples_per_s, 0.0,
+        "stage 1 is loaded, not retrained"
+    );
+    assert_eq!(report.stages[1].resumed_from_step, Some(6));
+    assert_eq!(weights(&resumed), weights(&straight));
+}

@@ -1,15 +1,17 @@
 //! `aegpu pretrain`: a stacked autoencoder, pretrained greedily layer by layer, unrolled
 //! and fine-tuned end to end (`crate::train::stacked`), with a progress bar per stage.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
 
 use crate::cli::options::{FitArgs, ModelArgs};
 use crate::cli::progress::TrainProgress;
+use crate::cli::run_control::interrupt_flag;
 use crate::cli::train::{finish, training_figures, OutputArgs, SplitArgs};
 use crate::cli::CliError;
-use crate::train::{fit_stacked, StackedStage};
+use crate::train::{fit_stacked_with, StackedControl, StackedStage};
 
 #[derive(Args, Debug)]
 pub struct PretrainArgs {
@@ -30,6 +32,19 @@ pub struct PretrainArgs {
     fine_tune_lr: Option<f32>,
     #[command(flatten)]
     output: OutputArgs,
+    /// Base name of the checkpoints, one per stage and one for fine-tuning
+    /// (`m.ckpt.safetensors` → `m.ckpt.stage1.safetensors`, …); default: the model's
+    /// path with `.ckpt.safetensors`. Written on Ctrl-C, and, when checkpoints are
+    /// asked for (this flag, --checkpoint-every or --resume), when each run ends.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Also write the running stage's checkpoint every N epochs.
+    #[arg(long, default_value_t = 0)]
+    checkpoint_every: usize,
+    /// Continue from the checkpoints: finished stages are loaded, the interrupted one
+    /// continues (same flags).
+    #[arg(long)]
+    resume: bool,
 }
 
 pub fn run(a: PretrainArgs) -> Result<(), CliError> {
@@ -46,7 +61,20 @@ pub fn run(a: PretrainArgs) -> Result<(), CliError> {
     let depth = config.depth();
     let mut bar: Option<(StackedStage, TrainProgress)> = None;
     let t_train = Instant::now();
-    let result = fit_stacked(
+    let control = StackedControl {
+        checkpoint: Some(
+            a.checkpoint
+                .clone()
+                .unwrap_or_else(|| a.output.out.with_extension("ckpt.safetensors")),
+        ),
+        checkpoint_every: a.checkpoint_every,
+        // Finished stages are kept when checkpoints were asked for; a Ctrl-C always
+        // saves the running stage.
+        keep_finished: a.checkpoint.is_some() || a.checkpoint_every > 0 || a.resume,
+        resume: a.resume,
+        interrupt: Some(interrupt_flag()?),
+    };
+    let result = fit_stacked_with(
         &config,
         a.fit.seed,
         backend,
@@ -54,6 +82,7 @@ pub fn run(a: PretrainArgs) -> Result<(), CliError> {
         data.validation.as_ref(),
         &stage,
         &fine_tune,
+        &control,
         &mut |phase, p| {
             if bar.as_ref().map(|(current, _)| *current) != Some(phase) {
                 if let Some((_, old)) = bar.take() {

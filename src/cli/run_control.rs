@@ -50,6 +50,12 @@ fn install_ctrl_c() -> Result<(), CliError> {
         .map_err(Into::into)
 }
 
+/// The flag Ctrl-C sets, with the handler installed.
+pub fn interrupt_flag() -> Result<&'static AtomicBool, CliError> {
+    install_ctrl_c()?;
+    Ok(&INTERRUPT)
+}
+
 impl RunArgs {
     pub fn checkpoint_path(&self, model_out: &Path) -> PathBuf {
         self.checkpoint
@@ -77,6 +83,7 @@ impl RunArgs {
             resume,
             metrics_log: self.log.clone(),
             interrupt: Some(&INTERRUPT),
+            checkpoint_at_end: false,
         })
     }
 }

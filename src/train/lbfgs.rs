@@ -28,12 +28,12 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Backend, Feed, PlanId};
 use crate::data::Dataset;
 use crate::graph::{grad, EntryData, EntryId, EntryKind, Graph, Plan, Shape, ValueId};
-use crate::models::DenseAutoencoder;
+use crate::models::Autoencoder;
 use crate::ops::elementwise::sum_all;
 use crate::ops::random::rng_feed;
 use crate::ops::{Axis, BinaryOp, Loss, Op, Reduce, ReduceKind};
 use crate::train::line_search::{strong_wolfe, WolfeParams};
-use crate::train::objective::{self, Regularization};
+use crate::train::objective::Regularization;
 use crate::train::TrainError;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -103,17 +103,17 @@ struct Vectors {
 impl Vectors {
     fn plan(
         backend: &mut dyn Backend,
-        model: &DenseAutoencoder,
+        model: &dyn Autoencoder,
         g: &Graph,
     ) -> Result<PlanId, TrainError> {
-        Ok(backend.prepare(&Plan::new(g, &model.store)?)?)
+        Ok(backend.prepare(&Plan::new(g, model.store())?)?)
     }
 
     /// Σ over tensors of aᵀb.
     fn dot(
         &mut self,
         backend: &mut dyn Backend,
-        model: &DenseAutoencoder,
+        model: &dyn Autoencoder,
         a: usize,
         b: usize,
     ) -> Result<f64, TrainError> {
@@ -123,7 +123,7 @@ impl Vectors {
             g.set_label("lbfgs dot");
             let mut sums = vec![];
             for (&ea, &eb) in self.sets[a].iter().zip(&self.sets[b]) {
-                let (va, vb) = (g.entry(&model.store, ea), g.entry(&model.store, eb));
+                let (va, vb) = (g.entry(model.store(), ea), g.entry(model.store(), eb));
                 let product = g.push(Op::Binary(BinaryOp::Mul), &[va, vb])?;
                 sums.push(g.push(
                     Op::Reduce(Reduce {
@@ -148,7 +148,7 @@ impl Vectors {
     fn axpy(
         &mut self,
         backend: &mut dyn Backend,
-        model: &DenseAutoencoder,
+        model: &dyn Autoencoder,
         y: usize,
         a: f64,
         x: usize,
@@ -160,7 +160,7 @@ impl Vectors {
             g.set_label("lbfgs axpy");
             let coefficient = g.input("a", Shape::SCALAR, crate::graph::DType::F32);
             for (&ey, &ex) in self.sets[y].iter().zip(&self.sets[x]) {
-                let (vy, vx) = (g.entry(&model.store, ey), g.entry(&model.store, ex));
+                let (vy, vx) = (g.entry(model.store(), ey), g.entry(model.store(), ex));
                 g.push(Op::Axpy { accumulate }, &[vy, vx, coefficient])?;
             }
             let id = Self::plan(backend, model, &g)?;
@@ -184,18 +184,21 @@ impl Vectors {
 /// `on_iteration(iteration, loss)` after each iteration. Weights end up in
 /// `model.store`.
 pub fn fit_lbfgs(
-    model: &mut DenseAutoencoder,
+    model: &mut dyn Autoencoder,
     backend: &mut dyn Backend,
     train: &Dataset,
     cfg: &LbfgsConfig,
     on_iteration: &mut dyn FnMut(usize, f32),
 ) -> Result<LbfgsReport, TrainError> {
-    if train.cols != model.config.input_width() {
+    if train.cols != model.input_width() {
         return Err(TrainError::Width {
-            expected: model.config.input_width(),
+            expected: model.input_width(),
             got: train.cols,
         });
     }
+    model
+        .validate_regularization(&cfg.regularization)
+        .map_err(TrainError::Config)?;
     if cfg.regularization.is_stochastic() {
         return Err(TrainError::Config(
             "L-BFGS needs a deterministic objective: no input noise and no dropout".into(),
@@ -211,7 +214,7 @@ pub fn fit_lbfgs(
     let params = model.parameters();
     // The data and every vector set join the model's store.
     let data_shape = Shape::new(train.rows, train.cols);
-    let data = model.store.put(
+    let data = model.store_mut().put(
         "lbfgs.data",
         data_shape,
         EntryKind::Data,
@@ -227,8 +230,11 @@ pub fn fit_lbfgs(
     for set in &set_names {
         let mut ids = vec![];
         for &p in &params {
-            let (name, shape) = (model.store.get(p).name.clone(), model.store.get(p).shape);
-            ids.push(model.store.put_zeros(
+            let (name, shape) = (
+                model.store().get(p).name.clone(),
+                model.store().get(p).shape,
+            );
+            ids.push(model.store_mut().put_zeros(
                 &format!("{name}.lbfgs.{set}"),
                 shape,
                 EntryKind::State,
@@ -236,23 +242,22 @@ pub fn fit_lbfgs(
         }
         sets.push(ids);
     }
-    backend.upload_store(&model.store)?;
+    backend.upload_store(model.store())?;
     let s_set = |i: usize| FIRST_PAIR + i;
     let y_set = |i: usize| FIRST_PAIR + cfg.history + i;
 
     // The objective and its gradient, written into the gradient set.
     let mut g = Graph::new();
     g.set_label("input");
-    let x = g.entry(&model.store, data);
+    let x = g.entry(model.store(), data);
     // A deep contractive penalty draws its directions once: a fixed key keeps the
     // objective deterministic, as a line search needs.
-    let rng = cfg
-        .regularization
-        .uses_rng(&model.config)
+    let rng = model
+        .uses_rng(&cfg.regularization)
         .then(|| g.input("rng", Shape::new(1, 4), crate::graph::DType::U32));
-    let objective = objective::build(model, &mut g, x, cfg.loss, &cfg.regularization, rng)?;
+    let objective = model.objective(&mut g, x, cfg.loss, &cfg.regularization, rng)?;
     g.mark_output(objective.total);
-    let param_values: Vec<_> = params.iter().map(|&p| g.entry(&model.store, p)).collect();
+    let param_values: Vec<_> = params.iter().map(|&p| g.entry(model.store(), p)).collect();
     let grads = grad(&mut g, objective.total, &param_values)?;
     g.set_label("lbfgs gradient");
     let one = g.push(
@@ -263,10 +268,10 @@ pub fn fit_lbfgs(
         &[],
     )?;
     for (gr, &target) in grads.into_iter().zip(&sets[G]) {
-        let t = g.entry(&model.store, target);
+        let t = g.entry(model.store(), target);
         g.push(Op::Axpy { accumulate: false }, &[t, gr, one])?;
     }
-    let eval_plan = backend.prepare(&Plan::new(&g, &model.store)?)?;
+    let eval_plan = backend.prepare(&Plan::new(&g, model.store())?)?;
     let total = objective.total;
 
     let mut v = Vectors {
@@ -295,7 +300,7 @@ pub fn fit_lbfgs(
     };
     let mut gamma = 1.0;
     while iterations < cfg.iterations && losses.len() < cfg.max_evaluations {
-        let grad_norm = v.dot(backend, model, G, G)?.sqrt();
+        let grad_norm = v.dot(backend, &*model, G, G)?.sqrt();
         if !f.is_finite() {
             return Err(TrainError::Diverged(crate::train::Divergence {
                 value: f as f32,
@@ -318,40 +323,40 @@ pub fn fit_lbfgs(
                 next_slot += 1;
                 s
             };
-            v.axpy(backend, model, s_set(slot), t, D, false)?;
-            v.axpy(backend, model, y_set(slot), 1.0, G, false)?;
-            v.axpy(backend, model, y_set(slot), -1.0, G_OLD, true)?;
-            let ys = v.dot(backend, model, y_set(slot), s_set(slot))?;
+            v.axpy(backend, &*model, s_set(slot), t, D, false)?;
+            v.axpy(backend, &*model, y_set(slot), 1.0, G, false)?;
+            v.axpy(backend, &*model, y_set(slot), -1.0, G_OLD, true)?;
+            let ys = v.dot(backend, &*model, y_set(slot), s_set(slot))?;
             if ys > 1e-10 {
                 history.push_back((slot, 1.0 / ys));
-                gamma = ys / v.dot(backend, model, y_set(slot), y_set(slot))?;
+                gamma = ys / v.dot(backend, &*model, y_set(slot), y_set(slot))?;
             } else if history.len() < cfg.history {
                 next_slot -= 1;
             }
         }
         // The two-loop recursion, with the direction set as q and then r.
-        v.axpy(backend, model, D, -1.0, G, false)?;
+        v.axpy(backend, &*model, D, -1.0, G, false)?;
         let mut alphas = vec![0.0; history.len()];
         for (k, &(slot, rho)) in history.iter().enumerate().rev() {
-            alphas[k] = rho * v.dot(backend, model, s_set(slot), D)?;
-            v.axpy(backend, model, D, -alphas[k], y_set(slot), true)?;
+            alphas[k] = rho * v.dot(backend, &*model, s_set(slot), D)?;
+            v.axpy(backend, &*model, D, -alphas[k], y_set(slot), true)?;
         }
         if !history.is_empty() {
             // r = γ q, through a scratch set (an entry is never both read and written
             // by one launch).
-            v.axpy(backend, model, G_OLD, gamma, D, false)?;
-            v.axpy(backend, model, D, 1.0, G_OLD, false)?;
+            v.axpy(backend, &*model, G_OLD, gamma, D, false)?;
+            v.axpy(backend, &*model, D, 1.0, G_OLD, false)?;
         }
         for (k, &(slot, rho)) in history.iter().enumerate() {
-            let beta = rho * v.dot(backend, model, y_set(slot), D)?;
-            v.axpy(backend, model, D, alphas[k] - beta, s_set(slot), true)?;
+            let beta = rho * v.dot(backend, &*model, y_set(slot), D)?;
+            v.axpy(backend, &*model, D, alphas[k] - beta, s_set(slot), true)?;
         }
-        v.axpy(backend, model, G_OLD, 1.0, G, false)?;
-        let gtd = v.dot(backend, model, G, D)?;
+        v.axpy(backend, &*model, G_OLD, 1.0, G, false)?;
+        let gtd = v.dot(backend, &*model, G, D)?;
         if gtd > -(cfg.tolerance_change as f64) {
             break;
         }
-        let d_norm = v.dot(backend, model, D, D)?.sqrt();
+        let d_norm = v.dot(backend, &*model, D, D)?.sqrt();
         let first = if iterations == 1 {
             (1.0f64).min(1.0 / grad_norm) * cfg.lr as f64
         } else {
@@ -361,10 +366,10 @@ pub fn fit_lbfgs(
         let at = std::cell::Cell::new(0.0f64);
         let budget = cfg.max_evaluations - losses.len();
         let mut phi = |trial: f64| -> Result<(f64, f64), TrainError> {
-            v.axpy(backend, model, X, trial - at.get(), D, true)?;
+            v.axpy(backend, &*model, X, trial - at.get(), D, true)?;
             at.set(trial);
             let value = evaluate(backend, &mut losses)?;
-            Ok((value, v.dot(backend, model, G, D)?))
+            Ok((value, v.dot(backend, &*model, G, D)?))
         };
         let step = strong_wolfe(
             &mut phi,
@@ -391,7 +396,7 @@ pub fn fit_lbfgs(
             break;
         }
     }
-    crate::backend::download_entries(backend, &mut model.store, |e| {
+    crate::backend::download_entries(backend, model.store_mut(), |e| {
         e.kind == EntryKind::Parameter
     })?;
     backend.release(eval_plan);

@@ -22,7 +22,7 @@ pub use classify::{accuracy, fit_classifier, predict, ClassifyConfig, ClassifyRe
 pub use lbfgs::{fit_lbfgs, LbfgsConfig, LbfgsReport};
 pub use objective::{Regularization, SparseKl};
 pub use schedule::{EarlyStopping, LearningRate, Schedule, Verdict};
-pub use stacked::{fit_stacked, StackedReport, StackedStage};
+pub use stacked::{fit_stacked, fit_stacked_with, StackedControl, StackedReport, StackedStage};
 pub use trainer::{train, Batch, Mode, Phase, RunSettings, Task};
 
 use std::collections::BTreeMap;
@@ -58,6 +58,9 @@ pub enum TrainError {
     File(#[from] IoError),
     #[error("cannot resume from {}: {detail}", path.display())]
     Checkpoint { path: PathBuf, detail: String },
+    /// Stopped on request (Ctrl-C) in the middle of a schedule of several runs.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 /// Where a run's loss stopped being a number.
@@ -220,6 +223,29 @@ pub struct TrainReport {
     pub checkpoint: Option<(PathBuf, u64)>,
 }
 
+impl TrainReport {
+    /// The report of a finished run read back from its checkpoint (nothing trained by
+    /// this call: no throughput or traffic figures).
+    pub fn loaded(checkpoint: &Checkpoint) -> Self {
+        let step = checkpoint.state.position.step;
+        TrainReport {
+            epochs: checkpoint.state.epochs.clone(),
+            samples_per_s: 0.0,
+            steps: step,
+            submissions_per_step: 0.0,
+            readbacks_per_step: 0.0,
+            plan_launches: 0,
+            plan_peak_bytes: 0,
+            batches_resident: true,
+            best_epoch: checkpoint.state.stopping.as_ref().map(|s| s.best_epoch()),
+            stopped_early: false,
+            interrupted: false,
+            resumed_from_step: Some(step),
+            checkpoint: Some((checkpoint.path.clone(), step)),
+        }
+    }
+}
+
 /// How a run is looked after: checkpoints, a metrics log, resuming, and stopping on
 /// request. `RunControl::default()` is a plain run.
 #[derive(Clone, Debug, Default)]
@@ -235,6 +261,10 @@ pub struct RunControl<'a> {
     /// Checked after every step: when set, the run saves a checkpoint and returns
     /// (e.g. set by a Ctrl-C handler).
     pub interrupt: Option<&'a AtomicBool>,
+    /// Also write the checkpoint when the run ends (after early stopping restored the
+    /// best weights): a finished run that can be reloaded, as stacked pretraining's
+    /// stages are.
+    pub checkpoint_at_end: bool,
 }
 
 /// Trains `model` on `train` (rows shuffled every epoch; the last, smaller batch of

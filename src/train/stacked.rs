@@ -14,14 +14,26 @@
 //! Each stage's activations are the deep network's own: stage k's encoder uses the
 //! activation of encoder layer k and its decoder that of the decoder layer it becomes,
 //! so the unrolled network computes what the stages learned.
+//!
+//! Checkpoints ([`StackedControl`]): every stage and the fine-tuning run has a
+//! checkpoint file of its own, written every `checkpoint_every` epochs, on Ctrl-C and
+//! (`keep_finished`) when the run ends. Resuming loads the finished stages (their codes are recomputed
+//! from the weights), continues the unfinished one bit for bit and starts the rest.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::data::Dataset;
+use crate::models::Autoencoder;
 use crate::models::{DenseAutoencoder, DenseConfig};
 use crate::ops::Loss;
-use crate::train::{fit, run_rows, Progress, RowOutput, TrainConfig, TrainError, TrainReport};
+use crate::train::{
+    fit_with, run_rows, Checkpoint, Progress, RowOutput, RunControl, TrainConfig, TrainError,
+    TrainReport,
+};
 
 /// Which part of the schedule a progress event belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +53,45 @@ pub struct StackedReport {
     pub fine_tune: Option<TrainReport>,
 }
 
+/// How a stacked run is looked after; `StackedControl::default()` is a plain run.
+#[derive(Clone, Debug, Default)]
+pub struct StackedControl<'a> {
+    /// The base name of the checkpoints: `run.ckpt.safetensors` gives
+    /// `run.ckpt.stage1.safetensors`, … and `run.ckpt.fine-tune.safetensors`.
+    pub checkpoint: Option<PathBuf>,
+    /// Write each run's checkpoint every this many epochs too (0: on Ctrl-C and at its
+    /// end only).
+    pub checkpoint_every: usize,
+    /// Write each run's checkpoint when it ends too, so that resuming loads finished
+    /// stages instead of training them again (without it, only interrupted and
+    /// `checkpoint_every` checkpoints are written).
+    pub keep_finished: bool,
+    /// Continue from the checkpoints found under the base name.
+    pub resume: bool,
+    /// Checked after every step: when set, the current run saves its checkpoint and
+    /// the schedule stops with [`TrainError::Interrupted`].
+    pub interrupt: Option<&'a AtomicBool>,
+}
+
+impl StackedControl<'_> {
+    /// The checkpoint of the run called `name` (`stage1`, `fine-tune`).
+    pub fn path_of(&self, name: &str) -> Option<PathBuf> {
+        self.checkpoint
+            .as_ref()
+            .map(|base| run_checkpoint(base, name))
+    }
+}
+
+/// `dir/run.ckpt.safetensors` → `dir/run.ckpt.{name}.safetensors`.
+fn run_checkpoint(base: &Path, name: &str) -> PathBuf {
+    let file = base
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = file.strip_suffix(".safetensors").unwrap_or(&file);
+    base.with_file_name(format!("{stem}.{name}.safetensors"))
+}
+
 /// Pretrains `config` layer by layer with `stage` settings, unrolls it and fine-tunes
 /// it with `fine_tune` settings (skipped when `fine_tune.epochs` is 0). Stages after
 /// the first always use MSE (they reconstruct codes, not data in [0, 1]).
@@ -53,6 +104,32 @@ pub fn fit_stacked(
     validation: Option<&Dataset>,
     stage: &TrainConfig,
     fine_tune: &TrainConfig,
+    on_progress: &mut dyn FnMut(StackedStage, Progress),
+) -> Result<(DenseAutoencoder, StackedReport), TrainError> {
+    fit_stacked_with(
+        config,
+        seed,
+        backend,
+        train,
+        validation,
+        stage,
+        fine_tune,
+        &StackedControl::default(),
+        on_progress,
+    )
+}
+
+/// [`fit_stacked`] with checkpoints, resuming and interruption.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_stacked_with(
+    config: &DenseConfig,
+    seed: u64,
+    backend: &mut dyn Backend,
+    train: &Dataset,
+    validation: Option<&Dataset>,
+    stage: &TrainConfig,
+    fine_tune: &TrainConfig,
+    control: &StackedControl,
     on_progress: &mut dyn FnMut(StackedStage, Progress),
 ) -> Result<(DenseAutoencoder, StackedReport), TrainError> {
     config
@@ -82,12 +159,14 @@ pub fn fit_stacked(
             index: k,
             of: depth,
         };
-        let report = fit(
+        let report = run_one(
             &mut shallow,
             backend,
             &stage_train,
             stage_validation.as_ref(),
             &cfg,
+            control,
+            &format!("stage{}", k + 1),
             &mut |p| on_progress(phase, p),
         )?;
         reports.push(report);
@@ -121,12 +200,14 @@ pub fn fit_stacked(
             .set_values(deep_db, shallow.store.values(shallow_decoder_bias).to_vec());
     }
     let fine_tune_report = if fine_tune.epochs > 0 {
-        Some(fit(
+        Some(run_one(
             &mut deep,
             backend,
             train,
             validation,
             fine_tune,
+            control,
+            "fine-tune",
             &mut |p| on_progress(StackedStage::FineTune, p),
         )?)
     } else {
@@ -143,7 +224,60 @@ pub fn fit_stacked(
     ))
 }
 
-/// The codes of every row of `data` under `model` (whose weights [`fit`] left on the
+/// Trains one run of the schedule with its own checkpoint `name`; resuming, a run
+/// whose checkpoint is finished is loaded instead (its weights put on the backend),
+/// and an unfinished one continues.
+#[allow(clippy::too_many_arguments)]
+fn run_one(
+    model: &mut DenseAutoencoder,
+    backend: &mut dyn Backend,
+    train: &Dataset,
+    validation: Option<&Dataset>,
+    cfg: &TrainConfig,
+    control: &StackedControl,
+    name: &str,
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<TrainReport, TrainError> {
+    let path = control.path_of(name);
+    let saved = match &path {
+        Some(p) if control.resume && p.exists() => Some(Checkpoint::load(p)?),
+        _ => None,
+    };
+    if let Some(ck) = saved.as_ref() {
+        let done = ck.state.position.next_epoch - 1;
+        if done >= cfg.epochs {
+            // Compatible but for its length: it ran `done` epochs.
+            let mut settings = serde_json::to_value(cfg).unwrap_or_default();
+            settings["epochs"] = (done + 1).into();
+            ck.check_compatible(model.kind(), &model.config_json(), &settings, train)?;
+            ck.restore_into(model.store_mut())?;
+            backend.upload_store(model.store())?;
+            return Ok(TrainReport::loaded(ck));
+        }
+    }
+    let run = RunControl {
+        checkpoint: path,
+        checkpoint_every: control.checkpoint_every,
+        resume: saved.as_ref(),
+        metrics_log: None,
+        interrupt: control.interrupt,
+        checkpoint_at_end: control.keep_finished,
+    };
+    let report = fit_with(model, backend, train, validation, cfg, &run, on_progress)?;
+    if report.interrupted {
+        return Err(TrainError::Interrupted(match &report.checkpoint {
+            Some((p, step)) => format!(
+                "interrupted in {name} after step {step}; checkpoint saved to {}: run the \
+                 same command with --resume to continue",
+                p.display()
+            ),
+            None => format!("interrupted in {name} without a checkpoint"),
+        }));
+    }
+    Ok(report)
+}
+
+/// The codes of every row of `data` under `model` (whose weights [`fit_with`] left on the
 /// backend), as a dataset for the next stage.
 fn codes(
     model: &DenseAutoencoder,

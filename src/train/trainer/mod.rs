@@ -607,6 +607,11 @@ fn run(
         if let Some(path) = &control.metrics_log {
             write_metrics_log(path, &state.epochs)?;
         }
+        state.position = Position {
+            next_epoch: epoch + 1,
+            next_batch: 0,
+            step: step_count,
+        };
         let watched = validation_terms.get(&layout.names[monitor]).copied();
         if let (Some(stop), Some(v)) = (state.stopping.as_mut(), watched) {
             match stop.observe(epoch, v) {
@@ -623,11 +628,6 @@ fn run(
                 }
             }
         }
-        state.position = Position {
-            next_epoch: epoch + 1,
-            next_batch: 0,
-            step: step_count,
-        };
         if epoch < settings.epochs && stop_requested() {
             interrupted = true;
             break;
@@ -647,10 +647,15 @@ fn run(
     // Restore-best: the parameters of the epoch with the best monitored term.
     let best_epoch = state.stopping.as_ref().map(|s| s.best_epoch());
     if !interrupted && best_epoch.is_some_and(|b| b != state.epochs.len()) {
-        for (id, values) in best_weights {
-            task.store_mut().set_values(id, values);
-            backend.upload_entry(task.store(), id)?;
+        for (id, values) in &best_weights {
+            task.store_mut().set_values(*id, values.clone());
+            backend.upload_entry(task.store(), *id)?;
         }
+    }
+    if let (false, true, Some(path)) = (interrupted, control.checkpoint_at_end, &control.checkpoint)
+    {
+        save_checkpoint(path, task, backend, &state, &best_weights)?;
+        last_checkpoint = Some((path.clone(), step_count));
     }
     download_entries(backend, task.store_mut(), |e| {
         e.kind == EntryKind::Parameter
