@@ -1217,6 +1217,29 @@ fn gather_past_the_end_writes_zeros() {
     }
 }
 
+/// A one-hot index ≥ classes: the CPU reference reports it, the GPU writes a row of
+/// zeros (src/ops/index.rs), as a gather past the end does.
+#[test]
+fn one_hot_past_the_classes_writes_zeros() {
+    let Some(mut gpu) = gpu::gpu_backend() else {
+        return;
+    };
+    let mut g = Graph::new();
+    let idx = g.input("idx", Shape::new(3, 1), DType::U32);
+    let hot = g.push(Op::OneHot { classes: 2 }, &[idx]).expect("one hot");
+    g.mark_output(hot);
+    let plan = Plan::new(&g, &ParamStore::new()).expect("plan");
+    let feeds = [Feed::U32(&[1, 2, u32::MAX])];
+    let id = gpu.prepare(&plan).expect("prepare");
+    gpu.run(id, &feeds).expect("run");
+    let got = gpu.read_output(id, hot).expect("read");
+    assert_eq!(got, [0.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+    let mut cpu = CpuBackend::<f32>::new();
+    let id = cpu.prepare(&plan).expect("prepare");
+    let err = cpu.run(id, &feeds).unwrap_err().to_string();
+    assert!(err.contains("index 2 is not below 2 classes"), "{err}");
+}
+
 /// Buffers larger than the adapter allows are refused with `TooLarge`, naming what
 /// needed them, before anything is allocated: a plan's scratch slot, and a store entry
 /// (bytes, to keep the host copy small; skipped where the limit is over 1 GiB).

@@ -87,3 +87,38 @@ pub fn cpu_one_hot<T: Real>(idx: &[T], classes: usize, out: &mut [T]) -> Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::Op;
+
+    #[test]
+    fn argmin_takes_the_first_minimum_and_skips_nan() {
+        assert_eq!(argmin(&[2.0f32, 1.0, 1.0]), 1);
+        assert_eq!(argmin(&[f32::NAN, 3.0, 1.0, f32::NAN]), 2);
+        assert_eq!(argmin(&[f32::NAN, f32::NAN]), 0);
+        assert_eq!(argmin(&[0.0f64, -0.0]), 0);
+    }
+
+    #[test]
+    fn one_hot_refuses_an_index_past_the_classes() {
+        let idx = [f32::from_bits(1), f32::from_bits(3)];
+        let mut out = [9.0f32; 6];
+        let err = cpu_one_hot(&idx, 3, &mut out).unwrap_err();
+        assert_eq!(err, "index 3 is not below 3 classes");
+        assert_eq!(out[..3], [0.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn dtype_rules() {
+        let s = [Shape::new(4, 1)];
+        let one_hot = Op::OneHot { classes: 5 };
+        assert_eq!(one_hot.shape(&s, &[DType::U32]), Ok(Shape::new(4, 5)));
+        assert!(one_hot.shape(&s, &[DType::F32]).is_err());
+        assert!(Op::ArgMinRows.shape(&s, &[DType::U32]).is_err());
+        assert_eq!(Op::ArgMinRows.dtype(), DType::U32);
+        // Index values are not f32 operands of other ops.
+        assert!(Op::StopGradient.shape(&s, &[DType::U32]).is_err());
+    }
+}

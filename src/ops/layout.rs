@@ -75,3 +75,52 @@ pub fn vjp(op: &Op, g: &mut Graph, dout: ValueId) -> Result<ValueId, GraphError>
     };
     g.push(adjoint, &[dout])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pixel_rows_put_each_pixels_channels_in_a_row() {
+        // One image of 2 channels × 1 × 3 pixels: channel 0 = 1 2 3, channel 1 = 4 5 6.
+        let image = ImageShape::new(2, 1, 3);
+        let x = [
+            1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0,
+        ];
+        let to = Op::ToPixelRows(image);
+        let s = to.shape(&[Shape::new(2, 6)], &[crate::graph::DType::F32]);
+        assert_eq!(s, Ok(Shape::new(6, 2)));
+        let (b, r, c) = blocks(&to, Shape::new(2, 6));
+        let mut rows = [0.0f32; 12];
+        cpu_transpose(b, r, c, &x, &mut rows);
+        assert_eq!(
+            rows,
+            [1.0, 4.0, 2.0, 5.0, 3.0, 6.0, 7.0, 10.0, 8.0, 11.0, 9.0, 12.0]
+        );
+        let from = Op::FromPixelRows(image);
+        let (b, r, c) = blocks(&from, Shape::new(6, 2));
+        let mut back = [0.0f32; 12];
+        cpu_transpose(b, r, c, &rows, &mut back);
+        assert_eq!(back, x);
+    }
+
+    #[test]
+    fn shape_rules_refuse_what_does_not_fit() {
+        let f32s = [crate::graph::DType::F32];
+        let image = ImageShape::new(2, 1, 3);
+        assert!(Op::ToPixelRows(image)
+            .shape(&[Shape::new(2, 5)], &f32s)
+            .is_err());
+        // 7 rows are not whole images of 3 pixels; 3 columns are not 2 channels.
+        assert!(Op::FromPixelRows(image)
+            .shape(&[Shape::new(7, 2)], &f32s)
+            .is_err());
+        assert!(Op::FromPixelRows(image)
+            .shape(&[Shape::new(6, 3)], &f32s)
+            .is_err());
+        assert_eq!(
+            Op::Transpose.shape(&[Shape::new(2, 5)], &f32s),
+            Ok(Shape::new(5, 2))
+        );
+    }
+}

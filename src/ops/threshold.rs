@@ -91,3 +91,28 @@ pub fn vjp(
     };
     Ok(vec![dx, dlambda])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrinks_towards_zero_by_lambda() {
+        let x = [-3.0f64, -1.0, -0.5, 0.0, 0.5, 1.0, 2.5];
+        let mut y = [0.0; 7];
+        cpu(&x, 1.0, &mut y);
+        assert_eq!(y, [-2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.5]);
+        let mut dl = [0.0; 7];
+        cpu_grad(1, &x, 1.0, &[1.0; 7], &mut dl);
+        assert_eq!(dl, [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0]);
+    }
+
+    #[test]
+    fn lambda_must_be_a_scalar() {
+        let f32s = [crate::graph::DType::F32; 2];
+        let err = Op::SoftThreshold
+            .shape(&[Shape::new(2, 3), Shape::new(1, 3)], &f32s)
+            .unwrap_err();
+        assert_eq!(err, "the threshold λ must be [1, 1], got [1, 3]");
+    }
+}
