@@ -8,8 +8,10 @@
 //!
 //! Tolerances, in units of f32's ε = 2⁻²³ ≈ 1.19e-7; a case passes when every element
 //! satisfies |gpu − cpu| ≤ rel·|cpu| + abs + 2·√terms·ε·magnitude:
-//! - [`EXACT`]: copies and single IEEE operations (+, −, ×, ÷ are correctly rounded on
-//!   both sides, and both evaluate the same expression): bit-identical.
+//! - [`EXACT`]: copies, comparisons and single IEEE operations (+, −, × are correctly
+//!   rounded on both sides, and both evaluate the same expression): bit-identical.
+//!   Not ÷: WGSL allows 2.5 ulp for `/`, so division and 1/x are held to
+//!   [`TRANSCENDENTAL`].
 //! - [`TRANSCENDENTAL`]: the same formula, but WGSL's exp, log and sqrt are only
 //!   accurate to a few ulp (the spec allows 3 + 2|x| ulp for exp) where Rust's libm is
 //!   correctly rounded or nearly, and a GPU compiler may fuse a·b + c into one fma:
@@ -1214,6 +1216,120 @@ fn gather_past_the_end_writes_zeros() {
         gpu.run(id, &[Feed::U32(&[1, 2, u32::MAX])]).expect("run");
         let got = gpu.read_output(id, rows).expect("read");
         assert_eq!(got, [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+    }
+}
+
+/// The primitives composed as a VQ-VAE's nearest-code lookup, on both backends: the
+/// encoder's feature maps regrouped as pixel rows z [N·H·W, D], distances to a codebook
+/// E [K, D] up to each row's constant ‖z‖² (−2 z·Eᵀ + ‖e_k‖², the squared norms
+/// transposed into a row and broadcast), arg-min, one-hot, the picked codes q = onehot·E,
+/// and the quantised maps back in image layout through the straight-through form
+/// z + stop_gradient(q − z). Each row's pick must be a nearest code by a brute-force f64
+/// search (within 1e-4 of the minimum distance: summation order may break a near-tie
+/// either way), and the output must be that code.
+#[test]
+fn vq_nearest_code_lookup_composes() {
+    let Some(mut gpu) = gpu::gpu_backend() else {
+        return;
+    };
+    let (n, image, k) = (3, ImageShape::new(4, 5, 3), 9);
+    let d = image.channels;
+    let mut rng = StdRng::seed_from_u64(12);
+    let x: Vec<f32> = (0..n * image.len())
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    let codes: Vec<f32> = (0..k * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let mut store = ParamStore::new();
+    let e_id = store.add(
+        "codebook",
+        Shape::new(k, d),
+        EntryKind::Parameter,
+        codes.clone(),
+    );
+    let mut g = Graph::new();
+    let maps = g.input("maps", Shape::new(n, image.len()), DType::F32);
+    let e = g.entry(&store, e_id);
+    let push = |g: &mut Graph, op: Op, args: &[ValueId]| g.push(op, args).expect("fits");
+    let z = push(&mut g, Op::ToPixelRows(image), &[maps]);
+    let ze = push(
+        &mut g,
+        Op::MatMul(MatMul {
+            trans_a: false,
+            trans_b: true,
+            bias: false,
+            act: Activation::Linear,
+        }),
+        &[z, e],
+    );
+    let cross = push(&mut g, Op::Scale(-2.0), &[ze]);
+    let e2 = push(&mut g, Op::Binary(BinaryOp::Mul), &[e, e]);
+    let sum_cols = Op::Reduce(Reduce {
+        kind: ReduceKind::Sum,
+        axis: Axis::Cols,
+    });
+    let norms = push(&mut g, sum_cols, &[e2]);
+    let norms_row = push(&mut g, Op::Transpose, &[norms]);
+    let rows = n * image.plane();
+    let norms_wide = push(&mut g, Op::Broadcast(Shape::new(rows, k)), &[norms_row]);
+    let distance = push(&mut g, Op::Binary(BinaryOp::Add), &[cross, norms_wide]);
+    let nearest = push(&mut g, Op::ArgMinRows, &[distance]);
+    let hot = push(&mut g, Op::OneHot { classes: k }, &[nearest]);
+    let q = push(
+        &mut g,
+        Op::MatMul(MatMul {
+            trans_a: false,
+            trans_b: false,
+            bias: false,
+            act: Activation::Linear,
+        }),
+        &[hot, e],
+    );
+    let offset = push(&mut g, Op::Binary(BinaryOp::Sub), &[q, z]);
+    let held = push(&mut g, Op::StopGradient, &[offset]);
+    let straight = push(&mut g, Op::Binary(BinaryOp::Add), &[z, held]);
+    let quantised = push(&mut g, Op::FromPixelRows(image), &[straight]);
+    g.mark_output(nearest);
+    g.mark_output(quantised);
+    let plan = Plan::new(&g, &store).expect("plan");
+    let mut cpu = CpuBackend::<f32>::new();
+    for backend in [&mut cpu as &mut dyn Backend, &mut gpu] {
+        backend.upload_store(&store).expect("upload");
+        let id = backend.prepare(&plan).expect("prepare");
+        backend.run(id, &[Feed::F32(&x)]).expect("run");
+        let picks: Vec<usize> = backend
+            .read_output(id, nearest)
+            .expect("read")
+            .iter()
+            .map(|v| v.to_bits() as usize)
+            .collect();
+        let out = backend.read_output(id, quantised).expect("read");
+        let what = backend.describe();
+        for (row, &pick) in picks.iter().enumerate() {
+            let (b, p) = (row / image.plane(), row % image.plane());
+            let pixel: Vec<f64> = (0..d)
+                .map(|c| x[b * image.len() + c * image.plane() + p] as f64)
+                .collect();
+            let dist = |code: usize| -> f64 {
+                (0..d)
+                    .map(|c| (pixel[c] - codes[code * d + c] as f64).powi(2))
+                    .sum()
+            };
+            let best = (0..k).map(dist).fold(f64::INFINITY, f64::min);
+            assert!(
+                pick < k && dist(pick) <= best + 1e-4,
+                "{what}: pixel row {row} picked code {pick} at {}, nearest is {best}",
+                dist(pick)
+            );
+            for c in 0..d {
+                // z + (q − z) rounds to q within an ulp or two of |z| + |q|.
+                let got = out[b * image.len() + c * image.plane() + p];
+                let want = codes[pick * d + c];
+                assert!(
+                    (got - want).abs() <= 4.0 * EPS * 2.0,
+                    "{what}: row {row} channel {c}: {got} is not code {pick}'s {want}"
+                );
+            }
+        }
     }
 }
 
