@@ -12,7 +12,7 @@ use aegpu::backend::Backend;
 use aegpu::graph::{grad, EntryId, EntryKind, Graph, ParamStore, Plan, Shape, ValueId};
 use aegpu::ops::{
     Activation, Axis, BatchNorm, BinaryOp, ImageShape, Loss, MatMul, Op, Penalty, Reduce,
-    ReduceKind,
+    ReduceKind, UnaryOp,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -202,6 +202,34 @@ fn elementwise() {
     gradcheck(Op::Scale(-2.5), &[arg(3, 5)]);
 }
 
+/// exp, log, sqrt, 1/x (inside their domains: positive operands, and 1/x on negative
+/// ones too), division (both operands, denominators away from 0), soft-thresholding
+/// (x on both sides of ±λ, and λ), the transposes.
+#[test]
+fn primitives() {
+    gradcheck(Op::Unary(UnaryOp::Exp), &[arg(3, 5)]);
+    for u in [UnaryOp::Log, UnaryOp::Sqrt, UnaryOp::Reciprocal] {
+        gradcheck(Op::Unary(u), &[within(3, 5, 0.3, 2.0)]);
+    }
+    gradcheck(Op::Unary(UnaryOp::Reciprocal), &[within(3, 5, -2.0, -0.3)]);
+    gradcheck(
+        Op::Binary(BinaryOp::Div),
+        &[arg(3, 5), within(3, 5, 0.3, 2.0)],
+    );
+    gradcheck(
+        Op::Binary(BinaryOp::Div),
+        &[arg(3, 5), within(3, 5, -2.0, -0.3)],
+    );
+    // |x| up to 1 with λ in [0.2, 0.4]: elements below, above and beyond −λ and λ
+    // (none within h of a kink for this seed).
+    gradcheck(Op::SoftThreshold, &[arg(4, 6), within(1, 1, 0.2, 0.4)]);
+    gradcheck(Op::Transpose, &[arg(3, 5)]);
+    gradcheck(Op::Transpose, &[arg(1, 4)]);
+    let image = ImageShape::new(3, 2, 2);
+    gradcheck(Op::ToPixelRows(image), &[arg(2, image.len())]);
+    gradcheck(Op::FromPixelRows(image), &[arg(2 * image.plane(), 3)]);
+}
+
 #[test]
 fn reductions_and_broadcast() {
     for kind in [ReduceKind::Sum, ReduceKind::Mean] {
@@ -385,4 +413,91 @@ fn convolutions() {
             );
         }
     }
+}
+
+/// Runs `g` on the f64 CPU backend (no feeds) and returns the values of `outputs`.
+fn run_f64(g: &Graph, store: &ParamStore, outputs: &[ValueId]) -> Vec<Vec<f64>> {
+    let mut cpu = CpuBackend::<f64>::new();
+    cpu.upload_store(store).unwrap();
+    let plan = cpu.prepare(&Plan::new(g, store).unwrap()).unwrap();
+    cpu.run(plan, &[]).unwrap();
+    outputs
+        .iter()
+        .map(|&v| cpu.output_values(plan, v).unwrap())
+        .collect()
+}
+
+/// Integer values stop autodiff: through `one_hot(argmin_rows(x))` no gradient reaches
+/// x and asking for one is no error; x's other uses still get theirs. (The index ops'
+/// own rules refuse: the stop is `graph::grad`'s, for every u32 value.)
+#[test]
+fn integer_values_stop_differentiation() {
+    let mut store = ParamStore::new();
+    let values = vec![0.3, -0.2, 0.9, 0.1, 0.5, -0.7];
+    let id = store.add("x", Shape::new(2, 3), EntryKind::Parameter, values.clone());
+    let mut g = Graph::new();
+    let x = g.entry(&store, id);
+    let idx = g.push(Op::ArgMinRows, &[x]).unwrap();
+    let hot = g.push(Op::OneHot { classes: 3 }, &[idx]).unwrap();
+    let sum = Op::Reduce(Reduce {
+        kind: ReduceKind::Sum,
+        axis: Axis::All,
+    });
+    // Only through the index: L = Σ one_hot(argmin(x)) has no gradient wrt x.
+    let only_index = g.push(sum.clone(), &[hot]).unwrap();
+    // Through the index and directly: L = Σ one_hot(argmin(x)) ⊙ x = Σ_rows min x,
+    // whose gradient is the one-hot itself.
+    let picked = g.push(Op::Binary(BinaryOp::Mul), &[hot, x]).unwrap();
+    let mins = g.push(sum, &[picked]).unwrap();
+    let d_index = grad(&mut g, only_index, &[x]).expect("no error through an index")[0];
+    let d_mins = grad(&mut g, mins, &[x]).expect("no error through an index")[0];
+    g.mark_output(d_index);
+    g.mark_output(d_mins);
+    let got = run_f64(&g, &store, &[d_index, d_mins]);
+    assert_eq!(got[0], vec![0.0; 6]);
+    // Row minima: −0.2 at column 1, −0.7 at column 2.
+    assert_eq!(got[1], vec![0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+}
+
+/// Stop-gradient: the identity forward, no gradient back. The straight-through
+/// estimator z + sg(q − z) has the value q and the gradient of z.
+#[test]
+fn stop_gradient_passes_values_not_gradients() {
+    let mut store = ParamStore::new();
+    let z_id = store.add(
+        "z",
+        Shape::new(1, 3),
+        EntryKind::Parameter,
+        vec![0.5, -1.0, 2.0],
+    );
+    let q_id = store.add(
+        "q",
+        Shape::new(1, 3),
+        EntryKind::Parameter,
+        vec![1.0, 0.0, -3.0],
+    );
+    let mut g = Graph::new();
+    let (z, q) = (g.entry(&store, z_id), g.entry(&store, q_id));
+    let diff = g.push(Op::Binary(BinaryOp::Sub), &[q, z]).unwrap();
+    let held = g.push(Op::StopGradient, &[diff]).unwrap();
+    let st = g.push(Op::Binary(BinaryOp::Add), &[z, held]).unwrap();
+    let weights = g.push(Op::Unary(UnaryOp::Exp), &[st]).unwrap();
+    let loss = g
+        .push(
+            Op::Reduce(Reduce {
+                kind: ReduceKind::Sum,
+                axis: Axis::All,
+            }),
+            &[weights],
+        )
+        .unwrap();
+    let grads = grad(&mut g, loss, &[z, q]).unwrap();
+    g.mark_output(st);
+    g.mark_output(grads[0]);
+    g.mark_output(grads[1]);
+    let got = run_f64(&g, &store, &[st, grads[0], grads[1]]);
+    assert_eq!(got[0], vec![1.0, 0.0, -3.0], "the value is q");
+    let want: Vec<f64> = [1.0f64, 0.0, -3.0].iter().map(|v| v.exp()).collect();
+    assert_eq!(got[1], want, "dL/dz = e^q (the straight-through gradient)");
+    assert_eq!(got[2], vec![0.0; 3], "q gets nothing through the stop");
 }

@@ -19,7 +19,8 @@ use aegpu::backend::cpu::CpuBackend;
 use aegpu::backend::{Backend, Feed};
 use aegpu::graph::{grad, DType, EntryKind, Graph, ParamStore, Plan, Shape, ValueId};
 use aegpu::ops::random::{
-    draw, gaussian, philox4x32_10, rng_feed, to_positive_uniform, to_uniform, RNG_SHAPE,
+    draw, gaussian, philox4x32_10, rng_feed, to_positive_uniform, to_uniform, StreamError, Streams,
+    INPUT_NOISE, RNG_SHAPE,
 };
 use aegpu::ops::{Axis, BinaryOp, Noise, Op, Real, Reduce, ReduceKind};
 use rand::rngs::StdRng;
@@ -649,4 +650,84 @@ fn noise_parses_displays_and_validates() {
         let e = text.parse::<Noise>().expect_err(text);
         assert!(e.contains(says), "{text}: `{e}` should say `{says}`");
     }
+}
+
+/// Streams by name: in order from the lowest free number, a floor keeps a family's
+/// numbers apart, a name is refused twice, and no number is handed out twice.
+#[test]
+fn streams_are_allocated_by_name_once_each() {
+    let mut s = Streams::new();
+    assert_eq!(s.allocate(INPUT_NOISE), Ok(0));
+    assert_eq!(s.allocate("dropout/encoder.0"), Ok(1));
+    assert_eq!(
+        s.allocate_from("contractive/direction.0", 1 << 16),
+        Ok(65536)
+    );
+    assert_eq!(
+        s.allocate_from("contractive/direction.1", 1 << 16),
+        Ok(65537)
+    );
+    assert_eq!(s.allocate("dropout/encoder.1"), Ok(2));
+    // A floor on a taken number moves past it (never one number twice).
+    assert_eq!(s.allocate_from("late", 1), Ok(3));
+    assert_eq!(
+        s.allocate("dropout/encoder.0"),
+        Err(StreamError::NameTaken {
+            name: "dropout/encoder.0".into(),
+            stream: 1
+        })
+    );
+    assert_eq!(s.get("contractive/direction.1"), Some(65537));
+    assert_eq!(s.get("nobody"), None);
+    let mut numbers: Vec<u32> = s.iter().map(|(_, n)| n).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 6, "every number once");
+    // The last number: then nothing is left at or above it.
+    assert_eq!(s.allocate_from("top", u32::MAX), Ok(u32::MAX));
+    assert_eq!(
+        s.allocate_from("past the top", u32::MAX),
+        Err(StreamError::Exhausted {
+            name: "past the top".into(),
+            floor: u32::MAX
+        })
+    );
+    let message = s.allocate(INPUT_NOISE).unwrap_err().to_string();
+    assert_eq!(
+        message,
+        "random stream `input_noise` is already allocated (stream 0)"
+    );
+}
+
+/// The training objective's noise ops keep the numbers they had when hand-numbered
+/// (input noise 0, dropout after layer l 1 + l, contractive direction k 65536 + k), so
+/// noise draws, and every figure trained with them, are unchanged.
+#[test]
+fn training_streams_keep_their_numbers() {
+    use aegpu::models::{DenseAutoencoder, DenseConfig};
+    use aegpu::ops::Loss;
+    use aegpu::train::objective::{build, Regularization};
+    // Depth 3: encoder layers 0–2 (dropout 1, 2, 3), decoder layers 0–1 (4, 5).
+    let model = DenseAutoencoder::new(DenseConfig::new(&[6, 5, 4, 3]), 1).unwrap();
+    let reg = Regularization {
+        noise: Some(Noise::Mask { p: 0.2 }),
+        dropout: 0.1,
+        contractive: 0.5,
+        contractive_directions: 3,
+        ..Regularization::default()
+    };
+    assert!(!Regularization::contractive_is_exact(&model.config));
+    let mut g = Graph::new();
+    let x = g.input("x", Shape::new(2, 6), DType::F32);
+    let rng = g.input("rng", RNG_SHAPE, DType::U32);
+    build(&model, &mut g, x, Loss::Mse, &reg, Some(rng)).unwrap();
+    let streams: Vec<u32> = g
+        .nodes
+        .iter()
+        .filter_map(|n| match n.op {
+            Op::Noise { stream, .. } => Some(stream),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(streams, [0, 1, 2, 3, 4, 5, 65536, 65537, 65538]);
 }

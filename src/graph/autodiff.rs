@@ -4,12 +4,17 @@
 
 use std::collections::HashMap;
 
-use crate::graph::{Graph, GraphError, Shape, ValueId};
+use crate::graph::{DType, Graph, GraphError, Shape, ValueId};
 use crate::ops::{BinaryOp, Op};
 
 /// Appends nodes computing d`loss`/d`wrt[i]` for each i and returns those values.
 /// `loss` must be a scalar. Only values on a path from some `wrt` to `loss` get
 /// gradients, so e.g. the gradient of the input batch is never computed.
+///
+/// Integer values stop differentiation: a `U32` value (an arg-min, row indices) is a
+/// constant, so no gradient flows through it and a path to the loss that passes
+/// through one is simply not a path (no error; a `wrt` reached only that way gets a
+/// zero gradient). `StopGradient` cuts a path the same way for f32 values.
 pub fn grad(g: &mut Graph, loss: ValueId, wrt: &[ValueId]) -> Result<Vec<ValueId>, GraphError> {
     if g.shape(loss) != Shape::SCALAR {
         return Err(GraphError::Invalid(format!(
@@ -25,7 +30,10 @@ pub fn grad(g: &mut Graph, loss: ValueId, wrt: &[ValueId]) -> Result<Vec<ValueId
         }
     }
     for i in 0..n {
-        if g.nodes[i].inputs.iter().any(|x| depends[x.index()]) {
+        let node = &g.nodes[i];
+        if node.dtype == DType::U32 || matches!(node.op, Op::StopGradient) {
+            depends[i] = false;
+        } else if node.inputs.iter().any(|x| depends[x.index()]) {
             depends[i] = true;
         }
     }

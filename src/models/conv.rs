@@ -22,11 +22,12 @@ use crate::graph::{EntryId, EntryKind, Graph, GraphError, ParamStore, Shape, Val
 use crate::models::file::{fill_parameters, incompatible, read_model, save_model};
 use crate::models::{Autoencoder, ModelError};
 use crate::nn::{dense, init::Init};
+use crate::ops::random::{Streams, INPUT_NOISE};
 use crate::ops::{
     Activation, BinaryOp, Conv, ConvGeometry, Direction, ImageShape, Loss, Op, Upsample,
     UpsampleMode,
 };
-use crate::train::objective::{Objective, RECONSTRUCTION, STREAM_INPUT_NOISE};
+use crate::train::objective::{Objective, RECONSTRUCTION};
 use crate::train::{Regularization, TrainError};
 
 /// How the decoder undoes a strided layer.
@@ -587,7 +588,9 @@ impl Autoencoder for ConvAutoencoder {
                 g.push(
                     Op::Noise {
                         noise,
-                        stream: STREAM_INPUT_NOISE,
+                        stream: Streams::new()
+                            .allocate(INPUT_NOISE)
+                            .map_err(GraphError::from)?,
                     },
                     &[x, rng],
                 )?

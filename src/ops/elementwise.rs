@@ -1,5 +1,8 @@
-//! Element-wise binary ops on equal shapes (add, sub, mul) and scaling by a constant.
-//! VJP: add → (d, d); sub → (d, −d); mul → (d ⊙ b, d ⊙ a); scale(s) → s·d.
+//! Element-wise binary ops on equal shapes (add, sub, mul, div) and scaling by a constant.
+//! VJP: add → (d, d); sub → (d, −d); mul → (d ⊙ b, d ⊙ a); div → (d ÷ b, −(d ⊙ y) ÷ b)
+//! with y = a ÷ b the output; scale(s) → s·d.
+//! Division is IEEE's, on both backends: x ÷ ±0 = ±∞ for x ≠ 0, 0 ÷ 0 = NaN (and its
+//! gradients inherit those values).
 //! WGSL: `shaders/elementwise.wgsl`, entries `binary` (override `BINOP`) and `scale`.
 
 use crate::graph::{Graph, GraphError, Shape, ValueId};
@@ -10,6 +13,7 @@ pub enum BinaryOp {
     Add,
     Sub,
     Mul,
+    Div,
 }
 
 impl BinaryOp {
@@ -19,6 +23,7 @@ impl BinaryOp {
             BinaryOp::Add => 0,
             BinaryOp::Sub => 1,
             BinaryOp::Mul => 2,
+            BinaryOp::Div => 3,
         }
     }
 
@@ -32,6 +37,7 @@ impl BinaryOp {
                 BinaryOp::Add => a + b,
                 BinaryOp::Sub => a - b,
                 BinaryOp::Mul => a * b,
+                BinaryOp::Div => a / b,
             };
         }
     }
@@ -40,6 +46,7 @@ impl BinaryOp {
         self,
         g: &mut Graph,
         inputs: &[ValueId],
+        out: ValueId,
         dout: ValueId,
         needs: &[bool],
     ) -> Result<Vec<Option<ValueId>>, GraphError> {
@@ -62,6 +69,20 @@ impl BinaryOp {
                 },
                 if needs[1] {
                     Some(g.push(Op::Binary(BinaryOp::Mul), &[dout, a])?)
+                } else {
+                    None
+                },
+            ),
+            BinaryOp::Div => (
+                if needs[0] {
+                    Some(g.push(Op::Binary(BinaryOp::Div), &[dout, b])?)
+                } else {
+                    None
+                },
+                if needs[1] {
+                    let dy = g.push(Op::Binary(BinaryOp::Mul), &[dout, out])?;
+                    let q = g.push(Op::Binary(BinaryOp::Div), &[dy, b])?;
+                    Some(g.push(Op::Scale(-1.0), &[q])?)
                 } else {
                     None
                 },

@@ -6,7 +6,11 @@
 //! | --- | --- | --- |
 //! | `MatMul` (transpose flags, bias + activation epilogue) | `matmul.rs` | `matmul.wgsl` |
 //! | `Activate`, `ActivationGrad` | `activation.rs` | `elementwise.wgsl` |
-//! | `Binary` (add, sub, mul), `Scale` | `elementwise.rs` | `elementwise.wgsl` |
+//! | `Binary` (add, sub, mul, div), `Scale` | `elementwise.rs` | `elementwise.wgsl` |
+//! | `Unary` (exp, log, sqrt, reciprocal), `StopGradient` | `unary.rs` | `elementwise.wgsl` |
+//! | `SoftThreshold` (λ a [1, 1] operand), `SoftThresholdGrad` | `threshold.rs` | `elementwise.wgsl` |
+//! | `ArgMinRows` (f32 → u32, ties to the lowest index), `OneHot` (u32 → f32) | `index.rs` | `index.wgsl` |
+//! | `Transpose`, `ToPixelRows` / `FromPixelRows` (`[N, C·H·W]` ↔ `[N·H·W, C]`) | `layout.rs` | `layout.wgsl` |
 //! | `Reduce` (sum/mean over rows, cols, all), `Broadcast`, `Accumulate` | `reduce.rs` | `reduce.wgsl` |
 //! | `Loss` (MSE, BCE on logits), `LossGrad` | `loss.rs` | `loss.wgsl` |
 //! | `SoftmaxCrossEntropy` (mean over rows, log-sum-exp), `SoftmaxCrossEntropyGrad` | `loss.rs` | `loss.wgsl` |
@@ -25,6 +29,8 @@ pub mod columns;
 pub mod conv;
 pub mod elementwise;
 pub mod gather;
+pub mod index;
+pub mod layout;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
@@ -35,6 +41,8 @@ pub mod real;
 pub mod reduce;
 pub mod resample;
 pub mod spatial;
+pub mod threshold;
+pub mod unary;
 
 pub use activation::Activation;
 pub use batchnorm::BatchNorm;
@@ -50,6 +58,7 @@ pub use real::Real;
 pub use reduce::{Axis, Reduce, ReduceKind};
 pub use resample::{Upsample, UpsampleMode};
 pub use spatial::ImageShape;
+pub use unary::UnaryOp;
 
 use crate::graph::{DType, EntryId, Graph, GraphError, Shape, ValueId};
 
@@ -78,6 +87,28 @@ pub enum Op {
     ActivationGrad(Activation),
     Binary(BinaryOp),
     Scale(f32),
+    /// [x] → exp, log, sqrt or 1/x element-wise (IEEE domains, `unary.rs`).
+    Unary(UnaryOp),
+    /// [x] → x; autodiff passes no gradient back through it.
+    StopGradient,
+    /// [x, λ [1, 1]] → sign(x)·max(|x| − λ, 0) (`threshold.rs`).
+    SoftThreshold,
+    /// [x, λ, dy] → dy·[|x| > λ] (`wrt` 0) or −dy·sign(x)·[|x| > λ] per element (1).
+    SoftThresholdGrad {
+        wrt: usize,
+    },
+    /// [x [N, K]] → [N, 1] u32, each row's first minimum (`index.rs`).
+    ArgMinRows,
+    /// [i [N, 1] u32] → [N, classes] f32, one-hot rows.
+    OneHot {
+        classes: usize,
+    },
+    /// [x [r, c]] → [c, r] (`layout.rs`).
+    Transpose,
+    /// [x [N, C·H·W]] → [N·H·W, C], one row per pixel, channels last.
+    ToPixelRows(ImageShape),
+    /// [x [N·H·W, C]] → [N, C·H·W], the inverse of `ToPixelRows`.
+    FromPixelRows(ImageShape),
     Reduce(Reduce),
     Broadcast(Shape),
     Loss(Loss),
@@ -190,6 +221,15 @@ impl Op {
             Op::ActivationGrad(a) => format!("{a} grad"),
             Op::Binary(b) => format!("{b:?}").to_lowercase(),
             Op::Scale(s) => format!("scale {s}"),
+            Op::Unary(u) => format!("{u}"),
+            Op::StopGradient => "stop gradient".into(),
+            Op::SoftThreshold => "soft threshold".into(),
+            Op::SoftThresholdGrad { wrt } => format!("soft threshold grad wrt {wrt}"),
+            Op::ArgMinRows => "arg-min over rows".into(),
+            Op::OneHot { classes } => format!("one-hot of {classes}"),
+            Op::Transpose => "transpose".into(),
+            Op::ToPixelRows(image) => format!("pixel rows of {image}"),
+            Op::FromPixelRows(image) => format!("images {image} from pixel rows"),
             Op::Reduce(r) => format!("{:?} over {:?}", r.kind, r.axis).to_lowercase(),
             Op::Broadcast(s) => format!("broadcast to {s}"),
             Op::Loss(l) => format!("{l:?} loss"),
@@ -258,9 +298,12 @@ impl Op {
                 Err(format!("expects {n} operands, got {}", s.len()))
             }
         };
-        if !matches!(self, Op::GatherRows | Op::Noise { .. }) && d.iter().any(|&t| t != DType::F32)
+        if !matches!(self, Op::GatherRows | Op::Noise { .. } | Op::OneHot { .. })
+            && d.iter().any(|&t| t != DType::F32)
         {
-            return Err("operands must be f32 (only gather and noise take u32 operands)".into());
+            return Err(
+                "operands must be f32 (only gather, noise and one-hot take u32 operands)".into(),
+            );
         }
         match self {
             Op::Input { shape, .. } | Op::Entry { shape, .. } | Op::Fill { shape, .. } => {
@@ -268,9 +311,40 @@ impl Op {
                 Ok(*shape)
             }
             Op::MatMul(m) => m.shape(s),
-            Op::Activate(_) | Op::Scale(_) => {
+            Op::Activate(_) | Op::Scale(_) | Op::Unary(_) | Op::StopGradient => {
                 arity(1)?;
                 Ok(s[0])
+            }
+            Op::SoftThreshold => {
+                arity(2)?;
+                threshold::shape(s)
+            }
+            Op::SoftThresholdGrad { wrt } => {
+                arity(3)?;
+                if *wrt > 1 {
+                    return Err(format!("operand {wrt} has no gradient (0: x, 1: λ)"));
+                }
+                threshold::shape(s)
+            }
+            Op::ArgMinRows => {
+                arity(1)?;
+                index::argmin_shape(s, d)
+            }
+            Op::OneHot { classes } => {
+                arity(1)?;
+                index::one_hot_shape(*classes, s, d)
+            }
+            Op::Transpose => {
+                arity(1)?;
+                layout::transpose_shape(s)
+            }
+            Op::ToPixelRows(image) => {
+                arity(1)?;
+                layout::to_pixel_rows_shape(*image, s)
+            }
+            Op::FromPixelRows(image) => {
+                arity(1)?;
+                layout::from_pixel_rows_shape(*image, s)
             }
             Op::ActivationGrad(_) | Op::Binary(_) => {
                 arity(2)?;
@@ -367,7 +441,8 @@ impl Op {
             Op::Input { dtype, .. } => *dtype,
             Op::Entry {
                 packed_u8: true, ..
-            } => DType::U32,
+            }
+            | Op::ArgMinRows => DType::U32,
             _ => DType::F32,
         }
     }
@@ -399,8 +474,24 @@ impl Op {
         match self {
             Op::MatMul(m) => m.vjp(g, inputs, out, dout, needs),
             Op::Activate(a) => one(g.push(Op::ActivationGrad(*a), &[out, dout])),
-            Op::Binary(b) => b.vjp(g, inputs, dout, needs),
+            Op::Binary(b) => b.vjp(g, inputs, out, dout, needs),
             Op::Scale(s) => one(g.push(Op::Scale(*s), &[dout])),
+            Op::Unary(u) => one(u.vjp(g, inputs[0], out, dout)),
+            // No gradient through: the operand gets none from this use.
+            Op::StopGradient => Ok(vec![None]),
+            Op::SoftThreshold => threshold::vjp(g, inputs, dout, needs),
+            Op::SoftThresholdGrad { .. } => Err(GraphError::NotDifferentiable {
+                op: self.name(),
+                detail: "second derivatives are not supported".into(),
+            }),
+            // `graph::grad` treats u32 values as constants and never asks for these.
+            Op::ArgMinRows | Op::OneHot { .. } => Err(GraphError::NotDifferentiable {
+                op: self.name(),
+                detail: "indices have no gradient (autodiff treats u32 values as constants)".into(),
+            }),
+            Op::Transpose | Op::ToPixelRows(_) | Op::FromPixelRows(_) => {
+                one(layout::vjp(self, g, dout))
+            }
             Op::Reduce(r) => one(r.vjp(g, inputs[0], dout)),
             Op::Broadcast(to) => one(reduce::broadcast_vjp(g, inputs[0], *to, dout)),
             Op::Loss(l) => l.vjp(g, inputs, dout, needs),

@@ -110,6 +110,97 @@ pub fn draw(rng: [u32; 4], stream: u32, element: u32) -> [u32; 4] {
     philox4x32_10([element, stream, rng[2], rng[3]], [rng[0], rng[1]])
 }
 
+/// The name under which every training graph allocates its input corruption's stream,
+/// first, so that it is stream 0 in all of them (`train::batched::corrupt` reproduces
+/// the training corruption by that number).
+pub const INPUT_NOISE: &str = "input_noise";
+
+/// The random streams of one graph, handed out by name so two noise ops cannot draw the
+/// same numbers by accident: a name is allocated once, and a number is never handed
+/// out twice. Names are paths in the model's words (`dropout/encoder.0`,
+/// `contractive/direction.3`).
+///
+/// Numbers come in allocation order from the lowest free one, or from the lowest free
+/// one at or above a floor ([`Streams::allocate_from`]) for a family that should keep
+/// its numbers however many streams come before it (the contractive estimator's
+/// directions start at 2¹⁶, so adding layers, and so dropout streams, never shifts
+/// them). A graph built the same way therefore always gets the same numbers, which is
+/// what makes a step reproducible from its seed and number.
+#[derive(Clone, Debug, Default)]
+pub struct Streams {
+    /// (name, stream) in allocation order.
+    allocated: Vec<(String, u32)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    #[error("random stream `{name}` is already allocated (stream {stream})")]
+    NameTaken { name: String, stream: u32 },
+    #[error("no random stream at or above {floor} is left for `{name}`")]
+    Exhausted { name: String, floor: u32 },
+}
+
+impl From<StreamError> for GraphError {
+    fn from(e: StreamError) -> Self {
+        GraphError::Invalid(e.to_string())
+    }
+}
+
+impl Streams {
+    pub fn new() -> Self {
+        Streams::default()
+    }
+
+    /// The lowest stream no other name holds, now `name`'s.
+    pub fn allocate(&mut self, name: &str) -> Result<u32, StreamError> {
+        self.allocate_from(name, 0)
+    }
+
+    /// The lowest stream at or above `floor` that no other name holds, now `name`'s.
+    pub fn allocate_from(&mut self, name: &str, floor: u32) -> Result<u32, StreamError> {
+        if let Some(stream) = self.get(name) {
+            return Err(StreamError::NameTaken {
+                name: name.to_string(),
+                stream,
+            });
+        }
+        let mut taken: Vec<u32> = self
+            .allocated
+            .iter()
+            .map(|&(_, s)| s)
+            .filter(|&s| s >= floor)
+            .collect();
+        taken.sort_unstable();
+        let mut stream = floor;
+        for s in taken {
+            if s != stream {
+                break;
+            }
+            stream = stream
+                .checked_add(1)
+                .ok_or_else(|| StreamError::Exhausted {
+                    name: name.to_string(),
+                    floor,
+                })?;
+        }
+        self.allocated.push((name.to_string(), stream));
+        Ok(stream)
+    }
+
+    /// The stream `name` holds, if it was allocated.
+    pub fn get(&self, name: &str) -> Option<u32> {
+        self.allocated
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, s)| s)
+    }
+
+    /// Every (name, stream), in allocation order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.allocated.iter().map(|(n, s)| (n.as_str(), *s))
+    }
+}
+
 /// A uniform in [0, 1) from the top 24 bits of `w` (exact in f32).
 pub fn to_uniform(w: u32) -> f32 {
     (w >> 8) as f32 * TWO_TO_MINUS_24

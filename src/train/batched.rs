@@ -9,7 +9,7 @@ use crate::backend::{Backend, Feed, PlanId};
 use crate::data::Dataset;
 use crate::graph::{DType, Graph, Plan, Shape, ValueId};
 use crate::models::{Autoencoder, DenseAutoencoder};
-use crate::ops::random::{draw, gaussian, rng_feed, Noise};
+use crate::ops::random::{draw, gaussian, rng_feed, Noise, Streams, INPUT_NOISE};
 use crate::ops::{Activation, Axis, Loss, Op, Reduce, ReduceKind};
 use crate::train::objective::{exact_jacobian_fro2_sum, Regularization};
 use crate::train::TrainError;
@@ -290,7 +290,11 @@ pub fn corrupt(
             g.set_label("corruption");
             let x = g.input("x", Shape::new(rows, data.cols), DType::F32);
             let key = g.input("rng", Shape::new(1, 4), DType::U32);
-            let y = g.push(Op::Noise { noise, stream: 0 }, &[x, key])?;
+            // Training's input corruption stream, as every objective allocates it.
+            let stream = Streams::new()
+                .allocate(INPUT_NOISE)
+                .map_err(crate::graph::GraphError::from)?;
+            let y = g.push(Op::Noise { noise, stream }, &[x, key])?;
             g.mark_output(y);
             let id = backend.prepare(&Plan::new(&g, &store)?)?;
             plans.push((rows, id, y));

@@ -39,7 +39,7 @@ use crate::graph::{Graph, GraphError, ValueId};
 use crate::models::{DenseAutoencoder, DenseConfig};
 use crate::ops::elementwise::sum_all;
 use crate::ops::penalty::Penalty;
-use crate::ops::random::Noise;
+use crate::ops::random::{Noise, Streams, INPUT_NOISE};
 use crate::ops::{Activation, Axis, BinaryOp, Loss, Op, Reduce, ReduceKind};
 use crate::train::TrainError;
 
@@ -110,10 +110,9 @@ impl Default for Regularization {
     }
 }
 
-/// Random streams: one per noise op of a training graph, so none share numbers.
-pub const STREAM_INPUT_NOISE: u32 = 0;
-const STREAM_DROPOUT: u32 = 1;
-const STREAM_CONTRACTIVE: u32 = 1 << 16;
+/// The first stream of the contractive estimator's directions (see [`Streams`]). Every
+/// other stream is allocated in order: input noise 0, dropout after layer l 1 + l.
+const CONTRACTIVE_STREAMS: u32 = 1 << 16;
 
 impl Regularization {
     /// Whether the objective changes from step to step (noise or dropout).
@@ -225,13 +224,15 @@ pub fn build(
     let depth = config.depth();
     let (n, d) = (g.shape(x).rows as f32, config.input_width() as f32);
 
+    let mut streams = Streams::new();
+    let input_stream = streams.allocate(INPUT_NOISE).map_err(GraphError::from)?;
     let corrupted = match reg.noise {
         Some(noise) => {
             g.set_label("input corruption");
             g.push(
                 Op::Noise {
                     noise,
-                    stream: STREAM_INPUT_NOISE,
+                    stream: input_stream,
                 },
                 &[x, need_rng()?],
             )?
@@ -251,18 +252,14 @@ pub fn build(
         if i + 1 == depth {
             code_clean = Some(h);
         }
-        dropout(g, h, reg.dropout, dropout_key, STREAM_DROPOUT + i as u32)
+        let stream = streams.allocate(&format!("dropout/encoder.{i}"))?;
+        dropout(g, h, reg.dropout, dropout_key, stream)
     };
     let code_dropped = model.encode_with(g, corrupted, &mut encoder_hook)?;
     let code = code_clean.unwrap_or(code_dropped);
     let mut decoder_hook = |g: &mut Graph, j: usize, h: ValueId| {
-        dropout(
-            g,
-            h,
-            reg.dropout,
-            dropout_key,
-            STREAM_DROPOUT + (depth + j) as u32,
-        )
+        let stream = streams.allocate(&format!("dropout/decoder.{j}"))?;
+        dropout(g, h, reg.dropout, dropout_key, stream)
     };
     let reconstruction = match loss {
         Loss::Mse => {
@@ -303,7 +300,7 @@ pub fn build(
         let sum = if Regularization::contractive_is_exact(config) {
             exact_jacobian_fro2_sum(model, g, code)?
         } else {
-            contractive_estimate(model, g, corrupted, code, reg, need_rng()?)?
+            contractive_estimate(model, g, corrupted, code, reg, need_rng()?, &mut streams)?
         };
         terms.push((
             "contractive",
@@ -374,6 +371,7 @@ fn contractive_estimate(
     code: ValueId,
     reg: &Regularization,
     rng: ValueId,
+    streams: &mut Streams,
 ) -> Result<ValueId, TrainError> {
     let reference = if reg.dropout > 0.0 {
         model.encode(g, x)?
@@ -387,7 +385,12 @@ fn contractive_estimate(
         let moved = g.push(
             Op::Noise {
                 noise: Noise::Gaussian { sigma: eps },
-                stream: STREAM_CONTRACTIVE + direction as u32,
+                stream: streams
+                    .allocate_from(
+                        &format!("contractive/direction.{direction}"),
+                        CONTRACTIVE_STREAMS,
+                    )
+                    .map_err(GraphError::from)?,
             },
             &[x, rng],
         )?;

@@ -375,6 +375,45 @@ impl<T: Real> CpuBackend<T> {
                 vec![get(0)?],
                 |o, i, _| ops::elementwise::cpu_scale(*c, i[0], o[0]),
             ),
+            Op::Unary(u) => for_ranges(
+                self.threads,
+                out.len(),
+                1,
+                vec![out],
+                vec![get(0)?],
+                |o, i, _| u.cpu(i[0], o[0]),
+            ),
+            Op::StopGradient => ops::unary::cpu_identity(get(0)?, out),
+            Op::SoftThreshold => {
+                let lambda = get(1)?[0];
+                for_ranges(
+                    self.threads,
+                    out.len(),
+                    1,
+                    vec![out],
+                    vec![get(0)?],
+                    |o, i, _| ops::threshold::cpu(i[0], lambda, o[0]),
+                )
+            }
+            Op::SoftThresholdGrad { wrt } => {
+                let lambda = get(1)?[0];
+                for_ranges(
+                    self.threads,
+                    out.len(),
+                    1,
+                    vec![out],
+                    vec![get(0)?, get(2)?],
+                    |o, i, _| ops::threshold::cpu_grad(*wrt, i[0], lambda, i[1], o[0]),
+                )
+            }
+            Op::ArgMinRows => ops::index::cpu_argmin(get(0)?, s[0].cols, out),
+            Op::OneHot { classes } => {
+                ops::index::cpu_one_hot(get(0)?, *classes, out).map_err(BackendError::Execution)?
+            }
+            Op::Transpose | Op::ToPixelRows(_) | Op::FromPixelRows(_) => {
+                let (blocks, rows, cols) = ops::layout::blocks(&l.op, s[0]);
+                ops::layout::cpu_transpose(blocks, rows, cols, get(0)?, out)
+            }
             Op::Reduce(r) => r.cpu(get(0)?, s[0], out),
             Op::Broadcast(to) => ops::reduce::cpu_broadcast(get(0)?, s[0], *to, out),
             Op::Loss(loss) => loss.cpu(get(0)?, get(1)?, out),

@@ -14,8 +14,8 @@
 use crate::backend::BackendError;
 use crate::graph::{DType, Launch, Location, Shape};
 use crate::ops::{
-    Activation, Axis, BatchNorm, ConvGeometry, Direction, ImageShape, Noise, Op, Optimizer,
-    Penalty, PoolKind, UpsampleMode,
+    layout, unary, Activation, Axis, BatchNorm, ConvGeometry, Direction, ImageShape, Noise, Op,
+    Optimizer, Penalty, PoolKind, UpsampleMode,
 };
 
 /// The kernel families, one WGSL file each (`shaders/`), compiled with
@@ -32,6 +32,8 @@ pub enum Shader {
     Penalty,
     Pool,
     BatchNorm,
+    Index,
+    Layout,
 }
 
 const COMMON: &str = include_str!("../../../shaders/common.wgsl");
@@ -49,6 +51,8 @@ impl Shader {
             Shader::Penalty => "penalty.wgsl",
             Shader::Pool => "pool.wgsl",
             Shader::BatchNorm => "batchnorm.wgsl",
+            Shader::Index => "index.wgsl",
+            Shader::Layout => "layout.wgsl",
         }
     }
 
@@ -64,6 +68,8 @@ impl Shader {
             Shader::Penalty => include_str!("../../../shaders/penalty.wgsl"),
             Shader::Pool => include_str!("../../../shaders/pool.wgsl"),
             Shader::BatchNorm => include_str!("../../../shaders/batchnorm.wgsl"),
+            Shader::Index => include_str!("../../../shaders/index.wgsl"),
+            Shader::Layout => include_str!("../../../shaders/layout.wgsl"),
         };
         format!("{COMMON}\n{family}")
     }
@@ -419,6 +425,66 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
             vec![output()?, read(0)],
             Grid::Elements(n),
         ),
+        Op::Unary(_) | Op::StopGradient => {
+            let code = match launch.op {
+                Op::Unary(u) => u.code(),
+                _ => unary::IDENTITY_CODE,
+            };
+            kernel(
+                Shader::Elementwise,
+                "unary",
+                &[("UNARY", code as f64)],
+                words(&[dim(n)?]),
+                vec![output()?, read(0)],
+                Grid::Elements(n),
+            )
+        }
+        Op::SoftThreshold => kernel(
+            Shader::Elementwise,
+            "soft_threshold",
+            &[],
+            words(&[dim(n)?]),
+            vec![output()?, read(0), read(1)],
+            Grid::Elements(n),
+        ),
+        Op::SoftThresholdGrad { wrt } => kernel(
+            Shader::Elementwise,
+            "soft_threshold_grad",
+            &[("WRT", *wrt as f64)],
+            words(&[dim(n)?]),
+            vec![output()?, read(0), read(1), read(2)],
+            Grid::Elements(n),
+        ),
+        Op::ArgMinRows => {
+            let x = shapes[0];
+            kernel(
+                Shader::Index,
+                "argmin_rows",
+                &[],
+                words(&[dim(x.rows)?, dim(x.cols)?]),
+                vec![output()?, read(0)],
+                Grid::Elements(x.rows),
+            )
+        }
+        Op::OneHot { classes } => kernel(
+            Shader::Index,
+            "one_hot",
+            &[],
+            words(&[dim(launch.shape.rows)?, dim(*classes)?]),
+            vec![output()?, read(0)],
+            Grid::Elements(n),
+        ),
+        Op::Transpose | Op::ToPixelRows(_) | Op::FromPixelRows(_) => {
+            let (_, rows, cols) = layout::blocks(&launch.op, shapes[0]);
+            kernel(
+                Shader::Layout,
+                "transpose",
+                &[],
+                words(&[dim(n)?, dim(rows)?, dim(cols)?]),
+                vec![output()?, read(0)],
+                Grid::Elements(n),
+            )
+        }
         Op::Reduce(r) => {
             let x = shapes[0];
             let (entry, grid) = match r.axis {
