@@ -15,13 +15,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::graph::{EntryId, EntryKind, Graph, GraphError, ParamStore, Shape, ValueId};
+use crate::graph::{EntryId, Graph, GraphError, ParamStore, ValueId};
 use crate::models::file::{fill_parameters, incompatible, read_model, save_model};
 use crate::models::{Autoencoder, ModelError};
-use crate::nn::{dense, init::Init};
+use crate::nn::{self, init::Init, Conv2d, Forward, Linear, Mode, Module, Scope, Sequential};
 use crate::ops::{
     Activation, BinaryOp, Conv, ConvGeometry, Direction, ImageShape, Loss, Op, Upsample,
     UpsampleMode,
@@ -304,7 +304,10 @@ fn layer_plan(config: &ConvConfig) -> Result<Vec<(String, Layer)>, ModelError> {
 pub struct ConvAutoencoder {
     pub config: ConvConfig,
     pub store: ParamStore,
-    layers: Vec<(Layer, Option<(EntryId, EntryId)>)>,
+    /// Every layer but the output convolution.
+    layers: Sequential,
+    /// The last decoder convolution, whose activation is the output activation.
+    output: Conv2d,
     /// Layers up to and including this index form the encoder.
     encoder_end: usize,
 }
@@ -315,65 +318,56 @@ impl ConvAutoencoder {
         config.validate()?;
         let mut rng = StdRng::seed_from_u64(seed);
         let mut store = ParamStore::new();
-        let mut layers = vec![];
+        let mut layers = Sequential::new();
+        let mut output = None;
         let mut encoder_end = 0;
-        for (name, layer) in layer_plan(&config)? {
-            let params = match &layer {
+        let plan = layer_plan(&config)?;
+        let last = plan.len() - 1;
+        for (i, (name, layer)) in plan.into_iter().enumerate() {
+            let scope = Scope::root().child(&name);
+            if name.starts_with("encoder") || name == "code" {
+                encoder_end = layers.len();
+            }
+            let store = &mut store;
+            match layer {
                 Layer::Conv(conv) => {
-                    let g = conv.geometry;
-                    let taps = g.kernel[0] * g.kernel[1];
-                    let (input, output) = conv.sides();
-                    let bound =
-                        config
-                            .init
-                            .bound(input.channels * taps, output.channels * taps, conv.act);
-                    let shape = g.weight_shape();
-                    let values = (0..shape.len())
-                        .map(|_| rng.random_range(-bound..=bound))
-                        .collect();
-                    let w = store.add(
-                        &format!("{name}.weight"),
-                        shape,
-                        EntryKind::Parameter,
-                        values,
-                    );
-                    let b = store.zeros(
-                        &format!("{name}.bias"),
-                        Shape::new(1, output.channels),
-                        EntryKind::Parameter,
-                    );
-                    Some((w, b))
+                    let (geometry, act) = (conv.geometry, conv.act);
+                    let built = match conv.direction {
+                        Direction::Forward => {
+                            Conv2d::new(store, &scope, geometry, act, config.init, &mut rng)?
+                        }
+                        Direction::Transposed => {
+                            Conv2d::transposed(store, &scope, geometry, act, config.init, &mut rng)?
+                        }
+                    };
+                    if i == last {
+                        output = Some(built);
+                    } else {
+                        layers.push(built);
+                    }
                 }
                 Layer::Dense {
                     inputs,
                     outputs,
                     act,
-                } => {
-                    let values = config.init.sample(&mut rng, *inputs, *outputs, *act);
-                    let w = store.add(
-                        &format!("{name}.weight"),
-                        Shape::new(*inputs, *outputs),
-                        EntryKind::Parameter,
-                        values,
-                    );
-                    let b = store.zeros(
-                        &format!("{name}.bias"),
-                        Shape::new(1, *outputs),
-                        EntryKind::Parameter,
-                    );
-                    Some((w, b))
-                }
-                Layer::Upsample(_) => None,
-            };
-            if name.starts_with("encoder") || name == "code" {
-                encoder_end = layers.len();
+                } => layers.push(Linear::new(
+                    store,
+                    &scope,
+                    (inputs, outputs),
+                    act,
+                    config.init,
+                    &mut rng,
+                )?),
+                Layer::Upsample(up) => layers.push(nn::Upsample { up }),
             }
-            layers.push((layer, params));
         }
+        let output = output
+            .ok_or_else(|| ModelError::Config("the decoder must end with a convolution".into()))?;
         Ok(ConvAutoencoder {
             config,
             store,
             layers,
+            output,
             encoder_end,
         })
     }
@@ -408,68 +402,37 @@ impl ConvAutoencoder {
 
     /// Values per code row: the dense code's width, or the last encoder feature map's.
     pub fn code_width(&self) -> usize {
-        match &self.layers[self.encoder_end].0 {
-            Layer::Conv(conv) => conv.sides().1.len(),
-            Layer::Dense { outputs, .. } => *outputs,
-            Layer::Upsample(up) => up.output().len(),
-        }
+        self.layers.layers[self.encoder_end].output_width()
     }
 
-    /// Layers `range` applied to `h`; the last one with its activation left out when
-    /// `logits` (and returned as the logits too).
-    fn run_layers(
-        &self,
-        g: &mut Graph,
-        mut h: ValueId,
-        range: std::ops::Range<usize>,
-        logits: bool,
-    ) -> Result<(ValueId, ValueId), GraphError> {
-        let last = range.end.saturating_sub(1);
-        let mut before_activation = h;
-        for i in range {
-            let (layer, params) = &self.layers[i];
-            let strip = logits && i == last;
-            h = match (layer, params) {
-                (Layer::Conv(conv), Some((w, b))) => {
-                    let mut conv = *conv;
-                    if strip {
-                        conv.act = Activation::Linear;
-                    }
-                    let (w, b) = (g.entry(&self.store, *w), g.entry(&self.store, *b));
-                    g.push(Op::Conv(conv), &[h, w, b])?
-                }
-                (Layer::Dense { act, .. }, Some((w, b))) => {
-                    let act = if strip { Activation::Linear } else { *act };
-                    dense(g, &self.store, h, *w, *b, false, act)?
-                }
-                (Layer::Upsample(up), _) => g.push(Op::Upsample(*up), &[h])?,
-                _ => unreachable!("convolutions and dense layers have parameters"),
-            };
-            if strip {
-                before_activation = h;
-                let act = self.config.output_activation;
-                if act != Activation::Linear {
-                    h = g.push(Op::Activate(act), &[h])?;
-                }
-            }
-        }
-        Ok((before_activation, h))
-    }
-
-    /// The decoder and, for a residual network, the subtraction from the input.
+    /// The whole network `x → (logits, x̂)`: the output convolution without its
+    /// activation when `logits` (then applied as an op of its own), and for a residual
+    /// network the subtraction from the input.
     fn forward(
         &self,
         g: &mut Graph,
         x: ValueId,
         logits: bool,
     ) -> Result<(ValueId, ValueId), GraphError> {
-        let (z, y) = self.run_layers(g, x, 0..self.layers.len(), logits)?;
+        let mut cx = Forward::new(g, &self.store, Mode::Eval);
+        let h = self.layers.forward(&mut cx, x)?;
+        let act = self.config.output_activation;
+        let (z, y) = if logits && act != Activation::Linear {
+            let z = self
+                .output
+                .with_activation(Activation::Linear)
+                .forward(&mut cx, h)?;
+            (z, g.push(Op::Activate(act), &[z])?)
+        } else {
+            let y = self.output.forward(&mut cx, h)?;
+            (y, y)
+        };
         if self.config.residual {
             g.set_label("residual");
             let clean = g.push(Op::Binary(BinaryOp::Sub), &[x, y])?;
             return Ok((clean, clean));
         }
-        Ok((if logits { z } else { y }, y))
+        Ok((z, y))
     }
 
     /// Saves weights and config (plus any extra metadata) as safetensors, atomically.
@@ -510,24 +473,19 @@ impl Autoencoder for ConvAutoencoder {
         &mut self.store
     }
     fn parameters(&self) -> Vec<EntryId> {
-        self.layers
-            .iter()
-            .filter_map(|(_, p)| *p)
-            .flat_map(|(w, b)| [w, b])
-            .collect()
+        let mut p = self.layers.parameters();
+        p.extend(self.output.parameters());
+        p
     }
     fn input_width(&self) -> usize {
         self.config.input.len()
     }
     fn widest_row(&self) -> usize {
         self.layers
+            .layers
             .iter()
-            .map(|(layer, _)| match layer {
-                Layer::Conv(conv) => conv.sides().1.len(),
-                Layer::Upsample(up) => up.output().len(),
-                Layer::Dense { outputs, .. } => *outputs,
-            })
-            .chain([self.config.input.len()])
+            .map(|layer| layer.output_width())
+            .chain([self.config.input.len(), self.output.output_width()])
             .max()
             .unwrap_or(0)
     }
@@ -535,7 +493,9 @@ impl Autoencoder for ConvAutoencoder {
         self.config.output_activation
     }
     fn encode(&self, g: &mut Graph, x: ValueId) -> Result<ValueId, GraphError> {
-        Ok(self.run_layers(g, x, 0..self.encoder_end + 1, false)?.1)
+        let mut cx = Forward::new(g, &self.store, Mode::Eval);
+        self.layers
+            .forward_range(&mut cx, x, 0..self.encoder_end + 1)
     }
     fn reconstruct_logits(
         &self,

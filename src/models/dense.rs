@@ -14,10 +14,10 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::graph::{EntryId, EntryKind, Graph, GraphError, ParamStore, Shape, ValueId};
+use crate::graph::{EntryId, Graph, GraphError, ParamStore, Shape, ValueId};
 use crate::models::file::{fill_parameters, find_parameters, incompatible, read_model, save_model};
 use crate::models::ModelError;
-use crate::nn::{dense, init::Init};
+use crate::nn::{init::Init, Forward, Linear, Mode, Module, Scope};
 use crate::ops::{Activation, Op};
 
 /// Everything needed to rebuild the network; saved as JSON in the model file.
@@ -151,59 +151,17 @@ pub const MAX_PARAMETERS: usize = 1 << 30;
 pub struct DenseAutoencoder {
     pub config: DenseConfig,
     pub store: ParamStore,
-    encoder: Vec<(EntryId, EntryId)>,
-    /// Decoder weight (None when tied to the encoder's) and bias, input side last.
-    decoder: Vec<(Option<EntryId>, EntryId)>,
+    encoder: Vec<Linear>,
+    /// Decoder layers from the code side; a tied one multiplies by its encoder
+    /// layer's weight transposed.
+    decoder: Vec<Linear>,
 }
 
 impl DenseAutoencoder {
-    /// A freshly initialised network.
+    /// A freshly initialised network in a store of its own.
     pub fn new(config: DenseConfig, seed: u64) -> Result<Self, ModelError> {
-        config.validate()?;
-        let mut rng = StdRng::seed_from_u64(seed);
         let mut store = ParamStore::new();
-        let depth = config.depth();
-        let w = &config.widths;
-        let mut encoder = vec![];
-        for i in 0..depth {
-            let act = config.activations[i];
-            let weight = config.init.sample(&mut rng, w[i], w[i + 1], act);
-            let wid = store.add(
-                &format!("encoder.{i}.weight"),
-                Shape::new(w[i], w[i + 1]),
-                EntryKind::Parameter,
-                weight,
-            );
-            let bid = store.zeros(
-                &format!("encoder.{i}.bias"),
-                Shape::new(1, w[i + 1]),
-                EntryKind::Parameter,
-            );
-            encoder.push((wid, bid));
-        }
-        let mut decoder = vec![];
-        for j in 0..depth {
-            // Decoder layer j maps widths[depth-j] → widths[depth-j-1].
-            let (fan_in, fan_out) = (w[depth - j], w[depth - j - 1]);
-            let act = config.activations[depth + j];
-            let wid = if config.tied {
-                None
-            } else {
-                let weight = config.init.sample(&mut rng, fan_in, fan_out, act);
-                Some(store.add(
-                    &format!("decoder.{j}.weight"),
-                    Shape::new(fan_in, fan_out),
-                    EntryKind::Parameter,
-                    weight,
-                ))
-            };
-            let bid = store.zeros(
-                &format!("decoder.{j}.bias"),
-                Shape::new(1, fan_out),
-                EntryKind::Parameter,
-            );
-            decoder.push((wid, bid));
-        }
+        let (encoder, decoder) = Self::register(&config, &mut store, &Scope::root(), seed)?;
         Ok(DenseAutoencoder {
             config,
             store,
@@ -212,20 +170,52 @@ impl DenseAutoencoder {
         })
     }
 
+    /// Registers the layers of `config` in `store` under `scope` (`encoder.{i}`,
+    /// `decoder.{j}`): encoder layer i maps widths[i] → widths[i+1], decoder layer j
+    /// widths[depth−j] → widths[depth−j−1].
+    fn register(
+        config: &DenseConfig,
+        store: &mut ParamStore,
+        scope: &Scope,
+        seed: u64,
+    ) -> Result<(Vec<Linear>, Vec<Linear>), ModelError> {
+        config.validate()?;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let (w, depth) = (&config.widths, config.depth());
+        let mut encoder = vec![];
+        for i in 0..depth {
+            let scope = scope.child("encoder").child(i);
+            let act = config.activations[i];
+            encoder.push(Linear::new(
+                store,
+                &scope,
+                (w[i], w[i + 1]),
+                act,
+                config.init,
+                &mut rng,
+            )?);
+        }
+        let mut decoder = vec![];
+        for j in 0..depth {
+            let scope = scope.child("decoder").child(j);
+            let act = config.activations[depth + j];
+            decoder.push(if config.tied {
+                Linear::tied(store, &scope, &encoder[depth - 1 - j], act)?
+            } else {
+                let sides = (w[depth - j], w[depth - j - 1]);
+                Linear::new(store, &scope, sides, act, config.init, &mut rng)?
+            });
+        }
+        Ok((encoder, decoder))
+    }
+
     /// The trainable entries, in a stable order.
     pub fn parameters(&self) -> Vec<EntryId> {
-        let mut p = vec![];
-        for &(w, b) in &self.encoder {
-            p.push(w);
-            p.push(b);
-        }
-        for &(w, b) in &self.decoder {
-            if let Some(w) = w {
-                p.push(w);
-            }
-            p.push(b);
-        }
-        p
+        self.encoder
+            .iter()
+            .chain(&self.decoder)
+            .flat_map(Module::parameters)
+            .collect()
     }
 
     pub fn parameter_count(&self) -> usize {
@@ -249,9 +239,9 @@ impl DenseAutoencoder {
         after_layer: &mut LayerHook,
     ) -> Result<ValueId, GraphError> {
         let mut h = x;
-        for (i, &(w, b)) in self.encoder.iter().enumerate() {
+        for (i, layer) in self.encoder.iter().enumerate() {
             g.set_label(format!("encoder layer {}", i + 1));
-            h = dense(g, &self.store, h, w, b, false, self.config.activations[i])?;
+            h = layer.forward(&mut Forward::new(g, &self.store, Mode::Eval), h)?;
             h = after_layer(g, i, h)?;
         }
         Ok(h)
@@ -259,16 +249,17 @@ impl DenseAutoencoder {
 
     /// The weight entry of encoder layer `i` ([fan_in, fan_out]).
     pub fn encoder_weight(&self, i: usize) -> EntryId {
-        self.encoder[i].0
+        self.encoder[i].weight
     }
 
     /// Encoder layer `i`'s weight and bias, and decoder layer `j`'s (weight None when
     /// tied), for copying weights between models (stacked pretraining).
     pub fn encoder_layer(&self, i: usize) -> (EntryId, EntryId) {
-        self.encoder[i]
+        (self.encoder[i].weight, self.encoder[i].bias)
     }
     pub fn decoder_layer(&self, j: usize) -> (Option<EntryId>, EntryId) {
-        self.decoder[j]
+        let layer = &self.decoder[j];
+        ((!layer.transpose).then_some(layer.weight), layer.bias)
     }
 
     /// Appends the decoder: `code → reconstruction`, the output activation fused
@@ -328,24 +319,13 @@ impl DenseAutoencoder {
     ) -> Result<ValueId, GraphError> {
         let depth = self.config.depth();
         let mut h = code;
-        for (j, &(w, b)) in self.decoder.iter().enumerate() {
+        for (j, layer) in self.decoder.iter().enumerate() {
             g.set_label(format!("decoder layer {}", j + 1));
-            let act = if j + 1 == depth {
-                last_act
+            let mut cx = Forward::new(g, &self.store, Mode::Eval);
+            h = if j + 1 == depth {
+                layer.with_activation(last_act).forward(&mut cx, h)?
             } else {
-                self.config.activations[depth + j]
-            };
-            h = match w {
-                Some(w) => dense(g, &self.store, h, w, b, false, act)?,
-                None => dense(
-                    g,
-                    &self.store,
-                    h,
-                    self.encoder[depth - 1 - j].0,
-                    b,
-                    true,
-                    act,
-                )?,
+                layer.forward(&mut cx, h)?
             };
             if j + 1 < depth {
                 h = after_layer(g, j, h)?;

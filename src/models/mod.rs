@@ -24,6 +24,8 @@ pub enum ModelError {
     #[error(transparent)]
     Graph(#[from] crate::graph::GraphError),
     #[error(transparent)]
+    Layer(#[from] crate::nn::NnError),
+    #[error(transparent)]
     File(#[from] IoError),
     #[error("{path}: {detail}")]
     Incompatible { path: String, detail: String },
