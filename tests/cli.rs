@@ -205,6 +205,61 @@ fn corrupt_model_file_is_refused() {
 }
 
 #[test]
+fn an_unknown_model_kind_or_another_kind_s_flag_is_one_line_error() {
+    let out = train_iris_with(&["--model", "nope"]);
+    assert_one_line_error(&out, "unknown model kind `nope` (known: dense, conv");
+    let out = train_iris_with(&["--model", "conv", "--layers", "4,2"]);
+    assert_one_line_error(
+        &out,
+        "--layers is a flag of --model dense, not of --model conv",
+    );
+    let out = train_iris_with(&["--residual"]);
+    assert_one_line_error(
+        &out,
+        "--residual is a flag of --model conv, not of --model dense",
+    );
+}
+
+/// Files naming a kind the registry does not know, or whose tensors do not fit their
+/// kind, are refused by every command that loads a model, in one line.
+#[test]
+fn model_files_of_unknown_kinds_or_misfit_tensors_are_one_line_errors() {
+    use aegpu::io::{load_safetensors, save_safetensors};
+    let model = temp("iris-for-kinds.safetensors");
+    train_iris(&model);
+    let (tensors, meta) = load_safetensors(&model).unwrap();
+    let unknown = temp("unknown-kind.safetensors");
+    let mut renamed = meta.clone();
+    renamed.insert("aegpu.kind".into(), "nope".into());
+    save_safetensors(&unknown, &tensors, &renamed).unwrap();
+    let misfit = temp("misfit.safetensors");
+    let mut cut = tensors.clone();
+    cut.retain(|t| t.name != "encoder.1.bias");
+    save_safetensors(&misfit, &cut, &meta).unwrap();
+    let on_data = |command: &str, file: &Path| {
+        aegpu(&[
+            command,
+            "--model",
+            file.to_str().unwrap(),
+            "--data",
+            "data/small/iris.csv",
+            "--label-column",
+            "target",
+            "--backend",
+            "cpu",
+        ])
+    };
+    for (file, fragment) in [
+        (&unknown, "unknown model kind `nope`"),
+        (&misfit, "tensor `encoder.1.bias` is missing"),
+    ] {
+        assert_one_line_error(&on_data("eval", file), fragment);
+        let info = aegpu(&["info", "--model", file.to_str().unwrap()]);
+        assert_one_line_error(&info, fragment);
+    }
+}
+
+#[test]
 fn model_of_another_width_is_refused() {
     let model = temp("iris-for-width.safetensors");
     train_iris(&model);
@@ -787,8 +842,8 @@ fn a_run_resumed_from_its_checkpoint_logs_the_same_losses_as_one_straight_run() 
     assert_eq!(log_losses(&cut_log), log_losses(&straight_log));
     assert_eq!(log_losses(&cut_log).len(), 6);
     assert_eq!(resumed["test_mse"], serde_json::Value::Null);
-    let (a, _) = aegpu::models::AnyAutoencoder::load(&straight).unwrap();
-    let (b, _) = aegpu::models::AnyAutoencoder::load(&cut).unwrap();
+    let (a, _) = aegpu::models::registry::load(&straight).unwrap();
+    let (b, _) = aegpu::models::registry::load(&cut).unwrap();
     for (&p, &q) in a.parameters().iter().zip(&b.parameters()) {
         assert_eq!(a.store().values(p), b.store().values(q));
     }

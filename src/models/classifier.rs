@@ -17,7 +17,9 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::graph::{EntryId, EntryKind, Graph, GraphError, ParamStore, Shape, ValueId};
-use crate::models::file::{fill_parameters, find_parameters, incompatible, read_model, save_model};
+use crate::models::file::{
+    fill_parameters, find_parameters, incompatible, read_config, read_kind, save_model,
+};
 use crate::models::{DenseAutoencoder, DenseConfig, ModelError, MAX_PARAMETERS};
 use crate::nn::{dense, init::Init};
 use crate::ops::Activation;
@@ -234,16 +236,16 @@ impl Classifier {
 
     /// Loads a model saved by [`Classifier::save`], with the file's metadata.
     pub fn load(path: &Path) -> Result<(Self, BTreeMap<String, String>), ModelError> {
-        let file = read_model::<ClassifierConfig>(path, "classifier", "a classifier")?;
-        let config = file.config;
+        let (tensors, meta) = read_kind(path, "classifier", "a classifier")?;
+        let config: ClassifierConfig = read_config(path, &meta)?;
         config
             .validate()
             .map_err(|e| incompatible(path, e.to_string()))?;
-        find_parameters(path, &file.tensors, &config.parameter_shapes())?;
+        find_parameters(path, &tensors, &config.parameter_shapes())?;
         let mut model =
             Classifier::random(&config, 0).map_err(|e| incompatible(path, e.to_string()))?;
         let params = model.parameters();
-        fill_parameters(path, &mut model.store, &params, &file.tensors)?;
-        Ok((model, file.meta))
+        fill_parameters(path, &mut model.store, &params, &tensors)?;
+        Ok((model, meta))
     }
 }

@@ -19,9 +19,15 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::graph::{EntryId, Graph, GraphError, ParamStore, ValueId};
-use crate::models::file::{fill_parameters, incompatible, read_model, save_model};
+use clap::{ArgMatches, Args, FromArgMatches};
+
+use crate::io::NamedTensor;
+use crate::models::args::{ActivationArgs, ImageArgs};
+use crate::models::file::{read_kind, restore};
+use crate::models::registry::{BuildContext, Built, Kind};
 use crate::models::{Autoencoder, ModelError};
 use crate::nn::{self, init::Init, Conv2d, Forward, Linear, Mode, Module, Scope, Sequential};
+use crate::ops::random::Noise;
 use crate::ops::{
     Activation, BinaryOp, Conv, ConvGeometry, Direction, ImageShape, Loss, Op, Upsample,
     UpsampleMode,
@@ -177,6 +183,87 @@ impl ConvConfig {
         }
         s
     }
+}
+
+/// The flags of `aegpu train --model conv`.
+#[derive(Args, Debug, Clone)]
+pub struct ConvArgs {
+    #[command(flatten)]
+    pub shared: ActivationArgs,
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Conv: stride of each encoder convolution (default 2 for every layer; 1 keeps the
+    /// size, for a denoiser of any image size).
+    #[arg(long, value_delimiter = ',')]
+    pub strides: Option<Vec<usize>>,
+    /// Conv: a dense code of this width after the convolutions.
+    #[arg(long)]
+    pub code: Option<usize>,
+    /// Conv: how the decoder undoes a strided layer: transposed, nearest or bilinear
+    /// (upsampling then a convolution).
+    #[arg(long, default_value = "transposed")]
+    pub decoder: Upsampling,
+    /// Conv: predict the noise and subtract it from the input (x̂ = x − net(x)).
+    #[arg(long)]
+    pub residual: bool,
+}
+
+impl ConvArgs {
+    /// The convolutional network for data of `cols` columns read from `data_spec`.
+    pub fn config(&self, data_spec: &str, cols: usize) -> Result<ConvConfig, String> {
+        let input = self.image.input(data_spec, cols)?;
+        let channels = self.image.channels.clone();
+        let strides = self
+            .strides
+            .clone()
+            .unwrap_or_else(|| vec![2; channels.len()]);
+        let output_activation = self.shared.output_activation.unwrap_or(if self.residual {
+            Activation::Linear
+        } else {
+            Activation::Sigmoid
+        });
+        Ok(ConvConfig {
+            input,
+            channels,
+            strides,
+            kernel: self.image.kernel,
+            code: self.code,
+            upsampling: self.decoder,
+            activation: self.shared.activation,
+            output_activation,
+            residual: self.residual,
+            init: self.shared.init.unwrap_or(Init::Auto),
+            noise_sigma: None,
+        })
+    }
+}
+
+/// The convolutional kind in the registry.
+pub const KIND: Kind = Kind {
+    name: "conv",
+    about: "strided convolutions, `--channels`, `--strides`, `--decoder`, `--residual`",
+    args: ConvArgs::augment_args,
+    build: build_from_flags,
+    restore: restore_boxed,
+};
+
+fn build_from_flags(m: &ArgMatches, cx: &BuildContext) -> Built {
+    let args = ConvArgs::from_arg_matches(m).map_err(|e| e.to_string())?;
+    let mut config = args.config(cx.data, cx.cols)?;
+    // A denoiser records the noise it was trained for (0–1 scale).
+    if let Some(Noise::Gaussian { sigma }) = cx.regularization.noise {
+        config.noise_sigma = Some(sigma);
+    }
+    let model = ConvAutoencoder::new(config, cx.seed).map_err(|e| e.to_string())?;
+    Ok(Box::new(model))
+}
+
+fn restore_boxed(
+    path: &Path,
+    tensors: &[NamedTensor],
+    meta: &BTreeMap<String, String>,
+) -> Result<Box<dyn Autoencoder>, ModelError> {
+    Ok(Box::new(ConvAutoencoder::restore(path, tensors, meta)?))
 }
 
 /// One layer of the network as built.
@@ -437,31 +524,39 @@ impl ConvAutoencoder {
 
     /// Saves weights and config (plus any extra metadata) as safetensors, atomically.
     pub fn save(&self, path: &Path, extra: &BTreeMap<String, String>) -> Result<(), ModelError> {
-        save_model(
-            path,
-            &self.store,
-            &self.parameters(),
-            "conv",
-            &self.config,
-            extra,
-        )
+        Autoencoder::save(self, path, extra)
     }
 
     /// Loads a model saved by [`ConvAutoencoder::save`] with its metadata. A file of
     /// another kind or with missing/misshapen tensors is refused.
     pub fn load(path: &Path) -> Result<(Self, BTreeMap<String, String>), ModelError> {
-        let file = read_model::<ConvConfig>(path, "conv", "a convolutional autoencoder")?;
-        let mut model =
-            ConvAutoencoder::new(file.config, 0).map_err(|e| incompatible(path, e.to_string()))?;
-        let params = model.parameters();
-        fill_parameters(path, &mut model.store, &params, &file.tensors)?;
-        Ok((model, file.meta))
+        let (tensors, meta) = read_kind(path, KIND.name, "a convolutional autoencoder")?;
+        Ok((Self::restore(path, &tensors, &meta)?, meta))
+    }
+
+    fn restore(
+        path: &Path,
+        tensors: &[NamedTensor],
+        meta: &BTreeMap<String, String>,
+    ) -> Result<Self, ModelError> {
+        restore(path, tensors, meta, |config| {
+            ConvAutoencoder::new(config, 0)
+        })
     }
 }
 
 impl Autoencoder for ConvAutoencoder {
     fn kind(&self) -> &'static str {
-        "conv"
+        KIND.name
+    }
+    fn describe(&self) -> String {
+        self.config.describe()
+    }
+    fn code_width(&self) -> usize {
+        ConvAutoencoder::code_width(self)
+    }
+    fn image_shape(&self) -> Option<ImageShape> {
+        Some(self.config.input)
     }
     fn config_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.config).unwrap_or(serde_json::Value::Null)

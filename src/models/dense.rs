@@ -15,8 +15,13 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::graph::{EntryId, Graph, GraphError, ParamStore, Shape, ValueId};
-use crate::models::file::{fill_parameters, find_parameters, incompatible, read_model, save_model};
-use crate::models::ModelError;
+use clap::{ArgMatches, Args, FromArgMatches};
+
+use crate::io::NamedTensor;
+use crate::models::args::ActivationArgs;
+use crate::models::file::{find_parameters, read_kind, restore};
+use crate::models::registry::{BuildContext, Built, Kind};
+use crate::models::{Autoencoder, ModelError};
 use crate::nn::{init::Init, Forward, Linear, Mode, Module, Scope};
 use crate::ops::{Activation, Op};
 
@@ -136,6 +141,83 @@ impl DenseConfig {
         }
         shapes
     }
+}
+
+/// The flags of `aegpu train --model dense` (also `aegpu pretrain` and `classify`).
+#[derive(Args, Debug, Clone)]
+pub struct DenseArgs {
+    /// Encoder widths from the input to the code; the decoder mirrors them.
+    #[arg(long, default_value = "784,256,64", value_delimiter = ',')]
+    pub layers: Vec<usize>,
+    #[command(flatten)]
+    pub shared: ActivationArgs,
+    /// Activation of the code layer.
+    #[arg(long, default_value = "linear")]
+    pub code_activation: Activation,
+    /// One activation per layer, encoder then decoder (overrides the three above).
+    #[arg(long, value_delimiter = ',')]
+    pub activations: Option<Vec<Activation>>,
+    /// Decoder layer i multiplies by the transpose of encoder layer i.
+    #[arg(long)]
+    pub tied: bool,
+}
+
+impl DenseArgs {
+    /// The network for data of `cols` columns.
+    pub fn config(&self, cols: usize) -> Result<DenseConfig, String> {
+        if self.layers.first() != Some(&cols) {
+            return Err(format!(
+                "--layers starts with {} inputs but the data has {cols} columns (try --layers {cols},{})",
+                self.layers.first().copied().unwrap_or(0),
+                self.layers
+                    .iter()
+                    .skip(1)
+                    .map(|w| w.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+        }
+        let mut config = DenseConfig::new(&self.layers);
+        let depth = config.depth();
+        config.activations = match &self.activations {
+            Some(list) => list.clone(),
+            None => (0..2 * depth)
+                .map(|i| match i {
+                    i if i + 1 == depth => self.code_activation,
+                    i if i + 1 == 2 * depth => {
+                        self.shared.output_activation.unwrap_or(Activation::Sigmoid)
+                    }
+                    _ => self.shared.activation,
+                })
+                .collect(),
+        };
+        config.tied = self.tied;
+        config.init = self.shared.init.unwrap_or(Init::Glorot);
+        Ok(config)
+    }
+}
+
+/// The dense kind in the registry.
+pub const KIND: Kind = Kind {
+    name: "dense",
+    about: "fully connected, `--layers`, optionally `--tied`",
+    args: DenseArgs::augment_args,
+    build: build_from_flags,
+    restore: restore_boxed,
+};
+
+fn build_from_flags(m: &ArgMatches, cx: &BuildContext) -> Built {
+    let args = DenseArgs::from_arg_matches(m).map_err(|e| e.to_string())?;
+    let model = DenseAutoencoder::new(args.config(cx.cols)?, cx.seed).map_err(|e| e.to_string())?;
+    Ok(Box::new(model))
+}
+
+fn restore_boxed(
+    path: &Path,
+    tensors: &[NamedTensor],
+    meta: &BTreeMap<String, String>,
+) -> Result<Box<dyn Autoencoder>, ModelError> {
+    Ok(Box::new(DenseAutoencoder::restore(path, tensors, meta)?))
 }
 
 /// A transformation of a layer's output while a graph is built: `(graph, layer
@@ -337,37 +419,48 @@ impl DenseAutoencoder {
     /// Saves weights and config (plus any extra metadata, e.g. training settings) as
     /// safetensors, written atomically.
     pub fn save(&self, path: &Path, extra: &BTreeMap<String, String>) -> Result<(), ModelError> {
-        save_model(
-            path,
-            &self.store,
-            &self.parameters(),
-            "dense",
-            &self.config,
-            extra,
-        )
+        Autoencoder::save(self, path, extra)
     }
 
     /// Loads a model saved by [`DenseAutoencoder::save`]; returns it with the file's
     /// metadata. A file of another kind or with missing/misshapen tensors is refused.
     pub fn load(path: &Path) -> Result<(Self, BTreeMap<String, String>), ModelError> {
-        let file = read_model::<DenseConfig>(path, "dense", "a dense autoencoder")?;
-        let config = file.config;
-        config
-            .validate()
-            .map_err(|e| incompatible(path, e.to_string()))?;
-        // Every tensor is checked against the architecture before anything is allocated.
-        find_parameters(path, &file.tensors, &config.parameter_shapes())?;
-        let mut model =
-            DenseAutoencoder::new(config, 0).map_err(|e| incompatible(path, e.to_string()))?;
-        let params = model.parameters();
-        fill_parameters(path, &mut model.store, &params, &file.tensors)?;
-        Ok((model, file.meta))
+        let (tensors, meta) = read_kind(path, KIND.name, "a dense autoencoder")?;
+        Ok((Self::restore(path, &tensors, &meta)?, meta))
+    }
+
+    fn restore(
+        path: &Path,
+        tensors: &[NamedTensor],
+        meta: &BTreeMap<String, String>,
+    ) -> Result<Self, ModelError> {
+        restore(path, tensors, meta, |config: DenseConfig| {
+            config.validate()?;
+            // Every tensor is checked against the architecture before anything is
+            // allocated.
+            find_parameters(path, tensors, &config.parameter_shapes())?;
+            DenseAutoencoder::new(config, 0)
+        })
     }
 }
 
-impl crate::models::Autoencoder for DenseAutoencoder {
+impl Autoencoder for DenseAutoencoder {
     fn kind(&self) -> &'static str {
-        "dense"
+        KIND.name
+    }
+    /// `784-256-64`.
+    fn describe(&self) -> String {
+        let w: Vec<String> = self.config.widths.iter().map(|w| w.to_string()).collect();
+        w.join("-")
+    }
+    fn code_width(&self) -> usize {
+        self.config.code_width()
+    }
+    fn report_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        out.insert("layers".into(), self.config.widths.clone().into());
+        out.insert("tied".into(), self.config.tied.into());
+        out
     }
     fn config_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.config).unwrap_or(serde_json::Value::Null)

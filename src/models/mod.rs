@@ -2,15 +2,15 @@
 //! parameter store, all behind the [`Autoencoder`] trait the training loops use: the
 //! dense (undercomplete / deep / tied) and the convolutional autoencoder.
 
-pub mod any;
+pub mod args;
 pub mod autoencoder;
 pub mod classifier;
 pub mod conv;
 pub mod dense;
 pub(crate) mod file;
+pub mod registry;
 
-pub use any::AnyAutoencoder;
-pub use autoencoder::Autoencoder;
+pub use autoencoder::{downcast_mut, downcast_ref, Autoencoder};
 pub use classifier::{Classifier, ClassifierConfig};
 pub use conv::{ConvAutoencoder, ConvConfig, Upsampling};
 pub use dense::{DenseAutoencoder, DenseConfig, LayerHook, MAX_PARAMETERS};
@@ -27,6 +27,8 @@ pub enum ModelError {
     Layer(#[from] crate::nn::NnError),
     #[error(transparent)]
     File(#[from] IoError),
+    #[error("unknown model kind `{name}` (known: {known})")]
+    UnknownKind { name: String, known: String },
     #[error("{path}: {detail}")]
     Incompatible { path: String, detail: String },
 }
