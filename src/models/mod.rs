@@ -6,6 +6,7 @@ pub mod args;
 pub mod autoencoder;
 pub mod classifier;
 pub mod conv;
+pub mod conv_pool;
 pub mod dense;
 pub(crate) mod file;
 pub mod registry;
