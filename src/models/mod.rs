@@ -1,6 +1,8 @@
-//! Autoencoder kinds, each a function that builds graphs from ops over a shared
-//! parameter store, all behind the [`Autoencoder`] trait the training loops use: the
-//! dense (undercomplete / deep / tied) and the convolutional autoencoder.
+//! Autoencoder kinds, each a composition of `crate::nn` layers over a parameter store,
+//! all behind the [`Autoencoder`] trait the training loops use, and each listed once in
+//! [`registry::KINDS`] (which the command line and the loaders ask): the dense
+//! (undercomplete / deep / tied), the strided convolutional and the pooling
+//! convolutional autoencoder. The classifier is a model too, but not an autoencoder.
 
 pub mod args;
 pub mod autoencoder;
