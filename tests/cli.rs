@@ -205,6 +205,61 @@ fn corrupt_model_file_is_refused() {
 }
 
 #[test]
+fn an_unknown_model_kind_or_another_kind_s_flag_is_one_line_error() {
+    let out = train_iris_with(&["--model", "nope"]);
+    assert_one_line_error(&out, "unknown model kind `nope` (known: dense, conv");
+    let out = train_iris_with(&["--model", "conv", "--layers", "4,2"]);
+    assert_one_line_error(
+        &out,
+        "--layers is a flag of --model dense, not of --model conv",
+    );
+    let out = train_iris_with(&["--residual"]);
+    assert_one_line_error(
+        &out,
+        "--residual is a flag of --model conv, not of --model dense",
+    );
+}
+
+/// Files naming a kind the registry does not know, or whose tensors do not fit their
+/// kind, are refused by every command that loads a model, in one line.
+#[test]
+fn model_files_of_unknown_kinds_or_misfit_tensors_are_one_line_errors() {
+    use aegpu::io::{load_safetensors, save_safetensors};
+    let model = temp("iris-for-kinds.safetensors");
+    train_iris(&model);
+    let (tensors, meta) = load_safetensors(&model).unwrap();
+    let unknown = temp("unknown-kind.safetensors");
+    let mut renamed = meta.clone();
+    renamed.insert("aegpu.kind".into(), "nope".into());
+    save_safetensors(&unknown, &tensors, &renamed).unwrap();
+    let misfit = temp("misfit.safetensors");
+    let mut cut = tensors.clone();
+    cut.retain(|t| t.name != "encoder.1.bias");
+    save_safetensors(&misfit, &cut, &meta).unwrap();
+    let on_data = |command: &str, file: &Path| {
+        aegpu(&[
+            command,
+            "--model",
+            file.to_str().unwrap(),
+            "--data",
+            "data/small/iris.csv",
+            "--label-column",
+            "target",
+            "--backend",
+            "cpu",
+        ])
+    };
+    for (file, fragment) in [
+        (&unknown, "unknown model kind `nope`"),
+        (&misfit, "tensor `encoder.1.bias` is missing"),
+    ] {
+        assert_one_line_error(&on_data("eval", file), fragment);
+        let info = aegpu(&["info", "--model", file.to_str().unwrap()]);
+        assert_one_line_error(&info, fragment);
+    }
+}
+
+#[test]
 fn model_of_another_width_is_refused() {
     let model = temp("iris-for-width.safetensors");
     train_iris(&model);
@@ -498,6 +553,101 @@ fn conv_model_trains_then_eval_encode_and_info_read_it() {
     assert_eq!(info["input_width"], 784);
 }
 
+/// `--model conv-pool`: convolutions with 2×2 max-pooling and batch norm, trained from
+/// the command line; the running statistics are saved, so eval (which normalises with
+/// them) reproduces the test MSE train reported.
+#[test]
+fn pooling_conv_model_with_batch_norm_trains_and_eval_encode_info_read_it() {
+    let train = mnist_subset(aegpu::data::Split::Train, 256, "pool-train.npy");
+    let test = mnist_subset(aegpu::data::Split::Test, 64, "pool-test.npy");
+    let model = temp("pool.safetensors");
+    let trained = stdout_json(&aegpu(&[
+        "train",
+        "--model",
+        "conv-pool",
+        "--batch-norm",
+        "--data",
+        train.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+        "--channels",
+        "4,8",
+        "--epochs",
+        "2",
+        "--batch",
+        "64",
+        "--lr",
+        "1e-2",
+        "--backend",
+        "cpu",
+        "--out",
+        model.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(trained["kind"], "conv-pool", "{trained}");
+    // 4·9+4 + 8·4·9+8 + (4·8·9+4) + (4·9+1), and γ, β of the 4-, 8- and 4-channel norms
+    assert_eq!(trained["parameters"], 40 + 296 + 292 + 37 + 2 * (4 + 8 + 4));
+    let test_mse = trained["test_mse"].as_f64().unwrap();
+    assert!(test_mse > 0.0 && test_mse < 0.2, "{trained}");
+
+    let (tensors, _) = aegpu::io::load_safetensors(&model).unwrap();
+    let running_var = tensors
+        .iter()
+        .find(|t| t.name == "encoder.1.running_var")
+        .expect("the running statistics are saved");
+    assert!(running_var
+        .values
+        .iter()
+        .all(|&v| v.is_finite() && v != 1.0));
+
+    let on_test = |command: &str, extra: &[&str]| {
+        let mut args = vec![
+            command,
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            test.to_str().unwrap(),
+            "--backend",
+            "cpu",
+        ];
+        args.extend_from_slice(extra);
+        aegpu(&args)
+    };
+    let eval = stdout_json(&on_test("eval", &["--json"]));
+    assert_eq!(eval["kind"], "conv-pool");
+    let mse = eval["test_mse"].as_f64().unwrap();
+    assert!((mse - test_mse).abs() < 1e-6, "{eval} vs {trained}");
+    let codes = temp("pool-codes.npy");
+    let out = on_test("encode", &["--out", codes.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let codes = aegpu::data::load_npy(&codes).unwrap();
+    assert_eq!((codes.rows, codes.cols), (64, 8 * 7 * 7));
+    let info = stdout_json(&aegpu(&[
+        "info",
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(info["kind"], "conv-pool");
+    assert_eq!(
+        info["architecture"],
+        "conv-pool 1×28×28 4,8 k3 max nearest batch-norm"
+    );
+
+    // Images the pooling cannot halve twice, and another kind's flag: one line each.
+    let out = train_iris_with(&["--model", "conv-pool"]);
+    assert_one_line_error(&out, "2 pooling stages halve 1×2×2 to nothing");
+    let out = train_iris_with(&["--model", "conv-pool", "--strides", "1,1"]);
+    assert_one_line_error(
+        &out,
+        "--strides is a flag of --model conv, not of --model conv-pool",
+    );
+}
+
 #[test]
 fn conv_model_refuses_dense_only_regularisers_and_odd_images() {
     let out = aegpu(&[
@@ -787,8 +937,8 @@ fn a_run_resumed_from_its_checkpoint_logs_the_same_losses_as_one_straight_run() 
     assert_eq!(log_losses(&cut_log), log_losses(&straight_log));
     assert_eq!(log_losses(&cut_log).len(), 6);
     assert_eq!(resumed["test_mse"], serde_json::Value::Null);
-    let (a, _) = aegpu::models::AnyAutoencoder::load(&straight).unwrap();
-    let (b, _) = aegpu::models::AnyAutoencoder::load(&cut).unwrap();
+    let (a, _) = aegpu::models::registry::load(&straight).unwrap();
+    let (b, _) = aegpu::models::registry::load(&cut).unwrap();
     for (&p, &q) in a.parameters().iter().zip(&b.parameters()) {
         assert_eq!(a.store().values(p), b.store().values(q));
     }

@@ -198,3 +198,146 @@ fn non_f32_tensors_are_an_error_naming_the_dtype() {
         "{message}"
     );
 }
+
+/// A model file as `aegpu train` wrote it before layers became modules: the tensor
+/// names and the config JSON spelled out by hand.
+fn old_dense_file(path: &std::path::Path, weight_shape: Vec<usize>) {
+    let tensor = |name: &str, shape: Vec<usize>| NamedTensor {
+        name: name.into(),
+        values: (0..shape.iter().product::<usize>())
+            .map(|i| i as f32 / 10.0)
+            .collect(),
+        shape,
+    };
+    let tensors = vec![
+        tensor("encoder.0.weight", weight_shape),
+        tensor("encoder.0.bias", vec![1, 2]),
+        tensor("decoder.0.weight", vec![2, 3]),
+        tensor("decoder.0.bias", vec![1, 3]),
+    ];
+    let meta = BTreeMap::from([
+        ("aegpu.kind".to_string(), "dense".to_string()),
+        (
+            "aegpu.config".to_string(),
+            r#"{"widths":[3,2],"activations":["linear","sigmoid"],"tied":false,"init":"glorot"}"#
+                .to_string(),
+        ),
+    ]);
+    save_safetensors(path, &tensors, &meta).unwrap();
+}
+
+#[test]
+fn a_dense_file_from_before_modules_still_loads_through_the_registry() {
+    let path = temp_dir("old_dense").join("model.safetensors");
+    old_dense_file(&path, vec![3, 2]);
+    let (model, _) = aegpu::models::registry::load(&path).unwrap();
+    assert_eq!(model.kind(), "dense");
+    assert_eq!(model.describe(), "3-2");
+    assert_eq!(model.code_width(), 2);
+    let names: Vec<&str> = model
+        .parameters()
+        .into_iter()
+        .map(|id| model.store().get(id).name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "encoder.0.weight",
+            "encoder.0.bias",
+            "decoder.0.weight",
+            "decoder.0.bias"
+        ]
+    );
+    let w = model.parameters()[0];
+    assert_eq!(model.store().values(w), &[0.0, 0.1, 0.2, 0.3, 0.4, 0.5]);
+}
+
+#[test]
+fn a_conv_file_from_before_modules_still_loads_through_the_registry() {
+    use aegpu::models::ConvConfig;
+    let path = temp_dir("old_conv").join("model.safetensors");
+    // ConvConfig::mnist(): 1→16→32 by stride-2 convolutions, back by transposed ones.
+    let shapes = [
+        ("encoder.0.weight", vec![16, 9]),
+        ("encoder.0.bias", vec![1, 16]),
+        ("encoder.1.weight", vec![32, 144]),
+        ("encoder.1.bias", vec![1, 32]),
+        ("decoder.0.weight", vec![32, 144]),
+        ("decoder.0.bias", vec![1, 16]),
+        ("decoder.1.weight", vec![16, 9]),
+        ("decoder.1.bias", vec![1, 1]),
+    ];
+    let tensors: Vec<NamedTensor> = shapes
+        .iter()
+        .map(|(name, shape)| NamedTensor {
+            name: name.to_string(),
+            values: vec![0.5; shape.iter().product()],
+            shape: shape.clone(),
+        })
+        .collect();
+    let meta = BTreeMap::from([
+        ("aegpu.kind".to_string(), "conv".to_string()),
+        (
+            "aegpu.config".to_string(),
+            serde_json::to_string(&ConvConfig::mnist()).unwrap(),
+        ),
+    ]);
+    save_safetensors(&path, &tensors, &meta).unwrap();
+    let (model, _) = aegpu::models::registry::load(&path).unwrap();
+    assert_eq!(model.kind(), "conv");
+    assert_eq!(model.code_width(), 32 * 7 * 7);
+    assert_eq!(model.parameter_count(), 160 + 4640 + 4624 + 145);
+    assert!(model.parameters().iter().all(|&id| model
+        .store()
+        .values(id)
+        .iter()
+        .all(|&v| v == 0.5)));
+}
+
+#[test]
+fn a_file_of_an_unknown_kind_is_refused_naming_the_known_ones() {
+    let path = temp_dir("unknown_kind").join("model.safetensors");
+    let meta = BTreeMap::from([("aegpu.kind".to_string(), "nope".to_string())]);
+    save_safetensors(&path, &example_tensors(), &meta).unwrap();
+    let e = aegpu::models::registry::load(&path)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.ends_with("unknown model kind `nope` (known: dense, conv)")
+            || e.contains("unknown model kind `nope` (known: dense, conv,"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "{e}");
+}
+
+#[test]
+fn a_file_whose_tensors_do_not_fit_its_kind_is_refused() {
+    let dir = temp_dir("misfit");
+    let misshapen = dir.join("misshapen.safetensors");
+    old_dense_file(&misshapen, vec![2, 3]);
+    let e = aegpu::models::registry::load(&misshapen)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("tensor `encoder.0.weight` has shape [2, 3], the architecture needs"),
+        "{e}"
+    );
+
+    let renamed = dir.join("renamed.safetensors");
+    old_dense_file(&renamed, vec![3, 2]);
+    let (mut tensors, meta) = load_safetensors(&renamed).unwrap();
+    tensors.retain(|t| t.name != "decoder.0.bias");
+    tensors.push(NamedTensor {
+        name: "decoder.0.b".into(),
+        shape: vec![1, 3],
+        values: vec![0.0; 3],
+    });
+    save_safetensors(&renamed, &tensors, &meta).unwrap();
+    let e = aegpu::models::registry::load(&renamed)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("tensor `decoder.0.bias` is missing"), "{e}");
+}

@@ -13,7 +13,7 @@ mod gpu;
 use aegpu::backend::cpu::CpuBackend;
 use aegpu::backend::Backend;
 use aegpu::data::{bundled_mnist_dir, load_mnist, Dataset, Split};
-use aegpu::models::{AnyAutoencoder, Autoencoder, DenseAutoencoder, DenseConfig};
+use aegpu::models::{downcast_ref, registry, Autoencoder, DenseAutoencoder, DenseConfig};
 use aegpu::ops::random::Noise;
 use aegpu::train::{
     fit_with, Checkpoint, Progress, Regularization, RunControl, Schedule, TrainConfig, TrainError,
@@ -238,11 +238,9 @@ fn a_checkpoint_loads_as_a_model_and_can_extend_a_run() {
     )
     .unwrap();
     // The checkpoint after the last epoch is a model file too.
-    let (loaded, _) = AnyAutoencoder::load(&path).unwrap();
-    let AnyAutoencoder::Dense(loaded) = loaded else {
-        panic!("a dense model")
-    };
-    assert_eq!(weights(&loaded), weights(&m));
+    let (loaded, _) = registry::load(&path).unwrap();
+    let loaded = downcast_ref::<DenseAutoencoder>(loaded.as_ref()).expect("a dense model");
+    assert_eq!(weights(loaded), weights(&m));
 
     // Asking for the same 2 epochs again has nothing left to do: refused.
     let ck = Checkpoint::load(&path).unwrap();

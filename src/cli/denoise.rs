@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::cli::{BackendArgs, CliError};
 use crate::imaging::{denoise, psnr, receptive_radius, ssim, Image, TileOptions};
-use crate::models::AnyAutoencoder;
+use crate::models::{downcast_ref, registry, ConvAutoencoder};
 
 #[derive(Args, Debug)]
 pub struct DenoiseArgs {
@@ -68,16 +68,17 @@ fn output_name(input: &Path) -> Result<PathBuf, CliError> {
 }
 
 pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
-    let (model, _) = AnyAutoencoder::load(&a.model)?;
-    let AnyAutoencoder::Conv(model) = model else {
+    let (model, _) = registry::load(&a.model)?;
+    let Some(model) = downcast_ref::<ConvAutoencoder>(model.as_ref()) else {
         return Err(format!(
-            "{} is a dense autoencoder; `aegpu denoise` needs a convolutional denoiser \
+            "{} is a {} autoencoder; `aegpu denoise` needs a convolutional denoiser \
              (aegpu train --model conv --strides 1,1 --residual --noise gaussian:0.1)",
-            a.model.display()
+            a.model.display(),
+            model.kind()
         )
         .into());
     };
-    receptive_radius(&model).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    receptive_radius(model).map_err(|e| format!("{}: {e}", a.model.display()))?;
 
     // Every image is read (and every name checked) before anything is written.
     let mut names = BTreeSet::new();
@@ -157,7 +158,7 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
     let mut pixels = 0usize;
     for job in &jobs {
         let started = std::time::Instant::now();
-        let mut denoised = denoise(&model, backend, &job.noisy, options)
+        let mut denoised = denoise(model, backend, &job.noisy, options)
             .map_err(|e| format!("{}: {e}", job.input.display()))?;
         let seconds = started.elapsed().as_secs_f64();
         denoise_seconds += seconds;

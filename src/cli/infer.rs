@@ -6,13 +6,13 @@ use clap::Args;
 
 use crate::cli::{load_data, BackendArgs, CliError, DataArgs};
 use crate::data::{Dataset, RowSink, RowStream, Scaler};
-use crate::models::AnyAutoencoder;
+use crate::models::{downcast_ref, registry, Autoencoder, DenseAutoencoder};
 use crate::train::{code_report, evaluate, run_rows, RowOutput};
 
 /// A saved model applied to some data on some backend.
 #[derive(Args, Debug)]
 pub struct ModelOnData {
-    /// A model saved by `aegpu train` or `aegpu pretrain` (dense or conv).
+    /// A model saved by `aegpu train` or `aegpu pretrain` (any autoencoder kind).
     #[arg(long)]
     pub model: PathBuf,
     #[command(flatten)]
@@ -46,9 +46,12 @@ pub struct RowsArgs {
     chunk_rows: Option<usize>,
 }
 
+/// A saved model of any kind.
+pub(super) type LoadedModel = Box<dyn Autoencoder>;
+
 /// Loads a saved model with the scaling recorded when it was trained.
-pub(super) fn load_model(model_path: &Path) -> Result<(AnyAutoencoder, Option<Scaler>), CliError> {
-    let (model, meta) = AnyAutoencoder::load(model_path)?;
+pub(super) fn load_model(model_path: &Path) -> Result<(LoadedModel, Option<Scaler>), CliError> {
+    let (model, meta) = registry::load(model_path)?;
     let scaler: Option<Scaler> = match meta.get("aegpu.scaler") {
         Some(s) => Some(
             serde_json::from_str(s)
@@ -75,10 +78,10 @@ fn check_width(model_path: &Path, spec: &str, expected: usize, got: usize) -> Re
 pub(super) fn load(
     model_path: &Path,
     data: &DataArgs,
-) -> Result<(AnyAutoencoder, Option<Scaler>, Dataset), CliError> {
+) -> Result<(LoadedModel, Option<Scaler>, Dataset), CliError> {
     let (model, scaler) = load_model(model_path)?;
     let d = load_scaled(
-        &model,
+        model.as_ref(),
         scaler.as_ref(),
         model_path,
         &data.data,
@@ -90,7 +93,7 @@ pub(super) fn load(
 /// The data named by `spec`, checked against the model's input width and scaled as
 /// its training data was.
 pub(super) fn load_scaled(
-    model: &AnyAutoencoder,
+    model: &dyn Autoencoder,
     scaler: Option<&Scaler>,
     model_path: &Path,
     spec: &str,
@@ -109,11 +112,11 @@ pub fn eval(a: EvalArgs) -> Result<(), CliError> {
     let mut selected = a.input.backend.open()?;
     let backend = selected.backend.as_mut();
     backend.upload_store(model.store())?;
-    let r = evaluate(model.as_dyn(), backend, &data)?;
+    let r = evaluate(model.as_ref(), backend, &data)?;
     // The code statistics (mean activation, encoder Jacobian) are for dense models.
-    let codes = match &model {
-        AnyAutoencoder::Dense(m) => Some(code_report(m, backend, &data, a.directions, 0)?),
-        AnyAutoencoder::Conv(_) => None,
+    let codes = match downcast_ref::<DenseAutoencoder>(model.as_ref()) {
+        Some(m) => Some(code_report(m, backend, &data, a.directions, 0)?),
+        None => None,
     };
     if a.json {
         let mut out = serde_json::json!({
@@ -174,7 +177,7 @@ pub fn rows(a: RowsArgs, what: RowOutput) -> Result<(), CliError> {
         if let Some(s) = &scaler {
             s.apply(&mut chunk)?;
         }
-        let mut values = run_rows(model.as_dyn(), backend, &chunk, what)?;
+        let mut values = run_rows(model.as_ref(), backend, &chunk, what)?;
         if what == RowOutput::Reconstruction {
             // Reconstructions go back to the data's own units.
             if let Some(s) = &scaler {

@@ -11,14 +11,14 @@ use crate::backend::select::{select, BackendChoice};
 use crate::backend::Backend;
 use crate::cli::CliError;
 use crate::io::load_safetensors;
-use crate::models::{AnyAutoencoder, Classifier};
+use crate::models::{registry, Classifier};
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// Describe this saved model (dense, conv or classifier) instead of the adapters.
+    /// Describe this saved model (any kind, or a classifier) instead of the adapters.
     #[arg(long)]
     model: Option<PathBuf>,
 }
@@ -69,17 +69,16 @@ fn model_info(path: &Path, json: bool) -> Result<(), CliError> {
     if meta.get("aegpu.kind").map(String::as_str) == Some("classifier") {
         return classifier_info(path, json);
     }
-    let (model, meta) = AnyAutoencoder::load(path)?;
-    let noise_sigma = match &model {
-        AnyAutoencoder::Conv(m) => m.config.noise_sigma,
-        AnyAutoencoder::Dense(_) => None,
-    };
+    let (model, meta) = registry::load(path)?;
+    // Recorded by kinds trained as denoisers.
+    let config = model.config_json();
+    let noise_sigma = config.get("noise_sigma").and_then(|s| s.as_f64());
     if json {
         let mut out = serde_json::json!({
             "model": path.display().to_string(),
             "kind": model.kind(),
             "architecture": model.describe(),
-            "config": model.config_json(),
+            "config": config,
             "parameters": model.parameter_count(),
             "input_width": model.input_width(),
             "code_width": model.code_width(),

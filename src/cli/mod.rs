@@ -17,7 +17,7 @@ mod train;
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::backend::select::{select, BackendChoice, Selected};
 use crate::data::{load_spec, CsvOptions, Dataset};
@@ -39,7 +39,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Train a dense or convolutional (`--model conv`) autoencoder and save it.
+    /// Train an autoencoder (`--model`: dense, conv, … with their flags) and save it.
     Train(train::TrainArgs),
     /// Pretrain a stacked autoencoder layer by layer, unroll it, fine-tune it, save it.
     Pretrain(pretrain::PretrainArgs),
@@ -132,9 +132,19 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let cli = Cli::parse_from(args);
+    // `train` takes the flags of every model kind in the registry.
+    let matches = Cli::command()
+        .mut_subcommand("train", crate::models::registry::with_kind_args)
+        .get_matches_from(args);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
-        Command::Train(a) => train::run(a),
+        Command::Train(a) => match matches.subcommand_matches("train") {
+            Some(flags) => train::run(a, flags),
+            None => Err("the train command's flags are missing".into()),
+        },
         Command::Pretrain(a) => pretrain::run(a),
         Command::Classify(a) => classify::run(a),
         Command::Predict(a) => classify::predict_rows(a),
@@ -153,5 +163,19 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// clap's own consistency checks over the command line with every kind's flags
+    /// (a flag added twice, or clashing with a `train` flag, fails here).
+    #[test]
+    fn the_command_line_with_every_kind_s_flags_is_consistent() {
+        Cli::command()
+            .mut_subcommand("train", crate::models::registry::with_kind_args)
+            .debug_assert();
     }
 }

@@ -97,7 +97,7 @@ pub fn run(a: OutliersArgs) -> Result<(), CliError> {
     let mut selected = a.input.backend.open()?;
     let backend = selected.backend.as_mut();
     backend.upload_store(model.store())?;
-    let scores = reconstruction_errors(model.as_dyn(), backend, &data)?;
+    let scores = reconstruction_errors(model.as_ref(), backend, &data)?;
     let detection = Detection::new(&scores, rule)?;
     let assessment = truth
         .as_ref()

@@ -9,7 +9,7 @@ use crate::cli::infer::{load, ModelOnData};
 use crate::cli::options::parse_image_shape;
 use crate::cli::CliError;
 use crate::imaging::ImageShape;
-use crate::models::AnyAutoencoder;
+use crate::models::Autoencoder;
 use crate::plot::{
     guess_image_shape, project_codes, save_latent_scatter, save_loss_curves,
     save_reconstruction_grid, GridLayout, LatentMap, LossRun, MetricsLog, PlotSize, Projection,
@@ -93,12 +93,12 @@ fn recon(a: ReconArgs) -> Result<(), CliError> {
         return Err("--count and --columns must be at least 1".into());
     }
     let (model, scaler, data) = load(&a.input.model, &a.input.data)?;
-    let shape = image_shape(&model, a.image.as_deref(), data.cols)?;
+    let shape = image_shape(model.as_ref(), a.image.as_deref(), data.cols)?;
     let data = data.head(a.count);
     let mut selected = a.input.backend.open()?;
     let backend = selected.backend.as_mut();
     backend.upload_store(model.store())?;
-    let mut reconstructions = run_rows(model.as_dyn(), backend, &data, RowOutput::Reconstruction)?;
+    let mut reconstructions = run_rows(model.as_ref(), backend, &data, RowOutput::Reconstruction)?;
     // Both back in the data's own units, as the inputs were read.
     let mut inputs = data.values;
     if let Some(s) = &scaler {
@@ -122,14 +122,14 @@ fn recon(a: ReconArgs) -> Result<(), CliError> {
 /// The shape of one row as an image: `--image`, else a conv model's input, else a
 /// square grey or RGB image.
 fn image_shape(
-    model: &AnyAutoencoder,
+    model: &dyn Autoencoder,
     image: Option<&str>,
     cols: usize,
 ) -> Result<ImageShape, CliError> {
-    let shape = match (image, model) {
+    let shape = match (image, model.image_shape()) {
         (Some(s), _) => parse_image_shape(s)?,
-        (None, AnyAutoencoder::Conv(m)) => m.config.input,
-        (None, AnyAutoencoder::Dense(_)) => guess_image_shape(cols).ok_or_else(|| {
+        (None, Some(shape)) => shape,
+        (None, None) => guess_image_shape(cols).ok_or_else(|| {
             format!("rows of {cols} values are not a square grey or RGB image: give --image CxHxW")
         })?,
     };
@@ -172,7 +172,7 @@ fn latent(a: LatentArgs) -> Result<(), CliError> {
     let mut selected = a.input.backend.open()?;
     let backend = selected.backend.as_mut();
     backend.upload_store(model.store())?;
-    let codes = run_rows(model.as_dyn(), backend, &data, RowOutput::Code)?;
+    let codes = run_rows(model.as_ref(), backend, &data, RowOutput::Code)?;
     let (points, projection) = project_codes(&codes, data.rows, model.code_width())?;
     let map = LatentMap {
         points,

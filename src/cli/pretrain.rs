@@ -130,7 +130,7 @@ pub fn run(a: PretrainArgs) -> Result<(), CliError> {
         .map_or(0, |r| r.epochs.len())
         .into();
     finish(
-        &model.into(),
+        &model,
         backend,
         &a.split,
         &a.output,

@@ -153,8 +153,20 @@ fn prepare(a: &SearchArgs) -> Result<(Dataset, Dataset, Searched), CliError> {
         .transpose()?;
     let (index, query) = match &model {
         Some((path, (model, scaler))) => (
-            load_scaled(model, scaler.as_ref(), path, &a.index, &a.label_column)?,
-            load_scaled(model, scaler.as_ref(), path, &a.query, &a.label_column)?,
+            load_scaled(
+                model.as_ref(),
+                scaler.as_ref(),
+                path,
+                &a.index,
+                &a.label_column,
+            )?,
+            load_scaled(
+                model.as_ref(),
+                scaler.as_ref(),
+                path,
+                &a.query,
+                &a.label_column,
+            )?,
         ),
         None if a.pixels => {
             let index = load_data(&a.index, &a.label_column)?;
@@ -188,8 +200,8 @@ fn prepare(a: &SearchArgs) -> Result<(Dataset, Dataset, Searched), CliError> {
             let backend = selected.backend.as_mut();
             backend.upload_store(model.store())?;
             let t = Instant::now();
-            let codes = run_rows(model.as_dyn(), backend, &index, RowOutput::Code)?;
-            let query_codes = run_rows(model.as_dyn(), backend, &query, RowOutput::Code)?;
+            let codes = run_rows(model.as_ref(), backend, &index, RowOutput::Code)?;
+            let query_codes = run_rows(model.as_ref(), backend, &query, RowOutput::Code)?;
             Searched {
                 index: codes,
                 query: query_codes,

@@ -1,21 +1,21 @@
-//! `aegpu train`: fit a dense or convolutional autoencoder, report on held-out data,
-//! save the model.
+//! `aegpu train`: fit an autoencoder of any registered kind (`--model`, whose flags the
+//! kind adds), report on held-out data, save the model.
 //! The data preparation and the closing report are shared with `aegpu pretrain`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use clap::Args;
+use clap::{ArgMatches, Args};
 
 use crate::backend::Backend;
-use crate::cli::options::{ConvArgs, FitArgs, ModelArgs, ModelKind};
+use crate::cli::options::FitArgs;
 use crate::cli::progress::TrainProgress;
 use crate::cli::run_control::{interrupted_message, RunArgs};
 use crate::cli::{load_data, BackendArgs, CliError, DataArgs};
 use crate::data::{train_validation_split, Dataset, Scaler, Scaling};
-use crate::models::{AnyAutoencoder, Autoencoder, ConvAutoencoder, DenseAutoencoder};
-use crate::ops::random::Noise;
+use crate::models::registry::{self, BuildContext};
+use crate::models::Autoencoder;
 use crate::train::lbfgs::fit_lbfgs;
 use crate::train::{evaluate, fit_with, TrainReport};
 
@@ -56,10 +56,9 @@ pub struct OutputArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     pub split: SplitArgs,
-    #[command(flatten)]
-    pub model: ModelArgs,
-    #[command(flatten)]
-    pub conv: ConvArgs,
+    /// The kind of autoencoder (the list is filled in from the model registry).
+    #[arg(long, default_value = "dense")]
+    pub model: String,
     #[command(flatten)]
     pub fit: FitArgs,
     #[command(flatten)]
@@ -124,36 +123,33 @@ impl SplitArgs {
     }
 }
 
-pub fn run(a: TrainArgs) -> Result<(), CliError> {
+/// Trains `--model`, built from the flags in `flags` (the parsed `train` command, with
+/// every kind's flags).
+pub fn run(a: TrainArgs, flags: &ArgMatches) -> Result<(), CliError> {
+    let kind = registry::kind(&a.model)?;
+    registry::check_flags(kind, flags)?;
     let data = a.split.prepare(a.fit.seed)?;
-    let mut model: AnyAutoencoder = match a.conv.model {
-        ModelKind::Dense => {
-            DenseAutoencoder::new(a.model.config(data.train.cols)?, a.fit.seed)?.into()
-        }
-        ModelKind::Conv => {
-            let mut config = a
-                .conv
-                .config(&a.model, &a.split.data.data, data.train.cols)?;
-            // A denoiser records the noise it was trained for (0–1 scale).
-            if let Some(Noise::Gaussian { sigma }) = a.fit.noise {
-                config.noise_sigma = Some(sigma);
-            }
-            let model = ConvAutoencoder::new(config, a.fit.seed)?;
-            model.validate_regularization(&a.fit.regularization())?;
-            model.into()
-        }
+    let regularization = a.fit.regularization();
+    let context = BuildContext {
+        data: &a.split.data.data,
+        cols: data.train.cols,
+        seed: a.fit.seed,
+        regularization: &regularization,
     };
+    let mut model = (kind.build)(flags, &context)?;
+    model.validate_regularization(&regularization)?;
     if a.fit.is_lbfgs() {
-        let AnyAutoencoder::Dense(dense) = &mut model else {
-            return Err(
-                "--optimizer lbfgs trains dense models only; use adam (or another \
-                        step-by-step optimiser) for --model conv"
-                    .into(),
-            );
-        };
+        if !model.buffers().is_empty() {
+            return Err(format!(
+                "--optimizer lbfgs evaluates the objective many times a step, which would \
+                 move batch norm's running statistics; use adam for this --model {}",
+                a.model
+            )
+            .into());
+        }
         let mut selected = a.output.backend.open()?;
         let backend = selected.backend.as_mut();
-        run_lbfgs(&a, &data, dense, backend)?;
+        run_lbfgs(&a, &data, model.as_mut(), backend)?;
         return Ok(());
     }
     let cfg = a.fit.train_config()?;
@@ -168,7 +164,7 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
     }
     let t_train = Instant::now();
     let report = fit_with(
-        model.as_dyn_mut(),
+        model.as_mut(),
         backend,
         &data.train,
         data.validation.as_ref(),
@@ -187,7 +183,7 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
     figures["best_epoch"] = report.best_epoch.into();
     figures["stopped_early"] = report.stopped_early.into();
     finish(
-        &model,
+        model.as_ref(),
         backend,
         &a.split,
         &a.output,
@@ -201,7 +197,7 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
 fn run_lbfgs(
     a: &TrainArgs,
     data: &Prepared,
-    model: &mut DenseAutoencoder,
+    model: &mut dyn Autoencoder,
     backend: &mut dyn Backend,
 ) -> Result<(), CliError> {
     let cfg = a.fit.lbfgs_config()?;
@@ -219,7 +215,7 @@ fn run_lbfgs(
         "readbacks_per_evaluation": report.readbacks_per_evaluation,
     });
     finish(
-        &AnyAutoencoder::Dense(model.clone()),
+        &*model,
         backend,
         &a.split,
         &a.output,
@@ -254,7 +250,7 @@ pub fn training_figures(report: &TrainReport, train_seconds: f64) -> serde_json:
 /// the weights), evaluates it on the test data and prints the results: as one JSON
 /// object with `figures` merged in, or as a few lines.
 pub fn finish(
-    model: &AnyAutoencoder,
+    model: &dyn Autoencoder,
     backend: &mut dyn Backend,
     split: &SplitArgs,
     output: &OutputArgs,
@@ -271,7 +267,7 @@ pub fn finish(
     model.save(&output.out, &meta)?;
 
     let test_report = match &data.test {
-        Some(t) => Some(evaluate(model.as_dyn(), backend, t)?),
+        Some(t) => Some(evaluate(model, backend, t)?),
         None => None,
     };
     let mut out = serde_json::json!({
@@ -282,14 +278,8 @@ pub fn finish(
         "load_seconds": data.load_seconds,
         "model": output.out.display().to_string(),
     });
-    match model {
-        AnyAutoencoder::Dense(m) => {
-            out["layers"] = serde_json::to_value(&m.config.widths)?;
-            out["tied"] = m.config.tied.into();
-        }
-        AnyAutoencoder::Conv(m) => {
-            out["conv"] = serde_json::to_value(&m.config)?;
-        }
+    if let Some(o) = out.as_object_mut() {
+        o.extend(model.report_json());
     }
     if let (Some(o), serde_json::Value::Object(f)) = (out.as_object_mut(), figures) {
         o.extend(f);

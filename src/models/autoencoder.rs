@@ -3,12 +3,44 @@
 //! training objective. Every kind implements [`Autoencoder`]; `fit`, `evaluate` and
 //! `run_rows` take `&dyn Autoencoder`, so a new kind adds no training loop.
 
-use crate::graph::{EntryId, Graph, GraphError, ParamStore, ValueId};
-use crate::ops::{Activation, Loss};
-use crate::train::objective::Objective;
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::graph::{DType, EntryId, Graph, GraphError, ParamStore, Shape, ValueId};
+use crate::models::file::save_model;
+use crate::models::ModelError;
+use crate::ops::{Activation, ImageShape, Loss, Op};
+use crate::train::objective::{Objective, RECONSTRUCTION};
 use crate::train::{Regularization, TrainError};
 
-pub trait Autoencoder {
+/// Lets code that needs one particular kind (L-BFGS, the denoiser) find it behind a
+/// `dyn Autoencoder` with [`downcast_ref`] / [`downcast_mut`], without a kind enum.
+pub trait AsAny: Any {
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// The model as kind `M`, when it is one.
+pub fn downcast_ref<M: Autoencoder>(model: &dyn Autoencoder) -> Option<&M> {
+    AsAny::as_any(model).downcast_ref()
+}
+
+/// The model as kind `M`, when it is one.
+pub fn downcast_mut<M: Autoencoder>(model: &mut dyn Autoencoder) -> Option<&mut M> {
+    AsAny::as_any_mut(model).downcast_mut()
+}
+
+pub trait Autoencoder: AsAny {
     /// The kind's name, as saved in model files (`aegpu.kind`).
     fn kind(&self) -> &'static str;
     /// The architecture as saved in model files (`aegpu.config`): two models with the
@@ -47,10 +79,83 @@ pub trait Autoencoder {
         rng: Option<ValueId>,
     ) -> Result<Objective, TrainError>;
 
+    /// The objective as validation measures it: on the clean batch, in inference mode
+    /// (no noise, no dropout, batch norm on its running statistics, no side effects).
+    /// By default the reconstruction term alone, from [`Autoencoder::reconstruct_logits`];
+    /// a kind with penalties adds them.
+    fn eval_objective(
+        &self,
+        g: &mut Graph,
+        x: ValueId,
+        loss: Loss,
+        _reg: &Regularization,
+        _rng: Option<ValueId>,
+    ) -> Result<Objective, TrainError> {
+        let (logits, recon) = self.reconstruct_logits(g, x)?;
+        g.set_label("loss");
+        let value = match loss {
+            Loss::Mse => g.push(Op::Loss(Loss::Mse), &[recon, x])?,
+            Loss::BceWithLogits => g.push(Op::Loss(Loss::BceWithLogits), &[logits, x])?,
+        };
+        Ok(Objective::single(RECONSTRUCTION, value))
+    }
+
     /// The widest value of one row anywhere in the network (a convolution's feature
     /// maps are far wider than its input): inference batches are sized by it.
     fn widest_row(&self) -> usize {
         self.input_width()
+    }
+
+    /// The architecture in one short phrase (`784-256-64`).
+    fn describe(&self) -> String {
+        self.kind().to_string()
+    }
+
+    /// Values per code row (what `encode` writes): by default the width of the
+    /// encoder's output in a one-row graph.
+    fn code_width(&self) -> usize {
+        let mut g = Graph::new();
+        let x = g.input("x", Shape::new(1, self.input_width()), DType::F32);
+        self.encode(&mut g, x).map_or(0, |code| g.shape(code).cols)
+    }
+
+    /// Entries saved with the model that no optimiser trains (batch norm's running
+    /// statistics).
+    fn buffers(&self) -> Vec<EntryId> {
+        vec![]
+    }
+
+    /// What a model file holds: the parameters, then the buffers.
+    fn saved_entries(&self) -> Vec<EntryId> {
+        let mut ids = self.parameters();
+        ids.extend(self.buffers());
+        ids
+    }
+
+    /// The image in each input row, for kinds that read images (plots use it).
+    fn image_shape(&self) -> Option<ImageShape> {
+        None
+    }
+
+    /// Fields `aegpu train --json` reports about the architecture (default: the config
+    /// under the kind's name).
+    fn report_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        out.insert(self.kind().into(), self.config_json());
+        out
+    }
+
+    /// Saves the parameters and buffers under their store names, with `aegpu.kind`,
+    /// `aegpu.config` and `extra` metadata, atomically.
+    fn save(&self, path: &Path, extra: &BTreeMap<String, String>) -> Result<(), ModelError> {
+        save_model(
+            path,
+            self.store(),
+            &self.saved_entries(),
+            self.kind(),
+            &self.config_json(),
+            extra,
+        )
     }
 
     fn parameter_count(&self) -> usize {

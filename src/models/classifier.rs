@@ -17,9 +17,11 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::graph::{EntryId, EntryKind, Graph, GraphError, ParamStore, Shape, ValueId};
-use crate::models::file::{fill_parameters, find_parameters, incompatible, read_model, save_model};
+use crate::models::file::{
+    fill_parameters, find_parameters, incompatible, read_config, read_kind, save_model,
+};
 use crate::models::{DenseAutoencoder, DenseConfig, ModelError, MAX_PARAMETERS};
-use crate::nn::{dense, init::Init};
+use crate::nn::{init::Init, Forward, Linear, Mode, Module, Scope};
 use crate::ops::Activation;
 
 /// Everything needed to rebuild the network; saved as JSON in the model file.
@@ -117,8 +119,8 @@ impl ClassifierConfig {
 pub struct Classifier {
     pub config: ClassifierConfig,
     pub store: ParamStore,
-    /// Weight and bias of each encoder layer, then of the head.
-    layers: Vec<(EntryId, EntryId)>,
+    /// The encoder layers, then the head (linear).
+    layers: Vec<Linear>,
 }
 
 impl Classifier {
@@ -140,19 +142,26 @@ impl Classifier {
             let copy = |id: EntryId| ae.store.values(id).to_vec();
             let wid = store.add(w_name, *w_shape, EntryKind::Parameter, copy(w));
             let bid = store.add(b_name, *b_shape, EntryKind::Parameter, copy(b));
-            layers.push((wid, bid));
+            layers.push(Linear {
+                weight: wid,
+                bias: bid,
+                transpose: false,
+                act: config.activations[i],
+                inputs: w_shape.rows,
+                outputs: w_shape.cols,
+            });
         }
         let mut rng = StdRng::seed_from_u64(seed ^ HEAD_STREAM);
         let (code, k) = (config.code_width(), config.classes);
-        let head = config.init.sample(&mut rng, code, k, Activation::Linear);
-        let wid = store.add(
-            "head.weight",
-            Shape::new(code, k),
-            EntryKind::Parameter,
-            head,
-        );
-        let bid = store.zeros("head.bias", Shape::new(1, k), EntryKind::Parameter);
-        layers.push((wid, bid));
+        let head = Scope::root().child("head");
+        layers.push(Linear::new(
+            &mut store,
+            &head,
+            (code, k),
+            Activation::Linear,
+            config.init,
+            &mut rng,
+        )?);
         Ok(Classifier {
             config,
             store,
@@ -172,7 +181,7 @@ impl Classifier {
 
     /// The trainable entries, in [`ClassifierConfig::parameter_shapes`] order.
     pub fn parameters(&self) -> Vec<EntryId> {
-        self.layers.iter().flat_map(|&(w, b)| [w, b]).collect()
+        self.layers.iter().flat_map(Module::parameters).collect()
     }
 
     pub fn parameter_count(&self) -> usize {
@@ -207,15 +216,13 @@ impl Classifier {
     pub fn logits(&self, g: &mut Graph, x: ValueId) -> Result<ValueId, GraphError> {
         let depth = self.config.depth();
         let mut h = x;
-        for (i, &(w, b)) in self.layers.iter().enumerate() {
-            let act = if i < depth {
+        for (i, layer) in self.layers.iter().enumerate() {
+            if i < depth {
                 g.set_label(format!("encoder layer {}", i + 1));
-                self.config.activations[i]
             } else {
                 g.set_label("softmax head");
-                Activation::Linear
-            };
-            h = dense(g, &self.store, h, w, b, false, act)?;
+            }
+            h = layer.forward(&mut Forward::new(g, &self.store, Mode::Eval), h)?;
         }
         Ok(h)
     }
@@ -234,16 +241,16 @@ impl Classifier {
 
     /// Loads a model saved by [`Classifier::save`], with the file's metadata.
     pub fn load(path: &Path) -> Result<(Self, BTreeMap<String, String>), ModelError> {
-        let file = read_model::<ClassifierConfig>(path, "classifier", "a classifier")?;
-        let config = file.config;
+        let (tensors, meta) = read_kind(path, "classifier", "a classifier")?;
+        let config: ClassifierConfig = read_config(path, &meta)?;
         config
             .validate()
             .map_err(|e| incompatible(path, e.to_string()))?;
-        find_parameters(path, &file.tensors, &config.parameter_shapes())?;
+        find_parameters(path, &tensors, &config.parameter_shapes())?;
         let mut model =
             Classifier::random(&config, 0).map_err(|e| incompatible(path, e.to_string()))?;
         let params = model.parameters();
-        fill_parameters(path, &mut model.store, &params, &file.tensors)?;
-        Ok((model, file.meta))
+        fill_parameters(path, &mut model.store, &params, &tensors)?;
+        Ok((model, meta))
     }
 }

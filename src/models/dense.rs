@@ -14,10 +14,15 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::graph::{EntryId, EntryKind, Graph, GraphError, ParamStore, Shape, ValueId};
-use crate::models::file::{fill_parameters, find_parameters, incompatible, read_model, save_model};
-use crate::models::ModelError;
-use crate::nn::{dense, init::Init};
+use crate::graph::{EntryId, Graph, GraphError, ParamStore, Shape, ValueId};
+use clap::{ArgMatches, Args, FromArgMatches};
+
+use crate::io::NamedTensor;
+use crate::models::args::ActivationArgs;
+use crate::models::file::{find_parameters, read_kind, restore};
+use crate::models::registry::{BuildContext, Built, Kind};
+use crate::models::{Autoencoder, ModelError};
+use crate::nn::{init::Init, Forward, Linear, Mode, Module, Scope};
 use crate::ops::{Activation, Op};
 
 /// Everything needed to rebuild the network; saved as JSON in the model file.
@@ -138,6 +143,83 @@ impl DenseConfig {
     }
 }
 
+/// The flags of `aegpu train --model dense` (also `aegpu pretrain` and `classify`).
+#[derive(Args, Debug, Clone)]
+pub struct DenseArgs {
+    /// Encoder widths from the input to the code; the decoder mirrors them.
+    #[arg(long, default_value = "784,256,64", value_delimiter = ',')]
+    pub layers: Vec<usize>,
+    #[command(flatten)]
+    pub shared: ActivationArgs,
+    /// Activation of the code layer.
+    #[arg(long, default_value = "linear")]
+    pub code_activation: Activation,
+    /// One activation per layer, encoder then decoder (overrides the three above).
+    #[arg(long, value_delimiter = ',')]
+    pub activations: Option<Vec<Activation>>,
+    /// Decoder layer i multiplies by the transpose of encoder layer i.
+    #[arg(long)]
+    pub tied: bool,
+}
+
+impl DenseArgs {
+    /// The network for data of `cols` columns.
+    pub fn config(&self, cols: usize) -> Result<DenseConfig, String> {
+        if self.layers.first() != Some(&cols) {
+            return Err(format!(
+                "--layers starts with {} inputs but the data has {cols} columns (try --layers {cols},{})",
+                self.layers.first().copied().unwrap_or(0),
+                self.layers
+                    .iter()
+                    .skip(1)
+                    .map(|w| w.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+        }
+        let mut config = DenseConfig::new(&self.layers);
+        let depth = config.depth();
+        config.activations = match &self.activations {
+            Some(list) => list.clone(),
+            None => (0..2 * depth)
+                .map(|i| match i {
+                    i if i + 1 == depth => self.code_activation,
+                    i if i + 1 == 2 * depth => {
+                        self.shared.output_activation.unwrap_or(Activation::Sigmoid)
+                    }
+                    _ => self.shared.activation,
+                })
+                .collect(),
+        };
+        config.tied = self.tied;
+        config.init = self.shared.init.unwrap_or(Init::Glorot);
+        Ok(config)
+    }
+}
+
+/// The dense kind in the registry.
+pub const KIND: Kind = Kind {
+    name: "dense",
+    about: "fully connected, `--layers`, optionally `--tied`",
+    args: DenseArgs::augment_args,
+    build: build_from_flags,
+    restore: restore_boxed,
+};
+
+fn build_from_flags(m: &ArgMatches, cx: &BuildContext) -> Built {
+    let args = DenseArgs::from_arg_matches(m).map_err(|e| e.to_string())?;
+    let model = DenseAutoencoder::new(args.config(cx.cols)?, cx.seed).map_err(|e| e.to_string())?;
+    Ok(Box::new(model))
+}
+
+fn restore_boxed(
+    path: &Path,
+    tensors: &[NamedTensor],
+    meta: &BTreeMap<String, String>,
+) -> Result<Box<dyn Autoencoder>, ModelError> {
+    Ok(Box::new(DenseAutoencoder::restore(path, tensors, meta)?))
+}
+
 /// A transformation of a layer's output while a graph is built: `(graph, layer
 /// index, output) → new output`.
 pub type LayerHook<'a> = dyn FnMut(&mut Graph, usize, ValueId) -> Result<ValueId, GraphError> + 'a;
@@ -151,59 +233,17 @@ pub const MAX_PARAMETERS: usize = 1 << 30;
 pub struct DenseAutoencoder {
     pub config: DenseConfig,
     pub store: ParamStore,
-    encoder: Vec<(EntryId, EntryId)>,
-    /// Decoder weight (None when tied to the encoder's) and bias, input side last.
-    decoder: Vec<(Option<EntryId>, EntryId)>,
+    encoder: Vec<Linear>,
+    /// Decoder layers from the code side; a tied one multiplies by its encoder
+    /// layer's weight transposed.
+    decoder: Vec<Linear>,
 }
 
 impl DenseAutoencoder {
-    /// A freshly initialised network.
+    /// A freshly initialised network in a store of its own.
     pub fn new(config: DenseConfig, seed: u64) -> Result<Self, ModelError> {
-        config.validate()?;
-        let mut rng = StdRng::seed_from_u64(seed);
         let mut store = ParamStore::new();
-        let depth = config.depth();
-        let w = &config.widths;
-        let mut encoder = vec![];
-        for i in 0..depth {
-            let act = config.activations[i];
-            let weight = config.init.sample(&mut rng, w[i], w[i + 1], act);
-            let wid = store.add(
-                &format!("encoder.{i}.weight"),
-                Shape::new(w[i], w[i + 1]),
-                EntryKind::Parameter,
-                weight,
-            );
-            let bid = store.zeros(
-                &format!("encoder.{i}.bias"),
-                Shape::new(1, w[i + 1]),
-                EntryKind::Parameter,
-            );
-            encoder.push((wid, bid));
-        }
-        let mut decoder = vec![];
-        for j in 0..depth {
-            // Decoder layer j maps widths[depth-j] → widths[depth-j-1].
-            let (fan_in, fan_out) = (w[depth - j], w[depth - j - 1]);
-            let act = config.activations[depth + j];
-            let wid = if config.tied {
-                None
-            } else {
-                let weight = config.init.sample(&mut rng, fan_in, fan_out, act);
-                Some(store.add(
-                    &format!("decoder.{j}.weight"),
-                    Shape::new(fan_in, fan_out),
-                    EntryKind::Parameter,
-                    weight,
-                ))
-            };
-            let bid = store.zeros(
-                &format!("decoder.{j}.bias"),
-                Shape::new(1, fan_out),
-                EntryKind::Parameter,
-            );
-            decoder.push((wid, bid));
-        }
+        let (encoder, decoder) = Self::register(&config, &mut store, &Scope::root(), seed)?;
         Ok(DenseAutoencoder {
             config,
             store,
@@ -212,20 +252,52 @@ impl DenseAutoencoder {
         })
     }
 
+    /// Registers the layers of `config` in `store` under `scope` (`encoder.{i}`,
+    /// `decoder.{j}`): encoder layer i maps widths[i] → widths[i+1], decoder layer j
+    /// widths[depth−j] → widths[depth−j−1].
+    fn register(
+        config: &DenseConfig,
+        store: &mut ParamStore,
+        scope: &Scope,
+        seed: u64,
+    ) -> Result<(Vec<Linear>, Vec<Linear>), ModelError> {
+        config.validate()?;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let (w, depth) = (&config.widths, config.depth());
+        let mut encoder = vec![];
+        for i in 0..depth {
+            let scope = scope.child("encoder").child(i);
+            let act = config.activations[i];
+            encoder.push(Linear::new(
+                store,
+                &scope,
+                (w[i], w[i + 1]),
+                act,
+                config.init,
+                &mut rng,
+            )?);
+        }
+        let mut decoder = vec![];
+        for j in 0..depth {
+            let scope = scope.child("decoder").child(j);
+            let act = config.activations[depth + j];
+            decoder.push(if config.tied {
+                Linear::tied(store, &scope, &encoder[depth - 1 - j], act)?
+            } else {
+                let sides = (w[depth - j], w[depth - j - 1]);
+                Linear::new(store, &scope, sides, act, config.init, &mut rng)?
+            });
+        }
+        Ok((encoder, decoder))
+    }
+
     /// The trainable entries, in a stable order.
     pub fn parameters(&self) -> Vec<EntryId> {
-        let mut p = vec![];
-        for &(w, b) in &self.encoder {
-            p.push(w);
-            p.push(b);
-        }
-        for &(w, b) in &self.decoder {
-            if let Some(w) = w {
-                p.push(w);
-            }
-            p.push(b);
-        }
-        p
+        self.encoder
+            .iter()
+            .chain(&self.decoder)
+            .flat_map(Module::parameters)
+            .collect()
     }
 
     pub fn parameter_count(&self) -> usize {
@@ -249,9 +321,9 @@ impl DenseAutoencoder {
         after_layer: &mut LayerHook,
     ) -> Result<ValueId, GraphError> {
         let mut h = x;
-        for (i, &(w, b)) in self.encoder.iter().enumerate() {
+        for (i, layer) in self.encoder.iter().enumerate() {
             g.set_label(format!("encoder layer {}", i + 1));
-            h = dense(g, &self.store, h, w, b, false, self.config.activations[i])?;
+            h = layer.forward(&mut Forward::new(g, &self.store, Mode::Eval), h)?;
             h = after_layer(g, i, h)?;
         }
         Ok(h)
@@ -259,16 +331,17 @@ impl DenseAutoencoder {
 
     /// The weight entry of encoder layer `i` ([fan_in, fan_out]).
     pub fn encoder_weight(&self, i: usize) -> EntryId {
-        self.encoder[i].0
+        self.encoder[i].weight
     }
 
     /// Encoder layer `i`'s weight and bias, and decoder layer `j`'s (weight None when
     /// tied), for copying weights between models (stacked pretraining).
     pub fn encoder_layer(&self, i: usize) -> (EntryId, EntryId) {
-        self.encoder[i]
+        (self.encoder[i].weight, self.encoder[i].bias)
     }
     pub fn decoder_layer(&self, j: usize) -> (Option<EntryId>, EntryId) {
-        self.decoder[j]
+        let layer = &self.decoder[j];
+        ((!layer.transpose).then_some(layer.weight), layer.bias)
     }
 
     /// Appends the decoder: `code → reconstruction`, the output activation fused
@@ -328,24 +401,13 @@ impl DenseAutoencoder {
     ) -> Result<ValueId, GraphError> {
         let depth = self.config.depth();
         let mut h = code;
-        for (j, &(w, b)) in self.decoder.iter().enumerate() {
+        for (j, layer) in self.decoder.iter().enumerate() {
             g.set_label(format!("decoder layer {}", j + 1));
-            let act = if j + 1 == depth {
-                last_act
+            let mut cx = Forward::new(g, &self.store, Mode::Eval);
+            h = if j + 1 == depth {
+                layer.with_activation(last_act).forward(&mut cx, h)?
             } else {
-                self.config.activations[depth + j]
-            };
-            h = match w {
-                Some(w) => dense(g, &self.store, h, w, b, false, act)?,
-                None => dense(
-                    g,
-                    &self.store,
-                    h,
-                    self.encoder[depth - 1 - j].0,
-                    b,
-                    true,
-                    act,
-                )?,
+                layer.forward(&mut cx, h)?
             };
             if j + 1 < depth {
                 h = after_layer(g, j, h)?;
@@ -357,37 +419,48 @@ impl DenseAutoencoder {
     /// Saves weights and config (plus any extra metadata, e.g. training settings) as
     /// safetensors, written atomically.
     pub fn save(&self, path: &Path, extra: &BTreeMap<String, String>) -> Result<(), ModelError> {
-        save_model(
-            path,
-            &self.store,
-            &self.parameters(),
-            "dense",
-            &self.config,
-            extra,
-        )
+        Autoencoder::save(self, path, extra)
     }
 
     /// Loads a model saved by [`DenseAutoencoder::save`]; returns it with the file's
     /// metadata. A file of another kind or with missing/misshapen tensors is refused.
     pub fn load(path: &Path) -> Result<(Self, BTreeMap<String, String>), ModelError> {
-        let file = read_model::<DenseConfig>(path, "dense", "a dense autoencoder")?;
-        let config = file.config;
-        config
-            .validate()
-            .map_err(|e| incompatible(path, e.to_string()))?;
-        // Every tensor is checked against the architecture before anything is allocated.
-        find_parameters(path, &file.tensors, &config.parameter_shapes())?;
-        let mut model =
-            DenseAutoencoder::new(config, 0).map_err(|e| incompatible(path, e.to_string()))?;
-        let params = model.parameters();
-        fill_parameters(path, &mut model.store, &params, &file.tensors)?;
-        Ok((model, file.meta))
+        let (tensors, meta) = read_kind(path, KIND.name, "a dense autoencoder")?;
+        Ok((Self::restore(path, &tensors, &meta)?, meta))
+    }
+
+    fn restore(
+        path: &Path,
+        tensors: &[NamedTensor],
+        meta: &BTreeMap<String, String>,
+    ) -> Result<Self, ModelError> {
+        restore(path, tensors, meta, |config: DenseConfig| {
+            config.validate()?;
+            // Every tensor is checked against the architecture before anything is
+            // allocated.
+            find_parameters(path, tensors, &config.parameter_shapes())?;
+            DenseAutoencoder::new(config, 0)
+        })
     }
 }
 
-impl crate::models::Autoencoder for DenseAutoencoder {
+impl Autoencoder for DenseAutoencoder {
     fn kind(&self) -> &'static str {
-        "dense"
+        KIND.name
+    }
+    /// `784-256-64`.
+    fn describe(&self) -> String {
+        let w: Vec<String> = self.config.widths.iter().map(|w| w.to_string()).collect();
+        w.join("-")
+    }
+    fn code_width(&self) -> usize {
+        self.config.code_width()
+    }
+    fn report_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        out.insert("layers".into(), self.config.widths.clone().into());
+        out.insert("tied".into(), self.config.tied.into());
+        out
     }
     fn config_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.config).unwrap_or(serde_json::Value::Null)
@@ -437,5 +510,22 @@ impl crate::models::Autoencoder for DenseAutoencoder {
         rng: Option<ValueId>,
     ) -> Result<crate::train::objective::Objective, crate::train::TrainError> {
         crate::train::objective::build(self, g, x, loss, reg, rng)
+    }
+    /// The training objective without noise or dropout: the clean reconstruction and
+    /// every penalty (a dense network has no batch statistics).
+    fn eval_objective(
+        &self,
+        g: &mut Graph,
+        x: ValueId,
+        loss: crate::ops::Loss,
+        reg: &crate::train::Regularization,
+        rng: Option<ValueId>,
+    ) -> Result<crate::train::objective::Objective, crate::train::TrainError> {
+        let clean = crate::train::Regularization {
+            noise: None,
+            dropout: 0.0,
+            ..reg.clone()
+        };
+        crate::train::objective::build(self, g, x, loss, &clean, rng)
     }
 }

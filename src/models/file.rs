@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::graph::{EntryId, ParamStore, Shape};
 use crate::io::{load_safetensors, save_safetensors, NamedTensor};
-use crate::models::ModelError;
+use crate::models::{Autoencoder, ModelError};
 
 /// Saves the `params` of `store` with `kind`, `config` and `extra` metadata, atomically.
 pub(crate) fn save_model<C: Serialize>(
@@ -42,42 +42,56 @@ pub(crate) fn save_model<C: Serialize>(
     Ok(())
 }
 
-/// A model file's contents, once its kind is known to be the one asked for.
-pub(crate) struct ModelFile<C> {
-    pub config: C,
-    pub tensors: Vec<NamedTensor>,
-    pub meta: BTreeMap<String, String>,
-}
-
-/// Reads a file saved by [`save_model`] as `kind` (`what` names it in the refusal of a
-/// file of another kind, e.g. "a dense autoencoder").
-pub(crate) fn read_model<C: DeserializeOwned>(
+/// Reads a model file that must be of `kind` (`what` names it in the refusal of a file
+/// of another kind, e.g. "a dense autoencoder").
+pub(crate) fn read_kind(
     path: &Path,
     kind: &str,
     what: &str,
-) -> Result<ModelFile<C>, ModelError> {
+) -> Result<(Vec<NamedTensor>, BTreeMap<String, String>), ModelError> {
     let (tensors, meta) = load_safetensors(path)?;
-    let bad = |detail: String| incompatible(path, detail);
     match meta.get("aegpu.kind").map(String::as_str) {
-        Some(k) if k == kind => {}
-        Some(other) => return Err(bad(format!("model kind `{other}` is not {what}"))),
-        None => {
-            return Err(bad(
-                "no `aegpu.kind` in the metadata: not an aegpu model file".into(),
-            ))
-        }
+        Some(k) if k == kind => Ok((tensors, meta)),
+        Some(other) => Err(incompatible(
+            path,
+            format!("model kind `{other}` is not {what}"),
+        )),
+        None => Err(incompatible(
+            path,
+            "no `aegpu.kind` in the metadata: not an aegpu model file".into(),
+        )),
     }
-    let config: C = meta
-        .get("aegpu.config")
+}
+
+/// The config a model file records (`aegpu.config`).
+pub(crate) fn read_config<C: DeserializeOwned>(
+    path: &Path,
+    meta: &BTreeMap<String, String>,
+) -> Result<C, ModelError> {
+    let bad = |detail: String| incompatible(path, detail);
+    meta.get("aegpu.config")
         .ok_or_else(|| bad("no `aegpu.config` in the metadata".into()))
-        .and_then(|c| {
-            serde_json::from_str(c).map_err(|e| bad(format!("unreadable config: {e}")))
-        })?;
-    Ok(ModelFile {
-        config,
-        tensors,
-        meta,
-    })
+        .and_then(|c| serde_json::from_str(c).map_err(|e| bad(format!("unreadable config: {e}"))))
+}
+
+/// The model a file holds: `build` makes the architecture of the file's config, then
+/// every entry it saves (parameters and buffers) is filled from the tensor of the same
+/// name and shape. A missing or misshapen tensor is refused.
+pub(crate) fn restore<C: DeserializeOwned, M: Autoencoder>(
+    path: &Path,
+    tensors: &[NamedTensor],
+    meta: &BTreeMap<String, String>,
+    build: impl FnOnce(C) -> Result<M, ModelError>,
+) -> Result<M, ModelError> {
+    let config: C = read_config(path, meta)?;
+    let mut model = build(config).map_err(|e| match e {
+        e @ ModelError::Incompatible { .. } => e,
+        e => incompatible(path, e.to_string()),
+    })?;
+    // Other tensors are left alone: a checkpoint is a model file with optimiser state.
+    let ids = model.saved_entries();
+    fill_parameters(path, model.store_mut(), &ids, tensors)?;
+    Ok(model)
 }
 
 /// The tensor of each `(name, shape)`, in order: missing or misshapen ones are refused

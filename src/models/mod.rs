@@ -1,16 +1,19 @@
-//! Autoencoder kinds, each a function that builds graphs from ops over a shared
-//! parameter store, all behind the [`Autoencoder`] trait the training loops use: the
-//! dense (undercomplete / deep / tied) and the convolutional autoencoder.
+//! Autoencoder kinds, each a composition of `crate::nn` layers over a parameter store,
+//! all behind the [`Autoencoder`] trait the training loops use, and each listed once in
+//! [`registry::KINDS`] (which the command line and the loaders ask): the dense
+//! (undercomplete / deep / tied), the strided convolutional and the pooling
+//! convolutional autoencoder. The classifier is a model too, but not an autoencoder.
 
-pub mod any;
+pub mod args;
 pub mod autoencoder;
 pub mod classifier;
 pub mod conv;
+pub mod conv_pool;
 pub mod dense;
 pub(crate) mod file;
+pub mod registry;
 
-pub use any::AnyAutoencoder;
-pub use autoencoder::Autoencoder;
+pub use autoencoder::{downcast_mut, downcast_ref, Autoencoder};
 pub use classifier::{Classifier, ClassifierConfig};
 pub use conv::{ConvAutoencoder, ConvConfig, Upsampling};
 pub use dense::{DenseAutoencoder, DenseConfig, LayerHook, MAX_PARAMETERS};
@@ -24,7 +27,11 @@ pub enum ModelError {
     #[error(transparent)]
     Graph(#[from] crate::graph::GraphError),
     #[error(transparent)]
+    Layer(#[from] crate::nn::NnError),
+    #[error(transparent)]
     File(#[from] IoError),
+    #[error("unknown model kind `{name}` (known: {known})")]
+    UnknownKind { name: String, known: String },
     #[error("{path}: {detail}")]
     Incompatible { path: String, detail: String },
 }

@@ -380,11 +380,14 @@ impl Task for AutoencoderTask<'_> {
             )
         }]
     }
+    fn buffers(&self) -> Vec<EntryId> {
+        self.model.buffers()
+    }
     fn uses_rng(&self) -> bool {
         self.model.uses_rng(&self.cfg.regularization)
     }
-    /// Validation measures the clean reconstruction (no noise, no dropout) and the
-    /// penalties.
+    /// Validation measures the kind's [`Autoencoder::eval_objective`]: the clean
+    /// reconstruction in inference mode, and the penalties where the kind has them.
     fn objective(
         &self,
         g: &mut Graph,
@@ -392,16 +395,15 @@ impl Task for AutoencoderTask<'_> {
         batch: &Batch,
         mode: Mode,
     ) -> Result<Objective, TrainError> {
-        let reg = match mode {
-            Mode::Train => self.cfg.regularization.clone(),
-            Mode::Eval => Regularization {
-                noise: None,
-                dropout: 0.0,
-                ..self.cfg.regularization.clone()
-            },
-        };
-        self.model
-            .objective(g, batch.x, self.cfg.loss, &reg, batch.rng)
+        let (cfg, x, rng) = (self.cfg, batch.x, batch.rng);
+        match mode {
+            Mode::Train => self
+                .model
+                .objective(g, x, cfg.loss, &cfg.regularization, rng),
+            Mode::Eval => self
+                .model
+                .eval_objective(g, x, cfg.loss, &cfg.regularization, rng),
+        }
     }
 }
 

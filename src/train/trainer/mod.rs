@@ -303,7 +303,12 @@ fn run(
         EntryKind::State,
     );
     let mut trained: Vec<EntryId> = vec![];
-    for p in phases.iter().flat_map(|ph| &ph.params) {
+    // Kept for restore-best: every trained parameter and every buffer.
+    for p in phases
+        .iter()
+        .flat_map(|ph| ph.params.iter())
+        .chain(&task.buffers())
+    {
         if !trained.contains(p) {
             trained.push(*p);
         }

@@ -95,6 +95,11 @@ pub trait Task {
     }
     /// The phases of one step, in order.
     fn phases(&self) -> Vec<Phase>;
+    /// Entries the graphs update by side effects but no optimiser trains (batch
+    /// norm's running statistics): early stopping restores them with the parameters.
+    fn buffers(&self) -> Vec<EntryId> {
+        vec![]
+    }
     /// Whether objectives take the step's random key.
     fn uses_rng(&self) -> bool;
     /// Appends phase `phase`'s objective for `batch` to `g`. Every phase names its
