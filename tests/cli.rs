@@ -464,6 +464,72 @@ fn malformed_regulariser_flags_are_one_line_errors() {
     assert_one_line_error(&out, "schedule");
     let out = train_iris_with(&["--early-stop", "2", "--layers", "4,2"]);
     assert_one_line_error(&out, "validation");
+    let out = train_iris_with(&[
+        "--validation",
+        "0.2",
+        "--early-stop",
+        "2",
+        "--monitor",
+        "kl",
+        "--layers",
+        "4,2",
+        "--batch",
+        "16",
+    ]);
+    assert_one_line_error(
+        &out,
+        "no term `kl` to monitor: this model reports reconstruction",
+    );
+}
+
+/// Every term of a penalised objective is reported by name, on the training and the
+/// validation data, and early stopping can watch a penalty.
+#[test]
+fn named_terms_are_reported_and_any_can_be_monitored() {
+    let model = temp("terms.safetensors");
+    let out = train_iris_with(&[
+        "--scale",
+        "minmax",
+        "--layers",
+        "4,3",
+        "--code-activation",
+        "sigmoid",
+        "--sparse-kl",
+        "0.1,1",
+        "--contractive",
+        "0.1",
+        "--validation",
+        "0.2",
+        "--early-stop",
+        "3",
+        "--monitor",
+        "kl_sparsity",
+        "--epochs",
+        "5",
+        "--batch",
+        "16",
+        "--out",
+        model.to_str().unwrap(),
+        "--json",
+    ]);
+    let report = stdout_json(&out);
+    for side in ["train_terms", "validation_terms"] {
+        let terms = report[side].as_object().expect(side);
+        let names: Vec<&str> = terms.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            ["contractive", "kl_sparsity", "reconstruction"],
+            "{side}"
+        );
+        assert!(
+            terms.values().all(|v| v.as_f64().unwrap() > 0.0),
+            "{side}: {terms:?}"
+        );
+    }
+    assert_eq!(
+        report["train_loss"],
+        report["train_terms"]["reconstruction"]
+    );
 }
 
 /// The first `rows` MNIST images of `split` written as a .npy file (a quick subset).

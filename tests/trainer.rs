@@ -377,3 +377,83 @@ fn a_run_many_refuses_a_plan_twice_on_the_gpu() {
     let err = gpu.run_many(&[(plan, &feeds[..]), (plan, &feeds[..])]);
     assert!(matches!(err, Err(BackendError::Execution(_))));
 }
+
+/// Both groups' optimiser state (SGD's velocity, Adam's two moments) and both phases'
+/// schedules go into the checkpoint: stopped in the middle of epoch 2 and resumed, the
+/// run ends with the straight run's weights and terms, bit for bit.
+#[test]
+fn a_two_group_run_resumes_bit_for_bit() {
+    use aegpu::train::{Checkpoint, Progress, Schedule};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = std::env::temp_dir().join(format!("aegpu-trainer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("two.ckpt.safetensors");
+    let s = RunSettings {
+        batch: 2,
+        ..settings(3)
+    };
+    let mut start = TwoGroups::new();
+    start.phases[1].schedule = Schedule::Cosine;
+    let bits = |t: &TwoGroups| -> Vec<u32> {
+        let w = t.store.values(t.w).iter().chain(t.store.values(t.v));
+        w.map(|v| v.to_bits()).collect()
+    };
+    let cpu = &mut CpuBackend::<f32>::new();
+
+    let mut straight = start.clone();
+    let r1 = train(
+        &mut straight,
+        cpu,
+        &data(),
+        None,
+        &s,
+        &RunControl::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+
+    let stop = AtomicBool::new(false);
+    let mut first = start.clone();
+    let control = RunControl {
+        checkpoint: Some(path.clone()),
+        interrupt: Some(&stop),
+        ..RunControl::default()
+    };
+    let stopped = train(&mut first, cpu, &data(), None, &s, &control, &mut |p| {
+        if let Progress::Step {
+            epoch: 2, step: 1, ..
+        } = p
+        {
+            stop.store(true, Ordering::Relaxed);
+        }
+    })
+    .unwrap();
+    assert!(stopped.interrupted);
+    let ck = Checkpoint::load(&path).unwrap();
+    assert_eq!(ck.state.position.step, 4);
+    let names: Vec<&str> = ck.tensors.iter().map(|t| t.name.as_str()).collect();
+    for state in [
+        "encoder.weight.optim0",
+        "decoder.weight.optim0",
+        "decoder.weight.optim1",
+    ] {
+        assert!(names.contains(&state), "{state} missing from {names:?}");
+    }
+    assert_eq!(ck.state.schedules.len(), 2);
+
+    let mut resumed = start.clone();
+    let control = RunControl {
+        resume: Some(&ck),
+        ..RunControl::default()
+    };
+    let r2 = train(&mut resumed, cpu, &data(), None, &s, &control, &mut |_| {}).unwrap();
+    assert_eq!(bits(&resumed), bits(&straight));
+    let terms = |r: &TrainReport| -> Vec<Vec<u32>> {
+        r.epochs
+            .iter()
+            .map(|e| e.terms.values().map(|v| v.to_bits()).collect())
+            .collect()
+    };
+    assert_eq!(terms(&r2), terms(&r1));
+    std::fs::remove_dir_all(&dir).ok();
+}

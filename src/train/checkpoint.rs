@@ -145,6 +145,7 @@ impl Checkpoint {
         kind: &str,
         model_config: &serde_json::Value,
         settings: &serde_json::Value,
+        epochs: usize,
         data: &Dataset,
     ) -> Result<(), TrainError> {
         let bad = |detail: String| TrainError::Checkpoint {
@@ -198,8 +199,7 @@ impl Checkpoint {
                 )
             }));
         }
-        let epochs = settings.get("epochs").and_then(|e| e.as_u64()).unwrap_or(0);
-        if self.state.position.next_epoch as u64 > epochs {
+        if self.state.position.next_epoch > epochs {
             return Err(bad(format!(
                 "it already finished {} epochs; ask for more than that to continue",
                 self.state.position.next_epoch - 1

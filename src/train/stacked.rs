@@ -247,9 +247,14 @@ fn run_one(
         let done = ck.state.position.next_epoch - 1;
         if done >= cfg.epochs {
             // Compatible but for its length: it ran `done` epochs.
-            let mut settings = serde_json::to_value(cfg).unwrap_or_default();
-            settings["epochs"] = (done + 1).into();
-            ck.check_compatible(model.kind(), &model.config_json(), &settings, train)?;
+            let settings = serde_json::to_value(cfg).unwrap_or_default();
+            ck.check_compatible(
+                model.kind(),
+                &model.config_json(),
+                &settings,
+                done + 1,
+                train,
+            )?;
             ck.restore_into(model.store_mut())?;
             backend.upload_store(model.store())?;
             return Ok(TrainReport::loaded(ck));

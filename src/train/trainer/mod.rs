@@ -277,7 +277,13 @@ fn run(
         None => 0,
     };
     if let Some(ck) = control.resume {
-        ck.check_compatible(&task.kind(), &task.config_json(), &task.settings(), data)?;
+        ck.check_compatible(
+            &task.kind(),
+            &task.config_json(),
+            &task.settings(),
+            settings.epochs,
+            data,
+        )?;
     }
 
     // Resident data (bytes when every value is k/255), targets, optimiser state and
