@@ -14,6 +14,9 @@
 //!   or batch statistics) over the validation rows. Early stopping and the plateau
 //!   schedule watch one named term (`monitor`, the first term by default); the
 //!   divergence guard watches every term.
+//! - A phase may end with state updates ([`Task::state_updates`]: an EMA, a
+//!   re-normalisation): side effects in a plan of their own, run right after the
+//!   phase's optimiser updates in the same submission, so they read what it wrote.
 //! - Checkpoints hold every parameter, every group's optimiser state, the accumulator,
 //!   the position, every phase's schedule and early stopping's state: a resumed run
 //!   continues bit for bit.
@@ -395,16 +398,19 @@ fn run(
         layout: &layout,
         full_batch: full,
     };
-    // plans[p][0]: phase p on a full batch; plans[p][1]: on an epoch's last rows.
-    let mut step_plans: Vec<Vec<Prepared>> = vec![];
+    // step_plans[p][0]: phase p on a full batch; [1]: on an epoch's last rows. Each
+    // is the phase's update plan, then its state-update plan when it has one.
+    let mut step_plans: Vec<Vec<Vec<Prepared>>> = vec![];
     for p in 0..phases.len() {
-        let mut pair = vec![plans::train_plan(
-            task, backend, &phases, p, full, &context,
-        )?];
-        if rest > 0 {
-            pair.push(plans::train_plan(
-                task, backend, &phases, p, rest, &context,
+        let mut pair = vec![];
+        for rows in std::iter::once(full).chain((rest > 0).then_some(rest)) {
+            let mut plans = vec![plans::train_plan(
+                task, backend, &phases, p, rows, &context,
+            )?];
+            plans.extend(plans::state_update_plan(
+                task, backend, &phases, p, rows, &context,
             )?);
+            pair.push(plans);
         }
         step_plans.push(pair);
     }
@@ -498,7 +504,6 @@ fn run(
                 if !active[p] {
                     continue;
                 }
-                let plan = &plan_pair[which];
                 let values = HostValues {
                     rows: Some(chunk),
                     batch: Some(&host_batch),
@@ -506,7 +511,9 @@ fn run(
                     optimizer: Some(&hypers[p]),
                     rng: uses_rng.then_some(&key[..]),
                 };
-                runs.push((plan.id, feeds_for(&plan.inputs, &values)?));
+                for plan in &plan_pair[which] {
+                    runs.push((plan.id, feeds_for(&plan.inputs, &values)?));
+                }
             }
             let runs: Vec<_> = runs.iter().map(|(id, f)| (*id, &f[..])).collect();
             backend.run_many(&runs)?;
@@ -671,7 +678,7 @@ fn run(
     download_entries(backend, task.store_mut(), |e| {
         e.kind == EntryKind::Parameter
     })?;
-    for plan in step_plans.iter().flatten() {
+    for plan in step_plans.iter().flatten().flatten() {
         backend.release(plan.id);
     }
     validator.release(backend);
@@ -683,10 +690,15 @@ fn run(
         submissions_per_step: loop_submissions as f64 / steps_here,
         readbacks_per_step: loop_readbacks as f64 / steps_here,
         batches_resident: feed != BatchFeed::Host,
-        plan_launches: step_plans.iter().map(|pair| pair[0].launches).sum(),
+        plan_launches: step_plans
+            .iter()
+            .flat_map(|pair| &pair[0])
+            .map(|plan| plan.launches)
+            .sum(),
         plan_peak_bytes: step_plans
             .iter()
-            .map(|pair| pair[0].peak_bytes)
+            .flat_map(|pair| &pair[0])
+            .map(|plan| plan.peak_bytes)
             .max()
             .unwrap_or(0),
         best_epoch,

@@ -282,6 +282,28 @@ pub(crate) fn train_plan(
     prepare(backend, &g, store, None)
 }
 
+/// Phase `p`'s state updates ([`Task::state_updates`]) on `rows` rows, when it has
+/// any: a plan of its own, so that they read what the phase's updates wrote.
+pub(crate) fn state_update_plan(
+    task: &dyn Task,
+    backend: &mut dyn Backend,
+    phases: &[Phase],
+    p: usize,
+    rows: usize,
+    cx: &StepContext,
+) -> Result<Option<Prepared>, TrainError> {
+    let store = task.store();
+    let mut g = Graph::new();
+    let batch = batch_inputs(&mut g, task, cx.feed, Some(store), rows, cx.target_width)?;
+    let before = g.nodes.len();
+    g.set_label(format!("{} state updates", phases[p].name));
+    task.state_updates(&mut g, p, &batch)?;
+    if !g.nodes[before..].iter().any(|n| n.op.is_effect()) {
+        return Ok(None);
+    }
+    prepare(backend, &g, store, None).map(Some)
+}
+
 /// Phase `p`'s objective in [`Mode::Eval`] on `rows` host rows, its terms an output.
 pub(crate) fn validation_plan(
     task: &dyn Task,

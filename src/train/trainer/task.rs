@@ -111,6 +111,19 @@ pub trait Task {
         batch: &Batch,
         mode: Mode,
     ) -> Result<Objective, TrainError>;
+    /// Appends the state updates that end phase `phase` of a step — an EMA, a
+    /// re-normalisation, running statistics — as side effects (`Axpy`, `Accumulate`,
+    /// `BatchNormRunning`, …) in the order they must happen. They run right after the
+    /// phase's optimiser updates, in the same submission, and read the parameters
+    /// those updates wrote. Appending nothing (the default) adds no launch.
+    fn state_updates(
+        &self,
+        _g: &mut Graph,
+        _phase: usize,
+        _batch: &Batch,
+    ) -> Result<(), TrainError> {
+        Ok(())
+    }
     /// Per-row targets kept resident beside the data (one-hot labels for a
     /// classifier); `None` for unsupervised tasks.
     fn targets(&self, _data: &Dataset) -> Result<Option<Dataset>, TrainError> {
