@@ -88,8 +88,11 @@ impl TermLayout {
     pub fn named(&self, values: &[f32], active: &[bool]) -> BTreeMap<String, f32> {
         let mut out = BTreeMap::new();
         for (&(start, len), _) in self.columns.iter().zip(active).filter(|(_, &a)| a) {
-            for c in start..start + len {
-                out.insert(self.names[c].clone(), values[c]);
+            for (name, &value) in self.names[start..start + len]
+                .iter()
+                .zip(&values[start..start + len])
+            {
+                out.insert(name.clone(), value);
             }
         }
         out
