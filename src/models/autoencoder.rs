@@ -10,8 +10,8 @@ use std::path::Path;
 use crate::graph::{DType, EntryId, Graph, GraphError, ParamStore, Shape, ValueId};
 use crate::models::file::save_model;
 use crate::models::ModelError;
-use crate::ops::{Activation, ImageShape, Loss, Op};
-use crate::train::objective::{Objective, RECONSTRUCTION};
+use crate::ops::{Activation, ImageShape, Loss};
+use crate::train::objective::{reconstruction_term, Objective, RECONSTRUCTION};
 use crate::train::{Regularization, TrainError};
 
 /// Lets code that needs one particular kind (L-BFGS, the denoiser) find it behind a
@@ -92,11 +92,7 @@ pub trait Autoencoder: AsAny {
         _rng: Option<ValueId>,
     ) -> Result<Objective, TrainError> {
         let (logits, recon) = self.reconstruct_logits(g, x)?;
-        g.set_label("loss");
-        let value = match loss {
-            Loss::Mse => g.push(Op::Loss(Loss::Mse), &[recon, x])?,
-            Loss::BceWithLogits => g.push(Op::Loss(Loss::BceWithLogits), &[logits, x])?,
-        };
+        let value = reconstruction_term(g, loss, logits, recon, x)?;
         Ok(Objective::single(RECONSTRUCTION, value))
     }
 

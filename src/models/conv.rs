@@ -27,12 +27,12 @@ use crate::models::file::{read_kind, restore};
 use crate::models::registry::{BuildContext, Built, Kind};
 use crate::models::{Autoencoder, ModelError};
 use crate::nn::{self, init::Init, Conv2d, Forward, Linear, Mode, Module, Scope, Sequential};
-use crate::ops::random::{Noise, Streams, INPUT_NOISE};
+use crate::ops::random::Noise;
 use crate::ops::{
     Activation, BinaryOp, Conv, ConvGeometry, Direction, ImageShape, Loss, Op, Upsample,
     UpsampleMode,
 };
-use crate::train::objective::{Objective, RECONSTRUCTION};
+use crate::train::objective::{corrupted_input, reconstruction_term, Objective, RECONSTRUCTION};
 use crate::train::{Regularization, TrainError};
 
 /// How the decoder undoes a strided layer.
@@ -633,30 +633,9 @@ impl Autoencoder for ConvAutoencoder {
     ) -> Result<Objective, TrainError> {
         self.validate_regularization(reg)
             .map_err(TrainError::Config)?;
-        let input = match reg.noise {
-            Some(noise) => {
-                let rng = rng.ok_or_else(|| {
-                    TrainError::Config("denoising needs the random key input".into())
-                })?;
-                g.set_label("input corruption");
-                g.push(
-                    Op::Noise {
-                        noise,
-                        stream: Streams::new()
-                            .allocate(INPUT_NOISE)
-                            .map_err(GraphError::from)?,
-                    },
-                    &[x, rng],
-                )?
-            }
-            None => x,
-        };
+        let input = corrupted_input(g, x, reg.noise, rng)?;
         let (logits, recon) = self.forward(g, input, loss == Loss::BceWithLogits)?;
-        g.set_label("loss");
-        let value = match loss {
-            Loss::Mse => g.push(Op::Loss(Loss::Mse), &[recon, x])?,
-            Loss::BceWithLogits => g.push(Op::Loss(Loss::BceWithLogits), &[logits, x])?,
-        };
+        let value = reconstruction_term(g, loss, logits, recon, x)?;
         Ok(Objective::single(RECONSTRUCTION, value))
     }
 }

@@ -33,9 +33,8 @@ use crate::models::{Autoencoder, ModelError};
 use crate::nn::{
     init::Init, Act, BatchNorm, Conv2d, Forward, Mode, Module, Pool2d, Scope, Sequential, Upsample,
 };
-use crate::ops::random::{Streams, INPUT_NOISE};
 use crate::ops::{Activation, ConvGeometry, ImageShape, Loss, Op, PoolKind, UpsampleMode};
-use crate::train::objective::{Objective, RECONSTRUCTION};
+use crate::train::objective::{corrupted_input, reconstruction_term, Objective, RECONSTRUCTION};
 use crate::train::{Regularization, TrainError};
 
 /// Everything needed to rebuild the network; saved as JSON in the model file.
@@ -427,33 +426,10 @@ impl Autoencoder for ConvPoolAutoencoder {
     ) -> Result<Objective, TrainError> {
         self.validate_regularization(reg)
             .map_err(TrainError::Config)?;
-        let input = match (reg.noise, rng) {
-            (Some(noise), Some(rng)) => {
-                g.set_label("input corruption");
-                g.push(
-                    Op::Noise {
-                        noise,
-                        stream: Streams::new()
-                            .allocate(INPUT_NOISE)
-                            .map_err(GraphError::from)?,
-                    },
-                    &[x, rng],
-                )?
-            }
-            (Some(_), None) => {
-                return Err(TrainError::Config(
-                    "denoising needs the random key input".into(),
-                ))
-            }
-            (None, _) => x,
-        };
+        let input = corrupted_input(g, x, reg.noise, rng)?;
         let bce = loss == Loss::BceWithLogits;
         let (logits, recon) = self.forward(g, input, Mode::Train, bce)?;
-        g.set_label("loss");
-        let value = match loss {
-            Loss::Mse => g.push(Op::Loss(Loss::Mse), &[recon, x])?,
-            Loss::BceWithLogits => g.push(Op::Loss(Loss::BceWithLogits), &[logits, x])?,
-        };
+        let value = reconstruction_term(g, loss, logits, recon, x)?;
         Ok(Objective::single(RECONSTRUCTION, value))
     }
 }

@@ -203,6 +203,42 @@ impl Objective {
 /// The name of an autoencoder's reconstruction term.
 pub const RECONSTRUCTION: &str = "reconstruction";
 
+/// The batch a denoising objective reconstructs from: `x` corrupted by `noise`, drawn
+/// from the input-noise stream of the step's key `rng`; `x` itself without noise.
+pub fn corrupted_input(
+    g: &mut Graph,
+    x: ValueId,
+    noise: Option<Noise>,
+    rng: Option<ValueId>,
+) -> Result<ValueId, TrainError> {
+    let Some(noise) = noise else {
+        return Ok(x);
+    };
+    let rng =
+        rng.ok_or_else(|| TrainError::Config("denoising needs the random key input".into()))?;
+    g.set_label("input corruption");
+    let stream = Streams::new()
+        .allocate(INPUT_NOISE)
+        .map_err(GraphError::from)?;
+    Ok(g.push(Op::Noise { noise, stream }, &[x, rng])?)
+}
+
+/// The reconstruction term against the clean `x`: the MSE of `recon`, or the binary
+/// cross-entropy computed from the `logits` (numerically stable).
+pub fn reconstruction_term(
+    g: &mut Graph,
+    loss: Loss,
+    logits: ValueId,
+    recon: ValueId,
+    x: ValueId,
+) -> Result<ValueId, GraphError> {
+    g.set_label("loss");
+    match loss {
+        Loss::Mse => g.push(Op::Loss(Loss::Mse), &[recon, x]),
+        Loss::BceWithLogits => g.push(Op::Loss(Loss::BceWithLogits), &[logits, x]),
+    }
+}
+
 /// Appends the objective for the clean batch `x` to `g`. `rng` is the [1, 4] random
 /// key input ([`crate::ops::random::rng_feed`]), needed when
 /// [`Regularization::uses_rng`].
