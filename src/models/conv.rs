@@ -603,21 +603,7 @@ impl Autoencoder for ConvAutoencoder {
         Ok(self.forward(g, x, false)?.1)
     }
     fn validate_regularization(&self, reg: &Regularization) -> Result<(), String> {
-        if let Some(noise) = &reg.noise {
-            noise.validate()?;
-        }
-        if reg.dropout > 0.0
-            || reg.sparse_l1 > 0.0
-            || reg.sparse_kl.is_some()
-            || reg.contractive > 0.0
-        {
-            return Err(
-                "convolutional autoencoders take input noise (denoising) only; dropout, \
-                 sparsity and contractive penalties are for dense models"
-                    .into(),
-            );
-        }
-        Ok(())
+        reg.denoising_only("convolutional autoencoders")
     }
     fn uses_rng(&self, reg: &Regularization) -> bool {
         reg.noise.is_some()

@@ -395,21 +395,7 @@ impl Autoencoder for ConvPoolAutoencoder {
         Ok(self.forward(g, x, Mode::Eval, false)?.1)
     }
     fn validate_regularization(&self, reg: &Regularization) -> Result<(), String> {
-        if let Some(noise) = &reg.noise {
-            noise.validate()?;
-        }
-        if reg.dropout > 0.0
-            || reg.sparse_l1 > 0.0
-            || reg.sparse_kl.is_some()
-            || reg.contractive > 0.0
-        {
-            return Err(
-                "pooling convolutional autoencoders take input noise (denoising) only; \
-                 dropout, sparsity and contractive penalties are for dense models"
-                    .into(),
-            );
-        }
-        Ok(())
+        reg.denoising_only("pooling convolutional autoencoders")
     }
     fn uses_rng(&self, reg: &Regularization) -> bool {
         reg.noise.is_some()

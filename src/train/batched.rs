@@ -81,9 +81,7 @@ pub(crate) fn for_each_batch_of(
     build: &BuildBatch,
     consume: &mut dyn FnMut(usize, usize, Vec<Vec<f32>>),
 ) -> Result<(), TrainError> {
-    let batch = INFERENCE_BATCH
-        .min(INFERENCE_VALUES / widest_row.max(1))
-        .clamp(1, data.rows.max(1));
+    let batch = inference_batch(widest_row, data.rows);
     let mut plans: Vec<(usize, InferencePlan)> = vec![];
     for start in (0..data.rows).step_by(batch) {
         let rows = batch.min(data.rows - start);
@@ -115,6 +113,14 @@ pub(crate) fn for_each_batch_of(
         backend.release(plan.id);
     }
     Ok(())
+}
+
+/// Rows per inference batch over `rows` rows of a model whose widest value has
+/// `widest_row` values per row.
+pub(crate) fn inference_batch(widest_row: usize, rows: usize) -> usize {
+    INFERENCE_BATCH
+        .min(INFERENCE_VALUES / widest_row.max(1))
+        .clamp(1, rows.max(1))
 }
 
 /// Test-set figures: MSE and BCE per element over all of `data`.

@@ -134,6 +134,25 @@ impl Regularization {
         self.is_stochastic() || (self.contractive > 0.0 && !Self::contractive_is_exact(config))
     }
 
+    /// The rule of kinds that take input noise and nothing else (the convolutional
+    /// ones): `what` names them in the refusal.
+    pub fn denoising_only(&self, what: &str) -> Result<(), String> {
+        if let Some(noise) = &self.noise {
+            noise.validate()?;
+        }
+        if self.dropout > 0.0
+            || self.sparse_l1 > 0.0
+            || self.sparse_kl.is_some()
+            || self.contractive > 0.0
+        {
+            return Err(format!(
+                "{what} take input noise (denoising) only; dropout, sparsity and \
+                 contractive penalties are for dense models"
+            ));
+        }
+        Ok(())
+    }
+
     pub fn validate(&self, config: &DenseConfig) -> Result<(), String> {
         if let Some(noise) = &self.noise {
             noise.validate()?;

@@ -41,16 +41,13 @@ use crate::graph::{EntryData, EntryId, EntryKind, ParamStore, Shape};
 use crate::io::atomic_write;
 use crate::ops::random::rng_feed;
 use crate::ops::Optimizer;
+use crate::train::batched::inference_batch;
 use crate::train::checkpoint::{self, DataFingerprint, Position, RunState};
 use crate::train::schedule::{EarlyStopping, LearningRate, Verdict};
 use crate::train::{
     put_dataset, Checkpoint, Divergence, EpochReport, Progress, RunControl, TrainError, TrainReport,
 };
 use plans::{feeds_for, BatchFeed, HostValues, Prepared, StepContext, TermLayout};
-
-/// Rows per validation batch at most, and values per row-wide activation at most.
-const VALIDATION_BATCH: usize = 1000;
-const VALIDATION_VALUES: usize = 1 << 24;
 
 /// The settings the trainer itself reads (a task's own settings go in its objective).
 #[derive(Clone, Debug, PartialEq)]
@@ -356,7 +353,17 @@ fn run(
                 ),
             });
         }
-        state.position = ck.state.position;
+        let at = ck.state.position;
+        if at.next_epoch > settings.epochs + 1 || at.next_batch >= steps_per_epoch {
+            return Err(TrainError::Checkpoint {
+                path: ck.path.clone(),
+                detail: format!(
+                    "its position (epoch {}, batch {}) is outside this run",
+                    at.next_epoch, at.next_batch
+                ),
+            });
+        }
+        state.position = at;
         state.schedules = ck.state.schedules.clone();
         for s in &mut state.schedules {
             s.set_total_steps(total_steps);
@@ -421,17 +428,6 @@ fn run(
     let mut rng = StdRng::seed_from_u64(settings.seed ^ 0x5eed_da7a);
     let mut order: Vec<u32> = (0..data.rows as u32).collect();
     let resume_at = state.position;
-    if resume_at.next_epoch > settings.epochs + 1 || resume_at.next_batch >= steps_per_epoch {
-        if let Some(ck) = control.resume {
-            return Err(TrainError::Checkpoint {
-                path: ck.path.clone(),
-                detail: format!(
-                    "its position (epoch {}, batch {}) is outside this run",
-                    resume_at.next_epoch, resume_at.next_batch
-                ),
-            });
-        }
-    }
     let epochs_begun = resume_at.next_epoch - 1 + usize::from(resume_at.next_batch > 0);
     for _ in 0..epochs_begun {
         order.shuffle(&mut rng);
@@ -460,7 +456,6 @@ fn run(
             last_good_checkpoint: kept.clone(),
         })
     };
-    let first_non_finite = |values: &[f32]| values.iter().copied().find(|v| !v.is_finite());
     'epochs: for epoch in resume_at.next_epoch..=settings.epochs {
         let start = Instant::now();
         let before = backend.stats();
@@ -567,7 +562,7 @@ fn run(
         let rows_this_epoch = data.rows - (first_batch * full).min(data.rows);
         rows_here += rows_this_epoch;
         let terms = layout.named(&means, &active);
-        if let Some(bad) = first_non_finite(&terms.values().copied().collect::<Vec<_>>()) {
+        if let Some(bad) = first_non_finite(terms.values()) {
             return Err(diverged(
                 bad,
                 epoch,
@@ -588,7 +583,7 @@ fn run(
                     validation_targets.as_ref(),
                     settings.seed,
                 )?;
-                if let Some(bad) = first_non_finite(&values.values().copied().collect::<Vec<_>>()) {
+                if let Some(bad) = first_non_finite(values.values()) {
                     return Err(diverged(
                         bad,
                         epoch,
@@ -709,6 +704,11 @@ fn run(
     })
 }
 
+/// The first NaN or infinite value, if any.
+fn first_non_finite<'a>(values: impl IntoIterator<Item = &'a f32>) -> Option<f32> {
+    values.into_iter().copied().find(|v| !v.is_finite())
+}
+
 /// Validation plans, built on first use and kept for the run.
 #[derive(Default)]
 struct Validator {
@@ -732,9 +732,7 @@ impl Validator {
         targets: Option<&Dataset>,
         seed: u64,
     ) -> Result<BTreeMap<String, f32>, TrainError> {
-        let batch = VALIDATION_BATCH
-            .min(VALIDATION_VALUES / task.widest_row().max(1))
-            .clamp(1, data.rows.max(1));
+        let batch = inference_batch(task.widest_row(), data.rows);
         let key = rng_feed(seed ^ 0x0a11_da7e, 0);
         let mut sums = vec![0.0f64; layout.count()];
         for p in (0..phases.len()).filter(|&p| active[p]) {

@@ -156,7 +156,31 @@ fn batch_inputs(
     Ok(Batch { x, targets, rng })
 }
 
-/// The host values a plan may take, by input name; [`feeds_for`] orders them.
+/// A host input of the trainer's plans, resolved from its name once, when the plan is
+/// prepared (so a step matches no strings).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum HostInput {
+    Rows,
+    Batch,
+    Targets,
+    Optimizer,
+    Rng,
+}
+
+impl HostInput {
+    fn named(name: &str) -> Result<Self, TrainError> {
+        Ok(match name {
+            "batch_rows" => HostInput::Rows,
+            "batch" => HostInput::Batch,
+            "targets" => HostInput::Targets,
+            "optimizer" => HostInput::Optimizer,
+            "rng" => HostInput::Rng,
+            other => return Err(config(format!("the trainer feeds no input `{other}`"))),
+        })
+    }
+}
+
+/// The host values a plan may take; [`feeds_for`] orders them.
 #[derive(Default)]
 pub(crate) struct HostValues<'a> {
     pub rows: Option<&'a [u32]>,
@@ -166,23 +190,22 @@ pub(crate) struct HostValues<'a> {
     pub rng: Option<&'a [u32]>,
 }
 
-/// The feeds of `plan` in its input order (the planner drops inputs nothing uses).
+/// The feeds of a plan in its input order (the planner drops inputs nothing uses).
 pub(crate) fn feeds_for<'a>(
-    inputs: &[(String, Shape, DType)],
+    inputs: &[HostInput],
     values: &HostValues<'a>,
 ) -> Result<Vec<Feed<'a>>, TrainError> {
     inputs
         .iter()
-        .map(|(name, _, _)| {
-            let feed = match name.as_str() {
-                "batch_rows" => values.rows.map(Feed::U32),
-                "batch" => values.batch.map(Feed::F32),
-                "targets" => values.targets.map(Feed::F32),
-                "optimizer" => values.optimizer.map(Feed::F32),
-                "rng" => values.rng.map(Feed::U32),
-                _ => None,
+        .map(|&input| {
+            let feed = match input {
+                HostInput::Rows => values.rows.map(Feed::U32),
+                HostInput::Batch => values.batch.map(Feed::F32),
+                HostInput::Targets => values.targets.map(Feed::F32),
+                HostInput::Optimizer => values.optimizer.map(Feed::F32),
+                HostInput::Rng => values.rng.map(Feed::U32),
             };
-            feed.ok_or_else(|| config(format!("no value for the plan input `{name}`")))
+            feed.ok_or_else(|| config(format!("no value for the plan input {input:?}")))
         })
         .collect()
 }
@@ -190,7 +213,7 @@ pub(crate) fn feeds_for<'a>(
 /// A prepared plan and its host inputs.
 pub(crate) struct Prepared {
     pub id: PlanId,
-    pub inputs: Vec<(String, Shape, DType)>,
+    pub inputs: Vec<HostInput>,
     pub launches: usize,
     pub peak_bytes: u64,
     /// Validation plans: the [1, t] output holding the phase's terms.
@@ -204,10 +227,15 @@ fn prepare(
     terms: Option<ValueId>,
 ) -> Result<Prepared, TrainError> {
     let plan = Plan::new(g, store)?;
+    let inputs = plan
+        .inputs
+        .iter()
+        .map(|(name, _, _)| HostInput::named(name))
+        .collect::<Result<_, _>>()?;
     let id = backend.prepare(&plan)?;
     Ok(Prepared {
         id,
-        inputs: plan.inputs.clone(),
+        inputs,
         launches: plan.launches.len(),
         peak_bytes: plan.peak_bytes,
         terms,
