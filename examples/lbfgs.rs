@@ -9,7 +9,7 @@ mod common;
 
 use aegpu::backend::cpu::CpuBackend;
 use aegpu::models::DenseAutoencoder;
-use aegpu::train::{fit, fit_lbfgs, LbfgsConfig, Progress, TrainConfig};
+use aegpu::train::{fit, LbfgsConfig, Progress, TrainConfig};
 
 fn main() {
     let (evaluations, rows) = (common::arg(1, 100), common::arg(2, 1000));
@@ -18,12 +18,15 @@ fn main() {
 
     let mut model = DenseAutoencoder::new(config.clone(), 5).expect("config");
     let mut cpu = CpuBackend::<f32>::new();
-    let cfg = LbfgsConfig {
-        iterations: evaluations,
-        max_evaluations: evaluations,
-        ..LbfgsConfig::default()
+    let cfg = TrainConfig {
+        lbfgs: Some(LbfgsConfig {
+            max_evaluations: Some(evaluations),
+            ..LbfgsConfig::default()
+        }),
+        ..TrainConfig::lbfgs(evaluations)
     };
-    let lbfgs = fit_lbfgs(&mut model, &mut cpu, &data, &cfg, &mut |_, _| {}).expect("lbfgs");
+    let report = fit(&mut model, &mut cpu, &data, None, &cfg, &mut |_| {}).expect("lbfgs");
+    let lbfgs = report.lbfgs.expect("an L-BFGS run reports its evaluations");
 
     println!(
         "784-16 sigmoid AE, {} digits, full batch; loss after n evaluations:",

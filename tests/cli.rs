@@ -402,7 +402,7 @@ fn lbfgs_pretrain_and_early_stopping_run_from_the_cli() {
         "--json",
     ]);
     let report = stdout_json(&out);
-    assert!(report["evaluations"].as_u64().unwrap() >= 1);
+    assert!(report["lbfgs"]["evaluations"].as_u64().unwrap() >= 1);
 
     let out = aegpu(&[
         "pretrain",

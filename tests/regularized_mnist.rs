@@ -11,8 +11,8 @@ use aegpu::models::{DenseAutoencoder, DenseConfig};
 use aegpu::ops::random::Noise;
 use aegpu::ops::{Activation, Loss};
 use aegpu::train::{
-    code_report, corrupt, evaluate, fit, fit_lbfgs, jacobian_fro2_finite_differences, run_rows,
-    LbfgsConfig, Regularization, RowOutput, SparseKl, TrainConfig,
+    code_report, corrupt, evaluate, fit, jacobian_fro2_finite_differences, run_rows, LbfgsConfig,
+    Regularization, RowOutput, SparseKl, TrainConfig,
 };
 
 fn mnist(train_rows: usize, test_rows: usize) -> (Dataset, Dataset) {
@@ -56,12 +56,15 @@ fn linear_autoencoder_learns_the_pca_subspace() {
     config.activations = vec![Activation::Linear, Activation::Linear];
     let mut model = DenseAutoencoder::new(config, 3).unwrap();
     let mut cpu = CpuBackend::<f32>::new();
-    let cfg = LbfgsConfig {
-        iterations: 300,
-        max_evaluations: 400,
-        ..LbfgsConfig::default()
+    let cfg = TrainConfig {
+        lbfgs: Some(LbfgsConfig {
+            max_evaluations: Some(400),
+            ..LbfgsConfig::default()
+        }),
+        ..TrainConfig::lbfgs(300)
     };
-    let report = fit_lbfgs(&mut model, &mut cpu, &data, &cfg, &mut |_, _| {}).unwrap();
+    let report = fit(&mut model, &mut cpu, &data, None, &cfg, &mut |_| {}).unwrap();
+    let report = report.lbfgs.unwrap();
     let pca = Pca::fit(&data.values, data.rows, data.cols, k, 200);
     let pca_mse = pca.reconstruction_mse(&data.values, data.rows);
     // The decoder's rows span the reconstructions' subspace.
@@ -183,12 +186,15 @@ fn lbfgs_beats_adam_at_equal_evaluations() {
 
     let mut lbfgs_model = DenseAutoencoder::new(config.clone(), 5).unwrap();
     let mut cpu = CpuBackend::<f32>::new();
-    let cfg = LbfgsConfig {
-        iterations: evaluations,
-        max_evaluations: evaluations,
-        ..LbfgsConfig::default()
+    let cfg = TrainConfig {
+        lbfgs: Some(LbfgsConfig {
+            max_evaluations: Some(evaluations),
+            ..LbfgsConfig::default()
+        }),
+        ..TrainConfig::lbfgs(evaluations)
     };
-    let report = fit_lbfgs(&mut lbfgs_model, &mut cpu, &data, &cfg, &mut |_, _| {}).unwrap();
+    let report = fit(&mut lbfgs_model, &mut cpu, &data, None, &cfg, &mut |_| {}).unwrap();
+    let report = report.lbfgs.unwrap();
     let lbfgs = evaluate(&lbfgs_model, &mut cpu, &data).unwrap().mse;
 
     // Adam, full batch: one evaluation per step.

@@ -506,3 +506,96 @@ fn stacked_pretraining_resumes_from_its_stage_checkpoints() {
     assert_eq!(report.stages[1].resumed_from_step, Some(6));
     assert_eq!(weights(&resumed), weights(&straight));
 }
+
+/// Full-batch L-BFGS runs on the same trainer: an epoch is one iteration, and the
+/// checkpoint holds its history (the s and y vectors as tensors, ρ, γ and the last step
+/// as run state), so an interrupted run continues bit for bit, evaluations included.
+#[test]
+fn an_lbfgs_run_resumes_with_its_history_bit_for_bit() {
+    let data = digits(300);
+    let validation = digits(340).subset(&(300..340).collect::<Vec<_>>());
+    let cfg = TrainConfig {
+        lbfgs: Some(aegpu::train::LbfgsConfig {
+            history: 4,
+            ..aegpu::train::LbfgsConfig::default()
+        }),
+        ..TrainConfig::lbfgs(9)
+    };
+    let fit_run = |m: &mut DenseAutoencoder, control: &RunControl, stop: Option<&AtomicBool>| {
+        fit_with(
+            m,
+            &mut CpuBackend::<f32>::new(),
+            &data,
+            Some(&validation),
+            &cfg,
+            control,
+            &mut |p| {
+                if let (Progress::Epoch(e), Some(stop)) = (p, stop) {
+                    // After 6 iterations: the history (4 pairs) has already wrapped.
+                    stop.store(e.epoch == 6, Ordering::Relaxed);
+                }
+            },
+        )
+        .unwrap()
+    };
+    let mut whole = model();
+    let straight = fit_run(&mut whole, &RunControl::default(), None);
+    let lbfgs = straight.lbfgs.as_ref().unwrap();
+    assert_eq!(lbfgs.iterations, 9, "{:?}", lbfgs.converged);
+    assert!(lbfgs.evaluations >= 9);
+    let first = straight.epochs[0].train_loss;
+    let last = straight.epochs[8].train_loss;
+    assert!(
+        last < 0.8 * first,
+        "L-BFGS lowers the loss: {first} → {last}"
+    );
+    assert!(straight.epochs.iter().all(|e| e.validation_loss.is_some()));
+
+    let path = temp("lbfgs.ckpt.safetensors");
+    let stop = AtomicBool::new(false);
+    let control = RunControl {
+        checkpoint: Some(path.clone()),
+        interrupt: Some(&stop),
+        ..RunControl::default()
+    };
+    let first_part = fit_run(&mut model(), &control, Some(&stop));
+    assert!(first_part.interrupted);
+    assert_eq!(first_part.checkpoint.as_ref().unwrap().1, 6);
+
+    let ck = Checkpoint::load(&path).unwrap();
+    assert_eq!(ck.state.lbfgs.as_ref().unwrap().pairs.len(), 4);
+    let mut resumed = model();
+    let control = RunControl {
+        resume: Some(&ck),
+        ..RunControl::default()
+    };
+    let second = fit_run(&mut resumed, &control, None);
+    assert_eq!(losses(&second), losses(&straight));
+    assert_eq!(weights(&resumed), weights(&whole));
+    assert_eq!(
+        second.lbfgs.as_ref().unwrap().evaluations,
+        lbfgs.evaluations,
+        "the same line searches"
+    );
+
+    // A minibatch run cannot continue it.
+    let minibatch = TrainConfig {
+        lbfgs: None,
+        ..cfg.clone()
+    };
+    let control = RunControl {
+        resume: Some(&ck),
+        ..RunControl::default()
+    };
+    let err = fit_with(
+        &mut model(),
+        &mut CpuBackend::<f32>::new(),
+        &data,
+        None,
+        &minibatch,
+        &control,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("lbfgs"), "{err}");
+}

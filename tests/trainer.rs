@@ -160,6 +160,7 @@ fn settings(epochs: usize) -> RunSettings {
         loss_every: 0,
         early_stop: None,
         monitor: None,
+        lbfgs: None,
     }
 }
 
@@ -525,4 +526,26 @@ fn state_updates_run_after_the_phase_and_before_the_next_step() {
         start.renormalise = true;
         phases_match_the_reference(&mut gpu, start, 2e-5);
     }
+}
+
+/// L-BFGS minimises one objective: a step of two phases is refused before anything runs.
+#[test]
+fn lbfgs_refuses_a_step_of_several_phases() {
+    let cpu = &mut CpuBackend::<f32>::new();
+    let mut task = TwoGroups::new();
+    let s = RunSettings {
+        lbfgs: Some(aegpu::train::LbfgsConfig::default()),
+        ..settings(2)
+    };
+    let err = train(
+        &mut task,
+        cpu,
+        &data(),
+        None,
+        &s,
+        &RunControl::default(),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("one objective"), "{err}");
 }

@@ -137,29 +137,29 @@ impl FitArgs {
         }
     }
 
-    /// Full-batch L-BFGS settings: `--epochs` iterations, at most 1.25 evaluations
-    /// each (PyTorch's default budget).
-    pub fn lbfgs_config(&self) -> Result<LbfgsConfig, String> {
-        if self.weight_decay != 0.0 || self.clip_norm.is_some() {
-            return Err("lbfgs takes no --weight-decay or --clip-norm".into());
+    /// Full-batch L-BFGS settings (`--epochs` iterations), when `--optimizer lbfgs`.
+    fn lbfgs_config(&self) -> Result<Option<LbfgsConfig>, String> {
+        if !self.is_lbfgs() {
+            return Ok(None);
         }
-        Ok(LbfgsConfig {
-            iterations: self.epochs,
-            max_evaluations: (self.epochs * 5).div_ceil(4),
-            lr: self.lr.unwrap_or(1.0),
-            loss: self.loss()?,
-            regularization: self.regularization(),
-            ..LbfgsConfig::default()
-        })
+        if self.weight_decay != 0.0 || self.clip_norm.is_some() || self.warmup > 0 {
+            return Err("lbfgs takes no --weight-decay, --clip-norm or --warmup".into());
+        }
+        Ok(Some(LbfgsConfig::default()))
     }
 
     /// The library's training settings.
     pub fn train_config(&self) -> Result<TrainConfig, String> {
+        let lbfgs = self.lbfgs_config()?;
         Ok(TrainConfig {
             epochs: self.epochs,
             batch: self.batch,
-            lr: self.lr.unwrap_or(5e-3),
-            optimizer: self.optimizer()?,
+            // L-BFGS: the first trial step of each line search (PyTorch's default).
+            lr: self.lr.unwrap_or(if lbfgs.is_some() { 1.0 } else { 5e-3 }),
+            optimizer: match lbfgs {
+                Some(_) => Optimizer::adam(), // not used
+                None => self.optimizer()?,
+            },
             loss: self.loss()?,
             seed: self.seed,
             // The running loss costs a read-back; only worth it when someone watches.
@@ -176,6 +176,7 @@ impl FitArgs {
             clip_norm: self.clip_norm,
             regularization: self.regularization(),
             monitor: self.monitor.clone(),
+            lbfgs,
         })
     }
 }

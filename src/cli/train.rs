@@ -16,7 +16,6 @@ use crate::cli::{load_data, BackendArgs, CliError, DataArgs};
 use crate::data::{train_validation_split, Dataset, Scaler, Scaling};
 use crate::models::registry::{self, BuildContext};
 use crate::models::Autoencoder;
-use crate::train::lbfgs::fit_lbfgs;
 use crate::train::{evaluate, fit_with, TrainReport};
 
 /// Where the training, validation and test data come from, and how they are scaled.
@@ -138,26 +137,15 @@ pub fn run(a: TrainArgs, flags: &ArgMatches) -> Result<(), CliError> {
     };
     let mut model = (kind.build)(flags, &context)?;
     model.validate_regularization(&regularization)?;
-    if a.fit.is_lbfgs() {
-        if !model.buffers().is_empty() {
-            return Err(format!(
-                "--optimizer lbfgs evaluates the objective many times a step, which would \
-                 move batch norm's running statistics; use adam for this --model {}",
-                a.model
-            )
-            .into());
-        }
-        let mut selected = a.output.backend.open()?;
-        let backend = selected.backend.as_mut();
-        run_lbfgs(&a, &data, model.as_mut(), backend)?;
-        return Ok(());
-    }
     let cfg = a.fit.train_config()?;
     let resume = a.run.load_resume()?;
     let control = a.run.control(&a.output.out, resume.as_ref())?;
     let mut selected = a.output.backend.open()?;
     let backend = selected.backend.as_mut();
-    let steps_per_epoch = data.train.rows.div_ceil(cfg.batch.max(1));
+    let steps_per_epoch = match cfg.lbfgs {
+        Some(_) => 1, // an L-BFGS iteration over every row
+        None => data.train.rows.div_ceil(cfg.batch.max(1)),
+    };
     let mut progress = TrainProgress::new(cfg.epochs, steps_per_epoch);
     if let Some(r) = &resume {
         progress.skip(r.state.position.step);
@@ -193,39 +181,7 @@ pub fn run(a: TrainArgs, flags: &ArgMatches) -> Result<(), CliError> {
     )
 }
 
-/// Full-batch L-BFGS on the whole training set.
-fn run_lbfgs(
-    a: &TrainArgs,
-    data: &Prepared,
-    model: &mut dyn Autoencoder,
-    backend: &mut dyn Backend,
-) -> Result<(), CliError> {
-    let cfg = a.fit.lbfgs_config()?;
-    let t_train = Instant::now();
-    let report = fit_lbfgs(model, backend, &data.train, &cfg, &mut |iteration, loss| {
-        eprintln!("iteration {iteration}: loss {loss:.6}");
-    })?;
-    let train_seconds = t_train.elapsed().as_secs_f64();
-    let figures = serde_json::json!({
-        "optimizer": "lbfgs",
-        "iterations": report.iterations,
-        "evaluations": report.evaluations,
-        "train_loss": report.losses.last(),
-        "train_seconds": train_seconds,
-        "readbacks_per_evaluation": report.readbacks_per_evaluation,
-    });
-    finish(
-        &*model,
-        backend,
-        &a.split,
-        &a.output,
-        data,
-        serde_json::to_string(&cfg)?,
-        figures,
-    )
-}
-
-/// The figures of a minibatch training run, for the JSON report.
+/// The figures of a training run, for the JSON report.
 pub fn training_figures(report: &TrainReport, train_seconds: f64) -> serde_json::Value {
     let last = report.epochs.last();
     serde_json::json!({
@@ -243,6 +199,12 @@ pub fn training_figures(report: &TrainReport, train_seconds: f64) -> serde_json:
         "batches_resident": report.batches_resident,
         "resumed_from_step": report.resumed_from_step,
         "checkpoint": report.checkpoint.as_ref().map(|(p, _)| p.display().to_string()),
+        "lbfgs": report.lbfgs.as_ref().map(|l| serde_json::json!({
+            "iterations": l.iterations,
+            "evaluations": l.evaluations,
+            "converged": l.converged,
+            "readbacks_per_evaluation": l.readbacks_per_evaluation,
+        })),
     })
 }
 

@@ -85,6 +85,9 @@ pub struct RunState {
     pub stopping: Option<EarlyStopping>,
     /// The reports of the epochs finished so far.
     pub epochs: Vec<EpochReport>,
+    /// Full-batch runs: L-BFGS's scalars (its vectors are tensors of the checkpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lbfgs: Option<crate::train::lbfgs::LbfgsState>,
 }
 
 /// A checkpoint read from disk.

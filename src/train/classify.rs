@@ -120,6 +120,7 @@ pub fn fit_classifier(
         loss_every: 0,
         early_stop: None,
         monitor: None,
+        lbfgs: None,
     };
     let (start, before) = (Instant::now(), backend.stats());
     let mut task = ClassifierTask { model, cfg };

@@ -1,9 +1,13 @@
 //! L-BFGS for full-batch problems (Nocedal 1980; Liu & Nocedal 1989), in the form
-//! of PyTorch's `torch.optim.LBFGS` with `line_search_fn="strong_wolfe"`.
+//! of PyTorch's `torch.optim.LBFGS` with `line_search_fn="strong_wolfe"`, as a step
+//! method of the one trainer ([`crate::train::RunSettings::lbfgs`]): an epoch is one
+//! iteration over all the training rows, so validation, early stopping, the metrics
+//! log, checkpoints, resume and interruption work as they do for minibatch runs.
 //!
 //! The parameters, the gradient, the search direction and the history pairs
 //! (s_k = x_{k+1} − x_k, y_k = g_{k+1} − g_k) all live on the backend as store entries
-//! of the parameters' shapes; the host only sees scalars. Every vector operation is a
+//! of the parameters' shapes (`{param}.lbfgs.{set}`, saved in checkpoints); the host
+//! keeps only scalars ([`LbfgsState`], saved beside them). Every vector operation is a
 //! small plan prepared once: a dot product (one read-back) or an in-place
 //! `y ← a·x (+ y)` ([`Op::Axpy`]). The direction is the two-loop recursion
 //!
@@ -20,67 +24,89 @@
 //! definite. Differences from PyTorch: norms are Euclidean (PyTorch takes max-abs and
 //! the 1-norm for its tolerances and first step).
 
-use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Feed, PlanId};
-use crate::data::Dataset;
-use crate::graph::{grad, EntryData, EntryId, EntryKind, Graph, Plan, Shape, ValueId};
-use crate::models::Autoencoder;
+use crate::graph::{EntryId, EntryKind, Graph, ParamStore, Plan, Shape, ValueId};
 use crate::ops::elementwise::sum_all;
-use crate::ops::random::rng_feed;
-use crate::ops::{Axis, BinaryOp, Loss, Op, Reduce, ReduceKind};
+use crate::ops::{Axis, BinaryOp, Op, Reduce, ReduceKind};
 use crate::train::line_search::{strong_wolfe, WolfeParams};
-use crate::train::objective::Regularization;
 use crate::train::TrainError;
 
+/// The settings of L-BFGS; its first trial step is the phase's learning rate and its
+/// iterations are the run's epochs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LbfgsConfig {
-    /// Iterations: each picks a direction and searches along it.
-    pub iterations: usize,
-    /// Loss-and-gradient evaluations in all (PyTorch's `max_eval`).
-    pub max_evaluations: usize,
     /// History pairs kept (PyTorch's `history_size`).
     pub history: usize,
-    /// The first trial step of every line search (the first iteration's is scaled
-    /// down to min(1, 1/‖g‖)·lr).
-    pub lr: f32,
+    /// Stop after this many loss-and-gradient evaluations in all (PyTorch's
+    /// `max_eval`; none: only the line search's own limit of 25 per iteration).
+    pub max_evaluations: Option<usize>,
     /// Stop when ‖g‖ falls below this.
     pub tolerance_grad: f32,
     /// Stop when the loss or the step changes less than this.
     pub tolerance_change: f32,
-    pub loss: Loss,
-    /// Only deterministic regularisers: no noise, no dropout.
-    pub regularization: Regularization,
 }
 
 impl Default for LbfgsConfig {
     fn default() -> Self {
         LbfgsConfig {
-            iterations: 100,
-            max_evaluations: 125,
             history: 10,
-            lr: 1.0,
+            max_evaluations: None,
             tolerance_grad: 1e-7,
             tolerance_change: 1e-9,
-            loss: Loss::Mse,
-            regularization: Regularization::default(),
         }
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct LbfgsReport {
-    /// The full-batch objective at every evaluation, in order (the first is at the
-    /// starting point).
-    pub losses: Vec<f32>,
-    /// The objective after each iteration.
-    pub iteration_losses: Vec<f32>,
+impl LbfgsConfig {
+    pub fn validate(&self) -> Result<(), TrainError> {
+        if self.history == 0 || self.max_evaluations == Some(0) {
+            return Err(TrainError::Config(
+                "L-BFGS needs a history and an evaluation budget of at least 1".into(),
+            ));
+        }
+        if !(self.tolerance_grad >= 0.0 && self.tolerance_change >= 0.0) {
+            return Err(TrainError::Config(
+                "L-BFGS tolerances must be numbers ≥ 0".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The host half of L-BFGS's state (the vectors are store entries), saved in
+/// checkpoints so that a resumed run continues bit for bit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LbfgsState {
+    /// The history pairs' slots and ρ = 1 / yᵀs, oldest first.
+    pub pairs: Vec<(usize, f64)>,
+    /// The slot the next pair takes while the history is not full.
+    pub next_slot: usize,
+    /// The step length of the last iteration (its pair is s = t·d).
+    pub last_step: f64,
+    /// The scale of the initial inverse Hessian, sᵀy / yᵀy of the newest pair.
+    pub gamma: f64,
+    /// The objective at the current point, and the gradient set holds its gradient
+    /// (none before the first evaluation).
+    pub loss: Option<f64>,
     pub iterations: usize,
     pub evaluations: usize,
-    pub seconds: f64,
+    /// Why the method stopped, once it has (the gradient or the change fell below
+    /// its tolerance, or the evaluation budget ran out).
+    pub converged: Option<String>,
+}
+
+/// What a full-batch run reports besides its epochs.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LbfgsReport {
+    pub iterations: usize,
+    pub evaluations: usize,
+    /// The full-batch objective at every evaluation made by this call, in order.
+    pub losses: Vec<f32>,
+    pub converged: Option<String>,
     /// Read-backs per evaluation: the loss, the directional derivative, and the
     /// two-loop recursion's dot products amortised over the line search.
     pub readbacks_per_evaluation: f64,
@@ -101,19 +127,11 @@ struct Vectors {
 }
 
 impl Vectors {
-    fn plan(
-        backend: &mut dyn Backend,
-        model: &dyn Autoencoder,
-        g: &Graph,
-    ) -> Result<PlanId, TrainError> {
-        Ok(backend.prepare(&Plan::new(g, model.store())?)?)
-    }
-
     /// Σ over tensors of aᵀb.
     fn dot(
         &mut self,
         backend: &mut dyn Backend,
-        model: &dyn Autoencoder,
+        store: &ParamStore,
         a: usize,
         b: usize,
     ) -> Result<f64, TrainError> {
@@ -123,7 +141,7 @@ impl Vectors {
             g.set_label("lbfgs dot");
             let mut sums = vec![];
             for (&ea, &eb) in self.sets[a].iter().zip(&self.sets[b]) {
-                let (va, vb) = (g.entry(model.store(), ea), g.entry(model.store(), eb));
+                let (va, vb) = (g.entry(store, ea), g.entry(store, eb));
                 let product = g.push(Op::Binary(BinaryOp::Mul), &[va, vb])?;
                 sums.push(g.push(
                     Op::Reduce(Reduce {
@@ -136,7 +154,7 @@ impl Vectors {
             let total = sum_all(&mut g, &sums)?
                 .ok_or_else(|| TrainError::Config("no parameters".into()))?;
             g.mark_output(total);
-            let id = Self::plan(backend, model, &g)?;
+            let id = backend.prepare(&Plan::new(&g, store)?)?;
             self.dots.insert(key, (id, total));
         }
         let (id, out) = self.dots[&key];
@@ -148,7 +166,7 @@ impl Vectors {
     fn axpy(
         &mut self,
         backend: &mut dyn Backend,
-        model: &dyn Autoencoder,
+        store: &ParamStore,
         y: usize,
         a: f64,
         x: usize,
@@ -160,10 +178,10 @@ impl Vectors {
             g.set_label("lbfgs axpy");
             let coefficient = g.input("a", Shape::SCALAR, crate::graph::DType::F32);
             for (&ey, &ex) in self.sets[y].iter().zip(&self.sets[x]) {
-                let (vy, vx) = (g.entry(model.store(), ey), g.entry(model.store(), ex));
+                let (vy, vx) = (g.entry(store, ey), g.entry(store, ex));
                 g.push(Op::Axpy { accumulate }, &[vy, vx, coefficient])?;
             }
-            let id = Self::plan(backend, model, &g)?;
+            let id = backend.prepare(&Plan::new(&g, store)?)?;
             self.axpys.insert(key, id);
         }
         backend.run(self.axpys[&key], &[Feed::F32(&[a as f32])])?;
@@ -180,196 +198,143 @@ impl Vectors {
     }
 }
 
-/// Minimises the full-batch objective of `model` on all of `train` with L-BFGS;
-/// `on_iteration(iteration, loss)` after each iteration. Weights end up in
-/// `model.store`.
-pub fn fit_lbfgs(
-    model: &mut dyn Autoencoder,
-    backend: &mut dyn Backend,
-    train: &Dataset,
-    cfg: &LbfgsConfig,
-    on_iteration: &mut dyn FnMut(usize, f32),
-) -> Result<LbfgsReport, TrainError> {
-    if train.cols != model.input_width() {
-        return Err(TrainError::Width {
-            expected: model.input_width(),
-            got: train.cols,
-        });
-    }
-    model
-        .validate_regularization(&cfg.regularization)
-        .map_err(TrainError::Config)?;
-    if cfg.regularization.is_stochastic() {
-        return Err(TrainError::Config(
-            "L-BFGS needs a deterministic objective: no input noise and no dropout".into(),
-        ));
-    }
-    if cfg.history == 0 || cfg.iterations == 0 || cfg.max_evaluations == 0 {
-        return Err(TrainError::Config(
-            "L-BFGS needs history, iterations and evaluations of at least 1".into(),
-        ));
-    }
-    let start = Instant::now();
-    let readbacks_before = backend.stats().readbacks;
-    let params = model.parameters();
-    // The data and every vector set join the model's store.
-    let data_shape = Shape::new(train.rows, train.cols);
-    let data = model.store_mut().put(
-        "lbfgs.data",
-        data_shape,
-        EntryKind::Data,
-        EntryData::F32(train.values.clone()),
-    );
-    let mut sets = vec![params.clone()];
-    let set_names: Vec<String> = ["grad", "direction", "grad_old"]
-        .into_iter()
-        .map(String::from)
-        .chain((0..cfg.history).map(|i| format!("s{i}")))
-        .chain((0..cfg.history).map(|i| format!("y{i}")))
-        .collect();
-    for set in &set_names {
-        let mut ids = vec![];
-        for &p in &params {
-            let (name, shape) = (
-                model.store().get(p).name.clone(),
-                model.store().get(p).shape,
-            );
-            ids.push(model.store_mut().put_zeros(
-                &format!("{name}.lbfgs.{set}"),
-                shape,
-                EntryKind::State,
-            ));
-        }
-        sets.push(ids);
-    }
-    backend.upload_store(model.store())?;
-    let s_set = |i: usize| FIRST_PAIR + i;
-    let y_set = |i: usize| FIRST_PAIR + cfg.history + i;
+/// Evaluates the objective at the parameters as they are on the backend, writing its
+/// gradient into [`Lbfgs::gradient_entries`]; returns its value.
+pub(crate) type Evaluate<'a> = dyn FnMut(&mut dyn Backend) -> Result<f64, TrainError> + 'a;
 
-    // The objective and its gradient, written into the gradient set.
-    let mut g = Graph::new();
-    g.set_label("input");
-    let x = g.entry(model.store(), data);
-    // A deep contractive penalty draws its directions once: a fixed key keeps the
-    // objective deterministic, as a line search needs.
-    let rng = model
-        .uses_rng(&cfg.regularization)
-        .then(|| g.input("rng", Shape::new(1, 4), crate::graph::DType::U32));
-    let objective = model.objective(&mut g, x, cfg.loss, &cfg.regularization, rng)?;
-    g.mark_output(objective.total);
-    let param_values: Vec<_> = params.iter().map(|&p| g.entry(model.store(), p)).collect();
-    let grads = grad(&mut g, objective.total, &param_values)?;
-    g.set_label("lbfgs gradient");
-    let one = g.push(
-        Op::Fill {
-            value: 1.0,
-            shape: Shape::SCALAR,
-        },
-        &[],
-    )?;
-    for (gr, &target) in grads.into_iter().zip(&sets[G]) {
-        let t = g.entry(model.store(), target);
-        g.push(Op::Axpy { accumulate: false }, &[t, gr, one])?;
+/// L-BFGS over one set of parameters, one [`Lbfgs::iterate`] per epoch.
+pub(crate) struct Lbfgs {
+    cfg: LbfgsConfig,
+    v: Vectors,
+    pub state: LbfgsState,
+    /// The objective at every evaluation of this call.
+    pub losses: Vec<f32>,
+}
+
+impl Lbfgs {
+    /// Adds the gradient, direction and history sets for `params` to `store` (zeros;
+    /// a checkpoint restores them by name).
+    pub fn new(store: &mut ParamStore, params: &[EntryId], cfg: &LbfgsConfig) -> Self {
+        let mut sets = vec![params.to_vec()];
+        let set_names: Vec<String> = ["grad", "direction", "grad_old"]
+            .into_iter()
+            .map(String::from)
+            .chain((0..cfg.history).map(|i| format!("s{i}")))
+            .chain((0..cfg.history).map(|i| format!("y{i}")))
+            .collect();
+        for set in &set_names {
+            let ids = params
+                .iter()
+                .map(|&p| {
+                    let (name, shape) = (store.get(p).name.clone(), store.get(p).shape);
+                    store.put_zeros(&format!("{name}.lbfgs.{set}"), shape, EntryKind::State)
+                })
+                .collect();
+            sets.push(ids);
+        }
+        Lbfgs {
+            cfg: cfg.clone(),
+            v: Vectors {
+                sets,
+                dots: HashMap::new(),
+                axpys: HashMap::new(),
+            },
+            state: LbfgsState {
+                gamma: 1.0,
+                ..LbfgsState::default()
+            },
+            losses: vec![],
+        }
     }
-    let eval_plan = backend.prepare(&Plan::new(&g, model.store())?)?;
-    let total = objective.total;
 
-    let mut v = Vectors {
-        sets,
-        dots: HashMap::new(),
-        axpys: HashMap::new(),
-    };
-    let mut losses = vec![];
-    let key = rng_feed(0, 0);
-    let feeds: Vec<Feed> = rng.iter().map(|_| Feed::U32(&key)).collect();
-    let evaluate = |backend: &mut dyn Backend, losses: &mut Vec<f32>| {
-        backend.run(eval_plan, &feeds)?;
-        let f = backend.read_output(eval_plan, total)?[0];
-        losses.push(f);
-        Ok::<f64, TrainError>(f as f64)
-    };
+    /// Where the objective's plan writes its gradient, one entry per parameter.
+    pub fn gradient_entries(&self) -> &[EntryId] {
+        &self.v.sets[G]
+    }
 
-    let mut f = evaluate(backend, &mut losses)?;
-    let mut iteration_losses = vec![];
-    let mut history: VecDeque<(usize, f64)> = VecDeque::new(); // (slot, ρ), oldest first
-    let mut next_slot = 0;
-    let (mut t, mut iterations) = (0.0f64, 0);
-    let params_wolfe = WolfeParams {
-        tolerance_change: cfg.tolerance_change as f64,
-        ..WolfeParams::default()
-    };
-    let mut gamma = 1.0;
-    while iterations < cfg.iterations && losses.len() < cfg.max_evaluations {
-        let grad_norm = v.dot(backend, &*model, G, G)?.sqrt();
-        if !f.is_finite() {
-            return Err(TrainError::Diverged(crate::train::Divergence {
-                value: f as f32,
-                epoch: 1,
-                first_step: iterations as u64,
-                last_step: iterations as u64,
-                last_good_checkpoint: None,
-            }));
+    fn s_set(&self, i: usize) -> usize {
+        FIRST_PAIR + i
+    }
+
+    fn y_set(&self, i: usize) -> usize {
+        FIRST_PAIR + self.cfg.history + i
+    }
+
+    fn budget_left(&self) -> usize {
+        self.cfg
+            .max_evaluations
+            .map_or(usize::MAX, |m| m.saturating_sub(self.state.evaluations))
+    }
+
+    fn evaluate(
+        &mut self,
+        backend: &mut dyn Backend,
+        evaluate: &mut Evaluate,
+    ) -> Result<f64, TrainError> {
+        let f = evaluate(backend)?;
+        self.state.evaluations += 1;
+        self.losses.push(f as f32);
+        Ok(f)
+    }
+
+    /// One iteration from the current point: a direction from the history, a
+    /// strong-Wolfe search along it with first trial step `lr` (the first iteration's
+    /// scaled to min(1, 1/‖g‖)·lr), and the new point. Returns whether it moved; when
+    /// it did not, or when the move was below the tolerances, `state.converged` says
+    /// why and later calls return `false` at once.
+    pub fn iterate(
+        &mut self,
+        backend: &mut dyn Backend,
+        store: &ParamStore,
+        lr: f64,
+        evaluate: &mut Evaluate,
+    ) -> Result<bool, TrainError> {
+        if self.state.converged.is_some() {
+            return Ok(false);
         }
-        if grad_norm <= cfg.tolerance_grad as f64 {
-            break;
-        }
-        iterations += 1;
-        if iterations > 1 {
-            // The pair of the last step: s = t·d, y = g − g_old.
-            let slot = if history.len() == cfg.history {
-                history.pop_front().map(|(s, _)| s).unwrap_or(0)
-            } else {
-                let s = next_slot;
-                next_slot += 1;
-                s
-            };
-            v.axpy(backend, &*model, s_set(slot), t, D, false)?;
-            v.axpy(backend, &*model, y_set(slot), 1.0, G, false)?;
-            v.axpy(backend, &*model, y_set(slot), -1.0, G_OLD, true)?;
-            let ys = v.dot(backend, &*model, y_set(slot), s_set(slot))?;
-            if ys > 1e-10 {
-                history.push_back((slot, 1.0 / ys));
-                gamma = ys / v.dot(backend, &*model, y_set(slot), y_set(slot))?;
-            } else if history.len() < cfg.history {
-                next_slot -= 1;
+        let f = match self.state.loss {
+            Some(f) => f,
+            None => {
+                let f = self.evaluate(backend, evaluate)?;
+                self.state.loss = Some(f);
+                f
             }
+        };
+        let tol_change = self.cfg.tolerance_change as f64;
+        let grad_norm = self.v.dot(backend, store, G, G)?.sqrt();
+        if grad_norm <= self.cfg.tolerance_grad as f64 {
+            return Ok(self.stop(format!(
+                "the gradient's norm {grad_norm:.3e} is below the tolerance"
+            )));
         }
-        // The two-loop recursion, with the direction set as q and then r.
-        v.axpy(backend, &*model, D, -1.0, G, false)?;
-        let mut alphas = vec![0.0; history.len()];
-        for (k, &(slot, rho)) in history.iter().enumerate().rev() {
-            alphas[k] = rho * v.dot(backend, &*model, s_set(slot), D)?;
-            v.axpy(backend, &*model, D, -alphas[k], y_set(slot), true)?;
+        if self.budget_left() == 0 {
+            return Ok(self.stop("the evaluation budget is spent".into()));
         }
-        if !history.is_empty() {
-            // r = γ q, through a scratch set (an entry is never both read and written
-            // by one launch).
-            v.axpy(backend, &*model, G_OLD, gamma, D, false)?;
-            v.axpy(backend, &*model, D, 1.0, G_OLD, false)?;
+        self.state.iterations += 1;
+        if self.state.iterations > 1 {
+            self.push_pair(backend, store)?;
         }
-        for (k, &(slot, rho)) in history.iter().enumerate() {
-            let beta = rho * v.dot(backend, &*model, y_set(slot), D)?;
-            v.axpy(backend, &*model, D, alphas[k] - beta, s_set(slot), true)?;
+        self.direction(backend, store)?;
+        let gtd = self.v.dot(backend, store, G, D)?;
+        if gtd > -tol_change {
+            return Ok(self.stop("the direction is no longer one of descent".into()));
         }
-        v.axpy(backend, &*model, G_OLD, 1.0, G, false)?;
-        let gtd = v.dot(backend, &*model, G, D)?;
-        if gtd > -(cfg.tolerance_change as f64) {
-            break;
-        }
-        let d_norm = v.dot(backend, &*model, D, D)?.sqrt();
-        let first = if iterations == 1 {
-            (1.0f64).min(1.0 / grad_norm) * cfg.lr as f64
+        let d_norm = self.v.dot(backend, store, D, D)?.sqrt();
+        let first = if self.state.iterations == 1 {
+            (1.0f64).min(1.0 / grad_norm) * lr
         } else {
-            cfg.lr as f64
+            lr
         };
         // φ(t) = f(x0 + t·d): the parameters move by the difference to the last trial.
         let at = std::cell::Cell::new(0.0f64);
-        let budget = cfg.max_evaluations - losses.len();
+        let max_evaluations = WolfeParams::default()
+            .max_evaluations
+            .min(self.budget_left().max(1));
         let mut phi = |trial: f64| -> Result<(f64, f64), TrainError> {
-            v.axpy(backend, &*model, X, trial - at.get(), D, true)?;
+            self.v.axpy(backend, store, X, trial - at.get(), D, true)?;
             at.set(trial);
-            let value = evaluate(backend, &mut losses)?;
-            Ok((value, v.dot(backend, &*model, G, D)?))
+            let value = self.evaluate(backend, evaluate)?;
+            Ok((value, self.v.dot(backend, store, G, D)?))
         };
         let step = strong_wolfe(
             &mut phi,
@@ -378,8 +343,9 @@ pub fn fit_lbfgs(
             first,
             d_norm,
             WolfeParams {
-                max_evaluations: params_wolfe.max_evaluations.min(budget.max(1)),
-                ..params_wolfe
+                tolerance_change: tol_change,
+                max_evaluations,
+                ..WolfeParams::default()
             },
         )?;
         if at.get() != step.t {
@@ -387,28 +353,79 @@ pub fn fit_lbfgs(
             // gradient set matches the parameters.
             phi(step.t)?;
         }
-        t = step.t;
-        let change = (f - step.f).abs();
-        f = step.f;
-        iteration_losses.push(f as f32);
-        on_iteration(iterations, f as f32);
-        if change < cfg.tolerance_change as f64 || t * d_norm <= cfg.tolerance_change as f64 {
-            break;
+        self.state.last_step = step.t;
+        self.state.loss = Some(step.f);
+        if (f - step.f).abs() < tol_change || step.t * d_norm <= tol_change {
+            self.state.converged =
+                Some("the loss or the step changed less than the tolerance".into());
         }
+        Ok(true)
     }
-    crate::backend::download_entries(backend, model.store_mut(), |e| {
-        e.kind == EntryKind::Parameter
-    })?;
-    backend.release(eval_plan);
-    v.release(backend);
-    let evaluations = losses.len();
-    let readbacks = backend.stats().readbacks - readbacks_before;
-    Ok(LbfgsReport {
-        losses,
-        iteration_losses,
-        iterations,
-        evaluations,
-        seconds: start.elapsed().as_secs_f64(),
-        readbacks_per_evaluation: readbacks as f64 / evaluations.max(1) as f64,
-    })
+
+    fn stop(&mut self, why: String) -> bool {
+        self.state.converged = Some(why);
+        false
+    }
+
+    /// Records the last step's pair s = t·d, y = g − g_old (skipped when yᵀs ≤ 1e-10).
+    fn push_pair(
+        &mut self,
+        backend: &mut dyn Backend,
+        store: &ParamStore,
+    ) -> Result<(), TrainError> {
+        let st = &mut self.state;
+        let slot = if st.pairs.len() == self.cfg.history {
+            st.pairs.remove(0).0
+        } else {
+            st.next_slot += 1;
+            st.next_slot - 1
+        };
+        let (s, y, t) = (self.s_set(slot), self.y_set(slot), self.state.last_step);
+        self.v.axpy(backend, store, s, t, D, false)?;
+        self.v.axpy(backend, store, y, 1.0, G, false)?;
+        self.v.axpy(backend, store, y, -1.0, G_OLD, true)?;
+        let ys = self.v.dot(backend, store, y, s)?;
+        if ys > 1e-10 {
+            self.state.pairs.push((slot, 1.0 / ys));
+            self.state.gamma = ys / self.v.dot(backend, store, y, y)?;
+        } else if self.state.pairs.len() < self.cfg.history {
+            self.state.next_slot -= 1;
+        }
+        Ok(())
+    }
+
+    /// The two-loop recursion into the direction set (as q, then r); keeps the
+    /// gradient in `G_OLD` for the next pair.
+    fn direction(
+        &mut self,
+        backend: &mut dyn Backend,
+        store: &ParamStore,
+    ) -> Result<(), TrainError> {
+        let pairs = self.state.pairs.clone();
+        self.v.axpy(backend, store, D, -1.0, G, false)?;
+        let mut alphas = vec![0.0; pairs.len()];
+        for (k, &(slot, rho)) in pairs.iter().enumerate().rev() {
+            alphas[k] = rho * self.v.dot(backend, store, self.s_set(slot), D)?;
+            self.v
+                .axpy(backend, store, D, -alphas[k], self.y_set(slot), true)?;
+        }
+        if !pairs.is_empty() {
+            // r = γ q, through a scratch set (an entry is never both read and written
+            // by one launch).
+            self.v
+                .axpy(backend, store, G_OLD, self.state.gamma, D, false)?;
+            self.v.axpy(backend, store, D, 1.0, G_OLD, false)?;
+        }
+        for (k, &(slot, rho)) in pairs.iter().enumerate() {
+            let beta = rho * self.v.dot(backend, store, self.y_set(slot), D)?;
+            self.v
+                .axpy(backend, store, D, alphas[k] - beta, self.s_set(slot), true)?;
+        }
+        self.v.axpy(backend, store, G_OLD, 1.0, G, false)?;
+        Ok(())
+    }
+
+    pub fn release(&self, backend: &mut dyn Backend) {
+        self.v.release(backend);
+    }
 }

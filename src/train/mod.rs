@@ -19,7 +19,7 @@ pub use batched::{
 };
 pub use checkpoint::Checkpoint;
 pub use classify::{accuracy, fit_classifier, predict, ClassifyConfig, ClassifyReport};
-pub use lbfgs::{fit_lbfgs, LbfgsConfig, LbfgsReport};
+pub use lbfgs::{LbfgsConfig, LbfgsReport, LbfgsState};
 pub use objective::{Regularization, SparseKl};
 pub use schedule::{EarlyStopping, LearningRate, Schedule, Verdict};
 pub use stacked::{fit_stacked, fit_stacked_with, StackedControl, StackedReport, StackedStage};
@@ -134,6 +134,12 @@ pub struct TrainConfig {
     /// validation data): `reconstruction` (the default), or a penalty's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitor: Option<String>,
+    /// Train by full-batch L-BFGS: `epochs` iterations over every row, `lr` the first
+    /// trial step of each line search (1 is PyTorch's default); `batch`, `optimizer`
+    /// and `schedule` are not used. Needs a deterministic objective (no noise or
+    /// dropout) and a model without batch norm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lbfgs: Option<LbfgsConfig>,
 }
 
 /// Defaults: Adam at 5e-3, batch 256, MSE, 5 epochs. On MNIST 784-256-64 the
@@ -155,6 +161,20 @@ impl Default for TrainConfig {
             clip_norm: None,
             regularization: Regularization::default(),
             monitor: None,
+            lbfgs: None,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Full-batch L-BFGS for `iterations` iterations (one per epoch), first trial step
+    /// 1, history 10, as PyTorch's `LBFGS(line_search_fn="strong_wolfe")`.
+    pub fn lbfgs(iterations: usize) -> Self {
+        TrainConfig {
+            epochs: iterations,
+            lr: 1.0,
+            lbfgs: Some(LbfgsConfig::default()),
+            ..TrainConfig::default()
         }
     }
 }
@@ -221,6 +241,9 @@ pub struct TrainReport {
     pub resumed_from_step: Option<u64>,
     /// The last checkpoint written, and the step it holds.
     pub checkpoint: Option<(PathBuf, u64)>,
+    /// Full-batch L-BFGS runs: iterations, evaluations and why it stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lbfgs: Option<LbfgsReport>,
 }
 
 impl TrainReport {
@@ -242,6 +265,7 @@ impl TrainReport {
             interrupted: false,
             resumed_from_step: Some(step),
             checkpoint: Some((checkpoint.path.clone(), step)),
+            lbfgs: None,
         }
     }
 }
@@ -324,7 +348,13 @@ pub fn fit_with(
         loss_every: cfg.loss_every,
         early_stop: cfg.early_stop,
         monitor: cfg.monitor.clone(),
+        lbfgs: cfg.lbfgs.clone(),
     };
+    if cfg.lbfgs.is_some() && cfg.regularization.is_stochastic() {
+        return Err(TrainError::Config(
+            "L-BFGS needs a deterministic objective: no input noise and no dropout".into(),
+        ));
+    }
     let mut task = AutoencoderTask { model, cfg };
     trainer::train(
         &mut task,

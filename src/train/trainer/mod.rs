@@ -17,10 +17,13 @@
 //! - A phase may end with state updates ([`Task::state_updates`]: an EMA, a
 //!   re-normalisation): side effects in a plan of their own, run right after the
 //!   phase's optimiser updates in the same submission, so they read what it wrote.
+//! - Full-batch L-BFGS ([`RunSettings::lbfgs`]) is the other step method: an epoch is
+//!   one iteration over every row, and its history is checkpointed like any state.
 //! - Checkpoints hold every parameter, every group's optimiser state, the accumulator,
 //!   the position, every phase's schedule and early stopping's state: a resumed run
 //!   continues bit for bit.
 
+mod full_batch;
 mod plans;
 mod task;
 
@@ -43,10 +46,12 @@ use crate::ops::random::rng_feed;
 use crate::ops::Optimizer;
 use crate::train::batched::inference_batch;
 use crate::train::checkpoint::{self, DataFingerprint, Position, RunState};
+use crate::train::lbfgs::{Lbfgs, LbfgsConfig, LbfgsReport};
 use crate::train::schedule::{EarlyStopping, LearningRate, Verdict};
 use crate::train::{
     put_dataset, Checkpoint, Divergence, EpochReport, Progress, RunControl, TrainError, TrainReport,
 };
+use full_batch::FullBatch;
 use plans::{feeds_for, BatchFeed, HostValues, Prepared, StepContext, TermLayout};
 
 /// The settings the trainer itself reads (a task's own settings go in its objective).
@@ -63,6 +68,10 @@ pub struct RunSettings {
     pub early_stop: Option<usize>,
     /// The term early stopping and the plateau schedule watch (the first by default).
     pub monitor: Option<String>,
+    /// Train by full-batch L-BFGS instead of minibatch steps: each epoch is one
+    /// iteration over every row (`batch` is not used), the phase's learning rate its
+    /// first trial step. The step must be one phase without running statistics.
+    pub lbfgs: Option<LbfgsConfig>,
 }
 
 /// Trains `task` on `train`, with the checkpoints, log, resume and interruption of
@@ -255,7 +264,7 @@ fn run(
     if settings.early_stop == Some(0) {
         return Err(config("early-stopping patience must be at least 1 epoch"));
     }
-    if settings.batch > data.rows {
+    if settings.batch > data.rows && settings.lbfgs.is_none() {
         return Err(TrainError::BatchTooLarge {
             batch: settings.batch,
             rows: data.rows,
@@ -263,7 +272,13 @@ fn run(
     }
     let phases = task.phases();
     check_phases(task.store(), &phases)?;
-    let full = settings.batch;
+    if let Some(cfg) = &settings.lbfgs {
+        full_batch::check(task, &phases, cfg)?;
+    }
+    let full = match settings.lbfgs {
+        Some(_) => data.rows,
+        None => settings.batch,
+    };
     let targets = task.targets(data)?;
     let target_width = targets.as_ref().map(|t| t.cols);
     let layout = TermLayout::discover(task, &phases, full, target_width)?;
@@ -302,7 +317,14 @@ fn run(
             EntryData::F32(t.values.clone()),
         )
     });
-    let states = put_phase_states(store, &phases);
+    let states = match settings.lbfgs {
+        Some(_) => vec![],
+        None => put_phase_states(store, &phases),
+    };
+    let lbfgs = settings
+        .lbfgs
+        .as_ref()
+        .map(|cfg| Lbfgs::new(store, &phases[0].params, cfg));
     let acc = store.put_zeros(
         "train.terms",
         Shape::new(1, layout.count()),
@@ -337,6 +359,7 @@ fn run(
             .collect(),
         stopping: settings.early_stop.map(EarlyStopping::new),
         epochs: vec![],
+        lbfgs: None,
     };
     // The parameters of the best epoch so far (early stopping restores them).
     let mut best_weights: Vec<(EntryId, Vec<f32>)> = vec![];
@@ -370,6 +393,17 @@ fn run(
         }
         state.stopping = ck.state.stopping.clone();
         state.epochs = ck.state.epochs.clone();
+        if ck.state.lbfgs.is_some() != lbfgs.is_some() {
+            return Err(TrainError::Checkpoint {
+                path: ck.path.clone(),
+                detail: format!(
+                    "it continues a {} run, this one asks for {}",
+                    method_name(ck.state.lbfgs.is_some()),
+                    method_name(lbfgs.is_some())
+                ),
+            });
+        }
+        state.lbfgs = ck.state.lbfgs.clone();
         last_checkpoint = Some((ck.path.clone(), ck.state.position.step));
     }
 
@@ -408,7 +442,16 @@ fn run(
     // step_plans[p][0]: phase p on a full batch; [1]: on an epoch's last rows. Each
     // is the phase's update plan, then its state-update plan when it has one.
     let mut step_plans: Vec<Vec<Vec<Prepared>>> = vec![];
-    for p in 0..phases.len() {
+    let mut full_batch = match lbfgs {
+        Some(mut l) => {
+            if let Some(restored) = &state.lbfgs {
+                l.state = restored.clone();
+            }
+            Some(FullBatch::prepare(l, task, backend, &phases, &context)?)
+        }
+        None => None,
+    };
+    for p in (0..phases.len()).filter(|_| full_batch.is_none()) {
         let mut pair = vec![];
         for rows in std::iter::once(full).chain((rest > 0).then_some(rest)) {
             let mut plans = vec![plans::train_plan(
@@ -470,90 +513,120 @@ fn run(
             task.store_mut().set_values(acc, zeros.clone());
             backend.upload_entry(task.store(), acc)?;
         }
-        for (s, chunk) in order.chunks(full).enumerate().skip(first_batch) {
-            step_count += 1;
-            let which = usize::from(chunk.len() != full);
-            if feed == BatchFeed::Host {
-                host_batch.clear();
-                host_targets.clear();
-                for &r in chunk {
-                    host_batch.extend_from_slice(data.row(r as usize));
-                    if let Some(t) = &targets {
-                        host_targets.extend_from_slice(t.row(r as usize));
-                    }
-                }
-            }
-            let key = rng_feed(settings.seed, step_count);
-            let hypers: Vec<[f32; 4]> = phases
-                .iter()
-                .zip(&state.schedules)
-                .map(|(ph, lr)| {
-                    let rate = lr.at(step_count, epoch);
-                    ph.optimizer
-                        .hyper(rate, step_count, ph.clip_norm.unwrap_or(0.0))
-                })
-                .collect();
-            step_lr = hypers[0][0];
-            let mut runs: Vec<(crate::backend::PlanId, Vec<Feed>)> = vec![];
-            for (p, plan_pair) in step_plans.iter().enumerate() {
-                if !active[p] {
-                    continue;
-                }
-                let values = HostValues {
-                    rows: Some(chunk),
-                    batch: Some(&host_batch),
-                    targets: Some(&host_targets),
-                    optimizer: Some(&hypers[p]),
-                    rng: uses_rng.then_some(&key[..]),
-                };
-                for plan in &plan_pair[which] {
-                    runs.push((plan.id, feeds_for(&plan.inputs, &values)?));
-                }
-            }
-            let runs: Vec<_> = runs.iter().map(|(id, f)| (*id, &f[..])).collect();
-            backend.run_many(&runs)?;
-            let report_now = settings.loss_every > 0 && (s + 1) % settings.loss_every == 0;
-            let running_loss = if report_now {
-                let sums = backend.read_entry(acc)?;
-                let means: Vec<f32> = sums.iter().map(|v| v / (s + 1) as f32).collect();
-                if let Some(bad) = first_non_finite(&means) {
-                    return Err(diverged(
-                        bad,
-                        epoch,
-                        last_finite_step + 1,
-                        step_count,
-                        &last_checkpoint,
-                    ));
-                }
-                last_finite_step = step_count;
-                Some(means[0])
-            } else {
-                None
+        let means: Vec<f32> = if let Some(fb) = full_batch.as_mut() {
+            let lr = state.schedules[0].at(step_count + 1, epoch) as f64;
+            let bad = |value: f32| {
+                diverged(
+                    value,
+                    epoch,
+                    step_count + 1,
+                    step_count + 1,
+                    &last_checkpoint,
+                )
             };
+            // One key for the whole run: the line search needs a fixed objective.
+            let key = rng_feed(settings.seed, 0);
+            let rng_key = uses_rng.then_some(&key[..]);
+            let moved = fb.epoch(backend, task.store(), data, feed, acc, lr, rng_key, &bad)?;
+            state.lbfgs = Some(fb.lbfgs.state.clone());
+            let Some(means) = moved else {
+                break 'epochs;
+            };
+            step_count += 1;
+            step_lr = lr as f32;
             on_progress(Progress::Step {
                 epoch,
-                step: s + 1,
-                steps: steps_per_epoch,
-                running_loss,
-                samples_per_s: (((s - first_batch) * full + chunk.len()) as f64)
-                    / start.elapsed().as_secs_f64().max(1e-9),
+                step: 1,
+                steps: 1,
+                running_loss: means.first().copied(),
+                samples_per_s: data.rows as f64 / start.elapsed().as_secs_f64().max(1e-9),
             });
-            if s + 1 < steps_per_epoch && stop_requested() {
-                state.position = Position {
-                    next_epoch: epoch,
-                    next_batch: s + 1,
-                    step: step_count,
+            means
+        } else {
+            for (s, chunk) in order.chunks(full).enumerate().skip(first_batch) {
+                step_count += 1;
+                let which = usize::from(chunk.len() != full);
+                if feed == BatchFeed::Host {
+                    host_batch.clear();
+                    host_targets.clear();
+                    for &r in chunk {
+                        host_batch.extend_from_slice(data.row(r as usize));
+                        if let Some(t) = &targets {
+                            host_targets.extend_from_slice(t.row(r as usize));
+                        }
+                    }
+                }
+                let key = rng_feed(settings.seed, step_count);
+                let hypers: Vec<[f32; 4]> = phases
+                    .iter()
+                    .zip(&state.schedules)
+                    .map(|(ph, lr)| {
+                        let rate = lr.at(step_count, epoch);
+                        ph.optimizer
+                            .hyper(rate, step_count, ph.clip_norm.unwrap_or(0.0))
+                    })
+                    .collect();
+                step_lr = hypers[0][0];
+                let mut runs: Vec<(crate::backend::PlanId, Vec<Feed>)> = vec![];
+                for (p, plan_pair) in step_plans.iter().enumerate() {
+                    if !active[p] {
+                        continue;
+                    }
+                    let values = HostValues {
+                        rows: Some(chunk),
+                        batch: Some(&host_batch),
+                        targets: Some(&host_targets),
+                        optimizer: Some(&hypers[p]),
+                        rng: uses_rng.then_some(&key[..]),
+                    };
+                    for plan in &plan_pair[which] {
+                        runs.push((plan.id, feeds_for(&plan.inputs, &values)?));
+                    }
+                }
+                let runs: Vec<_> = runs.iter().map(|(id, f)| (*id, &f[..])).collect();
+                backend.run_many(&runs)?;
+                let report_now = settings.loss_every > 0 && (s + 1) % settings.loss_every == 0;
+                let running_loss = if report_now {
+                    let sums = backend.read_entry(acc)?;
+                    let means: Vec<f32> = sums.iter().map(|v| v / (s + 1) as f32).collect();
+                    if let Some(bad) = first_non_finite(&means) {
+                        return Err(diverged(
+                            bad,
+                            epoch,
+                            last_finite_step + 1,
+                            step_count,
+                            &last_checkpoint,
+                        ));
+                    }
+                    last_finite_step = step_count;
+                    Some(means[0])
+                } else {
+                    None
                 };
-                interrupted = true;
-                break 'epochs;
+                on_progress(Progress::Step {
+                    epoch,
+                    step: s + 1,
+                    steps: steps_per_epoch,
+                    running_loss,
+                    samples_per_s: (((s - first_batch) * full + chunk.len()) as f64)
+                        / start.elapsed().as_secs_f64().max(1e-9),
+                });
+                if s + 1 < steps_per_epoch && stop_requested() {
+                    state.position = Position {
+                        next_epoch: epoch,
+                        next_batch: s + 1,
+                        step: step_count,
+                    };
+                    interrupted = true;
+                    break 'epochs;
+                }
             }
-        }
-        // The accumulator holds Σ batch term × rows/batch: the mean per row.
-        let sums = backend.read_entry(acc)?;
-        let means: Vec<f32> = sums
-            .iter()
-            .map(|v| v * full as f32 / data.rows as f32)
-            .collect();
+            // The accumulator holds Σ batch term × rows/batch: the mean per row.
+            let sums = backend.read_entry(acc)?;
+            sums.iter()
+                .map(|v| v * full as f32 / data.rows as f32)
+                .collect()
+        };
         let after = backend.stats();
         loop_submissions += after.submissions - before.submissions;
         loop_readbacks += after.readbacks - before.readbacks;
@@ -650,6 +723,9 @@ fn run(
             save_checkpoint(path, task, backend, &state, &best_weights)?;
             last_checkpoint = Some((path.clone(), step_count));
         }
+        if state.lbfgs.as_ref().is_some_and(|l| l.converged.is_some()) {
+            break;
+        }
     }
     if interrupted {
         if let Some(path) = &control.checkpoint {
@@ -676,6 +752,17 @@ fn run(
     for plan in step_plans.iter().flatten().flatten() {
         backend.release(plan.id);
     }
+    let lbfgs_report = full_batch.map(|fb| {
+        let report = LbfgsReport {
+            iterations: fb.lbfgs.state.iterations,
+            evaluations: fb.lbfgs.state.evaluations,
+            readbacks_per_evaluation: loop_readbacks as f64 / fb.lbfgs.losses.len().max(1) as f64,
+            losses: fb.lbfgs.losses.clone(),
+            converged: fb.lbfgs.state.converged.clone(),
+        };
+        fb.release(backend);
+        report
+    });
     validator.release(backend);
     let steps_here = (step_count - resume_at.step).max(1) as f64;
     Ok(TrainReport {
@@ -701,7 +788,16 @@ fn run(
         interrupted,
         resumed_from_step: control.resume.map(|c| c.state.position.step),
         checkpoint: last_checkpoint,
+        lbfgs: lbfgs_report,
     })
+}
+
+fn method_name(lbfgs: bool) -> &'static str {
+    if lbfgs {
+        "full-batch L-BFGS"
+    } else {
+        "minibatch"
+    }
 }
 
 /// The first NaN or infinite value, if any.
@@ -762,7 +858,7 @@ impl Validator {
                 };
                 let feeds = feeds_for(&plan.inputs, &values)?;
                 backend.run(plan.id, &feeds)?;
-                let out = backend.read_output(plan.id, plan.terms.expect("validation plan"))?;
+                let out = backend.read_output(plan.id, plan.output.expect("validation plan"))?;
                 let weight = rows as f64 / data.rows as f64;
                 for (k, v) in out.iter().enumerate() {
                     sums[col + k] += *v as f64 * weight;

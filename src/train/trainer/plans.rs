@@ -216,15 +216,16 @@ pub(crate) struct Prepared {
     pub inputs: Vec<HostInput>,
     pub launches: usize,
     pub peak_bytes: u64,
-    /// Validation plans: the [1, t] output holding the phase's terms.
-    pub terms: Option<ValueId>,
+    /// The value read back: a validation plan's [1, t] terms, a full-batch plan's
+    /// objective.
+    pub output: Option<ValueId>,
 }
 
 fn prepare(
     backend: &mut dyn Backend,
     g: &Graph,
     store: &ParamStore,
-    terms: Option<ValueId>,
+    output: Option<ValueId>,
 ) -> Result<Prepared, TrainError> {
     let plan = Plan::new(g, store)?;
     let inputs = plan
@@ -238,7 +239,7 @@ fn prepare(
         inputs,
         launches: plan.launches.len(),
         peak_bytes: plan.peak_bytes,
-        terms,
+        output,
     })
 }
 
@@ -311,6 +312,56 @@ pub(crate) fn train_plan(
     let acc = g.entry(store, cx.accumulator);
     g.push(Op::Accumulate, &[acc, row])?;
     prepare(backend, &g, store, None)
+}
+
+/// Phase `p`'s objective on every training row for L-BFGS: its value as the output,
+/// its gradient written into `gradients` (one entry per parameter of the phase) and
+/// its terms into the accumulator (replacing what was there).
+pub(crate) fn full_batch_plan(
+    task: &dyn Task,
+    backend: &mut dyn Backend,
+    phases: &[Phase],
+    p: usize,
+    gradients: &[EntryId],
+    cx: &StepContext,
+) -> Result<Prepared, TrainError> {
+    let store = task.store();
+    let mut g = Graph::new();
+    let batch = batch_inputs(
+        &mut g,
+        task,
+        cx.feed,
+        Some(store),
+        cx.full_batch,
+        cx.target_width,
+    )?;
+    g.set_label(phases[p].name.clone());
+    let objective = task.objective(&mut g, p, &batch, Mode::Train)?;
+    g.mark_output(objective.total);
+    let params: Vec<ValueId> = phases[p]
+        .params
+        .iter()
+        .map(|&e| g.entry(store, e))
+        .collect();
+    let grads = grad(&mut g, objective.total, &params)?;
+    g.set_label("lbfgs gradient");
+    let one = g.push(
+        Op::Fill {
+            value: 1.0,
+            shape: Shape::SCALAR,
+        },
+        &[],
+    )?;
+    for (gr, &target) in grads.into_iter().zip(gradients) {
+        let t = g.entry(store, target);
+        g.push(Op::Axpy { accumulate: false }, &[t, gr, one])?;
+    }
+    g.set_label(format!("{} terms", phases[p].name));
+    let values: Vec<ValueId> = objective.terms.iter().map(|&(_, v)| v).collect();
+    let row = concat_terms(&mut g, &values)?;
+    let acc = g.entry(store, cx.accumulator);
+    g.push(Op::Axpy { accumulate: false }, &[acc, row, one])?;
+    prepare(backend, &g, store, Some(objective.total))
 }
 
 /// Phase `p`'s state updates ([`Task::state_updates`]) on `rows` rows, when it has
