@@ -96,6 +96,19 @@ pub trait Autoencoder: AsAny {
         Ok(Objective::single(RECONSTRUCTION, value))
     }
 
+    /// Appends side effects that end a training step, after the optimiser's updates
+    /// and reading what they wrote (a VQ codebook's moving averages and restarts); see
+    /// [`crate::train::Task::state_updates`]. Nothing by default.
+    fn state_updates(
+        &self,
+        _g: &mut Graph,
+        _x: ValueId,
+        _reg: &Regularization,
+        _rng: Option<ValueId>,
+    ) -> Result<(), TrainError> {
+        Ok(())
+    }
+
     /// The widest value of one row anywhere in the network (a convolution's feature
     /// maps are far wider than its input): inference batches are sized by it.
     fn widest_row(&self) -> usize {

@@ -12,6 +12,7 @@ pub mod conv_pool;
 pub mod dense;
 pub(crate) mod file;
 pub mod registry;
+pub mod vq;
 
 pub use autoencoder::{downcast_mut, downcast_ref, Autoencoder};
 pub use classifier::{Classifier, ClassifierConfig};

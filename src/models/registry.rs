@@ -11,11 +11,11 @@ use clap::{ArgMatches, Command};
 
 use crate::io::{load_safetensors, NamedTensor};
 use crate::models::file::incompatible;
-use crate::models::{conv, conv_pool, dense, Autoencoder, ModelError};
+use crate::models::{conv, conv_pool, dense, vq, Autoencoder, ModelError};
 use crate::train::Regularization;
 
 /// Every kind `aegpu` knows, the default (`--model` unset) first.
-pub static KINDS: &[Kind] = &[dense::KIND, conv::KIND, conv_pool::KIND];
+pub static KINDS: &[Kind] = &[dense::KIND, conv::KIND, conv_pool::KIND, vq::KIND];
 
 /// What `aegpu train` knows when it builds a fresh model from its flags.
 pub struct BuildContext<'a> {

@@ -16,19 +16,21 @@
 //! | [`Act`] | `nn.ReLU`, `nn.Sigmoid`, … | — |
 //! | [`Sequential`] | `nn.Sequential` (children `0`, `1`, …) | its children's |
 //!
-//! The layers still to come fit the same trait: an embedding or a VQ codebook is a
-//! layer whose parameter is the table (`codebook.weight`) and whose forward reads row
-//! indices; an LSTM registers `weight_ih_l0`, `weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0`
+//! [`Codebook`] (VQ-VAE's `quantizer.embedding`, with optional EMA buffers) replaces
+//! each row by its nearest code. The layers still to come fit the same trait: an LSTM
+//! registers `weight_ih_l0`, `weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0`
 //! and reads a sequence laid out along the row.
 //!
 //! Buffers (running statistics) are saved with the model but no optimiser moves them;
 //! they are `EntryKind::Parameter` entries that [`Module::parameters`] leaves out, so
 //! the trainer uploads, downloads and checkpoints them with the weights.
 
+pub mod codebook;
 pub mod init;
 mod layers;
 mod norm;
 
+pub use codebook::Codebook;
 pub use layers::{Act, Conv2d, Linear, Pool2d, Sequential, Upsample};
 pub use norm::BatchNorm;
 

@@ -416,6 +416,10 @@ impl Task for AutoencoderTask<'_> {
     fn uses_rng(&self) -> bool {
         self.model.uses_rng(&self.cfg.regularization)
     }
+    fn state_updates(&self, g: &mut Graph, _phase: usize, batch: &Batch) -> Result<(), TrainError> {
+        self.model
+            .state_updates(g, batch.x, &self.cfg.regularization, batch.rng)
+    }
     /// Validation measures the kind's [`Autoencoder::eval_objective`]: the clean
     /// reconstruction in inference mode, and the penalties where the kind has them.
     fn objective(
