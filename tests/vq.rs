@@ -288,6 +288,44 @@ fn a_vq_vae_trains_on_digits_and_reports_its_codes() {
 }
 
 #[test]
+fn the_cli_refuses_a_codebook_larger_than_the_data() {
+    // Two 28×28 images give 2 × 7 × 7 = 98 vectors, fewer than 128 codes.
+    let dir = std::env::temp_dir().join(format!("aegpu-vq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("two.csv");
+    let header: Vec<String> = (0..784).map(|i| format!("p{i}")).collect();
+    let row: Vec<String> = (0..784).map(|i| ((i * 7) % 256).to_string()).collect();
+    let text = format!(
+        "{}\n{}\n{}\n",
+        header.join(","),
+        row.join(","),
+        row.join(",")
+    );
+    std::fs::write(&csv, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aegpu"))
+        .args([
+            "train",
+            "--data",
+            csv.to_str().unwrap(),
+            "--model",
+            "vq",
+            "--backend",
+            "cpu",
+        ])
+        .args([
+            "--batch",
+            "2",
+            "--out",
+            dir.join("m.safetensors").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("only 98 vectors"), "{err}");
+}
+
+#[test]
 fn the_cli_refuses_a_codebook_of_one_code_and_a_decay_outside_zero_one() {
     for (flag, value, says) in [
         ("--codes", "1", "at least 2 codes"),

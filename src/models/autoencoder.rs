@@ -96,6 +96,12 @@ pub trait Autoencoder: AsAny {
         Ok(Objective::single(RECONSTRUCTION, value))
     }
 
+    /// Refuses training data the model cannot learn from (`rows` training rows): a
+    /// codebook with more codes than the data has vectors, say. Nothing by default.
+    fn check_data(&self, _rows: usize) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Appends side effects that end a training step, after the optimiser's updates
     /// and reading what they wrote (a VQ codebook's moving averages and restarts); see
     /// [`crate::train::Task::state_updates`]. Nothing by default.

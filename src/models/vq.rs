@@ -459,6 +459,17 @@ impl Autoencoder for VqAutoencoder {
     fn uses_rng(&self, _reg: &Regularization) -> bool {
         self.config.restart
     }
+    fn check_data(&self, rows: usize) -> Result<(), String> {
+        let vectors = rows * self.latent.height * self.latent.width;
+        if vectors < self.config.codes {
+            return Err(format!(
+                "the codebook has {} codes but the {rows} training images give only {vectors} \
+                 vectors to quantise: use fewer --codes",
+                self.config.codes
+            ));
+        }
+        Ok(())
+    }
     fn objective(
         &self,
         g: &mut Graph,

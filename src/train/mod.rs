@@ -334,6 +334,7 @@ pub fn fit_with(
     model
         .validate_regularization(&cfg.regularization)
         .map_err(TrainError::Config)?;
+    model.check_data(train.rows).map_err(TrainError::Config)?;
     if cfg.loss == Loss::BceWithLogits
         && model.output_activation() != crate::ops::Activation::Sigmoid
     {
