@@ -325,6 +325,17 @@ pub fn fit_with(
         early_stop: cfg.early_stop,
         monitor: cfg.monitor.clone(),
     };
+    if let Some(mut task) = model.training_task(cfg) {
+        return trainer::train(
+            task.as_mut(),
+            backend,
+            train,
+            validation,
+            &settings,
+            control,
+            on_progress,
+        );
+    }
     let mut task = AutoencoderTask { model, cfg };
     trainer::train(
         &mut task,
