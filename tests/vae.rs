@@ -746,7 +746,7 @@ fn cli_refuses_bad_sampling_and_evaluation_requests() {
             "--backend",
             "cpu",
         ]),
-        "--nll-samples needs a VAE",
+        "--nll-samples and --binarize need a VAE",
     );
     assert_one_line_error(
         &aegpu(&[

@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::cli::{load_data, BackendArgs, CliError, DataArgs};
 use crate::data::{Dataset, RowSink, RowStream, Scaler};
-use crate::models::vae::evaluate_vae;
+use crate::models::vae::{self, evaluate_vae};
 use crate::models::{downcast_ref, registry, Autoencoder, DenseAutoencoder, Vae};
 use crate::train::{code_report, evaluate, run_rows, RowOutput};
 
@@ -36,9 +36,14 @@ pub struct EvalArgs {
     /// (the IWAE bound; without it, the ELBO from one draw).
     #[arg(long, value_name = "K")]
     nll_samples: Option<usize>,
-    /// VAE: the seed of the importance samples.
+    /// VAE: the seed of the importance samples (and of `--binarize`).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// VAE: measure on a fixed binarisation of the data (each value x becomes 1 with
+    /// probability x, drawn with `--seed`): the test set of a model trained with
+    /// `--binarize`.
+    #[arg(long)]
+    binarize: bool,
 }
 
 #[derive(Args, Debug)]
@@ -120,9 +125,9 @@ pub fn eval(a: EvalArgs) -> Result<(), CliError> {
     if let Some(vae) = downcast_ref::<Vae>(model.as_ref()) {
         return eval_vae(&a, vae, &data);
     }
-    if a.nll_samples.is_some() {
+    if a.nll_samples.is_some() || a.binarize {
         return Err(format!(
-            "--nll-samples needs a VAE; {} is a {} model",
+            "--nll-samples and --binarize need a VAE; {} is a {} model",
             a.input.model.display(),
             model.kind()
         )
@@ -174,6 +179,13 @@ fn eval_vae(a: &EvalArgs, model: &Vae, data: &Dataset) -> Result<(), CliError> {
         Some(0) => return Err("--nll-samples must be at least 1 (0 draws bound nothing)".into()),
         Some(k) => k,
         None => 1,
+    };
+    let binarized;
+    let data = if a.binarize {
+        binarized = vae::binarized(data, a.seed)?;
+        &binarized
+    } else {
+        data
     };
     let mut selected = a.input.backend.open()?;
     let backend = selected.backend.as_mut();

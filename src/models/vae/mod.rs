@@ -126,6 +126,9 @@ impl FromStr for DecoderFamily {
     }
 }
 
+/// A dense layer's (fan_in, fan_out).
+type Sides = (usize, usize);
+
 /// Everything needed to rebuild the network and its objective; saved as JSON in the
 /// model file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -229,7 +232,7 @@ impl VaeConfig {
 
     /// The (fan_in, fan_out) of the encoder's hidden layers and of the decoder's layers
     /// (hidden ones, then the output).
-    fn layer_sides(&self) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+    fn layer_sides(&self) -> (Vec<Sides>, Vec<Sides>) {
         let mut encoder = vec![];
         let mut width = self.input + self.classes;
         for &h in &self.hidden {
