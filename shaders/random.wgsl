@@ -7,6 +7,7 @@
 //   NOISE = 1  mask         out = u0 < p ? 0 : x
 //   NOISE = 2  salt-pepper  out = u0 < p ? (u1 < ½ ? low : high) : x
 //   NOISE = 3  dropout      out = u0 < p ? 0 : x · scale   (scale = 1/(1 − p), from the host)
+//   NOISE = 4  binarize     out = u0 < x ? 1 : 0           (a Bernoulli(x) draw)
 // The words are integer arithmetic identical to the Rust, bit for bit: WGSL has no u64,
 // so Philox's 32×32→64-bit products are assembled from 16-bit halves. The uniforms
 // are exact (a 24-bit integer times 2⁻²⁴), so every comparison matches the CPU's.
@@ -106,6 +107,8 @@ fn noise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let hit = to_uniform(w.x) < params.p;
     if (NOISE == 0u) {
         out[i] = x + params.sigma * gaussian(w.x, w.y);
+    } else if (NOISE == 4u) {
+        out[i] = select(0.0, 1.0, to_uniform(w.x) < x);
     } else if (NOISE == 2u) {
         let level = select(params.high, params.low, to_uniform(w.y) < 0.5);
         out[i] = select(x, level, hit);

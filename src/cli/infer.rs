@@ -6,7 +6,8 @@ use clap::Args;
 
 use crate::cli::{load_data, BackendArgs, CliError, DataArgs};
 use crate::data::{Dataset, RowSink, RowStream, Scaler};
-use crate::models::{downcast_ref, registry, Autoencoder, DenseAutoencoder};
+use crate::models::vae::{self, evaluate_vae};
+use crate::models::{downcast_ref, registry, Autoencoder, DenseAutoencoder, Vae};
 use crate::train::{code_report, evaluate, run_rows, RowOutput};
 
 /// A saved model applied to some data on some backend.
@@ -31,6 +32,18 @@ pub struct EvalArgs {
     /// Random directions of the finite-difference Jacobian estimate (deep encoders).
     #[arg(long, default_value_t = 16)]
     directions: usize,
+    /// VAE: the negative log-likelihood by importance sampling with K draws per row
+    /// (the IWAE bound; without it, the ELBO from one draw).
+    #[arg(long, value_name = "K")]
+    nll_samples: Option<usize>,
+    /// VAE: the seed of the importance samples (and of `--binarize`).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// VAE: measure on a fixed binarisation of the data (each value x becomes 1 with
+    /// probability x, drawn with `--seed`): the test set of a model trained with
+    /// `--binarize`.
+    #[arg(long)]
+    binarize: bool,
 }
 
 #[derive(Args, Debug)]
@@ -109,6 +122,17 @@ pub(super) fn load_scaled(
 
 pub fn eval(a: EvalArgs) -> Result<(), CliError> {
     let (model, _, data) = load(&a.input.model, &a.input.data)?;
+    if let Some(vae) = downcast_ref::<Vae>(model.as_ref()) {
+        return eval_vae(&a, vae, &data);
+    }
+    if a.nll_samples.is_some() || a.binarize {
+        return Err(format!(
+            "--nll-samples and --binarize need a VAE; {} is a {} model",
+            a.input.model.display(),
+            model.kind()
+        )
+        .into());
+    }
     let mut selected = a.input.backend.open()?;
     let backend = selected.backend.as_mut();
     backend.upload_store(model.store())?;
@@ -142,6 +166,60 @@ pub fn eval(a: EvalArgs) -> Result<(), CliError> {
                 "; mean code activation {:.4}; encoder Jacobian ‖J‖²_F {:.4} ({})",
                 codes.mean_code_activation, codes.jacobian_fro2, codes.jacobian_method
             );
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// `eval` of a VAE: the ELBO and its terms, the IWAE bound with `--nll-samples` draws,
+/// the active units (and the MSE/BCE of its mean reconstruction when unconditional).
+fn eval_vae(a: &EvalArgs, model: &Vae, data: &Dataset) -> Result<(), CliError> {
+    let samples = match a.nll_samples {
+        Some(0) => return Err("--nll-samples must be at least 1 (0 draws bound nothing)".into()),
+        Some(k) => k,
+        None => 1,
+    };
+    let binarized;
+    let data = if a.binarize {
+        binarized = vae::binarized(data, a.seed)?;
+        &binarized
+    } else {
+        data
+    };
+    let mut selected = a.input.backend.open()?;
+    let backend = selected.backend.as_mut();
+    let r = evaluate_vae(model, backend, data, samples, a.seed)?;
+    let recon = match model.config.is_conditional() {
+        false => Some(evaluate(model, backend, data)?),
+        true => None,
+    };
+    if a.json {
+        let mut out = serde_json::to_value(&r)?;
+        out["kind"] = model.kind().into();
+        out["backend"] = backend.describe().into();
+        if a.nll_samples.is_none() {
+            out["nll"] = serde_json::Value::Null;
+        }
+        if let Some(t) = &recon {
+            out["test_mse"] = t.mse.into();
+            out["test_bce"] = t.bce.into();
+        }
+        println!("{out}");
+    } else {
+        let mut line = format!(
+            "{} rows: ELBO {:.2} nats (reconstruction {:.2}, KL {:.2})",
+            r.rows, r.elbo, r.reconstruction, r.kl
+        );
+        if a.nll_samples.is_some() {
+            line += &format!("; NLL ≤ {:.2} nats (IWAE, k = {})", r.nll, r.samples);
+        }
+        line += &format!(
+            "; {} of {} latent units active",
+            r.active_units, model.config.latent
+        );
+        if let Some(t) = &recon {
+            line += &format!("; mean reconstruction MSE {:.5}, BCE {:.5}", t.mse, t.bce);
         }
         println!("{line}");
     }

@@ -12,6 +12,7 @@ mod plot;
 mod pretrain;
 mod progress;
 mod run_control;
+mod sample;
 mod search;
 mod train;
 
@@ -65,6 +66,9 @@ enum Command {
     Outliers(outliers::OutliersArgs),
     /// The k nearest index rows of each query row, compared by their codes.
     Search(search::SearchArgs),
+    /// New rows from a generative model (VAE): prior draws (`--label` for a
+    /// conditional one), `--interpolate I,J` or `--manifold SIDE`, as PNG or .npy.
+    Sample(sample::SampleArgs),
     /// List GPU adapters with their limits, and what `--backend auto` would pick; or
     /// describe a saved model (`--model FILE`).
     Info(info::InfoArgs),
@@ -155,6 +159,7 @@ pub fn main() -> ExitCode {
         Command::Plot(a) => plot::run(a),
         Command::Outliers(a) => outliers::run(a),
         Command::Search(a) => search::run(a),
+        Command::Sample(a) => sample::run(a),
         Command::Info(a) => info::run(a),
     };
     match result {

@@ -15,7 +15,7 @@ use crate::cli::run_control::{interrupted_message, RunArgs};
 use crate::cli::{load_data, BackendArgs, CliError, DataArgs};
 use crate::data::{train_validation_split, Dataset, Scaler, Scaling};
 use crate::models::registry::{self, BuildContext};
-use crate::models::Autoencoder;
+use crate::models::{downcast_ref, Autoencoder, Vae};
 use crate::train::{evaluate, fit_with, TrainReport};
 
 /// Where the training, validation and test data come from, and how they are scaled.
@@ -134,6 +134,7 @@ pub fn run(a: TrainArgs, flags: &ArgMatches) -> Result<(), CliError> {
         cols: data.train.cols,
         seed: a.fit.seed,
         regularization: &regularization,
+        labels: data.train.labels.as_deref(),
     };
     let mut model = (kind.build)(flags, &context)?;
     model.validate_regularization(&regularization)?;
@@ -228,9 +229,12 @@ pub fn finish(
     }
     model.save(&output.out, &meta)?;
 
+    // A conditional VAE reconstructs only with labels: its test figures come from
+    // `aegpu eval`.
+    let conditional = downcast_ref::<Vae>(model).is_some_and(|v| v.config.is_conditional());
     let test_report = match &data.test {
-        Some(t) => Some(evaluate(model, backend, t)?),
-        None => None,
+        Some(t) if !conditional => Some(evaluate(model, backend, t)?),
+        _ => None,
     };
     let mut out = serde_json::json!({
         "backend": backend.describe(),

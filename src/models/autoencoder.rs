@@ -173,6 +173,16 @@ pub trait Autoencoder: AsAny {
         )
     }
 
+    /// The training task of a kind whose step is not the default one (one phase on
+    /// [`Autoencoder::objective`]): a VAE's β warm-up phases and label targets. `fit`
+    /// runs it when given.
+    fn training_task<'a>(
+        &'a mut self,
+        _cfg: &'a crate::train::TrainConfig,
+    ) -> Option<Box<dyn crate::train::Task + 'a>> {
+        None
+    }
+
     fn parameter_count(&self) -> usize {
         self.parameters()
             .iter()

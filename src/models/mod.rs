@@ -2,7 +2,7 @@
 //! all behind the [`Autoencoder`] trait the training loops use, and each listed once in
 //! [`registry::KINDS`] (which the command line and the loaders ask): the dense
 //! (undercomplete / deep / tied), the strided convolutional and the pooling
-//! convolutional autoencoder. The classifier is a model too, but not an autoencoder.
+//! convolutional autoencoder, and the variational autoencoder (β, conditional). The classifier is a model too, but not an autoencoder.
 
 pub mod args;
 pub mod autoencoder;
@@ -12,12 +12,14 @@ pub mod conv_pool;
 pub mod dense;
 pub(crate) mod file;
 pub mod registry;
+pub mod vae;
 pub mod vq;
 
 pub use autoencoder::{downcast_mut, downcast_ref, Autoencoder};
 pub use classifier::{Classifier, ClassifierConfig};
 pub use conv::{ConvAutoencoder, ConvConfig, Upsampling};
 pub use dense::{DenseAutoencoder, DenseConfig, LayerHook, MAX_PARAMETERS};
+pub use vae::{Likelihood, Vae, VaeConfig};
 
 use crate::io::IoError;
 

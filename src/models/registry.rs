@@ -11,11 +11,17 @@ use clap::{ArgMatches, Command};
 
 use crate::io::{load_safetensors, NamedTensor};
 use crate::models::file::incompatible;
-use crate::models::{conv, conv_pool, dense, vq, Autoencoder, ModelError};
+use crate::models::{conv, conv_pool, dense, vae, vq, Autoencoder, ModelError};
 use crate::train::Regularization;
 
 /// Every kind `aegpu` knows, the default (`--model` unset) first.
-pub static KINDS: &[Kind] = &[dense::KIND, conv::KIND, conv_pool::KIND, vq::KIND];
+pub static KINDS: &[Kind] = &[
+    dense::KIND,
+    conv::KIND,
+    conv_pool::KIND,
+    vae::KIND,
+    vq::KIND,
+];
 
 /// What `aegpu train` knows when it builds a fresh model from its flags.
 pub struct BuildContext<'a> {
@@ -25,6 +31,8 @@ pub struct BuildContext<'a> {
     pub cols: usize,
     pub seed: u64,
     pub regularization: &'a Regularization,
+    /// The training rows' labels, when the data has them (a conditional kind reads them).
+    pub labels: Option<&'a [u32]>,
 }
 
 /// A freshly built model, or why the flags do not make one.

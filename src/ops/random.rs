@@ -43,6 +43,14 @@
 //!                                                               dx = Mask { p }(dy)
 //! Dropout { p }                y = u₀ < p ? 0 : x · s           dx = Dropout { p }(dy)
 //!                              (s = 1/(1 − p), rounded to f32 once, on the host)
+//! Binarize                     y = u₀ < x ? 1 : 0               not differentiable
+//! ```
+//!
+//! Binarize draws a Bernoulli(x) pixel for x ∈ [0, 1]: a fresh binarisation of grey
+//! data every time a row is drawn (dynamic binarisation of MNIST, Salakhutdinov &
+//! Murray 2008, used to train VAEs); its operand is data, so it has no gradient.
+//!
+//! ```text
 //! ```
 //!
 //! Every selection uses u₀ < p, so the backward op, run on the same stream and feed,
@@ -219,7 +227,8 @@ pub fn gaussian(w0: u32, w1: u32) -> f32 {
 }
 
 /// A kind of noise, with its parameters. The CLI spells them `gaussian:σ`, `mask:p`,
-/// `salt-pepper:p` (low 0, high 1) or `salt-pepper:p:low:high`, and `dropout:p`.
+/// `salt-pepper:p` (low 0, high 1) or `salt-pepper:p:low:high`, `dropout:p` and
+/// `binarize`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Noise {
@@ -233,6 +242,8 @@ pub enum Noise {
     /// Inverted dropout: each element zeroed with probability `p`, the others scaled
     /// by 1/(1 − p) so the expectation is unchanged.
     Dropout { p: f32 },
+    /// Each element becomes 1 with probability x (clamped to [0, 1]), else 0.
+    Binarize,
 }
 
 impl Noise {
@@ -243,6 +254,7 @@ impl Noise {
             Noise::Mask { .. } => 1,
             Noise::SaltPepper { .. } => 2,
             Noise::Dropout { .. } => 3,
+            Noise::Binarize => 4,
         }
     }
 
@@ -267,6 +279,7 @@ impl Noise {
             }
             Noise::Mask { p } => probability("masking", p),
             Noise::Dropout { p } => probability("dropout", p),
+            Noise::Binarize => Ok(()),
             Noise::SaltPepper { p, low, high } => {
                 probability("salt-and-pepper", p)?;
                 if low.is_finite() && high.is_finite() {
@@ -339,6 +352,13 @@ impl Noise {
                     x * T::from_f32(self.keep_scale())
                 }
             }
+            Noise::Binarize => {
+                if T::from_f32(to_uniform(w[0])) < x {
+                    T::one()
+                } else {
+                    T::zero()
+                }
+            }
         }
     }
 
@@ -381,6 +401,12 @@ impl Noise {
                 },
                 &[dout, rng],
             )?,
+            Noise::Binarize => {
+                return Err(GraphError::NotDifferentiable {
+                    op: "binarize noise".into(),
+                    detail: "a Bernoulli draw of data has no gradient".into(),
+                })
+            }
         };
         Ok(vec![Some(dx), None])
     }
@@ -396,6 +422,7 @@ impl fmt::Display for Noise {
             }
             Noise::SaltPepper { p, low, high } => write!(f, "salt-pepper:{p}:{low}:{high}"),
             Noise::Dropout { p } => write!(f, "dropout:{p}"),
+            Noise::Binarize => write!(f, "binarize"),
         }
     }
 }
@@ -404,7 +431,8 @@ impl FromStr for Noise {
     type Err = String;
     /// `gaussian:σ`, `mask:p`, `salt-pepper:p` or `salt-pepper:p:low:high`, `dropout:p`.
     fn from_str(s: &str) -> Result<Self, String> {
-        const EXPECTED: &str = "gaussian:σ, mask:p, salt-pepper:p[:low:high] or dropout:p";
+        const EXPECTED: &str =
+            "gaussian:σ, mask:p, salt-pepper:p[:low:high], dropout:p or binarize";
         let s = s.trim().to_ascii_lowercase();
         let mut parts = s.split(':');
         let name = parts.next().unwrap_or_default();
@@ -424,6 +452,7 @@ impl FromStr for Noise {
             ("dropout", [p]) => Noise::Dropout {
                 p: number("probability", p)?,
             },
+            ("binarize", []) => Noise::Binarize,
             ("salt-pepper" | "salt_pepper", [p]) => Noise::SaltPepper {
                 p: number("probability", p)?,
                 low: 0.0,

@@ -356,6 +356,17 @@ pub fn fit_with(
             "L-BFGS needs a deterministic objective: no input noise and no dropout".into(),
         ));
     }
+    if let Some(mut task) = model.training_task(cfg) {
+        return trainer::train(
+            task.as_mut(),
+            backend,
+            train,
+            validation,
+            &settings,
+            control,
+            on_progress,
+        );
+    }
     let mut task = AutoencoderTask { model, cfg };
     trainer::train(
         &mut task,

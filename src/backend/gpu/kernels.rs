@@ -582,6 +582,7 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
                 Noise::Mask { p } => [p, 0.0, 1.0, 0.0, 0.0],
                 Noise::SaltPepper { p, low, high } => [p, 0.0, 1.0, low, high],
                 Noise::Dropout { p } => [p, 0.0, noise.keep_scale(), 0.0, 0.0],
+                Noise::Binarize => [0.0, 0.0, 1.0, 0.0, 0.0],
             };
             kernel(
                 Shader::Random,

@@ -1,0 +1,123 @@
+//! A 784-400-40 Bernoulli VAE on binarised MNIST, on the CPU backend: dynamic
+//! binarisation while training (a fresh Bernoulli draw of every pixel each time a
+//! digit is drawn), the 10,000 test digits binarised once with seed 0. Prints, against
+//! epochs, the test NLL by importance sampling (IWAE bound, k = 50 draws a digit;
+//! k = `FINAL_K` after the last epoch), the test ELBO and its KL term, and the active
+//! latent units; writes 64 prior samples as `vae-samples.png`.
+//!
+//! ```text
+//! cargo run --release --example vae_mnist [-- EPOCHS [FINAL_K]]     (default 40, 500)
+//! ```
+//!
+//! Adam 1e-3, batch 100, relu hidden layer, β = 1 (no warm-up), seed 0. Measured with
+//! `cargo run --release --example vae_mnist` (40 epochs, final k = 500) on 2 cores
+//! shared with two other jobs: 1,418 s in all, evaluations included (about 9,000
+//! digits/s while training alone):
+//!
+//! ```text
+//! epoch | test NLL (k=50) | test ELBO | KL    | active units | train −ELBO
+//!     1 |          120.43 |   -127.01 | 25.72 |           40 |      161.06
+//!     2 |          108.02 |   -113.64 | 27.37 |           40 |      120.35
+//!     5 |          100.00 |   -105.09 | 29.10 |           40 |      106.70
+//!    10 |           96.59 |   -101.48 | 29.20 |           35 |      102.53
+//!    20 |           94.72 |    -99.52 | 29.48 |           32 |      100.09
+//!    30 |           93.95 |    -98.93 | 29.48 |           29 |       99.09
+//!    40 |           93.26 |    -98.34 | 28.88 |           29 |       98.51
+//! after 40 epochs: test NLL ≤ 92.35 nats (IWAE, k = 500), ELBO -98.33
+//! (reconstruction 69.44, KL 28.88), 29 of 40 units active
+//! ```
+//!
+//! The issue's aim is below 89 nats; anchors: pythae's reproduction 89.78 (static
+//! binarisation, 500 epochs, k = 200 × 5), Burda et al.'s VAE 86.76 (dynamic, 3,280
+//! epochs, k = 5,000). This 40-epoch run stops at 92.35 nats and is still falling
+//! (0.7 nats over its last 10 epochs): it does not reach the aim. No PyTorch
+//! side-by-side: torch is not installed on the machine that measured this.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use aegpu::backend::cpu::CpuBackend;
+use aegpu::data::{bundled_mnist_dir, load_mnist, Split};
+use aegpu::imaging::ImageShape;
+use aegpu::models::vae::{binarized, evaluate_vae, sample, save_image_grid, Vae, VaeConfig};
+use aegpu::train::{fit_with, Checkpoint, RunControl, TrainConfig};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let arg = |i: usize, default: usize| {
+        std::env::args()
+            .nth(i)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(default)
+    };
+    let (epochs, final_k) = (arg(1, 40), arg(2, 500));
+    let train = load_mnist(&bundled_mnist_dir(), Split::Train)?;
+    let test = binarized(&load_mnist(&bundled_mnist_dir(), Split::Test)?, 0)?;
+    let mut config = VaeConfig::new(784, &[400], 40);
+    config.binarize = true;
+    let cfg = TrainConfig {
+        batch: 100,
+        lr: 1e-3,
+        ..TrainConfig::default()
+    };
+    let dir = std::env::temp_dir().join(format!("aegpu-vae-mnist-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let checkpoint = dir.join("vae.ckpt.safetensors");
+
+    // Trained in segments, each resuming the last one's checkpoint (bit for bit the
+    // run that never stopped), with the test figures measured in between.
+    let mut at: Vec<usize> = [1, 2, 5, 10, 20, 30, 40, 60, 80, 100, 150, 200]
+        .into_iter()
+        .filter(|&e| e < epochs)
+        .collect();
+    at.push(epochs);
+    let started = Instant::now();
+    println!("epoch | test NLL (k=50) | test ELBO | KL    | active units | train −ELBO");
+    let mut model = Vae::new(config.clone(), 0)?;
+    let mut resume: Option<Checkpoint> = None;
+    for &end in &at {
+        model = Vae::new(config.clone(), 0)?;
+        let report = fit_with(
+            &mut model,
+            &mut CpuBackend::<f32>::new(),
+            &train,
+            None,
+            &TrainConfig {
+                epochs: end,
+                ..cfg.clone()
+            },
+            &RunControl {
+                checkpoint: Some(checkpoint.clone()),
+                checkpoint_at_end: true,
+                resume: resume.as_ref(),
+                ..RunControl::default()
+            },
+            &mut |_| {},
+        )?;
+        resume = Some(Checkpoint::load(&checkpoint)?);
+        let last = report.epochs.last().ok_or("no epoch trained")?;
+        let train_elbo = last.terms.values().sum::<f32>();
+        let eval = evaluate_vae(&model, &mut CpuBackend::<f32>::new(), &test, 50, 1)?;
+        println!(
+            "{end:>5} | {:>15.2} | {:>9.2} | {:>5.2} | {:>12} | {:>11.2}",
+            eval.nll, eval.elbo, eval.kl, eval.active_units, train_elbo
+        );
+    }
+    let mut cpu = CpuBackend::<f32>::new();
+    let last = evaluate_vae(&model, &mut cpu, &test, final_k, 2)?;
+    println!(
+        "after {epochs} epochs: test NLL ≤ {:.2} nats (IWAE, k = {final_k}), ELBO {:.2} \
+         (reconstruction {:.2}, KL {:.2}), {} of 40 units active; {:.0} s in all",
+        last.nll,
+        last.elbo,
+        last.reconstruction,
+        last.kl,
+        last.active_units,
+        started.elapsed().as_secs_f64()
+    );
+    let samples = sample(&model, &mut cpu, 64, None, 0)?;
+    let out = PathBuf::from("vae-samples.png");
+    save_image_grid(&out, &samples, ImageShape::new(1, 28, 28), 8)?;
+    println!("64 prior samples: {}", out.display());
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! `aegpu sample`: new rows from a generative model (a VAE): draws from the prior, a
+//! path between two inputs' codes (`--interpolate I,J --data D`) or the 2-D latent
+//! manifold (`--manifold SIDE`), written as a PNG grid or a `.npy` of rows.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use crate::cli::infer::{load_model, load_scaled};
+use crate::cli::{BackendArgs, CliError};
+use crate::data::save_npy;
+use crate::imaging::ImageShape;
+use crate::models::vae::{self, Vae};
+use crate::models::{args::parse_image_shape, downcast_ref};
+use crate::plot::guess_image_shape;
+
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    /// A generative model saved by `aegpu train --model vae`.
+    #[arg(long)]
+    model: PathBuf,
+    /// How many samples to draw from the prior.
+    #[arg(long, default_value_t = 64)]
+    n: usize,
+    /// The class to generate (a conditional VAE; without it, the classes in turn).
+    #[arg(long)]
+    label: Option<u32>,
+    /// Where to write: `.png` (a grid of images) or `.npy` (one row per sample).
+    #[arg(long)]
+    out: PathBuf,
+    /// Seed of the prior draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Images a row in the PNG grid (default: √n, rounded up).
+    #[arg(long)]
+    columns: Option<usize>,
+    /// The image in each row, CxHxW (default: guessed from a square width, e.g. 784).
+    #[arg(long)]
+    image: Option<String>,
+    /// Instead of prior draws: the decoded 2-D latent manifold, SIDE × SIDE codes with
+    /// the first two latent units over [−scale, scale] and the others 0.
+    #[arg(long, value_name = "SIDE", conflicts_with = "interpolate")]
+    manifold: Option<usize>,
+    /// The manifold's extent in each of its two units.
+    #[arg(long, default_value_t = 2.0)]
+    scale: f32,
+    /// Instead of prior draws: decode `--steps` points between the codes of rows I
+    /// and J (0-based) of `--data`.
+    #[arg(long, value_name = "I,J", value_delimiter = ',')]
+    interpolate: Option<Vec<usize>>,
+    /// The data `--interpolate` takes its two rows from.
+    #[arg(long)]
+    data: Option<String>,
+    /// Points on the interpolation path, both ends included.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+/// What the output file's extension asks for.
+enum Output {
+    Png,
+    Npy,
+}
+
+fn output_kind(path: &Path) -> Result<Output, CliError> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("png") => Ok(Output::Png),
+        Some(e) if e.eq_ignore_ascii_case("npy") => Ok(Output::Npy),
+        _ => Err(format!(
+            "--out {}: write a .png grid or a .npy of rows",
+            path.display()
+        )
+        .into()),
+    }
+}
+
+pub fn run(a: SampleArgs) -> Result<(), CliError> {
+    let output = output_kind(&a.out)?;
+    let (model, scaler) = load_model(&a.model)?;
+    let Some(vae) = downcast_ref::<Vae>(model.as_ref()) else {
+        return Err(format!(
+            "{} is a {} model, not a generative one: `aegpu sample` needs a VAE \
+             (aegpu train --model vae)",
+            a.model.display(),
+            model.kind()
+        )
+        .into());
+    };
+    vae::check_label(vae, a.label)?;
+    if a.n == 0 {
+        return Err("--n must be at least 1".into());
+    }
+    if a.data.is_some() && a.interpolate.is_none() {
+        return Err("--data is read by --interpolate only".into());
+    }
+    let shape = match (&output, &a.image) {
+        (_, Some(s)) => Some(parse_image_shape(s)?),
+        (Output::Png, None) => Some(guess_image_shape(vae.config.input).ok_or_else(|| {
+            format!(
+                "rows of {} values are not square images: give --image CxHxW or write .npy",
+                vae.config.input
+            )
+        })?),
+        (Output::Npy, None) => None,
+    };
+    if let Some(s) = shape {
+        if s.len() != vae.config.input {
+            return Err(format!(
+                "--image {s} needs {} values a row, the model makes {}",
+                s.len(),
+                vae.config.input
+            )
+            .into());
+        }
+    }
+    let mut selected = a.backend.open()?;
+    let backend = selected.backend.as_mut();
+    let (rows, columns) = if let Some(side) = a.manifold {
+        let rows = vae::manifold_grid(vae, backend, side, a.scale, a.label)?;
+        (rows, side)
+    } else if let Some(ends) = &a.interpolate {
+        let spec = a
+            .data
+            .as_deref()
+            .ok_or("--interpolate I,J takes its rows from --data")?;
+        let data = load_scaled(vae, scaler.as_ref(), &a.model, spec, &None)?;
+        let &[i, j] = ends.as_slice() else {
+            return Err("--interpolate takes two row numbers, I,J".into());
+        };
+        if i >= data.rows || j >= data.rows {
+            return Err(format!(
+                "--interpolate {i},{j}: {spec} has {} rows (0–{})",
+                data.rows,
+                data.rows - 1
+            )
+            .into());
+        }
+        let rows = vae::interpolate(vae, backend, data.row(i), data.row(j), a.steps, a.label)?;
+        (rows, a.steps)
+    } else {
+        let rows = vae::sample(vae, backend, a.n, a.label, a.seed)?;
+        let columns = (a.n as f64).sqrt().ceil() as usize;
+        (rows, columns)
+    };
+    let mut rows = rows;
+    // Samples go back to the data's own units.
+    if let Some(s) = &scaler {
+        for row in rows.chunks_mut(vae.config.input) {
+            s.invert_row(row);
+        }
+    }
+    let count = rows.len() / vae.config.input;
+    match output {
+        Output::Npy => save_npy(&a.out, count, vae.config.input, &rows)?,
+        Output::Png => {
+            let shape: ImageShape = shape.ok_or("no image shape")?;
+            vae::save_image_grid(&a.out, &rows, shape, a.columns.unwrap_or(columns))?;
+        }
+    }
+    eprintln!("wrote {count} samples to {}", a.out.display());
+    Ok(())
+}

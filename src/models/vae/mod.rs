@@ -1,0 +1,920 @@
+//! The variational autoencoder (Kingma & Welling 2014): a dense Gaussian encoder
+//! q(z|x) = N(μ(x), diag exp(logvar(x))), a decoder p(x|z) that is a distribution
+//! (Bernoulli on logits, or Gaussian with a fixed or learned variance), and the prior
+//! p(z) = N(0, I). Training minimises the negative ELBO per example, with β weighting
+//! the KL term (β-VAE, Higgins et al. 2017) and an optional linear warm-up of β over
+//! the first epochs (Bowman et al. 2016; Sønderby et al. 2016):
+//!
+//! ```text
+//! z = μ + exp(½ logvar) ⊙ ε,  ε ~ N(0, I) from Philox (stream `vae/epsilon`)
+//! reconstruction = −log p(x|z)        Bernoulli: Σ_j BCE(l_j, x_j)
+//!                                     Gaussian:  Σ_j (x_j − μ_j)²/(2σ_j²) + ½ log(2πσ_j²)
+//! kl = KL(q(z|x) ‖ N(0, I)) = ½ Σ_u (μ_u² + exp(logvar_u) − logvar_u − 1)
+//! loss = reconstruction + β_e · kl,   β_e = β · min(1, (e − 1)/W) with W warm-up epochs
+//! ```
+//!
+//! both terms averaged over the batch's rows and reported per epoch as `reconstruction`
+//! and `kl` (nats per example; their sum is the negative ELBO). A conditional VAE
+//! (Sohn et al. 2015) concatenates the one-hot label to the encoder's input and to the
+//! decoder's: the trainer keeps the one-hot labels resident as the task's targets.
+//!
+//! Parameters: `encoder.{i}` (hidden layers), `encoder.mean`, `encoder.log_var`,
+//! `decoder.{j}` (hidden layers, then the output layer), and `decoder.log_var`
+//! ([1, input], a learned Gaussian variance). Evaluation (ELBO, the IWAE bound on
+//! −log p(x), active units) is in [`eval`]; sampling, interpolation and the manifold
+//! grid in [`generate`]; the training task (β warm-up, labels) in [`task`].
+
+pub mod eval;
+pub mod generate;
+pub mod task;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use clap::{ArgMatches, Args, FromArgMatches};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::graph::{EntryId, Graph, GraphError, ParamStore, Shape, ValueId};
+use crate::io::NamedTensor;
+use crate::models::args::ActivationArgs;
+use crate::models::file::{find_parameters, read_kind, restore};
+use crate::models::registry::{BuildContext, Built, Kind};
+use crate::models::{Autoencoder, ModelError, MAX_PARAMETERS};
+use crate::nn::{init::Init, Forward, Linear, Mode, Module, Scope};
+use crate::ops::random::{Noise, Streams};
+use crate::ops::{Activation, Axis, BinaryOp, Loss, Op, Reduce, ReduceKind, UnaryOp};
+use crate::train::objective::{Objective, RECONSTRUCTION};
+use crate::train::{Regularization, TrainError};
+
+pub use eval::{
+    active_units, binarized, evaluate_vae, log_mean_exp, VaeEvaluation, ACTIVE_UNIT_THRESHOLD,
+};
+pub use generate::{
+    check_label, decode_latents, encode_means, interpolate, manifold_grid, sample, save_image_grid,
+};
+pub use task::{fit_vae, one_hot_labels};
+
+/// The name of the KL term.
+pub const KL: &str = "kl";
+
+/// The random stream of the reparameterisation's ε.
+pub const EPSILON_STREAM: &str = "vae/epsilon";
+
+/// The random stream of dynamic binarisation.
+pub const BINARIZE_STREAM: &str = "vae/binarize";
+
+/// ½ ln(2π).
+const HALF_LN_2PI: f32 = 0.918_938_5;
+
+/// The decoder's distribution p(x|z).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Likelihood {
+    /// Bernoulli on the output logits (data in [0, 1], binarised or grey).
+    Bernoulli,
+    /// Gaussian around the output with standard deviation `sigma`; with `learned`, a
+    /// log-variance per input column is trained, starting at ln σ².
+    Gaussian { sigma: f32, learned: bool },
+}
+
+impl Likelihood {
+    /// The activation that turns the output layer into the decoder's mean.
+    pub fn mean_activation(self) -> Activation {
+        match self {
+            Likelihood::Bernoulli => Activation::Sigmoid,
+            Likelihood::Gaussian { .. } => Activation::Linear,
+        }
+    }
+}
+
+impl fmt::Display for Likelihood {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Likelihood::Bernoulli => write!(f, "bernoulli"),
+            Likelihood::Gaussian { sigma, learned } => {
+                write!(
+                    f,
+                    "gaussian σ {sigma}{}",
+                    if learned { " learned" } else { "" }
+                )
+            }
+        }
+    }
+}
+
+/// `--likelihood`: the family of the decoder's p(x|z).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecoderFamily {
+    Bernoulli,
+    Gaussian,
+}
+
+impl FromStr for DecoderFamily {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "bernoulli" => Ok(DecoderFamily::Bernoulli),
+            "gaussian" => Ok(DecoderFamily::Gaussian),
+            _ => Err(format!(
+                "unknown decoder `{s}` (expected bernoulli or gaussian)"
+            )),
+        }
+    }
+}
+
+/// A dense layer's (fan_in, fan_out).
+type Sides = (usize, usize);
+
+/// Everything needed to rebuild the network and its objective; saved as JSON in the
+/// model file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VaeConfig {
+    /// Values per input row.
+    pub input: usize,
+    /// Hidden widths of the encoder (the decoder mirrors them), e.g. `[400]`.
+    pub hidden: Vec<usize>,
+    /// Latent units.
+    pub latent: usize,
+    /// Activation of the hidden layers.
+    pub activation: Activation,
+    pub likelihood: Likelihood,
+    /// Label classes of a conditional VAE; 0 for an unconditional one.
+    pub classes: usize,
+    /// The weight of the KL term.
+    pub beta: f32,
+    /// Epochs over which β rises linearly from 0 (0: none).
+    pub beta_warmup: usize,
+    /// Dynamic binarisation while training: every time a row is drawn its values are
+    /// replaced by Bernoulli draws of them (stream `vae/binarize`), so grey MNIST
+    /// trains a model of binarised digits without a fixed binarisation to overfit.
+    #[serde(default)]
+    pub binarize: bool,
+    pub init: Init,
+}
+
+impl VaeConfig {
+    /// A `input → hidden… → latent` Bernoulli VAE, relu hidden layers, β = 1, no
+    /// warm-up, unconditional.
+    pub fn new(input: usize, hidden: &[usize], latent: usize) -> Self {
+        VaeConfig {
+            input,
+            hidden: hidden.to_vec(),
+            latent,
+            activation: Activation::Relu,
+            likelihood: Likelihood::Bernoulli,
+            classes: 0,
+            beta: 1.0,
+            beta_warmup: 0,
+            binarize: false,
+            init: Init::Glorot,
+        }
+    }
+
+    pub fn is_conditional(&self) -> bool {
+        self.classes > 0
+    }
+
+    /// β in epoch `epoch` (1-based): β·min(1, (epoch − 1)/W).
+    pub fn beta_at(&self, epoch: usize) -> f32 {
+        if self.beta_warmup == 0 || epoch > self.beta_warmup {
+            self.beta
+        } else {
+            self.beta * (epoch.saturating_sub(1) as f32 / self.beta_warmup as f32)
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let bad = |m: String| Err(ModelError::Config(m));
+        if self.input == 0 || self.latent == 0 {
+            return bad(format!(
+                "a VAE needs inputs and latent units, got {} inputs and {} latent",
+                self.input, self.latent
+            ));
+        }
+        if self.hidden.contains(&0) {
+            return bad(format!("a hidden width is zero in {:?}", self.hidden));
+        }
+        if !(self.beta >= 0.0 && self.beta.is_finite()) {
+            return bad(format!("β must be finite and ≥ 0, got {}", self.beta));
+        }
+        if let Activation::LeakyRelu { alpha } = self.activation {
+            if !(alpha.is_finite() && alpha >= 0.0) {
+                return bad(format!(
+                    "leaky_relu slope must be finite and ≥ 0, got {alpha}"
+                ));
+            }
+        }
+        if let Likelihood::Gaussian { sigma, .. } = self.likelihood {
+            if !(sigma > 0.0 && sigma.is_finite()) {
+                return bad(format!(
+                    "the Gaussian decoder's σ must be finite and > 0, got {sigma}"
+                ));
+            }
+        }
+        let total = self
+            .parameter_shapes()
+            .iter()
+            .try_fold(0usize, |sum, (_, s)| {
+                s.rows.checked_mul(s.cols).and_then(|n| sum.checked_add(n))
+            });
+        match total {
+            Some(n) if n <= MAX_PARAMETERS => Ok(()),
+            _ => bad(format!(
+                "hidden {:?} and latent {} need more than {MAX_PARAMETERS} parameters",
+                self.hidden, self.latent
+            )),
+        }
+    }
+
+    /// The (fan_in, fan_out) of the encoder's hidden layers and of the decoder's layers
+    /// (hidden ones, then the output).
+    fn layer_sides(&self) -> (Vec<Sides>, Vec<Sides>) {
+        let mut encoder = vec![];
+        let mut width = self.input + self.classes;
+        for &h in &self.hidden {
+            encoder.push((width, h));
+            width = h;
+        }
+        let mut decoder = vec![];
+        let mut width = self.latent + self.classes;
+        for &h in self.hidden.iter().rev() {
+            decoder.push((width, h));
+            width = h;
+        }
+        decoder.push((width, self.input));
+        (encoder, decoder)
+    }
+
+    /// The width the mean and log-variance heads read.
+    fn head_inputs(&self) -> usize {
+        self.hidden
+            .last()
+            .copied()
+            .unwrap_or(self.input + self.classes)
+    }
+
+    /// The name and shape of every parameter tensor, in [`Vae::parameters`] order;
+    /// computed without allocating, so a model file can be checked first.
+    pub fn parameter_shapes(&self) -> Vec<(String, Shape)> {
+        let (encoder, decoder) = self.layer_sides();
+        let mut shapes = vec![];
+        let mut linear = |name: String, (i, o): (usize, usize)| {
+            shapes.push((format!("{name}.weight"), Shape::new(i, o)));
+            shapes.push((format!("{name}.bias"), Shape::new(1, o)));
+        };
+        for (i, &sides) in encoder.iter().enumerate() {
+            linear(format!("encoder.{i}"), sides);
+        }
+        let heads = (self.head_inputs(), self.latent);
+        linear("encoder.mean".into(), heads);
+        linear("encoder.log_var".into(), heads);
+        for (j, &sides) in decoder.iter().enumerate() {
+            linear(format!("decoder.{j}"), sides);
+        }
+        if let Likelihood::Gaussian { learned: true, .. } = self.likelihood {
+            shapes.push(("decoder.log_var".into(), Shape::new(1, self.input)));
+        }
+        shapes
+    }
+}
+
+/// The flags of `aegpu train --model vae`.
+#[derive(Args, Debug, Clone)]
+pub struct VaeArgs {
+    /// VAE: hidden widths of the encoder (the decoder mirrors them).
+    #[arg(long, value_delimiter = ',', default_value = "400")]
+    pub hidden: Vec<usize>,
+    /// VAE: latent units.
+    #[arg(long, default_value_t = 40)]
+    pub latent: usize,
+    /// VAE: weight β of the KL term (β-VAE).
+    #[arg(long, default_value_t = 1.0)]
+    pub beta: f32,
+    /// VAE: epochs over which β rises linearly from 0 (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub beta_warmup: usize,
+    /// VAE: the decoder's distribution p(x|z), bernoulli (data in [0, 1]) or gaussian.
+    #[arg(long, default_value = "bernoulli")]
+    pub likelihood: DecoderFamily,
+    /// VAE: the Gaussian decoder's standard deviation (its start when learned).
+    #[arg(long, default_value_t = 0.1)]
+    pub decoder_sigma: f32,
+    /// VAE: learn the Gaussian decoder's variance (one per input column).
+    #[arg(long)]
+    pub learn_variance: bool,
+    /// VAE: dynamic binarisation: each time a row is drawn for training, its values
+    /// (in [0, 1]) become Bernoulli draws of them.
+    #[arg(long)]
+    pub binarize: bool,
+    /// VAE: condition encoder and decoder on the one-hot label of each row.
+    #[arg(long)]
+    pub conditional: bool,
+    /// VAE: label classes of a conditional VAE (default: the largest label + 1).
+    #[arg(long)]
+    pub classes: Option<usize>,
+    #[command(flatten)]
+    pub shared: ActivationArgs,
+}
+
+impl VaeArgs {
+    /// The network for data of `cols` columns; `labels` are the training rows' labels
+    /// (a conditional VAE needs them).
+    pub fn config(&self, cols: usize, labels: Option<&[u32]>) -> Result<VaeConfig, String> {
+        if self.shared.output_activation.is_some() {
+            return Err(
+                "--output-activation does not apply to --model vae: --likelihood sets the output"
+                    .into(),
+            );
+        }
+        if self.learn_variance && self.likelihood != DecoderFamily::Gaussian {
+            return Err("--learn-variance needs --likelihood gaussian".into());
+        }
+        let classes = match (self.conditional, self.classes) {
+            (false, None) => 0,
+            (false, Some(_)) => return Err("--classes needs --conditional".into()),
+            (true, Some(0)) => return Err("--classes must be at least 1".into()),
+            (true, Some(c)) => c,
+            (true, None) => match labels {
+                Some(l) => l.iter().max().map_or(0, |&m| m as usize + 1),
+                None => {
+                    return Err(
+                        "--conditional needs labelled data (--label-column for a CSV)".into(),
+                    )
+                }
+            },
+        };
+        let mut config = VaeConfig::new(cols, &self.hidden, self.latent);
+        config.activation = self.shared.activation;
+        config.init = self.shared.init.unwrap_or(Init::Glorot);
+        config.likelihood = match self.likelihood {
+            DecoderFamily::Bernoulli => Likelihood::Bernoulli,
+            DecoderFamily::Gaussian => Likelihood::Gaussian {
+                sigma: self.decoder_sigma,
+                learned: self.learn_variance,
+            },
+        };
+        config.classes = classes;
+        config.beta = self.beta;
+        config.beta_warmup = self.beta_warmup;
+        config.binarize = self.binarize;
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+}
+
+/// The VAE kind in the registry.
+pub const KIND: Kind = Kind {
+    name: "vae",
+    about: "variational, `--latent`, `--beta`, `--likelihood`, `--conditional`",
+    args: VaeArgs::augment_args,
+    build: build_from_flags,
+    restore: restore_boxed,
+};
+
+fn build_from_flags(m: &ArgMatches, cx: &BuildContext) -> Built {
+    let args = VaeArgs::from_arg_matches(m).map_err(|e| e.to_string())?;
+    let model = Vae::new(args.config(cx.cols, cx.labels)?, cx.seed).map_err(|e| e.to_string())?;
+    Ok(Box::new(model))
+}
+
+fn restore_boxed(
+    path: &Path,
+    tensors: &[NamedTensor],
+    meta: &BTreeMap<String, String>,
+) -> Result<Box<dyn Autoencoder>, ModelError> {
+    Ok(Box::new(Vae::restore(path, tensors, meta)?))
+}
+
+/// The message of a conditional VAE asked to run without labels.
+pub(crate) const NEEDS_LABELS: &str =
+    "a conditional VAE reads each row's label: run it through the VAE's own calls \
+     (aegpu eval --nll-samples, aegpu sample --label)";
+
+/// A variational autoencoder: its config and the store holding its weights.
+#[derive(Clone, Debug)]
+pub struct Vae {
+    pub config: VaeConfig,
+    pub store: ParamStore,
+    encoder: Vec<Linear>,
+    mean: Linear,
+    log_var: Linear,
+    /// Hidden layers from the latent side, then the output layer (linear: logits or
+    /// the Gaussian mean).
+    decoder: Vec<Linear>,
+    /// The learned log-variance of a Gaussian decoder, [1, input].
+    decoder_log_var: Option<EntryId>,
+}
+
+impl Vae {
+    /// A freshly initialised network in a store of its own.
+    pub fn new(config: VaeConfig, seed: u64) -> Result<Self, ModelError> {
+        config.validate()?;
+        let mut store = ParamStore::new();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let root = Scope::root();
+        let (encoder_sides, decoder_sides) = config.layer_sides();
+        let (act, init) = (config.activation, config.init);
+        let mut encoder = vec![];
+        for (i, &sides) in encoder_sides.iter().enumerate() {
+            let scope = root.child("encoder").child(i);
+            encoder.push(Linear::new(&mut store, &scope, sides, act, init, &mut rng)?);
+        }
+        let heads = (config.head_inputs(), config.latent);
+        let lin = Activation::Linear;
+        let mean = Linear::new(
+            &mut store,
+            &root.child("encoder").child("mean"),
+            heads,
+            lin,
+            init,
+            &mut rng,
+        )?;
+        let log_var = Linear::new(
+            &mut store,
+            &root.child("encoder").child("log_var"),
+            heads,
+            lin,
+            init,
+            &mut rng,
+        )?;
+        let mut decoder = vec![];
+        let last = decoder_sides.len() - 1;
+        for (j, &sides) in decoder_sides.iter().enumerate() {
+            let scope = root.child("decoder").child(j);
+            let a = if j == last { lin } else { act };
+            decoder.push(Linear::new(&mut store, &scope, sides, a, init, &mut rng)?);
+        }
+        let decoder_log_var = match config.likelihood {
+            Likelihood::Gaussian {
+                sigma,
+                learned: true,
+            } => Some(root.child("decoder").register(
+                &mut store,
+                "log_var",
+                Shape::new(1, config.input),
+                vec![2.0 * sigma.ln(); config.input],
+            )?),
+            _ => None,
+        };
+        Ok(Vae {
+            config,
+            store,
+            encoder,
+            mean,
+            log_var,
+            decoder,
+            decoder_log_var,
+        })
+    }
+
+    /// The trainable entries, in [`VaeConfig::parameter_shapes`] order.
+    pub fn parameters(&self) -> Vec<EntryId> {
+        let mut ids: Vec<EntryId> = self
+            .encoder
+            .iter()
+            .chain([&self.mean, &self.log_var])
+            .chain(&self.decoder)
+            .flat_map(Module::parameters)
+            .collect();
+        ids.extend(self.decoder_log_var);
+        ids
+    }
+
+    /// Loads a model saved by [`Autoencoder::save`], with the file's metadata.
+    pub fn load(path: &Path) -> Result<(Self, BTreeMap<String, String>), ModelError> {
+        let (tensors, meta) = read_kind(path, KIND.name, "a variational autoencoder")?;
+        Ok((Self::restore(path, &tensors, &meta)?, meta))
+    }
+
+    fn restore(
+        path: &Path,
+        tensors: &[NamedTensor],
+        meta: &BTreeMap<String, String>,
+    ) -> Result<Self, ModelError> {
+        restore(path, tensors, meta, |config: VaeConfig| {
+            config.validate()?;
+            find_parameters(path, tensors, &config.parameter_shapes())?;
+            Vae::new(config, 0)
+        })
+    }
+
+    /// `[h, y]` for a conditional model, `h` otherwise; refuses a missing or extra
+    /// label.
+    fn condition(
+        &self,
+        g: &mut Graph,
+        h: ValueId,
+        labels: Option<ValueId>,
+    ) -> Result<ValueId, GraphError> {
+        match (self.config.is_conditional(), labels) {
+            (true, Some(y)) => g.push(Op::ConcatCols, &[h, y]),
+            (false, None) => Ok(h),
+            (true, None) => Err(GraphError::Invalid(NEEDS_LABELS.into())),
+            (false, Some(_)) => Err(GraphError::Invalid(
+                "labels given to an unconditional VAE".into(),
+            )),
+        }
+    }
+
+    /// Appends the encoder: `x [n, input]` (and the one-hot `labels` [n, classes] of a
+    /// conditional model) → `(μ, logvar)`, each [n, latent].
+    pub fn encode_gaussian(
+        &self,
+        g: &mut Graph,
+        x: ValueId,
+        labels: Option<ValueId>,
+    ) -> Result<(ValueId, ValueId), GraphError> {
+        g.set_label("vae encoder");
+        let mut h = self.condition(g, x, labels)?;
+        for layer in &self.encoder {
+            h = layer.forward(&mut Forward::new(g, &self.store, Mode::Eval), h)?;
+        }
+        let mut cx = Forward::new(g, &self.store, Mode::Eval);
+        let mu = self.mean.forward(&mut cx, h)?;
+        let log_var = self.log_var.forward(&mut cx, h)?;
+        Ok((mu, log_var))
+    }
+
+    /// Appends the decoder's output layer before its mean activation: `z [n, latent]`
+    /// (and labels) → Bernoulli logits or the Gaussian mean, [n, input].
+    pub fn decode_output(
+        &self,
+        g: &mut Graph,
+        z: ValueId,
+        labels: Option<ValueId>,
+    ) -> Result<ValueId, GraphError> {
+        g.set_label("vae decoder");
+        let mut h = self.condition(g, z, labels)?;
+        for layer in &self.decoder {
+            h = layer.forward(&mut Forward::new(g, &self.store, Mode::Eval), h)?;
+        }
+        Ok(h)
+    }
+
+    /// The decoder's mean: σ(logits) for a Bernoulli decoder, the output itself for a
+    /// Gaussian one.
+    pub fn decoder_mean(&self, g: &mut Graph, output: ValueId) -> Result<ValueId, GraphError> {
+        match self.config.likelihood.mean_activation() {
+            Activation::Linear => Ok(output),
+            act => g.push(Op::Activate(act), &[output]),
+        }
+    }
+
+    /// The reparameterised draw `z = μ + exp(½ logvar) ⊙ ε` with ε ~ N(0, I) drawn
+    /// from stream `stream` of the key `rng`; returns `(z, ε)`.
+    pub fn draw_latent(
+        g: &mut Graph,
+        mu: ValueId,
+        log_var: ValueId,
+        rng: ValueId,
+        stream: u32,
+    ) -> Result<(ValueId, ValueId), GraphError> {
+        g.set_label("reparameterisation");
+        let zeros = g.push(
+            Op::Fill {
+                value: 0.0,
+                shape: g.shape(mu),
+            },
+            &[],
+        )?;
+        let eps = g.push(
+            Op::Noise {
+                noise: Noise::Gaussian { sigma: 1.0 },
+                stream,
+            },
+            &[zeros, rng],
+        )?;
+        let half = g.push(Op::Scale(0.5), &[log_var])?;
+        let std = g.push(Op::Unary(UnaryOp::Exp), &[half])?;
+        let spread = g.push(Op::Binary(BinaryOp::Mul), &[std, eps])?;
+        let z = g.push(Op::Binary(BinaryOp::Add), &[mu, spread])?;
+        Ok((z, eps))
+    }
+
+    /// KL(q(z|x) ‖ N(0, I)) of every row, [n, 1]:
+    /// ½ Σ_u (μ_u² + exp(logvar_u) − logvar_u − 1).
+    pub fn kl_rows(g: &mut Graph, mu: ValueId, log_var: ValueId) -> Result<ValueId, GraphError> {
+        g.set_label("kl");
+        let s = g.shape(mu);
+        let per_unit = Self::kl_units(g, mu, log_var)?;
+        let rows = g.push(sum(Axis::Cols), &[per_unit])?;
+        let half = g.push(Op::Scale(0.5), &[rows])?;
+        let offset = g.push(
+            Op::Fill {
+                value: -0.5 * s.cols as f32,
+                shape: Shape::new(s.rows, 1),
+            },
+            &[],
+        )?;
+        g.push(Op::Binary(BinaryOp::Add), &[half, offset])
+    }
+
+    /// The KL term of a batch, [1, 1]: [`Self::kl_rows`] averaged over the rows.
+    pub fn kl_mean(g: &mut Graph, mu: ValueId, log_var: ValueId) -> Result<ValueId, GraphError> {
+        g.set_label("kl");
+        let s = g.shape(mu);
+        let per_unit = Self::kl_units(g, mu, log_var)?;
+        let total = g.push(sum(Axis::All), &[per_unit])?;
+        let half = g.push(Op::Scale(0.5 / s.rows as f32), &[total])?;
+        let offset = g.push(
+            Op::Fill {
+                value: -0.5 * s.cols as f32,
+                shape: Shape::SCALAR,
+            },
+            &[],
+        )?;
+        g.push(Op::Binary(BinaryOp::Add), &[half, offset])
+    }
+
+    /// μ² + exp(logvar) − logvar, element by element.
+    fn kl_units(g: &mut Graph, mu: ValueId, log_var: ValueId) -> Result<ValueId, GraphError> {
+        let mu2 = g.push(Op::Binary(BinaryOp::Mul), &[mu, mu])?;
+        let var = g.push(Op::Unary(UnaryOp::Exp), &[log_var])?;
+        let sum = g.push(Op::Binary(BinaryOp::Add), &[mu2, var])?;
+        g.push(Op::Binary(BinaryOp::Sub), &[sum, log_var])
+    }
+
+    /// −log p(x|z) averaged over the batch's rows, [1, 1], from the decoder's `output`
+    /// (the fused BCE or MSE kernels where the variance is fixed).
+    pub fn reconstruction_mean(
+        &self,
+        g: &mut Graph,
+        output: ValueId,
+        x: ValueId,
+    ) -> Result<ValueId, GraphError> {
+        g.set_label("reconstruction");
+        let s = g.shape(x);
+        let d = s.cols as f32;
+        match self.config.likelihood {
+            Likelihood::Bernoulli => {
+                let mean = g.push(Op::Loss(Loss::BceWithLogits), &[output, x])?;
+                g.push(Op::Scale(d), &[mean])
+            }
+            Likelihood::Gaussian {
+                sigma,
+                learned: false,
+            } => {
+                // Σ_j (x_j − μ_j)²/(2σ²) + d·½ ln(2πσ²); the loss is a mean over n·d.
+                let mse = g.push(Op::Loss(Loss::Mse), &[output, x])?;
+                let scaled = g.push(Op::Scale(d / (2.0 * sigma * sigma)), &[mse])?;
+                let constant = g.push(
+                    Op::Fill {
+                        value: d * (HALF_LN_2PI + sigma.ln()),
+                        shape: Shape::SCALAR,
+                    },
+                    &[],
+                )?;
+                g.push(Op::Binary(BinaryOp::Add), &[scaled, constant])
+            }
+            Likelihood::Gaussian { learned: true, .. } => {
+                let nll = self.nll_elements(g, output, x)?;
+                let total = g.push(sum(Axis::All), &[nll])?;
+                g.push(Op::Scale(1.0 / s.rows as f32), &[total])
+            }
+        }
+    }
+
+    /// log p(x|z) of every row, [n, 1].
+    pub fn log_likelihood_rows(
+        &self,
+        g: &mut Graph,
+        output: ValueId,
+        x: ValueId,
+    ) -> Result<ValueId, GraphError> {
+        g.set_label("log-likelihood");
+        let nll = self.nll_elements(g, output, x)?;
+        let rows = g.push(sum(Axis::Cols), &[nll])?;
+        g.push(Op::Scale(-1.0), &[rows])
+    }
+
+    /// −log p(x_j|z) of every element, [n, input].
+    fn nll_elements(
+        &self,
+        g: &mut Graph,
+        output: ValueId,
+        x: ValueId,
+    ) -> Result<ValueId, GraphError> {
+        let s = g.shape(x);
+        match self.config.likelihood {
+            Likelihood::Bernoulli => {
+                // softplus(l) − x·l = −[x ln σ(l) + (1 − x) ln(1 − σ(l))], stable.
+                let soft = g.push(Op::Activate(Activation::Softplus), &[output])?;
+                let xl = g.push(Op::Binary(BinaryOp::Mul), &[x, output])?;
+                g.push(Op::Binary(BinaryOp::Sub), &[soft, xl])
+            }
+            Likelihood::Gaussian { sigma, learned } => {
+                let diff = g.push(Op::Binary(BinaryOp::Sub), &[output, x])?;
+                let sq = g.push(Op::Binary(BinaryOp::Mul), &[diff, diff])?;
+                // ½ (x − μ)² / σ² + ½ ln σ² + ½ ln 2π
+                let (weighted, log_var) = match (learned, self.decoder_log_var) {
+                    (true, Some(id)) => {
+                        let lv = g.entry(&self.store, id);
+                        let lv = g.push(Op::Broadcast(s), &[lv])?;
+                        let neg = g.push(Op::Scale(-1.0), &[lv])?;
+                        let precision = g.push(Op::Unary(UnaryOp::Exp), &[neg])?;
+                        (g.push(Op::Binary(BinaryOp::Mul), &[sq, precision])?, lv)
+                    }
+                    _ => {
+                        let w = g.push(Op::Scale(1.0 / (sigma * sigma)), &[sq])?;
+                        let lv = g.push(
+                            Op::Fill {
+                                value: 2.0 * sigma.ln(),
+                                shape: s,
+                            },
+                            &[],
+                        )?;
+                        (w, lv)
+                    }
+                };
+                let both = g.push(Op::Binary(BinaryOp::Add), &[weighted, log_var])?;
+                let half = g.push(Op::Scale(0.5), &[both])?;
+                let constant = g.push(
+                    Op::Fill {
+                        value: HALF_LN_2PI,
+                        shape: s,
+                    },
+                    &[],
+                )?;
+                g.push(Op::Binary(BinaryOp::Add), &[half, constant])
+            }
+        }
+    }
+
+    /// The negative ELBO of a batch with KL weight `beta`: terms `reconstruction` and
+    /// `kl` (nats per row), total reconstruction + β·kl. With `rng`, z is drawn by the
+    /// reparameterisation (and the batch binarised, when the model trains so);
+    /// without, z = μ (a deterministic pass).
+    pub fn elbo_objective(
+        &self,
+        g: &mut Graph,
+        x: ValueId,
+        labels: Option<ValueId>,
+        rng: Option<ValueId>,
+        beta: f32,
+    ) -> Result<Objective, TrainError> {
+        let mut streams = Streams::new();
+        let epsilon = streams.allocate(EPSILON_STREAM).map_err(GraphError::from)?;
+        let binarize = streams
+            .allocate(BINARIZE_STREAM)
+            .map_err(GraphError::from)?;
+        let x = match rng {
+            Some(rng) if self.config.binarize => {
+                g.set_label("dynamic binarisation");
+                g.push(
+                    Op::Noise {
+                        noise: Noise::Binarize,
+                        stream: binarize,
+                    },
+                    &[x, rng],
+                )?
+            }
+            _ => x,
+        };
+        let (mu, log_var) = self.encode_gaussian(g, x, labels)?;
+        let z = match rng {
+            Some(rng) => Self::draw_latent(g, mu, log_var, rng, epsilon)?.0,
+            None => mu,
+        };
+        let output = self.decode_output(g, z, labels)?;
+        let reconstruction = self.reconstruction_mean(g, output, x)?;
+        let kl = Self::kl_mean(g, mu, log_var)?;
+        g.set_label("negative elbo");
+        let weighted = g.push(Op::Scale(beta), &[kl])?;
+        let total = g.push(Op::Binary(BinaryOp::Add), &[reconstruction, weighted])?;
+        Ok(Objective {
+            total,
+            terms: vec![(RECONSTRUCTION.into(), reconstruction), (KL.into(), kl)],
+        })
+    }
+}
+
+fn sum(axis: Axis) -> Op {
+    Op::Reduce(Reduce {
+        kind: ReduceKind::Sum,
+        axis,
+    })
+}
+
+impl Autoencoder for Vae {
+    fn kind(&self) -> &'static str {
+        KIND.name
+    }
+    /// `vae 784-400-40 bernoulli`, `cvae 784-400-40 bernoulli 10 classes`.
+    fn describe(&self) -> String {
+        let c = &self.config;
+        let widths: Vec<String> = std::iter::once(c.input)
+            .chain(c.hidden.iter().copied())
+            .chain([c.latent])
+            .map(|w| w.to_string())
+            .collect();
+        let mut out = format!("vae {} {}", widths.join("-"), c.likelihood);
+        if c.is_conditional() {
+            out = format!("c{out} {} classes", c.classes);
+        }
+        if c.beta != 1.0 {
+            out += &format!(" β {}", c.beta);
+        }
+        out
+    }
+    fn code_width(&self) -> usize {
+        self.config.latent
+    }
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).unwrap_or(serde_json::Value::Null)
+    }
+    fn store(&self) -> &ParamStore {
+        &self.store
+    }
+    fn store_mut(&mut self) -> &mut ParamStore {
+        &mut self.store
+    }
+    fn parameters(&self) -> Vec<EntryId> {
+        Vae::parameters(self)
+    }
+    fn input_width(&self) -> usize {
+        self.config.input
+    }
+    fn widest_row(&self) -> usize {
+        let hidden = self.config.hidden.iter().copied().max().unwrap_or(0);
+        (self.config.input + self.config.classes).max(hidden)
+    }
+    fn output_activation(&self) -> Activation {
+        self.config.likelihood.mean_activation()
+    }
+    /// The code of a row is the mean of q(z|x).
+    fn encode(&self, g: &mut Graph, x: ValueId) -> Result<ValueId, GraphError> {
+        Ok(self.encode_gaussian(g, x, None)?.0)
+    }
+    /// Decodes the mean code (no sampling): a deterministic reconstruction.
+    fn reconstruct_logits(
+        &self,
+        g: &mut Graph,
+        x: ValueId,
+    ) -> Result<(ValueId, ValueId), GraphError> {
+        let (mu, _) = self.encode_gaussian(g, x, None)?;
+        let output = self.decode_output(g, mu, None)?;
+        Ok((output, self.decoder_mean(g, output)?))
+    }
+    fn reconstruct(&self, g: &mut Graph, x: ValueId) -> Result<ValueId, GraphError> {
+        Ok(self.reconstruct_logits(g, x)?.1)
+    }
+    fn validate_regularization(&self, reg: &Regularization) -> Result<(), String> {
+        if *reg != Regularization::default() {
+            return Err(
+                "--model vae takes no noise, dropout, sparsity or contractive penalty: its \
+                 KL term is the regulariser (weight it with --beta)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+    fn uses_rng(&self, _reg: &Regularization) -> bool {
+        true
+    }
+    /// The negative ELBO with the final β (the warm-up is the task's, see
+    /// [`task::VaeTask`]). `loss` is not read: the decoder's distribution is the loss.
+    fn objective(
+        &self,
+        g: &mut Graph,
+        x: ValueId,
+        _loss: Loss,
+        _reg: &Regularization,
+        rng: Option<ValueId>,
+    ) -> Result<Objective, TrainError> {
+        self.elbo_objective(g, x, None, rng, self.config.beta)
+    }
+    /// The negative ELBO measured with one draw of z (the key of the validation
+    /// pass), β as trained at the end.
+    fn eval_objective(
+        &self,
+        g: &mut Graph,
+        x: ValueId,
+        _loss: Loss,
+        _reg: &Regularization,
+        rng: Option<ValueId>,
+    ) -> Result<Objective, TrainError> {
+        self.elbo_objective(g, x, None, rng, self.config.beta)
+    }
+    fn report_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let c = &self.config;
+        let mut out = serde_json::Map::new();
+        out.insert("hidden".into(), c.hidden.clone().into());
+        out.insert("latent".into(), c.latent.into());
+        out.insert("decoder".into(), c.likelihood.to_string().into());
+        out.insert("beta".into(), c.beta.into());
+        out.insert("beta_warmup".into(), c.beta_warmup.into());
+        out.insert("classes".into(), c.classes.into());
+        out.insert("binarize".into(), c.binarize.into());
+        out
+    }
+    fn training_task<'a>(
+        &'a mut self,
+        cfg: &'a crate::train::TrainConfig,
+    ) -> Option<Box<dyn crate::train::Task + 'a>> {
+        Some(Box::new(task::VaeTask { model: self, cfg }))
+    }
+}
