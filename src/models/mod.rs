@@ -4,6 +4,7 @@
 //! (undercomplete / deep / tied), the strided convolutional and the pooling
 //! convolutional autoencoder, and the variational autoencoder (β, conditional). The classifier is a model too, but not an autoencoder.
 
+pub mod aae;
 pub mod args;
 pub mod autoencoder;
 pub mod classifier;

@@ -11,7 +11,7 @@ use clap::{ArgMatches, Command};
 
 use crate::io::{load_safetensors, NamedTensor};
 use crate::models::file::incompatible;
-use crate::models::{conv, conv_pool, dense, vae, vq, Autoencoder, ModelError};
+use crate::models::{aae, conv, conv_pool, dense, vae, vq, Autoencoder, ModelError};
 use crate::train::Regularization;
 
 /// Every kind `aegpu` knows, the default (`--model` unset) first.
@@ -21,6 +21,7 @@ pub static KINDS: &[Kind] = &[
     conv_pool::KIND,
     vae::KIND,
     vq::KIND,
+    aae::KIND,
 ];
 
 /// What `aegpu train` knows when it builds a fresh model from its flags.
