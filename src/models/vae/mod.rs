@@ -40,13 +40,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::graph::{EntryId, Graph, GraphError, ParamStore, Shape, ValueId};
 use crate::io::NamedTensor;
-use crate::models::args::ActivationArgs;
+use crate::models::args::{ActivationArgs, ImageArgs};
 use crate::models::file::{find_parameters, read_kind, restore};
 use crate::models::registry::{BuildContext, Built, Kind};
 use crate::models::{Autoencoder, ModelError, MAX_PARAMETERS};
-use crate::nn::{init::Init, Forward, Linear, Mode, Module, Scope};
+use crate::nn::{init::Init, Conv2d, Forward, Linear, Mode, Module, Scope};
 use crate::ops::random::{Noise, Streams};
-use crate::ops::{Activation, Axis, BinaryOp, Loss, Op, Reduce, ReduceKind, UnaryOp};
+use crate::ops::{
+    Activation, Axis, BinaryOp, ConvGeometry, ImageShape, Loss, Op, Reduce, ReduceKind, UnaryOp,
+};
 use crate::train::objective::{Objective, RECONSTRUCTION};
 use crate::train::{Regularization, TrainError};
 
@@ -126,6 +128,47 @@ impl FromStr for DecoderFamily {
     }
 }
 
+/// A convolutional VAE's image side: stride-2 convolutions (padding k/2) from the
+/// image before the dense layers, mirrored by transposed convolutions after them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvStack {
+    pub image: ImageShape,
+    /// Output channels of each encoder convolution.
+    pub channels: Vec<usize>,
+    /// Kernel size (odd).
+    pub kernel: usize,
+}
+
+impl ConvStack {
+    /// The geometry of every encoder convolution, from the image down.
+    pub fn geometries(&self) -> Result<Vec<ConvGeometry>, String> {
+        if self.channels.is_empty() || self.channels.contains(&0) {
+            return Err(format!(
+                "a convolutional VAE needs channels ≥ 1, got {:?}",
+                self.channels
+            ));
+        }
+        if self.kernel % 2 == 0 {
+            return Err(format!("the kernel size must be odd, got {}", self.kernel));
+        }
+        let mut image = self.image;
+        let mut out = vec![];
+        for &c in &self.channels {
+            // The decoder's transposed convolution of the same geometry gives back
+            // exactly this image.
+            let g = ConvGeometry::conv(image, c, self.kernel, 2, self.kernel / 2)?;
+            image = g.features;
+            out.push(g);
+        }
+        Ok(out)
+    }
+
+    /// The feature maps the dense layers read (and the decoder's dense part writes).
+    pub fn features(&self) -> Result<ImageShape, String> {
+        Ok(self.geometries()?.last().map_or(self.image, |g| g.features))
+    }
+}
+
 /// A dense layer's (fan_in, fan_out).
 type Sides = (usize, usize);
 
@@ -153,6 +196,9 @@ pub struct VaeConfig {
     /// trains a model of binarised digits without a fixed binarisation to overfit.
     #[serde(default)]
     pub binarize: bool,
+    /// Convolutions in front of the dense encoder and after the dense decoder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv: Option<ConvStack>,
     pub init: Init,
 }
 
@@ -170,6 +216,7 @@ impl VaeConfig {
             beta: 1.0,
             beta_warmup: 0,
             binarize: false,
+            conv: None,
             init: Init::Glorot,
         }
     }
@@ -215,6 +262,17 @@ impl VaeConfig {
                 ));
             }
         }
+        if let Some(conv) = &self.conv {
+            conv.features().map_err(ModelError::Config)?;
+            if conv.image.len() != self.input {
+                return bad(format!(
+                    "image {} has {} values, the VAE reads {}",
+                    conv.image,
+                    conv.image.len(),
+                    self.input
+                ));
+            }
+        }
         let total = self
             .parameter_shapes()
             .iter()
@@ -230,11 +288,20 @@ impl VaeConfig {
         }
     }
 
-    /// The (fan_in, fan_out) of the encoder's hidden layers and of the decoder's layers
-    /// (hidden ones, then the output).
+    /// Values per row where the dense layers start (the input, or the last
+    /// convolution's feature maps).
+    fn dense_width(&self) -> usize {
+        self.conv
+            .as_ref()
+            .and_then(|c| c.features().ok())
+            .map_or(self.input, |f| f.len())
+    }
+
+    /// The (fan_in, fan_out) of the encoder's hidden layers and of the decoder's dense
+    /// layers (hidden ones, then the output or the feature maps).
     fn layer_sides(&self) -> (Vec<Sides>, Vec<Sides>) {
         let mut encoder = vec![];
-        let mut width = self.input + self.classes;
+        let mut width = self.dense_width() + self.classes;
         for &h in &self.hidden {
             encoder.push((width, h));
             width = h;
@@ -245,7 +312,7 @@ impl VaeConfig {
             decoder.push((width, h));
             width = h;
         }
-        decoder.push((width, self.input));
+        decoder.push((width, self.dense_width()));
         (encoder, decoder)
     }
 
@@ -254,14 +321,26 @@ impl VaeConfig {
         self.hidden
             .last()
             .copied()
-            .unwrap_or(self.input + self.classes)
+            .unwrap_or(self.dense_width() + self.classes)
     }
 
     /// The name and shape of every parameter tensor, in [`Vae::parameters`] order;
     /// computed without allocating, so a model file can be checked first.
     pub fn parameter_shapes(&self) -> Vec<(String, Shape)> {
         let (encoder, decoder) = self.layer_sides();
+        let geometries = self
+            .conv
+            .as_ref()
+            .and_then(|c| c.geometries().ok())
+            .unwrap_or_default();
         let mut shapes = vec![];
+        for (i, g) in geometries.iter().enumerate() {
+            shapes.push((format!("encoder.conv.{i}.weight"), g.weight_shape()));
+            shapes.push((
+                format!("encoder.conv.{i}.bias"),
+                Shape::new(1, g.features.channels),
+            ));
+        }
         let mut linear = |name: String, (i, o): (usize, usize)| {
             shapes.push((format!("{name}.weight"), Shape::new(i, o)));
             shapes.push((format!("{name}.bias"), Shape::new(1, o)));
@@ -274,6 +353,13 @@ impl VaeConfig {
         linear("encoder.log_var".into(), heads);
         for (j, &sides) in decoder.iter().enumerate() {
             linear(format!("decoder.{j}"), sides);
+        }
+        for (j, g) in geometries.iter().rev().enumerate() {
+            shapes.push((format!("decoder.conv.{j}.weight"), g.weight_shape()));
+            shapes.push((
+                format!("decoder.conv.{j}.bias"),
+                Shape::new(1, g.image.channels),
+            ));
         }
         if let Likelihood::Gaussian { learned: true, .. } = self.likelihood {
             shapes.push(("decoder.log_var".into(), Shape::new(1, self.input)));
@@ -316,14 +402,25 @@ pub struct VaeArgs {
     /// VAE: label classes of a conditional VAE (default: the largest label + 1).
     #[arg(long)]
     pub classes: Option<usize>,
+    /// VAE: stride-2 convolutions (`--channels`, `--kernel`, `--image`) before the
+    /// dense encoder, transposed ones after the dense decoder.
+    #[arg(long)]
+    pub conv: bool,
     #[command(flatten)]
     pub shared: ActivationArgs,
+    #[command(flatten)]
+    pub image: ImageArgs,
 }
 
 impl VaeArgs {
     /// The network for data of `cols` columns; `labels` are the training rows' labels
     /// (a conditional VAE needs them).
-    pub fn config(&self, cols: usize, labels: Option<&[u32]>) -> Result<VaeConfig, String> {
+    pub fn config(
+        &self,
+        data: &str,
+        cols: usize,
+        labels: Option<&[u32]>,
+    ) -> Result<VaeConfig, String> {
         if self.shared.output_activation.is_some() {
             return Err(
                 "--output-activation does not apply to --model vae: --likelihood sets the output"
@@ -361,6 +458,13 @@ impl VaeArgs {
         config.beta = self.beta;
         config.beta_warmup = self.beta_warmup;
         config.binarize = self.binarize;
+        if self.conv {
+            config.conv = Some(ConvStack {
+                image: self.image.input(data, cols)?,
+                channels: self.image.channels.clone(),
+                kernel: self.image.kernel,
+            });
+        }
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
     }
@@ -377,7 +481,17 @@ pub const KIND: Kind = Kind {
 
 fn build_from_flags(m: &ArgMatches, cx: &BuildContext) -> Built {
     let args = VaeArgs::from_arg_matches(m).map_err(|e| e.to_string())?;
-    let model = Vae::new(args.config(cx.cols, cx.labels)?, cx.seed).map_err(|e| e.to_string())?;
+    if !args.conv {
+        for flag in ["image", "channels", "kernel"] {
+            let given = m.try_contains_id(flag).unwrap_or(false)
+                && m.value_source(flag) == Some(clap::parser::ValueSource::CommandLine);
+            if given {
+                return Err(format!("--{flag} shapes a convolutional VAE: add --conv"));
+            }
+        }
+    }
+    let config = args.config(cx.data, cx.cols, cx.labels)?;
+    let model = Vae::new(config, cx.seed).map_err(|e| e.to_string())?;
     Ok(Box::new(model))
 }
 
@@ -399,12 +513,16 @@ pub(crate) const NEEDS_LABELS: &str =
 pub struct Vae {
     pub config: VaeConfig,
     pub store: ParamStore,
+    /// The convolutions before the dense encoder (a convolutional VAE).
+    encoder_conv: Vec<Conv2d>,
     encoder: Vec<Linear>,
     mean: Linear,
     log_var: Linear,
     /// Hidden layers from the latent side, then the output layer (linear: logits or
     /// the Gaussian mean).
     decoder: Vec<Linear>,
+    /// The transposed convolutions after the dense decoder, the last one linear.
+    decoder_conv: Vec<Conv2d>,
     /// The learned log-variance of a Gaussian decoder, [1, input].
     decoder_log_var: Option<EntryId>,
 }
@@ -418,6 +536,15 @@ impl Vae {
         let root = Scope::root();
         let (encoder_sides, decoder_sides) = config.layer_sides();
         let (act, init) = (config.activation, config.init);
+        let geometries = match &config.conv {
+            Some(c) => c.geometries().map_err(ModelError::Config)?,
+            None => vec![],
+        };
+        let mut encoder_conv = vec![];
+        for (i, &g) in geometries.iter().enumerate() {
+            let scope = root.child("encoder").child("conv").child(i);
+            encoder_conv.push(Conv2d::new(&mut store, &scope, g, act, init, &mut rng)?);
+        }
         let mut encoder = vec![];
         for (i, &sides) in encoder_sides.iter().enumerate() {
             let scope = root.child("encoder").child(i);
@@ -445,8 +572,20 @@ impl Vae {
         let last = decoder_sides.len() - 1;
         for (j, &sides) in decoder_sides.iter().enumerate() {
             let scope = root.child("decoder").child(j);
-            let a = if j == last { lin } else { act };
+            let a = if j == last && geometries.is_empty() {
+                lin
+            } else {
+                act
+            };
             decoder.push(Linear::new(&mut store, &scope, sides, a, init, &mut rng)?);
+        }
+        let mut decoder_conv = vec![];
+        for (j, &g) in geometries.iter().rev().enumerate() {
+            let scope = root.child("decoder").child("conv").child(j);
+            let a = if j + 1 == geometries.len() { lin } else { act };
+            decoder_conv.push(Conv2d::transposed(
+                &mut store, &scope, g, a, init, &mut rng,
+            )?);
         }
         let decoder_log_var = match config.likelihood {
             Likelihood::Gaussian {
@@ -463,10 +602,12 @@ impl Vae {
         Ok(Vae {
             config,
             store,
+            encoder_conv,
             encoder,
             mean,
             log_var,
             decoder,
+            decoder_conv,
             decoder_log_var,
         })
     }
@@ -474,12 +615,18 @@ impl Vae {
     /// The trainable entries, in [`VaeConfig::parameter_shapes`] order.
     pub fn parameters(&self) -> Vec<EntryId> {
         let mut ids: Vec<EntryId> = self
-            .encoder
+            .encoder_conv
             .iter()
-            .chain([&self.mean, &self.log_var])
-            .chain(&self.decoder)
             .flat_map(Module::parameters)
             .collect();
+        ids.extend(
+            self.encoder
+                .iter()
+                .chain([&self.mean, &self.log_var])
+                .chain(&self.decoder)
+                .flat_map(Module::parameters),
+        );
+        ids.extend(self.decoder_conv.iter().flat_map(Module::parameters));
         ids.extend(self.decoder_log_var);
         ids
     }
@@ -529,7 +676,11 @@ impl Vae {
         labels: Option<ValueId>,
     ) -> Result<(ValueId, ValueId), GraphError> {
         g.set_label("vae encoder");
-        let mut h = self.condition(g, x, labels)?;
+        let mut h = x;
+        for layer in &self.encoder_conv {
+            h = layer.forward(&mut Forward::new(g, &self.store, Mode::Eval), h)?;
+        }
+        let mut h = self.condition(g, h, labels)?;
         for layer in &self.encoder {
             h = layer.forward(&mut Forward::new(g, &self.store, Mode::Eval), h)?;
         }
@@ -550,6 +701,9 @@ impl Vae {
         g.set_label("vae decoder");
         let mut h = self.condition(g, z, labels)?;
         for layer in &self.decoder {
+            h = layer.forward(&mut Forward::new(g, &self.store, Mode::Eval), h)?;
+        }
+        for layer in &self.decoder_conv {
             h = layer.forward(&mut Forward::new(g, &self.store, Mode::Eval), h)?;
         }
         Ok(h)
@@ -812,6 +966,15 @@ impl Autoencoder for Vae {
             .map(|w| w.to_string())
             .collect();
         let mut out = format!("vae {} {}", widths.join("-"), c.likelihood);
+        if let Some(conv) = &c.conv {
+            let ch: Vec<String> = conv.channels.iter().map(|c| c.to_string()).collect();
+            out = format!(
+                "conv {out}, {} {} k{}",
+                conv.image,
+                ch.join(","),
+                conv.kernel
+            );
+        }
         if c.is_conditional() {
             out = format!("c{out} {} classes", c.classes);
         }
@@ -839,8 +1002,21 @@ impl Autoencoder for Vae {
         self.config.input
     }
     fn widest_row(&self) -> usize {
-        let hidden = self.config.hidden.iter().copied().max().unwrap_or(0);
-        (self.config.input + self.config.classes).max(hidden)
+        let c = &self.config;
+        let hidden = c.hidden.iter().copied().max().unwrap_or(0);
+        let maps = self
+            .encoder_conv
+            .iter()
+            .map(|l| l.output().len())
+            .max()
+            .unwrap_or(0);
+        (c.input + c.classes)
+            .max(c.dense_width() + c.classes)
+            .max(hidden)
+            .max(maps)
+    }
+    fn image_shape(&self) -> Option<ImageShape> {
+        self.config.conv.as_ref().map(|c| c.image)
     }
     fn output_activation(&self) -> Activation {
         self.config.likelihood.mean_activation()
