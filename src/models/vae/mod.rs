@@ -18,9 +18,14 @@
 //! (Sohn et al. 2015) concatenates the one-hot label to the encoder's input and to the
 //! decoder's: the trainer keeps the one-hot labels resident as the task's targets.
 //!
-//! Parameters: `encoder.{i}` (hidden layers), `encoder.mean`, `encoder.log_var`,
-//! `decoder.{j}` (hidden layers, then the output layer), and `decoder.log_var`
-//! ([1, input], a learned Gaussian variance). Evaluation (ELBO, the IWAE bound on
+//! A convolutional VAE ([`ConvStack`]) puts stride-2 convolutions before the dense
+//! encoder and the transposed convolutions of the same geometries after the dense
+//! decoder; the label of a conditional one joins at the first dense layer.
+//!
+//! Parameters: `encoder.conv.{i}` (convolutions), `encoder.{i}` (hidden layers),
+//! `encoder.mean`, `encoder.log_var`, `decoder.{j}` (hidden layers, then the output
+//! layer or the feature maps), `decoder.conv.{j}` (transposed convolutions, the last
+//! one the output) and `decoder.log_var` ([1, input], a learned Gaussian variance). Evaluation (ELBO, the IWAE bound on
 //! −log p(x), active units) is in [`eval`]; sampling, interpolation and the manifold
 //! grid in [`generate`]; the training task (β warm-up, labels) in [`task`].
 
