@@ -14,11 +14,12 @@ use aegpu::backend::{Backend, Feed};
 use aegpu::data::{bundled_mnist_dir, load_mnist, Dataset, Split};
 use aegpu::graph::{grad, DType, EntryKind, Graph, ParamStore, Plan, Shape};
 use aegpu::models::vae::{
-    binarized, evaluate_vae, log_mean_exp, one_hot_labels, task::VaeTask, Likelihood, Vae,
-    VaeConfig,
+    binarized, evaluate_vae, log_mean_exp, one_hot_labels, task::VaeTask, ConvStack, Likelihood,
+    Vae, VaeConfig,
 };
+use aegpu::models::{registry, Autoencoder};
 use aegpu::ops::random::{draw, gaussian, rng_feed, Noise};
-use aegpu::ops::Activation;
+use aegpu::ops::{Activation, ImageShape};
 use aegpu::train::{fit, Task, TrainConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -246,12 +247,23 @@ fn objective_gradient_matches_finite_differences() {
     conditional.activation = Activation::Tanh;
     let mut binarised = VaeConfig::new(4, &[], 3);
     binarised.binarize = true;
+    // A convolutional VAE on 1×4×4 images: two stride-2 convolutions (2 and 3
+    // channels, 3×3) to 3×1×1, a dense layer, and the transposed convolutions back.
+    let mut conv = VaeConfig::new(16, &[3], 2);
+    conv.activation = Activation::Tanh;
+    conv.classes = 2;
+    conv.conv = Some(ConvStack {
+        image: ImageShape::new(1, 4, 4),
+        channels: vec![2, 3],
+        kernel: 3,
+    });
     for mut config in [
         VaeConfig::new(4, &[3], 2),
         gaussian,
         learned,
         conditional,
         binarised,
+        conv,
     ] {
         config.beta = 0.7;
         check_gradient(config);
@@ -273,7 +285,11 @@ fn check_gradient(config: VaeConfig) {
     );
     let y_id = config.is_conditional().then(|| {
         let mut data = Dataset::new(rows, 1, vec![0.0; rows]).unwrap();
-        data.labels = Some((0..rows as u32).map(|r| r % 3).collect());
+        data.labels = Some(
+            (0..rows as u32)
+                .map(|r| r % config.classes as u32)
+                .collect(),
+        );
         let y = one_hot_labels(&data, config.classes).unwrap();
         model
             .store
@@ -458,6 +474,40 @@ fn beta_warms_up_over_epochs_in_one_optimiser_group() {
     assert_eq!(phases[3].epochs, 4..=4);
     assert_eq!(*phases[4].epochs.start(), 5);
     assert!(task.uses_rng());
+}
+
+/// A conditional convolutional VAE with a learned Gaussian variance survives a save
+/// and a load through the registry: same kind, architecture, names and weights.
+#[test]
+fn a_saved_conv_vae_loads_back_through_the_registry() {
+    let mut config = VaeConfig::new(64, &[5], 3);
+    config.classes = 4;
+    config.likelihood = Likelihood::Gaussian {
+        sigma: 0.3,
+        learned: true,
+    };
+    config.conv = Some(ConvStack {
+        image: ImageShape::new(1, 8, 8),
+        channels: vec![4, 6],
+        kernel: 3,
+    });
+    let model = Vae::new(config, 2).unwrap();
+    let path = temp("conv-vae.safetensors");
+    model.save(&path, &Default::default()).unwrap();
+    let (loaded, _) = registry::load(&path).unwrap();
+    assert_eq!(loaded.kind(), "vae");
+    assert_eq!(loaded.describe(), model.describe());
+    assert_eq!(loaded.image_shape(), Some(ImageShape::new(1, 8, 8)));
+    let names = |m: &dyn Autoencoder| -> Vec<(String, Vec<f32>)> {
+        m.parameters()
+            .iter()
+            .map(|&p| (m.store().get(p).name.clone(), m.store().values(p).to_vec()))
+            .collect()
+    };
+    let (a, b) = (names(&model), names(loaded.as_ref()));
+    assert_eq!(a, b);
+    assert!(a.iter().any(|(n, _)| n == "decoder.conv.1.weight"));
+    assert!(a.iter().any(|(n, _)| n == "decoder.log_var"));
 }
 
 // ---------------------------------------------------------------------------------
@@ -763,6 +813,20 @@ fn cli_refuses_bad_sampling_and_evaluation_requests() {
             "cpu",
         ]),
         "takes no noise",
+    );
+    assert_one_line_error(
+        &aegpu(&[
+            "train",
+            "--model",
+            "vae",
+            "--data",
+            "mnist",
+            "--channels",
+            "8",
+            "--backend",
+            "cpu",
+        ]),
+        "--channels shapes a convolutional VAE: add --conv",
     );
     assert_one_line_error(
         &aegpu(&[

@@ -11,7 +11,7 @@ use crate::cli::{BackendArgs, CliError};
 use crate::data::save_npy;
 use crate::imaging::ImageShape;
 use crate::models::vae::{self, Vae};
-use crate::models::{args::parse_image_shape, downcast_ref};
+use crate::models::{args::parse_image_shape, downcast_ref, Autoencoder};
 use crate::plot::guess_image_shape;
 
 #[derive(Args, Debug)]
@@ -97,12 +97,16 @@ pub fn run(a: SampleArgs) -> Result<(), CliError> {
     }
     let shape = match (&output, &a.image) {
         (_, Some(s)) => Some(parse_image_shape(s)?),
-        (Output::Png, None) => Some(guess_image_shape(vae.config.input).ok_or_else(|| {
-            format!(
-                "rows of {} values are not square images: give --image CxHxW or write .npy",
-                vae.config.input
-            )
-        })?),
+        (Output::Png, None) => Some(
+            vae.image_shape()
+                .or_else(|| guess_image_shape(vae.config.input))
+                .ok_or_else(|| {
+                    format!(
+                        "rows of {} values are not square images: give --image CxHxW or write .npy",
+                        vae.config.input
+                    )
+                })?,
+        ),
         (Output::Npy, None) => None,
     };
     if let Some(s) = shape {

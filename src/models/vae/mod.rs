@@ -18,38 +18,41 @@
 //! (Sohn et al. 2015) concatenates the one-hot label to the encoder's input and to the
 //! decoder's: the trainer keeps the one-hot labels resident as the task's targets.
 //!
-//! Parameters: `encoder.{i}` (hidden layers), `encoder.mean`, `encoder.log_var`,
-//! `decoder.{j}` (hidden layers, then the output layer), and `decoder.log_var`
-//! ([1, input], a learned Gaussian variance). Evaluation (ELBO, the IWAE bound on
+//! A convolutional VAE ([`ConvStack`]) puts stride-2 convolutions before the dense
+//! encoder and the transposed convolutions of the same geometries after the dense
+//! decoder; the label of a conditional one joins at the first dense layer.
+//!
+//! Parameters: `encoder.conv.{i}` (convolutions), `encoder.{i}` (hidden layers),
+//! `encoder.mean`, `encoder.log_var`, `decoder.{j}` (hidden layers, then the output
+//! layer or the feature maps), `decoder.conv.{j}` (transposed convolutions, the last
+//! one the output) and `decoder.log_var` ([1, input], a learned Gaussian variance). Evaluation (ELBO, the IWAE bound on
 //! −log p(x), active units) is in [`eval`]; sampling, interpolation and the manifold
 //! grid in [`generate`]; the training task (β warm-up, labels) in [`task`].
 
+mod config;
 pub mod eval;
 pub mod generate;
 pub mod task;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 
 use clap::{ArgMatches, Args, FromArgMatches};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use serde::{Deserialize, Serialize};
 
 use crate::graph::{EntryId, Graph, GraphError, ParamStore, Shape, ValueId};
 use crate::io::NamedTensor;
-use crate::models::args::ActivationArgs;
 use crate::models::file::{find_parameters, read_kind, restore};
 use crate::models::registry::{BuildContext, Built, Kind};
-use crate::models::{Autoencoder, ModelError, MAX_PARAMETERS};
-use crate::nn::{init::Init, Forward, Linear, Mode, Module, Scope};
+use crate::models::{Autoencoder, ModelError};
+use crate::nn::{Conv2d, Forward, Linear, Mode, Module, Scope};
 use crate::ops::random::{Noise, Streams};
-use crate::ops::{Activation, Axis, BinaryOp, Loss, Op, Reduce, ReduceKind, UnaryOp};
+use crate::ops::{Activation, Axis, BinaryOp, ImageShape, Loss, Op, Reduce, ReduceKind, UnaryOp};
 use crate::train::objective::{Objective, RECONSTRUCTION};
 use crate::train::{Regularization, TrainError};
 
+pub use config::{ConvStack, DecoderFamily, Likelihood, VaeArgs, VaeConfig};
 pub use eval::{
     active_units, binarized, evaluate_vae, log_mean_exp, VaeEvaluation, ACTIVE_UNIT_THRESHOLD,
 };
@@ -70,302 +73,6 @@ pub const BINARIZE_STREAM: &str = "vae/binarize";
 /// ½ ln(2π).
 const HALF_LN_2PI: f32 = 0.918_938_5;
 
-/// The decoder's distribution p(x|z).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Likelihood {
-    /// Bernoulli on the output logits (data in [0, 1], binarised or grey).
-    Bernoulli,
-    /// Gaussian around the output with standard deviation `sigma`; with `learned`, a
-    /// log-variance per input column is trained, starting at ln σ².
-    Gaussian { sigma: f32, learned: bool },
-}
-
-impl Likelihood {
-    /// The activation that turns the output layer into the decoder's mean.
-    pub fn mean_activation(self) -> Activation {
-        match self {
-            Likelihood::Bernoulli => Activation::Sigmoid,
-            Likelihood::Gaussian { .. } => Activation::Linear,
-        }
-    }
-}
-
-impl fmt::Display for Likelihood {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Likelihood::Bernoulli => write!(f, "bernoulli"),
-            Likelihood::Gaussian { sigma, learned } => {
-                write!(
-                    f,
-                    "gaussian σ {sigma}{}",
-                    if learned { " learned" } else { "" }
-                )
-            }
-        }
-    }
-}
-
-/// `--likelihood`: the family of the decoder's p(x|z).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DecoderFamily {
-    Bernoulli,
-    Gaussian,
-}
-
-impl FromStr for DecoderFamily {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "bernoulli" => Ok(DecoderFamily::Bernoulli),
-            "gaussian" => Ok(DecoderFamily::Gaussian),
-            _ => Err(format!(
-                "unknown decoder `{s}` (expected bernoulli or gaussian)"
-            )),
-        }
-    }
-}
-
-/// A dense layer's (fan_in, fan_out).
-type Sides = (usize, usize);
-
-/// Everything needed to rebuild the network and its objective; saved as JSON in the
-/// model file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct VaeConfig {
-    /// Values per input row.
-    pub input: usize,
-    /// Hidden widths of the encoder (the decoder mirrors them), e.g. `[400]`.
-    pub hidden: Vec<usize>,
-    /// Latent units.
-    pub latent: usize,
-    /// Activation of the hidden layers.
-    pub activation: Activation,
-    pub likelihood: Likelihood,
-    /// Label classes of a conditional VAE; 0 for an unconditional one.
-    pub classes: usize,
-    /// The weight of the KL term.
-    pub beta: f32,
-    /// Epochs over which β rises linearly from 0 (0: none).
-    pub beta_warmup: usize,
-    /// Dynamic binarisation while training: every time a row is drawn its values are
-    /// replaced by Bernoulli draws of them (stream `vae/binarize`), so grey MNIST
-    /// trains a model of binarised digits without a fixed binarisation to overfit.
-    #[serde(default)]
-    pub binarize: bool,
-    pub init: Init,
-}
-
-impl VaeConfig {
-    /// A `input → hidden… → latent` Bernoulli VAE, relu hidden layers, β = 1, no
-    /// warm-up, unconditional.
-    pub fn new(input: usize, hidden: &[usize], latent: usize) -> Self {
-        VaeConfig {
-            input,
-            hidden: hidden.to_vec(),
-            latent,
-            activation: Activation::Relu,
-            likelihood: Likelihood::Bernoulli,
-            classes: 0,
-            beta: 1.0,
-            beta_warmup: 0,
-            binarize: false,
-            init: Init::Glorot,
-        }
-    }
-
-    pub fn is_conditional(&self) -> bool {
-        self.classes > 0
-    }
-
-    /// β in epoch `epoch` (1-based): β·min(1, (epoch − 1)/W).
-    pub fn beta_at(&self, epoch: usize) -> f32 {
-        if self.beta_warmup == 0 || epoch > self.beta_warmup {
-            self.beta
-        } else {
-            self.beta * (epoch.saturating_sub(1) as f32 / self.beta_warmup as f32)
-        }
-    }
-
-    pub fn validate(&self) -> Result<(), ModelError> {
-        let bad = |m: String| Err(ModelError::Config(m));
-        if self.input == 0 || self.latent == 0 {
-            return bad(format!(
-                "a VAE needs inputs and latent units, got {} inputs and {} latent",
-                self.input, self.latent
-            ));
-        }
-        if self.hidden.contains(&0) {
-            return bad(format!("a hidden width is zero in {:?}", self.hidden));
-        }
-        if !(self.beta >= 0.0 && self.beta.is_finite()) {
-            return bad(format!("β must be finite and ≥ 0, got {}", self.beta));
-        }
-        if let Activation::LeakyRelu { alpha } = self.activation {
-            if !(alpha.is_finite() && alpha >= 0.0) {
-                return bad(format!(
-                    "leaky_relu slope must be finite and ≥ 0, got {alpha}"
-                ));
-            }
-        }
-        if let Likelihood::Gaussian { sigma, .. } = self.likelihood {
-            if !(sigma > 0.0 && sigma.is_finite()) {
-                return bad(format!(
-                    "the Gaussian decoder's σ must be finite and > 0, got {sigma}"
-                ));
-            }
-        }
-        let total = self
-            .parameter_shapes()
-            .iter()
-            .try_fold(0usize, |sum, (_, s)| {
-                s.rows.checked_mul(s.cols).and_then(|n| sum.checked_add(n))
-            });
-        match total {
-            Some(n) if n <= MAX_PARAMETERS => Ok(()),
-            _ => bad(format!(
-                "hidden {:?} and latent {} need more than {MAX_PARAMETERS} parameters",
-                self.hidden, self.latent
-            )),
-        }
-    }
-
-    /// The (fan_in, fan_out) of the encoder's hidden layers and of the decoder's layers
-    /// (hidden ones, then the output).
-    fn layer_sides(&self) -> (Vec<Sides>, Vec<Sides>) {
-        let mut encoder = vec![];
-        let mut width = self.input + self.classes;
-        for &h in &self.hidden {
-            encoder.push((width, h));
-            width = h;
-        }
-        let mut decoder = vec![];
-        let mut width = self.latent + self.classes;
-        for &h in self.hidden.iter().rev() {
-            decoder.push((width, h));
-            width = h;
-        }
-        decoder.push((width, self.input));
-        (encoder, decoder)
-    }
-
-    /// The width the mean and log-variance heads read.
-    fn head_inputs(&self) -> usize {
-        self.hidden
-            .last()
-            .copied()
-            .unwrap_or(self.input + self.classes)
-    }
-
-    /// The name and shape of every parameter tensor, in [`Vae::parameters`] order;
-    /// computed without allocating, so a model file can be checked first.
-    pub fn parameter_shapes(&self) -> Vec<(String, Shape)> {
-        let (encoder, decoder) = self.layer_sides();
-        let mut shapes = vec![];
-        let mut linear = |name: String, (i, o): (usize, usize)| {
-            shapes.push((format!("{name}.weight"), Shape::new(i, o)));
-            shapes.push((format!("{name}.bias"), Shape::new(1, o)));
-        };
-        for (i, &sides) in encoder.iter().enumerate() {
-            linear(format!("encoder.{i}"), sides);
-        }
-        let heads = (self.head_inputs(), self.latent);
-        linear("encoder.mean".into(), heads);
-        linear("encoder.log_var".into(), heads);
-        for (j, &sides) in decoder.iter().enumerate() {
-            linear(format!("decoder.{j}"), sides);
-        }
-        if let Likelihood::Gaussian { learned: true, .. } = self.likelihood {
-            shapes.push(("decoder.log_var".into(), Shape::new(1, self.input)));
-        }
-        shapes
-    }
-}
-
-/// The flags of `aegpu train --model vae`.
-#[derive(Args, Debug, Clone)]
-pub struct VaeArgs {
-    /// VAE: hidden widths of the encoder (the decoder mirrors them).
-    #[arg(long, value_delimiter = ',', default_value = "400")]
-    pub hidden: Vec<usize>,
-    /// VAE: latent units.
-    #[arg(long, default_value_t = 40)]
-    pub latent: usize,
-    /// VAE: weight β of the KL term (β-VAE).
-    #[arg(long, default_value_t = 1.0)]
-    pub beta: f32,
-    /// VAE: epochs over which β rises linearly from 0 (0: none).
-    #[arg(long, default_value_t = 0)]
-    pub beta_warmup: usize,
-    /// VAE: the decoder's distribution p(x|z), bernoulli (data in [0, 1]) or gaussian.
-    #[arg(long, default_value = "bernoulli")]
-    pub likelihood: DecoderFamily,
-    /// VAE: the Gaussian decoder's standard deviation (its start when learned).
-    #[arg(long, default_value_t = 0.1)]
-    pub decoder_sigma: f32,
-    /// VAE: learn the Gaussian decoder's variance (one per input column).
-    #[arg(long)]
-    pub learn_variance: bool,
-    /// VAE: dynamic binarisation: each time a row is drawn for training, its values
-    /// (in [0, 1]) become Bernoulli draws of them.
-    #[arg(long)]
-    pub binarize: bool,
-    /// VAE: condition encoder and decoder on the one-hot label of each row.
-    #[arg(long)]
-    pub conditional: bool,
-    /// VAE: label classes of a conditional VAE (default: the largest label + 1).
-    #[arg(long)]
-    pub classes: Option<usize>,
-    #[command(flatten)]
-    pub shared: ActivationArgs,
-}
-
-impl VaeArgs {
-    /// The network for data of `cols` columns; `labels` are the training rows' labels
-    /// (a conditional VAE needs them).
-    pub fn config(&self, cols: usize, labels: Option<&[u32]>) -> Result<VaeConfig, String> {
-        if self.shared.output_activation.is_some() {
-            return Err(
-                "--output-activation does not apply to --model vae: --likelihood sets the output"
-                    .into(),
-            );
-        }
-        if self.learn_variance && self.likelihood != DecoderFamily::Gaussian {
-            return Err("--learn-variance needs --likelihood gaussian".into());
-        }
-        let classes = match (self.conditional, self.classes) {
-            (false, None) => 0,
-            (false, Some(_)) => return Err("--classes needs --conditional".into()),
-            (true, Some(0)) => return Err("--classes must be at least 1".into()),
-            (true, Some(c)) => c,
-            (true, None) => match labels {
-                Some(l) => l.iter().max().map_or(0, |&m| m as usize + 1),
-                None => {
-                    return Err(
-                        "--conditional needs labelled data (--label-column for a CSV)".into(),
-                    )
-                }
-            },
-        };
-        let mut config = VaeConfig::new(cols, &self.hidden, self.latent);
-        config.activation = self.shared.activation;
-        config.init = self.shared.init.unwrap_or(Init::Glorot);
-        config.likelihood = match self.likelihood {
-            DecoderFamily::Bernoulli => Likelihood::Bernoulli,
-            DecoderFamily::Gaussian => Likelihood::Gaussian {
-                sigma: self.decoder_sigma,
-                learned: self.learn_variance,
-            },
-        };
-        config.classes = classes;
-        config.beta = self.beta;
-        config.beta_warmup = self.beta_warmup;
-        config.binarize = self.binarize;
-        config.validate().map_err(|e| e.to_string())?;
-        Ok(config)
-    }
-}
-
 /// The VAE kind in the registry.
 pub const KIND: Kind = Kind {
     name: "vae",
@@ -377,7 +84,17 @@ pub const KIND: Kind = Kind {
 
 fn build_from_flags(m: &ArgMatches, cx: &BuildContext) -> Built {
     let args = VaeArgs::from_arg_matches(m).map_err(|e| e.to_string())?;
-    let model = Vae::new(args.config(cx.cols, cx.labels)?, cx.seed).map_err(|e| e.to_string())?;
+    if !args.conv {
+        for flag in ["image", "channels", "kernel"] {
+            let given = m.try_contains_id(flag).unwrap_or(false)
+                && m.value_source(flag) == Some(clap::parser::ValueSource::CommandLine);
+            if given {
+                return Err(format!("--{flag} shapes a convolutional VAE: add --conv"));
+            }
+        }
+    }
+    let config = args.config(cx.data, cx.cols, cx.labels)?;
+    let model = Vae::new(config, cx.seed).map_err(|e| e.to_string())?;
     Ok(Box::new(model))
 }
 
@@ -399,12 +116,16 @@ pub(crate) const NEEDS_LABELS: &str =
 pub struct Vae {
     pub config: VaeConfig,
     pub store: ParamStore,
+    /// The convolutions before the dense encoder (a convolutional VAE).
+    encoder_conv: Vec<Conv2d>,
     encoder: Vec<Linear>,
     mean: Linear,
     log_var: Linear,
     /// Hidden layers from the latent side, then the output layer (linear: logits or
     /// the Gaussian mean).
     decoder: Vec<Linear>,
+    /// The transposed convolutions after the dense decoder, the last one linear.
+    decoder_conv: Vec<Conv2d>,
     /// The learned log-variance of a Gaussian decoder, [1, input].
     decoder_log_var: Option<EntryId>,
 }
@@ -418,6 +139,15 @@ impl Vae {
         let root = Scope::root();
         let (encoder_sides, decoder_sides) = config.layer_sides();
         let (act, init) = (config.activation, config.init);
+        let geometries = match &config.conv {
+            Some(c) => c.geometries().map_err(ModelError::Config)?,
+            None => vec![],
+        };
+        let mut encoder_conv = vec![];
+        for (i, &g) in geometries.iter().enumerate() {
+            let scope = root.child("encoder").child("conv").child(i);
+            encoder_conv.push(Conv2d::new(&mut store, &scope, g, act, init, &mut rng)?);
+        }
         let mut encoder = vec![];
         for (i, &sides) in encoder_sides.iter().enumerate() {
             let scope = root.child("encoder").child(i);
@@ -445,8 +175,20 @@ impl Vae {
         let last = decoder_sides.len() - 1;
         for (j, &sides) in decoder_sides.iter().enumerate() {
             let scope = root.child("decoder").child(j);
-            let a = if j == last { lin } else { act };
+            let a = if j == last && geometries.is_empty() {
+                lin
+            } else {
+                act
+            };
             decoder.push(Linear::new(&mut store, &scope, sides, a, init, &mut rng)?);
+        }
+        let mut decoder_conv = vec![];
+        for (j, &g) in geometries.iter().rev().enumerate() {
+            let scope = root.child("decoder").child("conv").child(j);
+            let a = if j + 1 == geometries.len() { lin } else { act };
+            decoder_conv.push(Conv2d::transposed(
+                &mut store, &scope, g, a, init, &mut rng,
+            )?);
         }
         let decoder_log_var = match config.likelihood {
             Likelihood::Gaussian {
@@ -463,10 +205,12 @@ impl Vae {
         Ok(Vae {
             config,
             store,
+            encoder_conv,
             encoder,
             mean,
             log_var,
             decoder,
+            decoder_conv,
             decoder_log_var,
         })
     }
@@ -474,12 +218,18 @@ impl Vae {
     /// The trainable entries, in [`VaeConfig::parameter_shapes`] order.
     pub fn parameters(&self) -> Vec<EntryId> {
         let mut ids: Vec<EntryId> = self
-            .encoder
+            .encoder_conv
             .iter()
-            .chain([&self.mean, &self.log_var])
-            .chain(&self.decoder)
             .flat_map(Module::parameters)
             .collect();
+        ids.extend(
+            self.encoder
+                .iter()
+                .chain([&self.mean, &self.log_var])
+                .chain(&self.decoder)
+                .flat_map(Module::parameters),
+        );
+        ids.extend(self.decoder_conv.iter().flat_map(Module::parameters));
         ids.extend(self.decoder_log_var);
         ids
     }
@@ -529,7 +279,11 @@ impl Vae {
         labels: Option<ValueId>,
     ) -> Result<(ValueId, ValueId), GraphError> {
         g.set_label("vae encoder");
-        let mut h = self.condition(g, x, labels)?;
+        let mut h = x;
+        for layer in &self.encoder_conv {
+            h = layer.forward(&mut Forward::new(g, &self.store, Mode::Eval), h)?;
+        }
+        let mut h = self.condition(g, h, labels)?;
         for layer in &self.encoder {
             h = layer.forward(&mut Forward::new(g, &self.store, Mode::Eval), h)?;
         }
@@ -550,6 +304,9 @@ impl Vae {
         g.set_label("vae decoder");
         let mut h = self.condition(g, z, labels)?;
         for layer in &self.decoder {
+            h = layer.forward(&mut Forward::new(g, &self.store, Mode::Eval), h)?;
+        }
+        for layer in &self.decoder_conv {
             h = layer.forward(&mut Forward::new(g, &self.store, Mode::Eval), h)?;
         }
         Ok(h)
@@ -812,6 +569,15 @@ impl Autoencoder for Vae {
             .map(|w| w.to_string())
             .collect();
         let mut out = format!("vae {} {}", widths.join("-"), c.likelihood);
+        if let Some(conv) = &c.conv {
+            let ch: Vec<String> = conv.channels.iter().map(|c| c.to_string()).collect();
+            out = format!(
+                "conv {out}, {} {} k{}",
+                conv.image,
+                ch.join(","),
+                conv.kernel
+            );
+        }
         if c.is_conditional() {
             out = format!("c{out} {} classes", c.classes);
         }
@@ -839,8 +605,21 @@ impl Autoencoder for Vae {
         self.config.input
     }
     fn widest_row(&self) -> usize {
-        let hidden = self.config.hidden.iter().copied().max().unwrap_or(0);
-        (self.config.input + self.config.classes).max(hidden)
+        let c = &self.config;
+        let hidden = c.hidden.iter().copied().max().unwrap_or(0);
+        let maps = self
+            .encoder_conv
+            .iter()
+            .map(|l| l.output().len())
+            .max()
+            .unwrap_or(0);
+        (c.input + c.classes)
+            .max(c.dense_width() + c.classes)
+            .max(hidden)
+            .max(maps)
+    }
+    fn image_shape(&self) -> Option<ImageShape> {
+        self.config.conv.as_ref().map(|c| c.image)
     }
     fn output_activation(&self) -> Activation {
         self.config.likelihood.mean_activation()
