@@ -8,8 +8,20 @@
 //!
 //! `cargo run --release --example conditional_generation [EPOCHS]` (default 10)
 //!
-//! Measured with the default (2 cores shared with other jobs): see the table this
-//! prints; the README quotes it.
+//! Measured with the default, 10 epochs (2 cores shared with other jobs, so the
+//! samples/s are rough: AAE 693, CVAE 3,346):
+//!
+//! ```text
+//! judge: 784-256-10 classifier, 97.34 % on the 10,000 real test digits
+//! AAE terms after 10 epochs: discriminator 1.318, generator 0.902, reconstruction (BCE) 0.130
+//! CVAE terms after 10 epochs: kl 13.83, reconstruction 86.66 nats
+//! model  |    0    1    2    3    4    5    6    7    8    9 | mean
+//! AAE    |   82   85   81   81   84   73   76   95   72   62 | 79.1
+//! CVAE   |   93   93   93   94   98   77   96   93  100   95 | 93.2
+//! ```
+//!
+//! (a discriminator loss near 2 ln 2 = 1.386 is the equilibrium: it can no longer tell
+//! codes from prior draws.) The AAE's rows of `aae-samples.png` are one digit each.
 
 use aegpu::backend::cpu::CpuBackend;
 use aegpu::backend::Backend;
