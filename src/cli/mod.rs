@@ -124,8 +124,55 @@ impl BackendArgs {
     }
 }
 
+/// The whole command line: every subcommand, `train` with every kind's flags, and
+/// every value-taking flag accepting a negative number as its value (`--lr -1` is then
+/// refused by the flag's range, with the rule, rather than read as an unknown flag).
+pub fn command() -> clap::Command {
+    negative_values_allowed(
+        Cli::command().mut_subcommand("train", crate::models::registry::with_kind_args),
+    )
+}
+
+fn negative_values_allowed(cmd: clap::Command) -> clap::Command {
+    let cmd = cmd.mut_args(|a| {
+        if a.get_action().takes_values() && !a.is_positional() {
+            a.allow_negative_numbers(true)
+        } else {
+            a
+        }
+    });
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    names.iter().fold(cmd, |cmd, name| {
+        cmd.mut_subcommand(name, negative_values_allowed)
+    })
+}
+
+/// clap's refusal as one line: its message without the usage block and the "For more
+/// information" trailer, with a hint to `--help` (help and version print as usual).
+fn parse_error_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"));
+    let first = lines.next().unwrap_or("invalid command line");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let rest: Vec<&str> = lines.collect();
+    let mut line = first.to_string();
+    if !rest.is_empty() {
+        line.push_str(" (");
+        line.push_str(&rest.join("; "));
+        line.push(')');
+    }
+    crate::io::limits::shorten(&format!("{line}; see --help"), 400)
+}
+
 pub fn main() -> ExitCode {
-    let args = match config::expand(std::env::args().collect()) {
+    let args = match config::expand(std::env::args_os().collect()) {
         Ok(args) => args,
         Err(e) => {
             eprintln!("error: {e}");
@@ -133,12 +180,16 @@ pub fn main() -> ExitCode {
         }
     };
     // `train` takes the flags of every model kind in the registry.
-    let matches = Cli::command()
-        .mut_subcommand("train", crate::models::registry::with_kind_args)
-        .get_matches_from(args);
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(e) => e.exit(),
+    let parsed = command()
+        .try_get_matches_from(args)
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (matches, cli)));
+    let (matches, cli) = match parsed {
+        Ok(parsed) => parsed,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("error: {}", parse_error_line(&e));
+            return ExitCode::from(2);
+        }
     };
     let result = match cli.command {
         Command::Train(a) => match matches.subcommand_matches("train") {
@@ -160,10 +211,21 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", one_line(&e.to_string()));
             ExitCode::FAILURE
         }
     }
+}
+
+/// A message as one line of reasonable length: line breaks become `; ` and anything
+/// past 2,000 characters is cut (a message never echoes a whole file).
+fn one_line(message: &str) -> String {
+    let joined: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    crate::io::limits::shorten(&joined.join("; "), 2000)
 }
 
 #[cfg(test)]
@@ -174,8 +236,6 @@ mod tests {
     /// (a flag added twice, or clashing with a `train` flag, fails here).
     #[test]
     fn the_command_line_with_every_kind_s_flags_is_consistent() {
-        Cli::command()
-            .mut_subcommand("train", crate::models::registry::with_kind_args)
-            .debug_assert();
+        command().debug_assert();
     }
 }
