@@ -56,6 +56,14 @@ pub fn expand(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     Ok(out)
 }
 
+/// The config files this process read, so that no output replaces one.
+static FILES_READ: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// The `--config` files read by [`expand`].
+pub fn files_read() -> Vec<std::path::PathBuf> {
+    FILES_READ.lock().map(|f| f.clone()).unwrap_or_default()
+}
+
 /// A config is small: anything past this is not one.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
@@ -70,6 +78,9 @@ fn flags_from_file(path: &Path) -> Result<Vec<String>, String> {
     let mut text = String::new();
     std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_CONFIG_BYTES), &mut text)
         .map_err(|e| cannot(e.to_string()))?;
+    if let Ok(mut files) = FILES_READ.lock() {
+        files.push(path.to_path_buf());
+    }
     flags_from_toml(&text).map_err(|e| format!("config {}: {e}", path.display()))
 }
 

@@ -15,6 +15,7 @@ mod run_control;
 mod search;
 mod train;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -103,6 +104,36 @@ pub fn load_data(spec: &str, label_column: &Option<String>) -> Result<Dataset, C
     Ok(load_spec(spec, &opts)?)
 }
 
+/// Checked before any work starts: every output can be written where it is asked for
+/// (its folder exists and takes a file), no output is one of the run's inputs (or the
+/// `--config` files read), and no two outputs are the same file. `inputs` are data
+/// specs or paths; names that are not files (`mnist`) are skipped.
+pub fn check_outputs(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> Result<(), CliError> {
+    let configs = config::files_read();
+    let mut all_inputs: Vec<(&str, &Path)> = inputs.to_vec();
+    all_inputs.extend(configs.iter().map(|p| ("--config", p.as_path())));
+    crate::io::refuse_overwrite(outputs, &all_inputs)?;
+    for (i, (name, path)) in outputs.iter().enumerate() {
+        for (other, other_path) in &outputs[..i] {
+            if same_output(path, other_path) {
+                return Err(format!(
+                    "{name} and {other} are both {}; give them different paths",
+                    path.display()
+                )
+                .into());
+            }
+        }
+        crate::io::check_output_folder(path)?;
+    }
+    Ok(())
+}
+
+/// Whether two outputs (which may not exist yet) name the same file.
+fn same_output(a: &Path, b: &Path) -> bool {
+    let absolute = |p: &Path| std::path::absolute(p).ok();
+    crate::io::same_file(a, b) || (absolute(a).is_some() && absolute(a) == absolute(b))
+}
+
 /// Which device runs the work.
 #[derive(Args, Debug, Clone)]
 pub struct BackendArgs {
@@ -153,6 +184,13 @@ fn negative_values_allowed(cmd: clap::Command) -> clap::Command {
 /// clap's refusal as one line: its message without the usage block and the "For more
 /// information" trailer, with a hint to `--help` (help and version print as usual).
 fn parse_error_line(e: &clap::Error) -> String {
+    if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|s| s.get_name().to_string())
+            .collect();
+        return format!("a subcommand is needed: {}; see --help", names.join(", "));
+    }
     let text = e.render().to_string();
     let mut lines = text
         .lines()
@@ -171,6 +209,33 @@ fn parse_error_line(e: &clap::Error) -> String {
     crate::io::limits::shorten(&format!("{line}; see --help"), 400)
 }
 
+/// `--flag -1e-4` as `--flag=-1e-4`: the parser takes `-1` as a value by itself but
+/// not every spelling of a negative number, and a number is never a flag.
+fn attach_negative_values(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::with_capacity(args.len());
+    for arg in args {
+        let negative_number = arg
+            .to_str()
+            .is_some_and(|a| a.starts_with('-') && a.parse::<f64>().is_ok());
+        let after_flag = out
+            .last()
+            .and_then(|l| l.to_str())
+            .is_some_and(|l| l.starts_with("--") && l.len() > 2 && !l.contains('='));
+        match out.pop() {
+            Some(mut flag) if negative_number && after_flag => {
+                flag.push("=");
+                flag.push(&arg);
+                out.push(flag);
+            }
+            last => {
+                out.extend(last);
+                out.push(arg);
+            }
+        }
+    }
+    out
+}
+
 pub fn main() -> ExitCode {
     let args = match config::expand(std::env::args_os().collect()) {
         Ok(args) => args,
@@ -179,6 +244,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let args = attach_negative_values(args);
     // `train` takes the flags of every model kind in the registry.
     let parsed = command()
         .try_get_matches_from(args)

@@ -3,7 +3,7 @@
 //! The data preparation and the closing report are shared with `aegpu pretrain`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{ArgMatches, Args};
@@ -28,7 +28,7 @@ pub struct SplitArgs {
     #[arg(long)]
     pub test: Option<String>,
     /// Fraction of the training rows held out for a validation loss each epoch.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = crate::ranges::fraction)]
     pub validation: f32,
     /// Per-column scaling fitted on the training data: none, minmax, standard.
     #[arg(long, default_value = "none")]
@@ -65,6 +65,39 @@ pub struct TrainArgs {
     pub run: RunArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+impl SplitArgs {
+    /// The files the run reads (data specs that are paths), for [`super::check_outputs`].
+    pub fn inputs(&self) -> Vec<(&'static str, &Path)> {
+        let mut inputs = vec![("--data", Path::new(&self.data.data))];
+        if let Some(t) = &self.test {
+            inputs.push(("--test", Path::new(t)));
+        }
+        inputs
+    }
+}
+
+impl TrainArgs {
+    /// Outputs writable and none of them an input: before loading anything.
+    fn check_outputs(&self) -> Result<(), CliError> {
+        let checkpoint = self.run.checkpoint_path(&self.output.out);
+        let mut outputs = vec![("--out", self.output.out.as_path())];
+        if !self.fit.is_lbfgs() {
+            outputs.push(("--checkpoint", checkpoint.as_path()));
+        }
+        if let Some(log) = &self.run.log {
+            outputs.push(("--log", log.as_path()));
+        }
+        let mut inputs = self.split.inputs();
+        // Resuming rewrites its own checkpoint: that one input may be an output.
+        if let Some(r) = &self.run.resume {
+            if !crate::io::same_file(r, &checkpoint) {
+                inputs.push(("--resume", r.as_path()));
+            }
+        }
+        super::check_outputs(&outputs, &inputs)
+    }
 }
 
 /// The data of a run, scaled with the scaler fitted on its training part.
@@ -128,6 +161,7 @@ impl SplitArgs {
 pub fn run(a: TrainArgs, flags: &ArgMatches) -> Result<(), CliError> {
     let kind = registry::kind(&a.model)?;
     registry::check_flags(kind, flags)?;
+    a.check_outputs()?;
     let data = a.split.prepare(a.fit.seed)?;
     let regularization = a.fit.regularization();
     let context = BuildContext {

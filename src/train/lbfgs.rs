@@ -190,6 +190,7 @@ pub fn fit_lbfgs(
     cfg: &LbfgsConfig,
     on_iteration: &mut dyn FnMut(usize, f32),
 ) -> Result<LbfgsReport, TrainError> {
+    cfg.check_ranges()?;
     if train.cols != model.input_width() {
         return Err(TrainError::Width {
             expected: model.input_width(),

@@ -307,6 +307,7 @@ pub fn fit_with(
     control: &RunControl,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<TrainReport, TrainError> {
+    cfg.check_ranges()?;
     model
         .validate_regularization(&cfg.regularization)
         .map_err(TrainError::Config)?;
