@@ -190,6 +190,11 @@ fn fixtures() {
     // A PNG that declares 16,000 × 16,000 pixels in a few bytes.
     std::fs::write(d.join("huge.png"), png_header(16_000, 16_000)).unwrap();
     tiny_denoiser(&d.join("denoiser.safetensors"));
+    // A photo, its clean original, and a result already sitting in the output folder.
+    for sub in ["photos", "clean", "results"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+        small_image(&d.join(sub).join("photo.png"), 12, 14);
+    }
     // A FIFO named like data: reading it whole would block for ever.
     let _ = std::fs::remove_file(d.join("fifo.csv"));
     let made = Command::new("mkfifo").arg(d.join("fifo.csv")).status();
@@ -481,6 +486,57 @@ fn table() -> Vec<Case> {
             ],
             "same file as --model",
         ),
+        case(
+            "overwrite",
+            "denoise --output is the inputs' folder",
+            &[
+                "denoise",
+                "--model",
+                &path("denoiser.safetensors"),
+                "--input",
+                &path("photos/photo.png"),
+                "--output",
+                &path("photos"),
+                "--backend",
+                "cpu",
+            ],
+            "same file as --input",
+        ),
+        case(
+            "overwrite",
+            "denoise --clean is --output (the originals would be replaced)",
+            &[
+                "denoise",
+                "--model",
+                &path("denoiser.safetensors"),
+                "--input",
+                &path("photos/photo.png"),
+                "--clean",
+                &path("clean"),
+                "--output",
+                &path("clean"),
+                "--backend",
+                "cpu",
+                "--overwrite",
+            ],
+            "same file as --clean",
+        ),
+        case(
+            "overwrite",
+            "denoise into a folder holding a file of the result's name",
+            &[
+                "denoise",
+                "--model",
+                &path("denoiser.safetensors"),
+                "--input",
+                &path("photos/photo.png"),
+                "--output",
+                &path("results"),
+                "--backend",
+                "cpu",
+            ],
+            "pass --overwrite",
+        ),
         // Bounded resources, checked before allocating.
         case(
             "bounds",
@@ -630,7 +686,7 @@ fn table() -> Vec<Case> {
 
 #[test]
 fn every_hostile_input_is_refused_in_one_line() {
-    fixtures();
+    ready();
     let cases = table();
     let mut problems = vec![];
     for c in &cases {
@@ -653,4 +709,160 @@ fn every_hostile_input_is_refused_in_one_line() {
         std::fs::read_to_string(dir().join("run.toml")).unwrap(),
         "epochs = 1\n"
     );
+}
+
+/// The table's files exist (each test may run alone).
+fn ready() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(fixtures);
+}
+
+fn no_temporaries_in(folder: &Path) -> Vec<String> {
+    std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect()
+}
+
+#[test]
+fn sigterm_saves_a_checkpoint_that_resumes_and_leaves_no_temporary_file() {
+    ready();
+    let run = dir().join("term");
+    std::fs::create_dir_all(&run).unwrap();
+    let model = run.join("m.safetensors");
+    let ckpt = run.join("m.ckpt.safetensors");
+    let data = path("data.csv");
+    let args = |epochs: &str| {
+        [
+            "train",
+            "--data",
+            &data,
+            "--label-column",
+            "target",
+            "--layers",
+            "4,2",
+            "--batch",
+            "1",
+            "--backend",
+            "cpu",
+            "--epochs",
+            epochs,
+            "--out",
+            model.to_str().unwrap(),
+        ]
+        .map(String::from)
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aegpu"))
+        .args(args("1000000"))
+        .current_dir(&run)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(killed.is_ok_and(|s| s.success()));
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("checkpoint saved") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    assert!(
+        no_temporaries_in(&run).is_empty(),
+        "{:?}",
+        no_temporaries_in(&run)
+    );
+    // The checkpoint resumes: finishing the epoch it was in produces the model.
+    let (_, meta) = aegpu::io::load_safetensors(&ckpt).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&meta["aegpu.checkpoint"]).unwrap();
+    let epoch = state["position"]["next_epoch"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let mut resume: Vec<String> = args(&epoch).to_vec();
+    resume.extend(["--resume".to_string(), ckpt.to_str().unwrap().to_string()]);
+    let out = aegpu(&resume.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(model.is_file());
+}
+
+#[test]
+fn a_run_killed_after_its_last_epoch_resumes_into_its_saved_model() {
+    ready();
+    // The fixture's 2-epoch run wrote its checkpoint after epoch 2; without its model
+    // (as if killed before the save) --resume finishes the job instead of refusing.
+    let run = dir().join("finished");
+    std::fs::create_dir_all(&run).unwrap();
+    let ckpt = run.join("m.ckpt.safetensors");
+    std::fs::copy(dir().join("model.ckpt.safetensors"), &ckpt).unwrap();
+    let model = run.join("m.safetensors");
+    let out = aegpu(&[
+        "train",
+        "--data",
+        &path("data.csv"),
+        "--label-column",
+        "target",
+        "--layers",
+        "4,2",
+        "--epochs",
+        "2",
+        "--batch",
+        "32",
+        "--checkpoint-every",
+        "1",
+        "--backend",
+        "cpu",
+        "--out",
+        model.to_str().unwrap(),
+        "--resume",
+        ckpt.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(model.is_file());
+}
+
+#[test]
+fn a_tile_far_larger_than_the_image_is_capped_at_the_image() {
+    ready();
+    let out_dir = dir().join("tiled");
+    let out = aegpu(&[
+        "denoise",
+        "--model",
+        &path("denoiser.safetensors"),
+        "--input",
+        &path("photos/photo.png"),
+        "--output",
+        out_dir.to_str().unwrap(),
+        "--tile",
+        "1000000",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out_dir.join("photo.png").is_file());
 }
