@@ -249,12 +249,21 @@ fn table() -> Vec<Case> {
     let data = path("data.csv");
     let model = path("model.safetensors");
     let iris = |extra: &[&str]| -> Vec<String> {
-        let mut a = vec!["train", "--data", &data, "--label-column", "target"]
-            .into_iter()
-            .map(String::from)
-            .collect::<Vec<_>>();
+        // The case's own flags come last, so they override these defaults.
+        let mut a = [
+            "train",
+            "--data",
+            &data,
+            "--label-column",
+            "target",
+            "--backend",
+            "cpu",
+            "--epochs",
+            "1",
+        ]
+        .map(String::from)
+        .to_vec();
         a.extend(extra.iter().map(|s| s.to_string()));
-        a.extend(["--backend", "cpu", "--epochs", "1"].map(String::from));
         a
     };
     let train = |class, input, extra: &[&str], expect| {
@@ -627,6 +636,34 @@ fn table() -> Vec<Case> {
                 "cpu",
             ],
             "parameters",
+        ),
+        // Divergence: a loss that blows up, and weights that do behind a finite loss.
+        train(
+            "divergence",
+            "SGD at lr 5 on a linear output (the loss grows 1000×)",
+            &[
+                "--layers",
+                "4,3,2",
+                "--output-activation",
+                "linear",
+                "--optimizer",
+                "sgd",
+                "--lr",
+                "5",
+                "--batch",
+                "16",
+                "--epochs",
+                "30",
+            ],
+            "the loss blew up",
+        ),
+        train(
+            "divergence",
+            "--lr 1e6 (the sigmoid saturates, the loss stays finite)",
+            &[
+                "--layers", "4,3,2", "--lr", "1e6", "--batch", "16", "--epochs", "5",
+            ],
+            "training blew up",
         ),
         // Model files and checkpoints.
         case(

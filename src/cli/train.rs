@@ -172,6 +172,7 @@ pub fn run(a: TrainArgs, flags: &ArgMatches) -> Result<(), CliError> {
     };
     let mut model = (kind.build)(flags, &context)?;
     model.validate_regularization(&regularization)?;
+    let initial = largest_weight(model.as_ref());
     if a.fit.is_lbfgs() {
         if !model.buffers().is_empty() {
             return Err(format!(
@@ -211,6 +212,7 @@ pub fn run(a: TrainArgs, flags: &ArgMatches) -> Result<(), CliError> {
     if report.interrupted {
         return Err(interrupted_message(&report).into());
     }
+    check_weights_held(model.as_ref(), initial.1)?;
     let train_seconds = t_train.elapsed().as_secs_f64();
     let mut figures = training_figures(&report, train_seconds);
     figures["epochs"] = report.epochs.len().into();
@@ -225,6 +227,42 @@ pub fn run(a: TrainArgs, flags: &ArgMatches) -> Result<(), CliError> {
         serde_json::to_string(&cfg)?,
         figures,
     )
+}
+
+/// How far past its initial scale a weight may grow before the run counts as blown up.
+const WEIGHT_GROWTH_LIMIT: f32 = 1e4;
+
+/// The parameter holding the largest magnitude, and that magnitude.
+fn largest_weight(model: &dyn Autoencoder) -> (String, f32) {
+    let store = model.store();
+    model
+        .parameters()
+        .into_iter()
+        .map(|id| {
+            let m = store.values(id).iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            (store.get(id).name.clone(), m)
+        })
+        .fold(
+            (String::new(), 0.0),
+            |best, p| if p.1 > best.1 { p } else { best },
+        )
+}
+
+/// Refuses a trained model whose weights grew past [`WEIGHT_GROWTH_LIMIT`] × their
+/// initial scale: the loss can stay finite behind a saturated sigmoid (`--lr 1e6`),
+/// but such a model reconstructs nothing. Nothing is saved.
+fn check_weights_held(model: &dyn Autoencoder, initial: f32) -> Result<(), CliError> {
+    let (name, now) = largest_weight(model);
+    let limit = WEIGHT_GROWTH_LIMIT * initial.max(1.0);
+    if now.is_finite() && now <= limit {
+        return Ok(());
+    }
+    Err(format!(
+        "training blew up: `{name}` reached {now:e}, over {WEIGHT_GROWTH_LIMIT:e} times the \
+         initial weights' scale ({initial:.3}); the model was not saved: try a lower --lr \
+         or --clip-norm"
+    )
+    .into())
 }
 
 /// Full-batch L-BFGS on the whole training set.

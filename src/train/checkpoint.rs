@@ -327,6 +327,20 @@ pub fn save(
             tensor(e.name.clone(), e.shape, store.values(id).to_vec())
         })
         .collect();
+    // The last good checkpoint is never replaced by one that holds NaN or infinity.
+    if let Some(bad) = tensors
+        .iter()
+        .find(|t| t.values.iter().any(|v| !v.is_finite()))
+    {
+        return Err(TrainError::Checkpoint {
+            path: path.to_path_buf(),
+            detail: format!(
+                "`{}` holds a non-finite value, so this checkpoint was not written \
+                 (the previous one, if any, is kept): training diverged",
+                bad.name
+            ),
+        });
+    }
     for (id, values) in best_weights {
         let e = store.get(*id);
         tensors.push(tensor(
