@@ -665,6 +665,14 @@ fn table() -> Vec<Case> {
             ],
             "training blew up",
         ),
+        // Installation: a binary away from its source tree.
+        case(
+            "installation",
+            "--data mnist with the training digits nowhere to be found",
+            &["train", "--data", "mnist", "--backend", "cpu"],
+            "inside the binary",
+        )
+        .env("AEGPU_DATA_DIR", "/nonexistent-aegpu-data"),
         // Model files and checkpoints.
         case(
             "model file",
@@ -902,4 +910,33 @@ fn a_tile_far_larger_than_the_image_is_capped_at_the_image() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out_dir.join("photo.png").is_file());
+}
+
+#[test]
+fn the_bundled_test_digits_load_from_inside_the_binary() {
+    // As an installed binary sees it: no data folder anywhere.
+    let out = aegpu_env(
+        &[
+            "train",
+            "--data",
+            "mnist:test",
+            "--layers",
+            "784,8",
+            "--epochs",
+            "1",
+            "--backend",
+            "cpu",
+            "--out",
+            &path("digits.safetensors"),
+            "--json",
+        ]
+        .map(OsString::from),
+        &[("AEGPU_DATA_DIR", "/nonexistent-aegpu-data")],
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

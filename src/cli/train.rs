@@ -137,6 +137,9 @@ impl SplitArgs {
             train = t;
             validation = Some(v);
         }
+        if scaling == Scaling::None {
+            warn_unscaled(&self.data.data, &train);
+        }
         let scaler = Scaler::fit(scaling, &train);
         if !scaler.is_identity() {
             for d in std::iter::once(&mut train)
@@ -153,6 +156,28 @@ impl SplitArgs {
             scaler,
             load_seconds: t_load.elapsed().as_secs_f64(),
         })
+    }
+}
+
+/// Raw features (a CSV of values in the hundreds) trained unscaled do not learn with the
+/// default sigmoid output, and nothing else would say so: a loud warning, once, naming
+/// the column and the fix.
+fn warn_unscaled(spec: &str, train: &Dataset) {
+    let outside = train
+        .values
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(-0.01..=1.01).contains(*v));
+    if let Some((i, v)) = outside {
+        eprintln!(
+            "warning: {spec} holds values outside [0, 1] (row {}, column {}: {v}) and \
+             --scale is none: a sigmoid output (the default) cannot reconstruct them and \
+             the loss will stay high; pass --scale minmax (or standard with \
+             --output-activation linear), which is saved with the model and applied by \
+             eval, encode, outliers and search",
+            i / train.cols,
+            i % train.cols
+        );
     }
 }
 

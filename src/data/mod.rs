@@ -21,7 +21,7 @@ use crate::io::limits;
 pub use csv::{load_csv, save_csv, CsvOptions, CsvRows};
 pub use error::{Column, DataError};
 pub use idx::{load_idx_images, load_idx_labels};
-pub use mnist::{bundled_mnist_dir, load_mnist, Split};
+pub use mnist::{bundled_mnist_dir, load_bundled_mnist, load_mnist, Split};
 pub use npy::{load_npy, save_npy, NpyRows, NpyWriter};
 pub use scaling::{Scaler, Scaling};
 pub use spec::load_spec;
@@ -138,7 +138,12 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// decompressed bytes are bounded ([`limits::DECOMPRESSED_BYTES`]): a gzip bomb stops
 /// at the limit.
 fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
-    let bytes = limits::read_regular(path)?;
+    gunzip_if_gzip(path, limits::read_regular(path)?)
+}
+
+/// `bytes` decompressed when they start with the gzip magic, else as they are; `path`
+/// names them in errors.
+fn gunzip_if_gzip(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, DataError> {
     if !bytes.starts_with(&GZIP_MAGIC) {
         return Ok(bytes);
     }
