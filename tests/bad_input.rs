@@ -673,6 +673,22 @@ fn table() -> Vec<Case> {
             "inside the binary",
         )
         .env("AEGPU_DATA_DIR", "/nonexistent-aegpu-data"),
+        case(
+            "bounds",
+            "a conv model of 10^11 parameters",
+            &[
+                "train",
+                "--data",
+                "mnist:test",
+                "--model",
+                "conv",
+                "--channels",
+                "100000,100000",
+                "--backend",
+                "cpu",
+            ],
+            "past 1073741824 parameters",
+        ),
         // Model files and checkpoints.
         case(
             "model file",

@@ -20,6 +20,9 @@ use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+/// The `--config` reader, public for the loaders' fuzz harness (`tests/fuzz_loaders.rs`).
+pub use config::flags_from_toml;
+
 use crate::backend::select::{select, BackendChoice, Selected};
 use crate::data::{load_spec, CsvOptions, Dataset};
 

@@ -175,14 +175,27 @@ pub fn read_bounded(mut reader: impl Read, limit: Limit, context: &str) -> Resul
 }
 
 /// `text` cut to at most `max` characters (with the count of what was left out), so a
-/// 10 MB field is never echoed whole in a message.
+/// 10 MB field is never echoed whole in a message, and with control characters escaped
+/// (`\n`, `\u{1b}`), so a message stays one line and cannot drive the terminal.
 pub fn shorten(text: &str, max: usize) -> String {
     let count = text.chars().count();
+    let head: String = text
+        .chars()
+        .take(max)
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
     if count <= max {
-        return text.to_string();
+        head
+    } else {
+        format!("{head}… ({} more characters)", count - max)
     }
-    let head: String = text.chars().take(max).collect();
-    format!("{head}… ({} more characters)", count - max)
 }
 
 #[cfg(test)]
@@ -217,5 +230,6 @@ mod tests {
     fn long_text_is_cut() {
         assert_eq!(shorten("abc", 3), "abc");
         assert_eq!(shorten("abcdef", 2), "ab… (4 more characters)");
+        assert_eq!(shorten("a\nb\u{1b}", 9), "a\\nb\\u{1b}");
     }
 }
