@@ -146,7 +146,7 @@ impl FitArgs {
         }
         Ok(LbfgsConfig {
             iterations: self.epochs,
-            max_evaluations: (self.epochs * 5).div_ceil(4),
+            max_evaluations: self.epochs.saturating_mul(5).div_ceil(4),
             lr: self.lr.unwrap_or(1.0),
             loss: self.loss()?,
             regularization: self.regularization(),
