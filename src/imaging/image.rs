@@ -69,7 +69,10 @@ impl Image {
     /// 1/65535 and 8-bit ones by 1/255.
     pub fn load(path: impl AsRef<Path>) -> Result<Image, ImagingError> {
         let path = path.as_ref();
-        let bytes = crate::io::limits::read_regular(path)?;
+        let bytes = crate::io::limits::read_regular(path).map_err(|e| match e {
+            crate::io::IoError::Io { path, source } => ImagingError::Io { path, source },
+            other => other.into(),
+        })?;
         let empty = |detail: String| ImagingError::Empty {
             path: path.to_path_buf(),
             detail,
