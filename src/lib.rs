@@ -15,4 +15,5 @@ pub mod nn;
 pub mod ops;
 pub mod outliers;
 pub mod plot;
+pub mod ranges;
 pub mod train;

@@ -834,7 +834,10 @@ fn denoise_keeps_names_and_shapes_and_reports_psnr_as_json() {
         assert_eq!((img.channels(), img.height(), img.width()), shape, "{name}");
     }
 
+    // The results of the first run are there now: replacing them needs --overwrite.
     args.extend_from_slice(&["--clean", clean_dir.to_str().unwrap(), "--json"]);
+    assert_one_line_error(&aegpu(&args), "--overwrite");
+    args.push("--overwrite");
     let report = stdout_json(&aegpu(&args));
     assert!((report["noise_sigma_255"].as_f64().unwrap() - 25.5).abs() < 1e-3);
     let images = report["images"].as_array().unwrap();
@@ -1877,7 +1880,7 @@ fn search_refuses_bad_requests() {
         args.extend_from_slice(extra);
         aegpu(&args)
     };
-    assert_one_line_error(&search(&["--pixels", "--k", "0"]), "at least 1");
+    assert_one_line_error(&search(&["--pixels", "--k", "0"]), "≥ 1");
     assert_one_line_error(&search(&["--pixels", "--k", "21"]), "20 index rows");
     assert_one_line_error(&search(&[]), "--pixels");
     assert_one_line_error(&search(&["--pixels", "--hamming"]), "--hamming");

@@ -242,8 +242,28 @@ fn a_checkpoint_loads_as_a_model_and_can_extend_a_run() {
     let loaded = downcast_ref::<DenseAutoencoder>(loaded.as_ref()).expect("a dense model");
     assert_eq!(weights(loaded), weights(&m));
 
-    // Asking for the same 2 epochs again has nothing left to do: refused.
+    // Asking for the same 2 epochs again has nothing left to do: the run ends at once
+    // with the checkpoint's weights (a run killed between its last checkpoint and its
+    // model save is finished this way), and 3 epochs would be past its end.
     let ck = Checkpoint::load(&path).unwrap();
+    let mut finished = model();
+    let again = fit_with(
+        &mut finished,
+        &mut CpuBackend::<f32>::new(),
+        &data,
+        None,
+        &cfg,
+        &RunControl {
+            resume: Some(&ck),
+            ..RunControl::default()
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(again.epochs.len(), 2);
+    assert_eq!(weights(&finished), weights(&m));
+    let mut past_end = ck.clone();
+    past_end.state.position.next_epoch = 4;
     let again = fit_with(
         &mut model(),
         &mut CpuBackend::<f32>::new(),
@@ -251,7 +271,7 @@ fn a_checkpoint_loads_as_a_model_and_can_extend_a_run() {
         None,
         &cfg,
         &RunControl {
-            resume: Some(&ck),
+            resume: Some(&past_end),
             ..RunControl::default()
         },
         &mut |_| {},

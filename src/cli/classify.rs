@@ -5,7 +5,7 @@
 //! `crate::models::classifier` and `crate::train::classify` do the work.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
@@ -27,7 +27,7 @@ pub struct ClassifyArgs {
     test: Option<String>,
     /// Train on this many labelled rows, class-balanced, drawn with --seed (default:
     /// every row).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::ranges::count)]
     labels: Option<usize>,
     /// A dense autoencoder (`aegpu train`/`pretrain`) whose encoder starts the
     /// classifier; without it the encoder is initialised at random from --layers.
@@ -37,20 +37,20 @@ pub struct ClassifyArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// Classes of the head (default: the largest label + 1).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::ranges::count)]
     classes: Option<usize>,
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = crate::ranges::count)]
     epochs: usize,
     /// Of those epochs, train only the softmax head for the first N (a linear probe),
     /// then every layer.
     #[arg(long, default_value_t = 0)]
     head_epochs: usize,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = crate::ranges::count)]
     batch: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = crate::ranges::positive)]
     lr: f32,
     /// Adam's L2 weight decay.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = crate::ranges::non_negative)]
     weight_decay: f32,
     /// Draws the labelled rows, the head's (and a random encoder's) initial weights and
     /// the shuffling.
@@ -78,6 +78,10 @@ fn require_labels(d: &Dataset, spec: &str) -> Result<(), CliError> {
 }
 
 pub fn run(a: ClassifyArgs) -> Result<(), CliError> {
+    let mut inputs = vec![("--data", Path::new(&a.data.data))];
+    inputs.extend(a.test.as_deref().map(|t| ("--test", Path::new(t))));
+    inputs.extend(a.pretrained.as_deref().map(|p| ("--pretrained", p)));
+    crate::cli::check_outputs(&[("--out", a.out.as_path())], &inputs)?;
     let t_load = Instant::now();
     let mut train = a.data.load()?;
     require_labels(&train, &a.data.data)?;
@@ -228,6 +232,15 @@ pub struct PredictArgs {
 /// `aegpu predict`: a saved classifier's class for every row, scaled as its training
 /// data was.
 pub fn predict_rows(a: PredictArgs) -> Result<(), CliError> {
+    if let Some(out) = &a.out {
+        crate::cli::check_outputs(
+            &[("--out", out.as_path())],
+            &[
+                ("--model", a.model.as_path()),
+                ("--data", Path::new(&a.data.data)),
+            ],
+        )?;
+    }
     let (model, meta) = Classifier::load(&a.model)?;
     let mut data = a.data.load()?;
     if data.cols != model.input_width() {

@@ -16,11 +16,15 @@
 //! Keys may use `-` or `_`; a key the command does not know is an error, as an unknown
 //! flag is.
 
+use std::ffi::OsString;
 use std::path::Path;
 
+use crate::io::limits;
+
 /// Replaces each `--config FILE` (or `--config=FILE`) in `args` by the flags the file
-/// spells out. `args[0]` is the program and `args[1]` the subcommand.
-pub fn expand(args: Vec<String>) -> Result<Vec<String>, String> {
+/// spells out. `args[0]` is the program and `args[1]` the subcommand. Arguments are
+/// taken as the OS gives them (a path need not be UTF-8).
+pub fn expand(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     let mut out = Vec::with_capacity(args.len());
     let mut from_files = vec![];
     let mut rest = args.into_iter();
@@ -34,10 +38,16 @@ pub fn expand(args: Vec<String>) -> Result<Vec<String>, String> {
                     .ok_or("--config needs a file: --config run.toml")?,
             )
         } else {
-            arg.strip_prefix("--config=").map(str::to_string)
+            arg.to_str()
+                .and_then(|a| a.strip_prefix("--config="))
+                .map(OsString::from)
         };
         match path {
-            Some(p) => from_files.extend(flags_from_file(Path::new(&p))?),
+            Some(p) => from_files.extend(
+                flags_from_file(Path::new(&p))?
+                    .into_iter()
+                    .map(OsString::from),
+            ),
             None => tail.push(arg),
         }
     }
@@ -46,17 +56,55 @@ pub fn expand(args: Vec<String>) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// The config files this process read, so that no output replaces one.
+static FILES_READ: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// The `--config` files read by [`expand`].
+pub fn files_read() -> Vec<std::path::PathBuf> {
+    FILES_READ.lock().map(|f| f.clone()).unwrap_or_default()
+}
+
+/// A config is small: anything past this is not one.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 fn flags_from_file(path: &Path) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+    let cannot = |e: String| format!("cannot read config {}: {e}", path.display());
+    let (file, len) = limits::open_regular(path).map_err(|e| cannot(e.to_string()))?;
+    if len > MAX_CONFIG_BYTES {
+        return Err(cannot(format!(
+            "{len} bytes; a config file holds at most {MAX_CONFIG_BYTES}"
+        )));
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_CONFIG_BYTES), &mut text)
+        .map_err(|e| cannot(e.to_string()))?;
+    if let Ok(mut files) = FILES_READ.lock() {
+        files.push(path.to_path_buf());
+    }
     flags_from_toml(&text).map_err(|e| format!("config {}: {e}", path.display()))
+}
+
+/// `line L, column C` (counting from 1) of byte `offset` in `text`.
+fn line_and_column(text: &str, offset: usize) -> String {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line}, column {column}")
 }
 
 /// The flags a TOML document stands for: `key = value` becomes `--key value`; `true`
 /// becomes `--key` and `false` nothing; an array becomes a comma-separated list.
 pub fn flags_from_toml(text: &str) -> Result<Vec<String>, String> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        e.to_string().lines().next().unwrap_or_default().to_string()
+        let reason = e.message().trim().replace('\n', "; ");
+        match e.span() {
+            Some(span) => format!("{}: {reason}", line_and_column(text, span.start)),
+            None => reason,
+        }
     })?;
     let mut flags = vec![];
     for (key, value) in table {
@@ -129,7 +177,7 @@ mod tests {
             "--epochs",
             "5",
         ];
-        let expanded = expand(args.iter().map(|s| s.to_string()).collect()).unwrap();
+        let expanded = expand(args.iter().map(OsString::from).collect()).unwrap();
         assert_eq!(
             expanded,
             ["aegpu", "train", "--epochs", "20", "--epochs", "5"]
@@ -138,8 +186,11 @@ mod tests {
     }
 
     #[test]
-    fn bad_toml_is_one_line() {
-        let e = flags_from_toml("layers = [784,").unwrap_err();
+    fn bad_toml_is_one_line_with_its_place_and_reason() {
+        let e = flags_from_toml("epochs = 3\nlayers = [784,").unwrap_err();
         assert!(!e.contains('\n'), "{e}");
+        assert!(e.starts_with("line 2, column"), "{e}");
+        let e = flags_from_toml("lr = 1e-3\nlr = 2").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("duplicate"), "{e}");
     }
 }

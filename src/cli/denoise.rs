@@ -34,8 +34,12 @@ pub struct DenoiseArgs {
     #[arg(long)]
     json: bool,
     /// Tile side in pixels (margins for the receptive field included).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = crate::ranges::count)]
     tile: usize,
+    /// Replace result files that already exist in --output (never an input or a clean
+    /// original): without it, an existing file is left alone and the run refused.
+    #[arg(long)]
+    overwrite: bool,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -78,7 +82,7 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
         )
         .into());
     };
-    receptive_radius(model).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    let radius = receptive_radius(model).map_err(|e| format!("{}: {e}", a.model.display()))?;
 
     // Every image is read (and every name checked) before anything is written.
     let mut names = BTreeSet::new();
@@ -93,15 +97,24 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
             .into());
         }
         let output = a.output.join(&name);
-        if let (Ok(i), Ok(o)) = (input.canonicalize(), output.canonicalize()) {
-            if i == o {
-                return Err(format!(
-                    "--output {} would overwrite the input {}",
-                    a.output.display(),
-                    input.display()
-                )
-                .into());
-            }
+        // No input and no clean original is ever replaced, --overwrite or not.
+        let mut protected: Vec<(&str, &Path)> =
+            a.input.iter().map(|i| ("--input", i.as_path())).collect();
+        let originals: Vec<PathBuf> = match &a.clean {
+            Some(dir) => a.input.iter().map(|i| clean_original(dir, i)).collect(),
+            None => vec![],
+        };
+        protected.extend(originals.iter().map(|c| ("--clean", c.as_path())));
+        protected.push(("--model", a.model.as_path()));
+        crate::io::refuse_overwrite(&[("the result", output.as_path())], &protected)?;
+        if !a.overwrite && std::fs::symlink_metadata(&output).is_ok() {
+            return Err(format!(
+                "{} already exists and this run did not create it (the result of {}); \
+                 pass --overwrite to replace it, or choose another --output",
+                output.display(),
+                input.display()
+            )
+            .into());
         }
         let noisy = Image::load(input)?;
         let clean = match &a.clean {
@@ -158,6 +171,13 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
     let mut pixels = 0usize;
     for job in &jobs {
         let started = std::time::Instant::now();
+        // A tile larger than the image (plus margins) would only allocate empty pixels.
+        let shape = job.noisy.shape();
+        let options = TileOptions {
+            tile: options
+                .tile
+                .min(shape.height.max(shape.width).saturating_add(2 * radius)),
+        };
         let mut denoised = denoise(model, backend, &job.noisy, options)
             .map_err(|e| format!("{}: {e}", job.input.display()))?;
         let seconds = started.elapsed().as_secs_f64();

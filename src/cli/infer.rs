@@ -22,6 +22,16 @@ pub struct ModelOnData {
     pub backend: BackendArgs,
 }
 
+impl ModelOnData {
+    /// The model file and the data (when it is a path), for [`crate::cli::check_outputs`].
+    pub fn inputs(&self) -> Vec<(&'static str, &Path)> {
+        vec![
+            ("--model", self.model.as_path()),
+            ("--data", Path::new(&self.data.data)),
+        ]
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     #[command(flatten)]
@@ -30,7 +40,7 @@ pub struct EvalArgs {
     #[arg(long)]
     json: bool,
     /// Random directions of the finite-difference Jacobian estimate (deep encoders).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = crate::ranges::count)]
     directions: usize,
     /// VAE: the negative log-likelihood by importance sampling with K draws per row
     /// (the IWAE bound; without it, the ELBO from one draw).
@@ -55,7 +65,7 @@ pub struct RowsArgs {
     out: PathBuf,
     /// Rows read, run and written at a time (default: 64 MiB of values); CSV and
     /// `.npy` inputs stream from disk, so memory stays flat whatever the file's size.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::ranges::count)]
     chunk_rows: Option<usize>,
 }
 
@@ -233,6 +243,7 @@ const CHUNK_VALUES: usize = 1 << 24;
 /// `encode` / `reconstruct`: the rows stream through in chunks, from a CSV or `.npy`
 /// file of any size to a CSV or `.npy` file written atomically.
 pub fn rows(a: RowsArgs, what: RowOutput) -> Result<(), CliError> {
+    crate::cli::check_outputs(&[("--out", a.out.as_path())], &a.input.inputs())?;
     let (model, scaler) = load_model(&a.input.model)?;
     let data = &a.input.data;
     let mut stream = RowStream::open(&data.data, &data.csv_options())?;

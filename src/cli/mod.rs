@@ -16,9 +16,13 @@ mod sample;
 mod search;
 mod train;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+/// The `--config` reader, public for the loaders' fuzz harness (`tests/fuzz_loaders.rs`).
+pub use config::flags_from_toml;
 
 use crate::backend::select::{select, BackendChoice, Selected};
 use crate::data::{load_spec, CsvOptions, Dataset};
@@ -107,6 +111,36 @@ pub fn load_data(spec: &str, label_column: &Option<String>) -> Result<Dataset, C
     Ok(load_spec(spec, &opts)?)
 }
 
+/// Checked before any work starts: every output can be written where it is asked for
+/// (its folder exists and takes a file), no output is one of the run's inputs (or the
+/// `--config` files read), and no two outputs are the same file. `inputs` are data
+/// specs or paths; names that are not files (`mnist`) are skipped.
+pub fn check_outputs(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> Result<(), CliError> {
+    let configs = config::files_read();
+    let mut all_inputs: Vec<(&str, &Path)> = inputs.to_vec();
+    all_inputs.extend(configs.iter().map(|p| ("--config", p.as_path())));
+    crate::io::refuse_overwrite(outputs, &all_inputs)?;
+    for (i, (name, path)) in outputs.iter().enumerate() {
+        for (other, other_path) in &outputs[..i] {
+            if same_output(path, other_path) {
+                return Err(format!(
+                    "{name} and {other} are both {}; give them different paths",
+                    path.display()
+                )
+                .into());
+            }
+        }
+        crate::io::check_output_folder(path)?;
+    }
+    Ok(())
+}
+
+/// Whether two outputs (which may not exist yet) name the same file.
+fn same_output(a: &Path, b: &Path) -> bool {
+    let absolute = |p: &Path| std::path::absolute(p).ok();
+    crate::io::same_file(a, b) || (absolute(a).is_some() && absolute(a) == absolute(b))
+}
+
 /// Which device runs the work.
 #[derive(Args, Debug, Clone)]
 pub struct BackendArgs {
@@ -128,21 +162,107 @@ impl BackendArgs {
     }
 }
 
+/// The whole command line: every subcommand, `train` with every kind's flags, and
+/// every value-taking flag accepting a negative number as its value (`--lr -1` is then
+/// refused by the flag's range, with the rule, rather than read as an unknown flag).
+pub fn command() -> clap::Command {
+    negative_values_allowed(
+        Cli::command().mut_subcommand("train", crate::models::registry::with_kind_args),
+    )
+}
+
+fn negative_values_allowed(cmd: clap::Command) -> clap::Command {
+    let cmd = cmd.mut_args(|a| {
+        if a.get_action().takes_values() && !a.is_positional() {
+            a.allow_negative_numbers(true)
+        } else {
+            a
+        }
+    });
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    names.iter().fold(cmd, |cmd, name| {
+        cmd.mut_subcommand(name, negative_values_allowed)
+    })
+}
+
+/// clap's refusal as one line: its message without the usage block and the "For more
+/// information" trailer, with a hint to `--help` (help and version print as usual).
+fn parse_error_line(e: &clap::Error) -> String {
+    if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|s| s.get_name().to_string())
+            .collect();
+        return format!("a subcommand is needed: {}; see --help", names.join(", "));
+    }
+    let text = e.render().to_string();
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"));
+    let first = lines.next().unwrap_or("invalid command line");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let rest: Vec<&str> = lines.collect();
+    let mut line = first.to_string();
+    if !rest.is_empty() {
+        line.push_str(" (");
+        line.push_str(&rest.join("; "));
+        line.push(')');
+    }
+    crate::io::limits::shorten(&format!("{line}; see --help"), 400)
+}
+
+/// `--flag -1e-4` as `--flag=-1e-4`: the parser takes `-1` as a value by itself but
+/// not every spelling of a negative number, and a number is never a flag.
+fn attach_negative_values(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::with_capacity(args.len());
+    for arg in args {
+        let negative_number = arg
+            .to_str()
+            .is_some_and(|a| a.starts_with('-') && a.parse::<f64>().is_ok());
+        let after_flag = out
+            .last()
+            .and_then(|l| l.to_str())
+            .is_some_and(|l| l.starts_with("--") && l.len() > 2 && !l.contains('='));
+        match out.pop() {
+            Some(mut flag) if negative_number && after_flag => {
+                flag.push("=");
+                flag.push(&arg);
+                out.push(flag);
+            }
+            last => {
+                out.extend(last);
+                out.push(arg);
+            }
+        }
+    }
+    out
+}
+
 pub fn main() -> ExitCode {
-    let args = match config::expand(std::env::args().collect()) {
+    let args = match config::expand(std::env::args_os().collect()) {
         Ok(args) => args,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let args = attach_negative_values(args);
     // `train` takes the flags of every model kind in the registry.
-    let matches = Cli::command()
-        .mut_subcommand("train", crate::models::registry::with_kind_args)
-        .get_matches_from(args);
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(e) => e.exit(),
+    let parsed = command()
+        .try_get_matches_from(args)
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (matches, cli)));
+    let (matches, cli) = match parsed {
+        Ok(parsed) => parsed,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("error: {}", parse_error_line(&e));
+            return ExitCode::from(2);
+        }
     };
     let result = match cli.command {
         Command::Train(a) => match matches.subcommand_matches("train") {
@@ -165,10 +285,21 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", one_line(&e.to_string()));
             ExitCode::FAILURE
         }
     }
+}
+
+/// A message as one line of reasonable length: line breaks become `; ` and anything
+/// past 2,000 characters is cut (a message never echoes a whole file).
+fn one_line(message: &str) -> String {
+    let joined: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    crate::io::limits::shorten(&joined.join("; "), 2000)
 }
 
 #[cfg(test)]
@@ -179,8 +310,6 @@ mod tests {
     /// (a flag added twice, or clashing with a `train` flag, fails here).
     #[test]
     fn the_command_line_with_every_kind_s_flags_is_consistent() {
-        Cli::command()
-            .mut_subcommand("train", crate::models::registry::with_kind_args)
-            .debug_assert();
+        command().debug_assert();
     }
 }

@@ -7,6 +7,7 @@ use clap::Args;
 
 use crate::ops::random::Noise;
 use crate::ops::{Loss, Optimizer};
+use crate::ranges;
 use crate::train::lbfgs::LbfgsConfig;
 use crate::train::objective::{Regularization, SparseKl};
 use crate::train::{Schedule, TrainConfig};
@@ -25,23 +26,23 @@ pub struct FitArgs {
     /// Reconstruction loss: mse or bce (binary cross-entropy, needs a sigmoid output).
     #[arg(long, default_value = "mse")]
     pub loss: String,
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = ranges::count)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = ranges::count)]
     pub batch: usize,
     /// Learning rate (default 5e-3; for lbfgs, the first trial step of each line
     /// search, default 1).
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::positive)]
     pub lr: Option<f32>,
     /// sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, or lbfgs (full batch:
     /// --epochs counts iterations, each a direction and a strong-Wolfe line search).
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
     /// Momentum for `momentum` and `nesterov`.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, value_parser = ranges::fraction)]
     pub momentum: f32,
     /// Weight decay: L2 in the gradient, decoupled for adamw.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = ranges::non_negative)]
     pub weight_decay: f32,
     /// Learning-rate schedule: constant, step:every,gamma (epochs), cosine,
     /// plateau:patience,gamma.
@@ -52,7 +53,7 @@ pub struct FitArgs {
     pub warmup: u64,
     /// Stop after this many epochs without a better validation loss and keep the best
     /// weights (needs --validation).
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::count)]
     pub early_stop: Option<usize>,
     /// The objective term early stopping and the plateau schedule watch on the
     /// validation data: reconstruction (the default), l1_sparsity, kl_sparsity or
@@ -60,7 +61,7 @@ pub struct FitArgs {
     #[arg(long, value_name = "TERM")]
     pub monitor: Option<String>,
     /// Scale the gradient down to this global norm when it is longer.
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::positive)]
     pub clip_norm: Option<f32>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -69,10 +70,10 @@ pub struct FitArgs {
     #[arg(long)]
     pub noise: Option<Noise>,
     /// Dropout probability after every layer but the output (training only).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = ranges::fraction)]
     pub dropout: f32,
     /// Weight λ of an L1 penalty on the code.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = ranges::non_negative)]
     pub sparse_l1: f32,
     /// KL sparsity `rho,beta`: mean code activation driven to rho with weight beta
     /// (needs --code-activation sigmoid).
@@ -80,10 +81,10 @@ pub struct FitArgs {
     pub sparse_kl: Option<SparseKl>,
     /// Weight λ of the contractive penalty ‖J_f(x)‖²_F (exact for one layer, else
     /// estimated by finite differences).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = ranges::non_negative)]
     pub contractive: f32,
     /// Random directions of the contractive estimator for deep encoders.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = ranges::count)]
     pub contractive_directions: usize,
 }
 

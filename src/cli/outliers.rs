@@ -88,6 +88,15 @@ impl OutliersArgs {
 }
 
 pub fn run(a: OutliersArgs) -> Result<(), CliError> {
+    if let Some(out) = &a.out {
+        let mut inputs = a.input.inputs();
+        inputs.extend(
+            a.labels
+                .as_deref()
+                .map(|l| ("--labels", std::path::Path::new(l))),
+        );
+        crate::cli::check_outputs(&[("--out", out.as_path())], &inputs)?;
+    }
     let rule = a.threshold()?;
     rule.quantile()?;
     let (model, _, data) = load(&a.input.model, &a.input.data)?;

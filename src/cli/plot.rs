@@ -37,10 +37,10 @@ struct ReconArgs {
     #[command(flatten)]
     input: ModelOnData,
     /// How many rows (from the first) to show.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = crate::ranges::count)]
     count: usize,
     /// Images per row of the grid.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = crate::ranges::count)]
     columns: usize,
     /// The image shape CxHxW of a dense model's rows (default: a conv model's own
     /// shape; a square grey or RGB image for a dense one).
@@ -69,7 +69,7 @@ struct LatentArgs {
     #[command(flatten)]
     input: ModelOnData,
     /// How many rows (from the first) to plot.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 5000, value_parser = crate::ranges::count)]
     points: usize,
     /// Picture size WxH in pixels.
     #[arg(long, default_value = "800x680")]
@@ -89,6 +89,7 @@ pub fn run(a: PlotArgs) -> Result<(), CliError> {
 
 fn recon(a: ReconArgs) -> Result<(), CliError> {
     check_png(&a.out)?;
+    crate::cli::check_outputs(&[("--out", a.out.as_path())], &a.input.inputs())?;
     if a.count == 0 || a.columns == 0 {
         return Err("--count and --columns must be at least 1".into());
     }
@@ -145,6 +146,8 @@ fn image_shape(
 
 fn loss(a: LossArgs) -> Result<(), CliError> {
     check_png(&a.out)?;
+    let logs: Vec<(&str, &Path)> = a.logs.iter().map(|l| ("--log", l.as_path())).collect();
+    crate::cli::check_outputs(&[("--out", a.out.as_path())], &logs)?;
     let size = parse_size(&a.size)?;
     let logs = a
         .logs
@@ -163,6 +166,7 @@ fn loss(a: LossArgs) -> Result<(), CliError> {
 
 fn latent(a: LatentArgs) -> Result<(), CliError> {
     check_png(&a.out)?;
+    crate::cli::check_outputs(&[("--out", a.out.as_path())], &a.input.inputs())?;
     let size = parse_size(&a.size)?;
     if a.points == 0 {
         return Err("--points must be at least 1".into());

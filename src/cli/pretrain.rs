@@ -28,7 +28,7 @@ pub struct PretrainArgs {
     #[arg(long, default_value_t = 5)]
     fine_tune_epochs: usize,
     /// Learning rate of fine-tuning (default: --lr).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::ranges::positive)]
     fine_tune_lr: Option<f32>,
     #[command(flatten)]
     output: OutputArgs,
@@ -48,6 +48,17 @@ pub struct PretrainArgs {
 }
 
 pub fn run(a: PretrainArgs) -> Result<(), CliError> {
+    let checkpoint = a
+        .checkpoint
+        .clone()
+        .unwrap_or_else(|| a.output.out.with_extension("ckpt.safetensors"));
+    crate::cli::check_outputs(
+        &[
+            ("--out", a.output.out.as_path()),
+            ("--checkpoint", checkpoint.as_path()),
+        ],
+        &a.split.inputs(),
+    )?;
     let stage = a.fit.train_config()?;
     let mut fine_tune = stage.clone();
     fine_tune.epochs = a.fine_tune_epochs;
@@ -62,11 +73,7 @@ pub fn run(a: PretrainArgs) -> Result<(), CliError> {
     let mut bar: Option<(StackedStage, TrainProgress)> = None;
     let t_train = Instant::now();
     let control = StackedControl {
-        checkpoint: Some(
-            a.checkpoint
-                .clone()
-                .unwrap_or_else(|| a.output.out.with_extension("ckpt.safetensors")),
-        ),
+        checkpoint: Some(checkpoint),
         checkpoint_every: a.checkpoint_every,
         // Finished stages are kept when checkpoints were asked for; a Ctrl-C always
         // saves the running stage.

@@ -1,5 +1,6 @@
 //! The flags that look after a long `aegpu train` run: checkpoints, resuming, the
-//! metrics log, and Ctrl-C (finish the step, save a checkpoint, stop).
+//! metrics log, and Ctrl-C (finish the step, save a checkpoint, stop). SIGTERM (what
+//! `kill`, systemd and batch schedulers send) and SIGHUP are handled as Ctrl-C.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,10 +40,10 @@ fn install_ctrl_c() -> Result<(), CliError> {
         .get_or_init(|| {
             ctrlc::set_handler(|| {
                 if INTERRUPT.swap(true, Ordering::SeqCst) {
-                    eprintln!("\nsecond Ctrl-C: quitting without a checkpoint");
+                    eprintln!("\nsecond interrupt: quitting without a checkpoint");
                     std::process::exit(130);
                 }
-                eprintln!("\nCtrl-C: stopping after this step and saving a checkpoint (again to quit now)");
+                eprintln!("\ninterrupted (Ctrl-C or SIGTERM): stopping after this step and saving a checkpoint (again to quit now)");
             })
             .map_err(|e| format!("cannot catch Ctrl-C: {e}"))
         })

@@ -29,7 +29,7 @@ pub struct SearchArgs {
     #[arg(long)]
     label_column: Option<String>,
     /// Neighbours per query.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = crate::ranges::count)]
     k: usize,
     /// Write one line per query: query, neighbour_1..k (index rows), distance_1..k.
     #[arg(long)]
@@ -57,6 +57,14 @@ struct Searched {
 }
 
 pub fn run(a: SearchArgs) -> Result<(), CliError> {
+    if let Some(out) = &a.out {
+        let mut inputs = vec![
+            ("--index", std::path::Path::new(&a.index)),
+            ("--query", std::path::Path::new(&a.query)),
+        ];
+        inputs.extend(a.model.as_deref().map(|m| ("--model", m)));
+        crate::cli::check_outputs(&[("--out", out.as_path())], &inputs)?;
+    }
     let (index, query, searched) = prepare(&a)?;
     let t = Instant::now();
     let found = if a.hamming {

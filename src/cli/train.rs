@@ -3,7 +3,7 @@
 //! The data preparation and the closing report are shared with `aegpu pretrain`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{ArgMatches, Args};
@@ -27,7 +27,7 @@ pub struct SplitArgs {
     #[arg(long)]
     pub test: Option<String>,
     /// Fraction of the training rows held out for a validation loss each epoch.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = crate::ranges::fraction)]
     pub validation: f32,
     /// Per-column scaling fitted on the training data: none, minmax, standard.
     #[arg(long, default_value = "none")]
@@ -64,6 +64,39 @@ pub struct TrainArgs {
     pub run: RunArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+impl SplitArgs {
+    /// The files the run reads (data specs that are paths), for [`super::check_outputs`].
+    pub fn inputs(&self) -> Vec<(&'static str, &Path)> {
+        let mut inputs = vec![("--data", Path::new(&self.data.data))];
+        if let Some(t) = &self.test {
+            inputs.push(("--test", Path::new(t)));
+        }
+        inputs
+    }
+}
+
+impl TrainArgs {
+    /// Outputs writable and none of them an input: before loading anything.
+    fn check_outputs(&self) -> Result<(), CliError> {
+        let checkpoint = self.run.checkpoint_path(&self.output.out);
+        let mut outputs = vec![("--out", self.output.out.as_path())];
+        if !self.fit.is_lbfgs() {
+            outputs.push(("--checkpoint", checkpoint.as_path()));
+        }
+        if let Some(log) = &self.run.log {
+            outputs.push(("--log", log.as_path()));
+        }
+        let mut inputs = self.split.inputs();
+        // Resuming rewrites its own checkpoint: that one input may be an output.
+        if let Some(r) = &self.run.resume {
+            if !crate::io::same_file(r, &checkpoint) {
+                inputs.push(("--resume", r.as_path()));
+            }
+        }
+        super::check_outputs(&outputs, &inputs)
+    }
 }
 
 /// The data of a run, scaled with the scaler fitted on its training part.
@@ -103,6 +136,9 @@ impl SplitArgs {
             train = t;
             validation = Some(v);
         }
+        if scaling == Scaling::None {
+            warn_unscaled(&self.data.data, &train);
+        }
         let scaler = Scaler::fit(scaling, &train);
         if !scaler.is_identity() {
             for d in std::iter::once(&mut train)
@@ -122,11 +158,34 @@ impl SplitArgs {
     }
 }
 
+/// Raw features (a CSV of values in the hundreds) trained unscaled do not learn with the
+/// default sigmoid output, and nothing else would say so: a loud warning, once, naming
+/// the column and the fix.
+fn warn_unscaled(spec: &str, train: &Dataset) {
+    let outside = train
+        .values
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(-0.01..=1.01).contains(*v));
+    if let Some((i, v)) = outside {
+        eprintln!(
+            "warning: {spec} holds values outside [0, 1] (row {}, column {}: {v}) and \
+             --scale is none: a sigmoid output (the default) cannot reconstruct them and \
+             the loss will stay high; pass --scale minmax (or standard with \
+             --output-activation linear), which is saved with the model and applied by \
+             eval, encode, outliers and search",
+            i / train.cols,
+            i % train.cols
+        );
+    }
+}
+
 /// Trains `--model`, built from the flags in `flags` (the parsed `train` command, with
 /// every kind's flags).
 pub fn run(a: TrainArgs, flags: &ArgMatches) -> Result<(), CliError> {
     let kind = registry::kind(&a.model)?;
     registry::check_flags(kind, flags)?;
+    a.check_outputs()?;
     let data = a.split.prepare(a.fit.seed)?;
     let regularization = a.fit.regularization();
     let context = BuildContext {
@@ -138,6 +197,7 @@ pub fn run(a: TrainArgs, flags: &ArgMatches) -> Result<(), CliError> {
     };
     let mut model = (kind.build)(flags, &context)?;
     model.validate_regularization(&regularization)?;
+    let initial = largest_weight(model.as_ref());
     let cfg = a.fit.train_config()?;
     let resume = a.run.load_resume()?;
     let control = a.run.control(&a.output.out, resume.as_ref())?;
@@ -166,6 +226,7 @@ pub fn run(a: TrainArgs, flags: &ArgMatches) -> Result<(), CliError> {
     if report.interrupted {
         return Err(interrupted_message(&report).into());
     }
+    check_weights_held(model.as_ref(), initial.1)?;
     let train_seconds = t_train.elapsed().as_secs_f64();
     let mut figures = training_figures(&report, train_seconds);
     figures["epochs"] = report.epochs.len().into();
@@ -180,6 +241,42 @@ pub fn run(a: TrainArgs, flags: &ArgMatches) -> Result<(), CliError> {
         serde_json::to_string(&cfg)?,
         figures,
     )
+}
+
+/// How far past its initial scale a weight may grow before the run counts as blown up.
+const WEIGHT_GROWTH_LIMIT: f32 = 1e4;
+
+/// The parameter holding the largest magnitude, and that magnitude.
+fn largest_weight(model: &dyn Autoencoder) -> (String, f32) {
+    let store = model.store();
+    model
+        .parameters()
+        .into_iter()
+        .map(|id| {
+            let m = store.values(id).iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            (store.get(id).name.clone(), m)
+        })
+        .fold(
+            (String::new(), 0.0),
+            |best, p| if p.1 > best.1 { p } else { best },
+        )
+}
+
+/// Refuses a trained model whose weights grew past [`WEIGHT_GROWTH_LIMIT`] × their
+/// initial scale: the loss can stay finite behind a saturated sigmoid (`--lr 1e6`),
+/// but such a model reconstructs nothing. Nothing is saved.
+fn check_weights_held(model: &dyn Autoencoder, initial: f32) -> Result<(), CliError> {
+    let (name, now) = largest_weight(model);
+    let limit = WEIGHT_GROWTH_LIMIT * initial.max(1.0);
+    if now.is_finite() && now <= limit {
+        return Ok(());
+    }
+    Err(format!(
+        "training blew up: `{name}` reached {now:e}, over {WEIGHT_GROWTH_LIMIT:e} times the \
+         initial weights' scale ({initial:.3}); the model was not saved: try a lower --lr \
+         or --clip-norm"
+    )
+    .into())
 }
 
 /// The figures of a training run, for the JSON report.

@@ -3,11 +3,11 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::{check_save_shape, read_maybe_gzip, Column, DataError, Dataset, GZIP_MAGIC};
-use crate::io::atomic_write;
+use crate::io::{atomic_write, limits};
 
 /// How to read a CSV file.
 #[derive(Clone, Debug, Default)]
@@ -137,14 +137,26 @@ impl<'a> CsvRows<'a> {
         }
     }
 
-    /// The next line that is not blank, without its line break.
+    /// The next line that is not blank, without its line break. A line longer than
+    /// [`limits::LINE_BYTES`] is refused when the limit is reached, not at its end.
     fn next_line(&mut self) -> Result<Option<String>, DataError> {
         let mut line = String::new();
+        let max = limits::LINE_BYTES.get();
         loop {
             line.clear();
             self.line_number += 1;
-            match self.lines.read_line(&mut line) {
+            match (&mut self.lines).take(max + 1).read_line(&mut line) {
                 Ok(0) => return Ok(None),
+                Ok(n) if n as u64 > max => {
+                    return Err(DataError::Format {
+                        path: self.path.clone(),
+                        detail: limits::LINE_BYTES.refusal(
+                            &format!("more than {max}"),
+                            &format!("line {}", self.line_number),
+                            max,
+                        ),
+                    })
+                }
                 Ok(_) if line.trim().is_empty() => continue,
                 Ok(_) => return Ok(Some(line.trim_end_matches(['\n', '\r']).to_string())),
                 Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
@@ -217,7 +229,7 @@ impl<'a> CsvRows<'a> {
                     index,
                     name: self.header.as_ref().map(|h| h[index].clone()),
                 },
-                text: text.to_string(),
+                text: limits::shorten(text, 40),
                 expected,
             })?;
             match parsed {

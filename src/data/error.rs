@@ -51,7 +51,7 @@ pub enum DataError {
         found: usize,
     },
     /// The label column asked for is not in the file.
-    #[error("{} has no column `{name}`; {available}", path.display())]
+    #[error("{} has no column `{}`; {}", path.display(), crate::io::limits::shorten(name, 40), crate::io::limits::shorten(available, 200))]
     UnknownColumn {
         path: PathBuf,
         name: String,
@@ -97,7 +97,8 @@ pub enum DataError {
         validation: usize,
         train: usize,
     },
-    /// Writing an output file failed (the previous file, if any, is intact).
+    /// Writing an output file failed (the previous file, if any, is intact), or a file
+    /// could not be read whole (over a limit, or not a regular file).
     #[error(transparent)]
     Write(#[from] IoError),
 }
@@ -115,7 +116,7 @@ impl fmt::Display for Column {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "column {}", self.index + 1)?;
         if let Some(name) = &self.name {
-            write!(f, " (`{name}`)")?;
+            write!(f, " (`{}`)", crate::io::limits::shorten(name, 40))?;
         }
         Ok(())
     }

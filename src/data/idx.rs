@@ -17,8 +17,12 @@ const LABELS_MAGIC: u32 = 0x0000_0801;
 /// `rows * cols` pixels per image, scaled to `[0, 1]` as `k as f32 / 255.0`, with
 /// `byte_scaled` set.
 pub fn load_idx_images(path: &Path) -> Result<Dataset, DataError> {
-    let bytes = read_maybe_gzip(path)?;
-    let (dims, pixels) = split_header(path, &bytes, IMAGES_MAGIC, "images")?;
+    parse_idx_images(path, &read_maybe_gzip(path)?)
+}
+
+/// [`load_idx_images`] from the file's (decompressed) bytes; `path` names it in errors.
+pub(crate) fn parse_idx_images(path: &Path, bytes: &[u8]) -> Result<Dataset, DataError> {
+    let (dims, pixels) = split_header(path, bytes, IMAGES_MAGIC, "images")?;
     let (n, height, width) = (dims[0], dims[1], dims[2]);
     let cols = height * width;
     if n == 0 || cols == 0 {
@@ -38,8 +42,12 @@ pub fn load_idx_images(path: &Path) -> Result<Dataset, DataError> {
 
 /// Loads an IDX labels file (`*-labels-idx1-ubyte`, optionally gzipped).
 pub fn load_idx_labels(path: &Path) -> Result<Vec<u32>, DataError> {
-    let bytes = read_maybe_gzip(path)?;
-    let (_, labels) = split_header(path, &bytes, LABELS_MAGIC, "labels")?;
+    parse_idx_labels(path, &read_maybe_gzip(path)?)
+}
+
+/// [`load_idx_labels`] from the file's (decompressed) bytes.
+pub(crate) fn parse_idx_labels(path: &Path, bytes: &[u8]) -> Result<Vec<u32>, DataError> {
+    let (_, labels) = split_header(path, bytes, LABELS_MAGIC, "labels")?;
     if labels.is_empty() {
         return Err(DataError::Empty {
             what: format!("{} (0 labels)", path.display()),

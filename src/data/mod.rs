@@ -14,13 +14,14 @@ mod spec;
 mod split;
 mod stream;
 
-use std::io::Read;
 use std::path::Path;
+
+use crate::io::limits;
 
 pub use csv::{load_csv, save_csv, CsvOptions, CsvRows};
 pub use error::{Column, DataError};
 pub use idx::{load_idx_images, load_idx_labels};
-pub use mnist::{bundled_mnist_dir, load_mnist, Split};
+pub use mnist::{bundled_mnist_dir, load_bundled_mnist, load_mnist, Split};
 pub use npy::{load_npy, save_npy, NpyRows, NpyWriter};
 pub use scaling::{Scaler, Scaling};
 pub use spec::load_spec;
@@ -133,23 +134,33 @@ fn check_finite(path: Option<&Path>, cols: usize, values: &[f32]) -> Result<(), 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Reads a whole file, decompressing it first when it starts with the gzip magic
-/// bytes `1f 8b` (whatever its extension).
+/// bytes `1f 8b` (whatever its extension). The file must be a regular one and the
+/// decompressed bytes are bounded ([`limits::DECOMPRESSED_BYTES`]): a gzip bomb stops
+/// at the limit.
 fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    gunzip_if_gzip(path, limits::read_regular(path)?)
+}
+
+/// `bytes` decompressed when they start with the gzip magic, else as they are; `path`
+/// names them in errors.
+fn gunzip_if_gzip(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, DataError> {
     if !bytes.starts_with(&GZIP_MAGIC) {
         return Ok(bytes);
     }
-    let mut plain = Vec::new();
-    flate2::read::MultiGzDecoder::new(bytes.as_slice())
-        .read_to_end(&mut plain)
-        .map_err(|e| DataError::Format {
-            path: path.to_path_buf(),
-            detail: format!("the gzip stream is corrupt or truncated ({e})"),
-        })?;
-    Ok(plain)
+    let context = "decompressing it";
+    limits::read_bounded(
+        flate2::read::MultiGzDecoder::new(bytes.as_slice()),
+        limits::DECOMPRESSED_BYTES,
+        context,
+    )
+    .map_err(|detail| DataError::Format {
+        path: path.to_path_buf(),
+        detail: if detail.starts_with(context) {
+            detail
+        } else {
+            format!("the gzip stream is corrupt or truncated ({detail})")
+        },
+    })
 }
 
 /// The writers' check that `values` fills a `rows × cols` matrix.

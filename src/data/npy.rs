@@ -34,13 +34,14 @@ impl Element {
             "<i4" => Ok(Element::I4),
             "<i8" => Ok(Element::I8),
             "|b1" | "<b1" => Ok(Element::B1),
-            other if other.starts_with('>') => Err(format!(
+            other if other.starts_with('>') && other.len() <= 8 => Err(format!(
                 "big-endian dtype '{other}' is not supported; save with arr.astype('<{}')",
                 &other[1..]
             )),
             other => Err(format!(
-                "dtype '{other}' is not supported; use float32 (<f4), float64 (<f8), uint8 (|u1), \
-                 int32 (<i4), int64 (<i8) or bool (|b1)"
+                "dtype '{}' is not supported; use float32 (<f4), float64 (<f8), uint8 (|u1), \
+                 int32 (<i4), int64 (<i8) or bool (|b1)",
+                crate::io::limits::shorten(other, 40)
             )),
         }
     }
@@ -134,6 +135,9 @@ fn parse_preamble(path: &Path, bytes: &[u8]) -> Result<(Element, Vec<usize>, usi
         }
         _ => return Err(preamble_error()),
     };
+    crate::io::limits::HEADER_BYTES
+        .check(header_len as u64, "the .npy header")
+        .map_err(&format_error)?;
     let data_start = header_start.saturating_add(header_len);
     let header_bytes = bytes.get(header_start..data_start).ok_or_else(|| {
         format_error(format!(
@@ -213,6 +217,7 @@ impl NpyRows {
             path: path.to_path_buf(),
             source,
         };
+        crate::io::limits::require_regular(path)?;
         let mut file = File::open(path).map_err(io)?;
         let file_len = file.metadata().map_err(io)?.len();
         let mut prefix = vec![];
@@ -368,30 +373,46 @@ fn parse_header(header: &str) -> Result<(Element, Vec<usize>), String> {
     let mut parser = LiteralParser {
         text: header.as_bytes(),
         pos: 0,
+        depth: 0,
     };
     let dict = match parser.value()? {
         PyValue::Dict(entries) => entries,
-        _ => return Err(format!("the header is not a dict: {}", header.trim())),
+        _ => {
+            return Err(format!(
+                "the header is not a dict: {}",
+                crate::io::limits::shorten(header.trim(), 120)
+            ))
+        }
     };
     parser.skip_whitespace();
     if parser.pos != parser.text.len() {
         return Err(format!(
             "unexpected text after the header dict: {}",
-            header.trim()
+            crate::io::limits::shorten(header.trim(), 120)
         ));
     }
     let entry = |key: &str| {
         dict.iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v)
-            .ok_or_else(|| format!("the header has no '{key}': {}", header.trim()))
+            .ok_or_else(|| {
+                format!(
+                    "the header has no '{key}': {}",
+                    crate::io::limits::shorten(header.trim(), 120)
+                )
+            })
     };
     let element = match entry("descr")? {
         PyValue::Str(descr) => Element::from_descr(descr)?,
         PyValue::Sequence(_) => {
             return Err("structured (record) dtypes are not supported".to_string())
         }
-        other => return Err(format!("'descr' should be a string, found {other:?}")),
+        other => {
+            return Err(format!(
+                "'descr' should be a string, found {}",
+                crate::io::limits::shorten(&format!("{other:?}"), 80)
+            ))
+        }
     };
     match entry("fortran_order")? {
         PyValue::Bool(false) => {}
@@ -401,7 +422,7 @@ fn parse_header(header: &str) -> Result<(Element, Vec<usize>), String> {
                     .to_string(),
             )
         }
-        other => return Err(format!("'fortran_order' should be True or False, found {other:?}")),
+        other => return Err(format!("'fortran_order' should be True or False, found {}", crate::io::limits::shorten(&format!("{other:?}"), 80))),
     }
     let shape = match entry("shape")? {
         PyValue::Sequence(items) => items
@@ -410,10 +431,18 @@ fn parse_header(header: &str) -> Result<(Element, Vec<usize>), String> {
                 PyValue::Int(n) => {
                     usize::try_from(*n).map_err(|_| format!("shape entry {n} is not a valid size"))
                 }
-                other => Err(format!("shape entries should be integers, found {other:?}")),
+                other => Err(format!(
+                    "shape entries should be integers, found {}",
+                    crate::io::limits::shorten(&format!("{other:?}"), 80)
+                )),
             })
             .collect::<Result<Vec<_>, _>>()?,
-        other => return Err(format!("'shape' should be a tuple, found {other:?}")),
+        other => {
+            return Err(format!(
+                "'shape' should be a tuple, found {}",
+                crate::io::limits::shorten(&format!("{other:?}"), 80)
+            ))
+        }
     };
     Ok((element, shape))
 }
@@ -431,11 +460,18 @@ enum PyValue {
 }
 
 /// A small recursive-descent parser for Python literals (dicts, tuples, lists,
-/// strings, integers, `True`, `False`, `None`).
+/// strings, integers, `True`, `False`, `None`). Nesting is limited to [`MAX_DEPTH`]
+/// levels, so a hostile header of a million `(` cannot overflow the stack.
 struct LiteralParser<'a> {
     text: &'a [u8],
     pos: usize,
+    /// Dicts, tuples and lists open around the current position.
+    depth: usize,
 }
+
+/// The deepest nesting a header may have; NumPy's own headers nest two levels
+/// (a dict holding a shape tuple), structured dtypes a few more.
+const MAX_DEPTH: usize = 32;
 
 impl LiteralParser<'_> {
     fn skip_whitespace(&mut self) {
@@ -453,11 +489,26 @@ impl LiteralParser<'_> {
         format!(
             "cannot parse the header at byte {}: {what} in `{}`",
             self.pos,
-            String::from_utf8_lossy(self.text).trim()
+            crate::io::limits::shorten(String::from_utf8_lossy(self.text).trim(), 120)
         )
     }
 
     fn value(&mut self) -> Result<PyValue, String> {
+        let open = matches!(self.peek(), Some(b'{' | b'(' | b'['));
+        if open {
+            if self.depth >= MAX_DEPTH {
+                return Err(self.error(&format!("nested more than {MAX_DEPTH} levels deep")));
+            }
+            self.depth += 1;
+        }
+        let value = self.value_at_depth();
+        if open {
+            self.depth -= 1;
+        }
+        value
+    }
+
+    fn value_at_depth(&mut self) -> Result<PyValue, String> {
         match self.peek() {
             Some(b'{') => self.dict(),
             Some(b'(') => Ok(PyValue::Sequence(self.sequence(b')')?)),

@@ -3,14 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    bundled_mnist_dir, load_csv, load_idx_images, load_idx_labels, load_mnist, load_npy,
+    load_bundled_mnist, load_csv, load_idx_images, load_idx_labels, load_mnist, load_npy,
     CsvOptions, DataError, Dataset, Split,
 };
 
 /// Loads data named by a user's spec.
 ///
 /// * `mnist` or `mnist:train`: the bundled MNIST training set; `mnist:test`: its test
-///   set (see [`bundled_mnist_dir`]). Only MNIST is bundled.
+///   set (see [`load_bundled_mnist`]). Only MNIST is bundled.
 /// * a folder holding MNIST-style IDX files (e.g. Fashion-MNIST): its training split.
 /// * `*.npy`: [`load_npy`]; `*.csv` or `*.csv.gz`: [`load_csv`] with `opts`.
 /// * `*-idx3-ubyte` or `*-idx3-ubyte.gz`: [`load_idx_images`], with the labels from the
@@ -18,8 +18,8 @@ use super::{
 ///   name becomes `labels`, as in MNIST).
 pub fn load_spec(spec: &str, opts: &CsvOptions) -> Result<Dataset, DataError> {
     match spec {
-        "mnist" | "mnist:train" => return load_mnist(&bundled_mnist_dir(), Split::Train),
-        "mnist:test" => return load_mnist(&bundled_mnist_dir(), Split::Test),
+        "mnist" | "mnist:train" => return load_bundled_mnist(Split::Train),
+        "mnist:test" => return load_bundled_mnist(Split::Test),
         _ => {}
     }
     let path = Path::new(spec);

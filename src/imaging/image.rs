@@ -69,9 +69,9 @@ impl Image {
     /// 1/65535 and 8-bit ones by 1/255.
     pub fn load(path: impl AsRef<Path>) -> Result<Image, ImagingError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| ImagingError::Io {
-            path: path.to_path_buf(),
-            source,
+        let bytes = crate::io::limits::read_regular(path).map_err(|e| match e {
+            crate::io::IoError::Io { path, source } => ImagingError::Io { path, source },
+            other => other.into(),
         })?;
         let empty = |detail: String| ImagingError::Empty {
             path: path.to_path_buf(),
@@ -96,18 +96,37 @@ impl Image {
                 })
             }
         };
-        let decoded = ImageReader::with_format(Cursor::new(&bytes), format)
-            .decode()
-            .map_err(|e| match e {
-                image::ImageError::Unsupported(e) => ImagingError::Unsupported {
-                    path: path.to_path_buf(),
-                    detail: e.to_string(),
-                },
-                other => ImagingError::Corrupt {
-                    path: path.to_path_buf(),
-                    detail: other.to_string(),
-                },
+        // The header's size is checked before any pixel is decoded: a 250 KB PNG may
+        // declare 16,000 × 16,000 pixels (Pillow's MAX_IMAGE_PIXELS guards the same).
+        let corrupt = |e: image::ImageError| ImagingError::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        };
+        let (width, height) = ImageReader::with_format(Cursor::new(&bytes), format)
+            .into_dimensions()
+            .map_err(corrupt)?;
+        let pixels = u64::from(width) * u64::from(height);
+        crate::io::limits::IMAGE_PIXELS
+            .check(pixels, &format!("{width} × {height} pixels"))
+            .map_err(|detail| ImagingError::Unsupported {
+                path: path.to_path_buf(),
+                detail,
             })?;
+        let mut reader = ImageReader::with_format(Cursor::new(&bytes), format);
+        let mut limits = image::Limits::default();
+        // Room for the widest pixel format decoded (RGBA of 32-bit floats) and no more.
+        limits.max_alloc = Some(pixels.saturating_mul(16).max(1 << 20));
+        reader.limits(limits);
+        let decoded = reader.decode().map_err(|e| match e {
+            image::ImageError::Unsupported(e) => ImagingError::Unsupported {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            },
+            other => ImagingError::Corrupt {
+                path: path.to_path_buf(),
+                detail: other.to_string(),
+            },
+        })?;
         let (width, height) = (decoded.width(), decoded.height());
         if width == 0 || height == 0 {
             return Err(empty(format!("the image has {width}×{height} pixels")));

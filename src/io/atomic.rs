@@ -53,6 +53,7 @@ impl AtomicFile {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        remove_stale_temporaries(&folder, &file_name.to_string_lossy());
         let temp_name = format!(
             ".{}.{}.{}.tmp",
             file_name.to_string_lossy(),
@@ -114,6 +115,41 @@ impl Drop for AtomicFile {
     }
 }
 
+/// Removes the temporary files of `file_name` in `folder` left by processes that are no
+/// longer running (a run killed mid-write): `.<file name>.<pid>.<n>.tmp` whose pid is
+/// not alive. Only Linux tells (through `/proc`); elsewhere nothing is removed. Best
+/// effort: a file that cannot be removed is left.
+pub fn remove_stale_temporaries(folder: &Path, file_name: &str) {
+    let proc_root = Path::new("/proc/self");
+    if !proc_root.exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(folder) else {
+        return;
+    };
+    let prefix = format!(".{file_name}.");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|n| n.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let Some((pid, n)) = rest.split_once('.') else {
+            continue;
+        };
+        let (Ok(pid), Ok(_)) = (pid.parse::<u32>(), n.parse::<u64>()) else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists();
+        if !alive {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Flushes the folder entry so the rename itself survives a power cut.
 ///
 /// This is best effort: some platforms and file systems cannot open or sync a folder,
@@ -168,6 +204,23 @@ mod tests {
         assert!(err.to_string().contains("No space left"), "{err}");
         assert_eq!(fs::read(&path).unwrap(), b"the model a user saved");
         assert!(leftovers(&dir).is_empty(), "{:?}", leftovers(&dir));
+    }
+
+    #[test]
+    fn temporaries_of_dead_processes_are_removed_and_live_ones_kept() {
+        let dir = folder("stale");
+        let path = dir.join("model.safetensors");
+        // Pid 4194304 is above Linux's largest pid, so no process has it.
+        let dead = dir.join(".model.safetensors.4194304.0.tmp");
+        let live = dir.join(format!(".model.safetensors.{}.999.tmp", std::process::id()));
+        let other = dir.join(".other.safetensors.4194304.0.tmp");
+        for p in [&dead, &live, &other] {
+            fs::write(p, b"partial").unwrap();
+        }
+        atomic_write(&path, b"x").unwrap();
+        assert_eq!(dead.exists(), !Path::new("/proc/self").exists());
+        assert!(live.exists() && other.exists());
+        fs::remove_dir_all(dir).ok();
     }
 
     #[test]

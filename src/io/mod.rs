@@ -5,11 +5,14 @@
 //! good one used to be.
 
 mod atomic;
+pub mod limits;
+mod outputs;
 mod tensor_file;
 
 use std::path::PathBuf;
 
-pub use atomic::{atomic_write, AtomicFile};
+pub use atomic::{atomic_write, remove_stale_temporaries, AtomicFile};
+pub use outputs::{check_output_folder, refuse_overwrite, same_file};
 pub use tensor_file::{find_tensor, load_safetensors, save_safetensors, NamedTensor};
 
 /// What can go wrong reading or writing a model file.
@@ -43,6 +46,33 @@ pub enum IoError {
         path: PathBuf,
         name: String,
         dtype: String,
+    },
+    /// A file over one of the [`limits`], or one that cannot be read whole (a FIFO, a
+    /// device).
+    #[error("{}: {detail}", path.display())]
+    Limit { path: PathBuf, detail: String },
+    /// An output that would replace one of the run's inputs.
+    #[error("{output} {} is the same file as {input} {}; choose another output path", output_path.display(), input_path.display())]
+    WouldOverwriteInput {
+        output: String,
+        output_path: PathBuf,
+        input: String,
+        input_path: PathBuf,
+    },
+    /// A tensor holding NaN or an infinity.
+    #[error("{}: tensor `{name}` holds {value} at index {index}; a model's weights must be finite", path.display())]
+    NonFinite {
+        path: PathBuf,
+        name: String,
+        index: usize,
+        value: f32,
+    },
+    /// The tensors do not match the checksum recorded when the file was written.
+    #[error("{}: the tensors do not match the checksum saved with them ({expected} recorded, {found} computed): the file was changed or damaged after it was written", path.display())]
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        found: String,
     },
     /// The header metadata (or the tensor list) breaks a rule of the format.
     #[error("{}: {detail}", path.display())]

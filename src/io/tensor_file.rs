@@ -6,7 +6,7 @@ use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors};
 
-use super::{atomic_write, IoError};
+use super::{atomic_write, limits, IoError};
 
 /// One named tensor: its shape and its values in row-major (C) order.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,6 +18,28 @@ pub struct NamedTensor {
 
 /// The key safetensors reserves in the header for the free-form string metadata.
 const METADATA_KEY: &str = "__metadata__";
+/// The metadata key of the content checksum: `crc32:` and 8 hex digits over every
+/// tensor's name, shape and bytes, in name order. It catches a file damaged or edited
+/// after it was written (not a deliberate forgery: anyone can recompute a CRC).
+pub const CHECKSUM_KEY: &str = "aegpu.checksum";
+
+/// The content checksum of `tensors` (any order: they are taken in name order).
+fn checksum(tensors: &[NamedTensor]) -> String {
+    let mut order: Vec<&NamedTensor> = tensors.iter().collect();
+    order.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut crc = flate2::Crc::new();
+    for t in order {
+        crc.update(t.name.as_bytes());
+        crc.update(&[0]);
+        for &d in &t.shape {
+            crc.update(&(d as u64).to_le_bytes());
+        }
+        for v in &t.values {
+            crc.update(&v.to_le_bytes());
+        }
+    }
+    format!("crc32:{:08x}", crc.sum())
+}
 
 /// Saves `tensors` as F32 tensors, with `metadata` in the header's `__metadata__`
 /// entry, writing the file atomically.
@@ -69,7 +91,8 @@ pub fn save_safetensors(
             path: path.to_path_buf(),
             detail: format!("cannot lay out tensors: {e}"),
         })?;
-    let header_metadata: HashMap<String, String> = metadata.clone().into_iter().collect();
+    let mut header_metadata: HashMap<String, String> = metadata.clone().into_iter().collect();
+    header_metadata.insert(CHECKSUM_KEY.to_string(), checksum(tensors));
     let bytes =
         safetensors::serialize(views, Some(header_metadata)).map_err(|e| IoError::Metadata {
             path: path.to_path_buf(),
@@ -81,14 +104,14 @@ pub fn save_safetensors(
 /// Loads every tensor (sorted by name) and the string metadata from a safetensors file.
 ///
 /// A missing, truncated or corrupt file is an error that names the path; so is a
-/// tensor stored as anything other than F32.
+/// tensor stored as anything other than F32, a NaN or infinite value (naming the
+/// tensor), and tensors that do not match the file's content checksum
+/// ([`CHECKSUM_KEY`]). Files written before checksums were recorded have none and load
+/// unchecked. Only regular files are read (see [`limits::read_regular`]).
 pub fn load_safetensors(
     path: &Path,
 ) -> Result<(Vec<NamedTensor>, BTreeMap<String, String>), IoError> {
-    let bytes = std::fs::read(path).map_err(|source| IoError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = limits::read_regular(path)?;
     let corrupt = |e: safetensors::SafeTensorError| IoError::Corrupt {
         path: path.to_path_buf(),
         detail: format!("{e} (file is {} bytes)", bytes.len()),
@@ -105,11 +128,19 @@ pub fn load_safetensors(
                 dtype: view.dtype().to_string(),
             });
         }
-        let values = view
+        let values: Vec<f32> = view
             .data()
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            return Err(IoError::NonFinite {
+                path: path.to_path_buf(),
+                name: name.to_string(),
+                index,
+                value: values[index],
+            });
+        }
         tensors.push(NamedTensor {
             name: name.to_string(),
             shape: view.shape().to_vec(),
@@ -118,12 +149,23 @@ pub fn load_safetensors(
     }
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let metadata = header
+    let mut metadata: BTreeMap<String, String> = header
         .metadata()
         .clone()
         .unwrap_or_default()
         .into_iter()
         .collect();
+    // Verified here and not handed on: the caller gets back the metadata it saved.
+    if let Some(expected) = metadata.remove(CHECKSUM_KEY) {
+        let found = checksum(&tensors);
+        if expected != found {
+            return Err(IoError::Checksum {
+                path: path.to_path_buf(),
+                expected: limits::shorten(&expected, 40),
+                found,
+            });
+        }
+    }
     Ok((tensors, metadata))
 }
 

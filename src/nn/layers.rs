@@ -32,6 +32,7 @@ impl Linear {
         init: Init,
         rng: &mut impl Rng,
     ) -> Result<Self, NnError> {
+        scope.check_room(store, Shape::new(inputs, outputs))?;
         let values = init.sample(rng, inputs, outputs, act);
         let weight = scope.register(store, "weight", Shape::new(inputs, outputs), values)?;
         let bias = scope.register(store, "bias", Shape::new(1, outputs), vec![0.0; outputs])?;
@@ -164,6 +165,7 @@ impl Conv2d {
         let (input, output) = conv.sides();
         let bound = init.bound(input.channels * taps, output.channels * taps, act);
         let shape = geometry.weight_shape();
+        scope.check_room(store, shape)?;
         let values = (0..shape.len())
             .map(|_| rng.random_range(-bound..=bound))
             .collect();

@@ -95,6 +95,30 @@ impl Scope {
         Ok(store.add(&name, shape, EntryKind::Parameter, values))
     }
 
+    /// Refuses a parameter of `shape` that would take the store past the parameter limit
+    /// ([`crate::io::limits::PARAMETERS`]): checked before its values are drawn, so a
+    /// `--channels 100000,100000` conv model is a message, not a 360 GB allocation.
+    pub fn check_room(&self, store: &ParamStore, shape: Shape) -> Result<(), NnError> {
+        let held: u64 = store
+            .ids()
+            .filter(|&id| store.get(id).kind == EntryKind::Parameter)
+            .map(|id| store.get(id).shape.len() as u64)
+            .sum();
+        let total = (shape.rows as u64)
+            .checked_mul(shape.cols as u64)
+            .and_then(|n| n.checked_add(held));
+        let limit = crate::io::limits::PARAMETERS;
+        match total {
+            Some(n) if n <= limit.get() => Ok(()),
+            _ => Err(self.error(format!(
+                "a parameter of shape {shape} would take the model past {} parameters \
+                 (it holds {held} so far); set {}=N to raise the limit",
+                limit.get(),
+                limit.variable
+            ))),
+        }
+    }
+
     /// An error of the layer at this scope.
     pub fn error(&self, detail: impl fmt::Display) -> NnError {
         NnError::Layer {

@@ -46,6 +46,13 @@ impl MetricsLog {
     /// Reads and parses the log at `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<MetricsLog, PlotError> {
         let path = path.as_ref();
+        // A FIFO or a device would block or never end: only regular files are read.
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return Err(PlotError::Read {
+                path: path.to_path_buf(),
+                source: std::io::Error::other("not a regular file"),
+            });
+        }
         let text = std::fs::read_to_string(path).map_err(|source| PlotError::Read {
             path: path.to_path_buf(),
             source,

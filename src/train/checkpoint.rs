@@ -90,6 +90,61 @@ pub struct RunState {
     pub lbfgs: Option<crate::train::lbfgs::LbfgsState>,
 }
 
+impl RunState {
+    /// The fields agree with each other, as the trainer writes them: the position
+    /// follows the epochs reported (one report per finished epoch, numbered from 1, their
+    /// steps increasing), the step count adds up, and the batch lies inside an epoch. A file
+    /// edited by hand (say a position far past its epochs, which would make the resumed
+    /// run replay billions of shuffles) is refused here, before anything runs.
+    pub fn check_consistent(&self) -> Result<(), String> {
+        let p = self.position;
+        if p.next_epoch == 0 {
+            return Err("its position says epoch 0; epochs count from 1".into());
+        }
+        if self.epochs.len() != p.next_epoch - 1 {
+            return Err(format!(
+                "its position (epoch {}) does not follow its {} epoch reports",
+                p.next_epoch,
+                self.epochs.len()
+            ));
+        }
+        let mut last_step = 0;
+        for (i, e) in self.epochs.iter().enumerate() {
+            if e.epoch != i + 1 || e.step < last_step {
+                return Err(format!(
+                    "epoch report {} says epoch {} at step {} (after step {last_step})",
+                    i + 1,
+                    e.epoch,
+                    e.step
+                ));
+            }
+            last_step = e.step;
+        }
+        let expected = last_step.checked_add(p.next_batch as u64);
+        if expected != Some(p.step) {
+            return Err(format!(
+                "its step {} is not the {last_step} steps of its finished epochs plus the \
+                 {} batches of epoch {}",
+                p.step, p.next_batch, p.next_epoch
+            ));
+        }
+        let steps_per_epoch = match self.epochs.first() {
+            Some(first) => first.step as usize,
+            None => usize::MAX,
+        };
+        if p.next_batch >= steps_per_epoch.max(1) {
+            return Err(format!(
+                "its position (batch {}) is past the {steps_per_epoch} batches of an epoch",
+                p.next_batch
+            ));
+        }
+        if self.data.rows == 0 || self.data.cols == 0 {
+            return Err("its data fingerprint has no rows or no columns".into());
+        }
+        Ok(())
+    }
+}
+
 /// A checkpoint read from disk.
 #[derive(Clone, Debug)]
 pub struct Checkpoint {
@@ -127,6 +182,7 @@ impl Checkpoint {
                 state.format
             )));
         }
+        state.check_consistent().map_err(bad)?;
         let model_config = meta
             .get("aegpu.config")
             .and_then(|c| serde_json::from_str(c).ok())
@@ -202,9 +258,11 @@ impl Checkpoint {
                 )
             }));
         }
-        if self.state.position.next_epoch > epochs {
+        // A run that finished every epoch (killed before its model was saved) resumes
+        // into no more epochs and ends as it would have: with its model saved.
+        if self.state.position.next_epoch > epochs + 1 {
             return Err(bad(format!(
-                "it already finished {} epochs; ask for more than that to continue",
+                "it already finished {} epochs, more than this run asks for",
                 self.state.position.next_epoch - 1
             )));
         }
@@ -272,6 +330,20 @@ pub fn save(
             tensor(e.name.clone(), e.shape, store.values(id).to_vec())
         })
         .collect();
+    // The last good checkpoint is never replaced by one that holds NaN or infinity.
+    if let Some(bad) = tensors
+        .iter()
+        .find(|t| t.values.iter().any(|v| !v.is_finite()))
+    {
+        return Err(TrainError::Checkpoint {
+            path: path.to_path_buf(),
+            detail: format!(
+                "`{}` holds a non-finite value, so this checkpoint was not written \
+                 (the previous one, if any, is kept): training diverged",
+                bad.name
+            ),
+        });
+    }
     for (id, values) in best_weights {
         let e = store.get(*id);
         tensors.push(tensor(

@@ -108,6 +108,7 @@ pub fn fit_classifier(
     on_epoch: &mut dyn FnMut(usize, f32),
 ) -> Result<ClassifyReport, TrainError> {
     check_width(model, train)?;
+    cfg.check_ranges()?;
     if cfg.batch == 0 || cfg.epochs == 0 {
         return Err(TrainError::Config(
             "batch size and epochs must be at least 1".into(),

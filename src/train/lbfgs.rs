@@ -61,22 +61,6 @@ impl Default for LbfgsConfig {
     }
 }
 
-impl LbfgsConfig {
-    pub fn validate(&self) -> Result<(), TrainError> {
-        if self.history == 0 || self.max_evaluations == Some(0) {
-            return Err(TrainError::Config(
-                "L-BFGS needs a history and an evaluation budget of at least 1".into(),
-            ));
-        }
-        if !(self.tolerance_grad >= 0.0 && self.tolerance_change >= 0.0) {
-            return Err(TrainError::Config(
-                "L-BFGS tolerances must be numbers ≥ 0".into(),
-            ));
-        }
-        Ok(())
-    }
-}
-
 /// The host half of L-BFGS's state (the vectors are store entries), saved in
 /// checkpoints so that a resumed run continues bit for bit.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

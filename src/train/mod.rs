@@ -80,7 +80,16 @@ pub struct Divergence {
 
 impl std::fmt::Display for Divergence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the loss became {} ", self.value)?;
+        if self.value.is_finite() {
+            write!(
+                f,
+                "the loss blew up to {:e} (over {:e} times the first epoch's) ",
+                self.value,
+                trainer::BLOW_UP_FACTOR
+            )?;
+        } else {
+            write!(f, "the loss became {} ", self.value)?;
+        }
         if self.first_step >= self.last_step {
             write!(f, "at step {}", self.last_step)?;
         } else {
@@ -331,6 +340,7 @@ pub fn fit_with(
     control: &RunControl,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<TrainReport, TrainError> {
+    cfg.check_ranges()?;
     model
         .validate_regularization(&cfg.regularization)
         .map_err(TrainError::Config)?;

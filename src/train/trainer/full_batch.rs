@@ -17,7 +17,7 @@ pub(crate) fn check(
     phases: &[Phase],
     cfg: &LbfgsConfig,
 ) -> Result<(), TrainError> {
-    cfg.validate()?;
+    cfg.check_ranges()?;
     let refuse = |why: &str| Err(TrainError::Config(format!("L-BFGS {why}")));
     if phases.len() != 1 {
         return refuse(&format!(

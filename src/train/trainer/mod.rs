@@ -635,7 +635,7 @@ fn run(
         let rows_this_epoch = data.rows - (first_batch * full).min(data.rows);
         rows_here += rows_this_epoch;
         let terms = layout.named(&means, &active);
-        if let Some(bad) = first_non_finite(terms.values()) {
+        if let Some(bad) = first_non_finite(terms.values()).or(blown_up(&state.epochs, means[0])) {
             return Err(diverged(
                 bad,
                 epoch,
@@ -798,6 +798,17 @@ fn method_name(lbfgs: bool) -> &'static str {
     } else {
         "minibatch"
     }
+}
+
+/// How many times its first epoch's loss a run's loss may reach before it counts as
+/// diverged: a loss that grew by three orders of magnitude is not coming back.
+pub const BLOW_UP_FACTOR: f32 = 1e3;
+
+/// The epoch's `loss` when it exceeds [`BLOW_UP_FACTOR`] × the first epoch's (finite,
+/// but diverged all the same: the run stops and keeps its last good checkpoint).
+fn blown_up(epochs: &[EpochReport], loss: f32) -> Option<f32> {
+    let first = epochs.first()?.train_loss;
+    (first > 0.0 && loss > BLOW_UP_FACTOR * first).then_some(loss)
 }
 
 /// The first NaN or infinite value, if any.

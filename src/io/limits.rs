@@ -1,0 +1,235 @@
+//! Bounds on what a file may make us allocate, checked before allocating, each with an
+//! environment variable that raises it (the way Pillow's `MAX_IMAGE_PIXELS` guards
+//! against decompression bombs). A refusal names the limit and the variable.
+//!
+//! | limit | default | variable |
+//! | --- | --- | --- |
+//! | bytes after decompressing a gzip file | 4 GiB | `AEGPU_MAX_DECOMPRESSED_BYTES` |
+//! | bytes of one CSV line | 64 MiB | `AEGPU_MAX_LINE_BYTES` |
+//! | pixels of one image | 89,478,485 (Pillow's) | `AEGPU_MAX_IMAGE_PIXELS` |
+//! | bytes of a file read whole (model, config, image) | 16 GiB | `AEGPU_MAX_FILE_BYTES` |
+//! | bytes of a `.npy` header | 1 MiB | `AEGPU_MAX_HEADER_BYTES` |
+//! | parameters of a model | 2^30 | `AEGPU_MAX_PARAMETERS` |
+//!
+//! Files read whole must also be regular files: a FIFO or `/dev/zero` would block or
+//! never end.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use super::IoError;
+
+/// One bound, with its default and the variable that overrides it.
+#[derive(Clone, Copy, Debug)]
+pub struct Limit {
+    /// What is counted, for messages ("decompressed bytes").
+    pub what: &'static str,
+    pub variable: &'static str,
+    pub default: u64,
+}
+
+pub const DECOMPRESSED_BYTES: Limit = Limit {
+    what: "decompressed bytes",
+    variable: "AEGPU_MAX_DECOMPRESSED_BYTES",
+    default: 4 << 30,
+};
+pub const LINE_BYTES: Limit = Limit {
+    what: "bytes in one line",
+    variable: "AEGPU_MAX_LINE_BYTES",
+    default: 64 << 20,
+};
+/// Pillow's `Image.MAX_IMAGE_PIXELS`: about a quarter of a gigabyte of RGB.
+pub const IMAGE_PIXELS: Limit = Limit {
+    what: "pixels in one image",
+    variable: "AEGPU_MAX_IMAGE_PIXELS",
+    default: 89_478_485,
+};
+pub const FILE_BYTES: Limit = Limit {
+    what: "bytes in a file read whole",
+    variable: "AEGPU_MAX_FILE_BYTES",
+    default: 16 << 30,
+};
+pub const HEADER_BYTES: Limit = Limit {
+    what: "header bytes",
+    variable: "AEGPU_MAX_HEADER_BYTES",
+    default: 1 << 20,
+};
+pub const PARAMETERS: Limit = Limit {
+    what: "model parameters",
+    variable: "AEGPU_MAX_PARAMETERS",
+    default: 1 << 30,
+};
+
+impl Limit {
+    /// The bound in force: the variable's value when it is a positive integer (with an
+    /// optional `k`, `M`, `G` or `T` suffix, powers of 1024), else the default.
+    pub fn get(&self) -> u64 {
+        std::env::var(self.variable)
+            .ok()
+            .and_then(|v| parse_size(&v))
+            .filter(|&n| n > 0)
+            .unwrap_or(self.default)
+    }
+
+    /// `Ok(())` when `n` is within the bound, else the message that says how to raise it.
+    pub fn check(&self, n: u64, context: &str) -> Result<(), String> {
+        let limit = self.get();
+        if n <= limit {
+            return Ok(());
+        }
+        Err(self.refusal(&format!("{n}"), context, limit))
+    }
+
+    /// The message for a count known only to be over `limit` ("more than …").
+    pub fn refusal(&self, found: &str, context: &str, limit: u64) -> String {
+        format!(
+            "{context}: {found} {} is over the limit of {limit}; set {}=N to raise it",
+            self.what, self.variable
+        )
+    }
+}
+
+fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last()? {
+        (i, 'k' | 'K') => (&text[..i], 10),
+        (i, 'm' | 'M') => (&text[..i], 20),
+        (i, 'g' | 'G') => (&text[..i], 30),
+        (i, 't' | 'T') => (&text[..i], 40),
+        _ => (text, 0),
+    };
+    digits.trim().parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+/// Opens `path` for reading whole: it must be a regular file (not a folder, FIFO,
+/// socket or device such as `/dev/zero`) of at most [`FILE_BYTES`]. Returns the open
+/// file and its length.
+pub fn open_regular(path: &Path) -> Result<(File, u64), IoError> {
+    let io = |source| IoError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    require_regular(path)?;
+    let file = File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    FILE_BYTES
+        .check(len, "the file")
+        .map_err(|detail| IoError::Limit {
+            path: path.to_path_buf(),
+            detail,
+        })?;
+    Ok((file, len))
+}
+
+/// Refuses a path that is not a regular file, by its type on disk, before anything
+/// opens it (opening a FIFO blocks until a writer comes).
+pub fn require_regular(path: &Path) -> Result<(), IoError> {
+    let meta = std::fs::metadata(path).map_err(|source| IoError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a folder"
+        } else {
+            "not a regular file (a pipe, socket or device)"
+        };
+        return Err(IoError::Limit {
+            path: path.to_path_buf(),
+            detail: format!("it is {what}; give a regular file"),
+        });
+    }
+    Ok(())
+}
+
+/// Reads a regular file whole (see [`open_regular`]).
+pub fn read_regular(path: &Path) -> Result<Vec<u8>, IoError> {
+    let (file, len) = open_regular(path)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    // One byte past the length seen: a file that grows while read is still bounded.
+    file.take(len.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| IoError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(bytes)
+}
+
+/// Reads everything `reader` yields, refusing to go past `limit` bytes: the count is
+/// checked as the bytes arrive, so a gzip bomb stops at the limit, not at the end of
+/// memory. `context` names the source in the refusal.
+pub fn read_bounded(mut reader: impl Read, limit: Limit, context: &str) -> Result<Vec<u8>, String> {
+    let max = limit.get();
+    let mut out = Vec::new();
+    let read = reader
+        .by_ref()
+        .take(max.saturating_add(1))
+        .read_to_end(&mut out);
+    read.map_err(|e| e.to_string())?;
+    if out.len() as u64 > max {
+        return Err(limit.refusal(&format!("more than {max}"), context, max));
+    }
+    Ok(out)
+}
+
+/// `text` cut to at most `max` characters (with the count of what was left out), so a
+/// 10 MB field is never echoed whole in a message, and with control characters escaped
+/// (`\n`, `\u{1b}`), so a message stays one line and cannot drive the terminal.
+pub fn shorten(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    let head: String = text
+        .chars()
+        .take(max)
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
+    if count <= max {
+        head
+    } else {
+        format!("{head}… ({} more characters)", count - max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size("2k"), Some(2048));
+        assert_eq!(parse_size("3G"), Some(3 << 30));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size("99999999999T"), None);
+    }
+
+    #[test]
+    fn a_reader_past_the_bound_is_refused_without_reading_it_all() {
+        let limit = Limit {
+            what: "bytes",
+            variable: "AEGPU_TEST_UNSET_LIMIT",
+            default: 10,
+        };
+        assert_eq!(read_bounded(&[1u8; 10][..], limit, "x").unwrap().len(), 10);
+        let e = read_bounded(std::io::repeat(0), limit, "x").unwrap_err();
+        assert!(
+            e.contains("more than 10 bytes") && e.contains("AEGPU_TEST_UNSET_LIMIT"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn long_text_is_cut() {
+        assert_eq!(shorten("abc", 3), "abc");
+        assert_eq!(shorten("abcdef", 2), "ab… (4 more characters)");
+        assert_eq!(shorten("a\nb\u{1b}", 9), "a\\nb\\u{1b}");
+    }
+}
