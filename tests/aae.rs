@@ -174,3 +174,79 @@ fn the_cli_refuses_an_unknown_prior_in_one_line() {
     assert!(err.contains("unknown prior `banana`"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn the_cli_trains_a_mixture_aae_and_samples_a_class() {
+    let dir = std::env::temp_dir().join(format!("aegpu-aae-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("aae.safetensors");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_aegpu"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "train",
+        "--data",
+        "mnist:test",
+        "--model",
+        "aae",
+        "--prior",
+        "mixture",
+        "--aae-hidden",
+        "32",
+        "--aae-latent",
+        "2",
+        "--discriminator",
+        "16",
+        "--epochs",
+        "1",
+        "--backend",
+        "cpu",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let npy = dir.join("threes.npy");
+    let out = run(&[
+        "sample",
+        "--model",
+        model.to_str().unwrap(),
+        "--n",
+        "5",
+        "--label",
+        "3",
+        "--backend",
+        "cpu",
+        "--out",
+        npy.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A .npy header, then 5 rows of 784 f32.
+    assert!(std::fs::metadata(&npy).unwrap().len() >= 5 * 784 * 4);
+    let out = run(&[
+        "sample",
+        "--model",
+        model.to_str().unwrap(),
+        "--label",
+        "10",
+        "--backend",
+        "cpu",
+        "--out",
+        npy.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("out of range"),
+        "{err}"
+    );
+}

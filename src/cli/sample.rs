@@ -1,4 +1,4 @@
-//! `aegpu sample`: new rows from a generative model (a VAE): draws from the prior, a
+//! `aegpu sample`: new rows from a generative model (a VAE, or an AAE's prior draws): draws from the prior, a
 //! path between two inputs' codes (`--interpolate I,J --data D`) or the 2-D latent
 //! manifold (`--manifold SIDE`), written as a PNG grid or a `.npy` of rows.
 
@@ -9,14 +9,16 @@ use clap::Args;
 use crate::cli::infer::{load_model, load_scaled};
 use crate::cli::{BackendArgs, CliError};
 use crate::data::save_npy;
+use crate::data::Scaler;
 use crate::imaging::ImageShape;
+use crate::models::aae::Aae;
 use crate::models::vae::{self, Vae};
 use crate::models::{args::parse_image_shape, downcast_ref, Autoencoder};
 use crate::plot::guess_image_shape;
 
 #[derive(Args, Debug)]
 pub struct SampleArgs {
-    /// A generative model saved by `aegpu train --model vae`.
+    /// A generative model saved by `aegpu train --model vae` or `--model aae`.
     #[arg(long)]
     model: PathBuf,
     /// How many samples to draw from the prior.
@@ -79,10 +81,13 @@ fn output_kind(path: &Path) -> Result<Output, CliError> {
 pub fn run(a: SampleArgs) -> Result<(), CliError> {
     let output = output_kind(&a.out)?;
     let (model, scaler) = load_model(&a.model)?;
+    if let Some(aae) = downcast_ref::<Aae>(model.as_ref()) {
+        return sample_aae(&a, output, aae, scaler.as_ref());
+    }
     let Some(vae) = downcast_ref::<Vae>(model.as_ref()) else {
         return Err(format!(
-            "{} is a {} model, not a generative one: `aegpu sample` needs a VAE \
-             (aegpu train --model vae)",
+            "{} is a {} model, not a generative one: `aegpu sample` needs a VAE or an AAE \
+             (aegpu train --model vae|aae)",
             a.model.display(),
             model.kind()
         )
@@ -148,16 +153,67 @@ pub fn run(a: SampleArgs) -> Result<(), CliError> {
         let columns = (a.n as f64).sqrt().ceil() as usize;
         (rows, columns)
     };
-    let mut rows = rows;
+    write_rows(
+        &a,
+        output,
+        rows,
+        vae.config.input,
+        scaler.as_ref(),
+        shape,
+        columns,
+    )
+}
+
+/// Prior draws of an adversarial autoencoder (of `--label` with a mixture prior).
+fn sample_aae(
+    a: &SampleArgs,
+    output: Output,
+    aae: &Aae,
+    scaler: Option<&Scaler>,
+) -> Result<(), CliError> {
+    if a.manifold.is_some() || a.interpolate.is_some() || a.data.is_some() {
+        return Err(
+            "an AAE samples from its prior only: --manifold and --interpolate are for VAEs".into(),
+        );
+    }
+    let width = aae.config.input;
+    let shape = match (&output, &a.image) {
+        (_, Some(s)) => Some(parse_image_shape(s)?),
+        (Output::Png, None) => Some(guess_image_shape(width).ok_or_else(|| {
+            format!(
+                "rows of {width} values are not square images: give --image CxHxW or write .npy"
+            )
+        })?),
+        (Output::Npy, None) => None,
+    };
+    if shape.is_some_and(|s| s.len() != width) {
+        return Err(format!("--image needs {width} values a row, as the model makes").into());
+    }
+    let mut selected = a.backend.open()?;
+    let rows = aae.sample(selected.backend.as_mut(), a.n, a.label, a.seed)?;
+    let columns = (a.n as f64).sqrt().ceil() as usize;
+    write_rows(a, output, rows, width, scaler, shape, columns)
+}
+
+/// Writes `rows` (of `width` values, back in the data's units) as `.npy` or a grid.
+fn write_rows(
+    a: &SampleArgs,
+    output: Output,
+    mut rows: Vec<f32>,
+    width: usize,
+    scaler: Option<&Scaler>,
+    shape: Option<ImageShape>,
+    columns: usize,
+) -> Result<(), CliError> {
     // Samples go back to the data's own units.
-    if let Some(s) = &scaler {
-        for row in rows.chunks_mut(vae.config.input) {
+    if let Some(s) = scaler {
+        for row in rows.chunks_mut(width) {
             s.invert_row(row);
         }
     }
-    let count = rows.len() / vae.config.input;
+    let count = rows.len() / width;
     match output {
-        Output::Npy => save_npy(&a.out, count, vae.config.input, &rows)?,
+        Output::Npy => save_npy(&a.out, count, width, &rows)?,
         Output::Png => {
             let shape: ImageShape = shape.ok_or("no image shape")?;
             vae::save_image_grid(&a.out, &rows, shape, a.columns.unwrap_or(columns))?;
