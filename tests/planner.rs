@@ -101,3 +101,25 @@ fn buffer_reuse_keeps_the_peak_low() {
     );
     eprintln!("{}", plan.describe());
 }
+
+/// Two models' stores on one CPU backend: a plan of the second reading an entry the
+/// first uploaded under the same id gets an error, not a panic.
+#[test]
+fn a_plan_reading_another_stores_entry_is_an_error() {
+    use aegpu::backend::cpu::CpuBackend;
+    use aegpu::backend::Backend;
+    use aegpu::graph::{EntryKind, ParamStore, Plan};
+    let mut small = ParamStore::new();
+    small.add("w", Shape::new(1, 2), EntryKind::Parameter, vec![1.0, 2.0]);
+    let mut large = ParamStore::new();
+    let w = large.add("w", Shape::new(4, 4), EntryKind::Parameter, vec![0.5; 16]);
+    let mut cpu = CpuBackend::<f32>::new();
+    cpu.upload_store(&small).unwrap();
+    let mut g = Graph::new();
+    let v = g.entry(&large, w);
+    let y = g.push(Op::Scale(2.0), &[v]).unwrap();
+    g.mark_output(y);
+    let plan = cpu.prepare(&Plan::new(&g, &large).unwrap()).unwrap();
+    let err = cpu.run(plan, &[]).unwrap_err().to_string();
+    assert!(err.contains("uploaded to this backend"), "{err}");
+}

@@ -314,9 +314,19 @@ impl<T: Real> CpuBackend<T> {
         out: &mut [T],
     ) -> Result<(), BackendError> {
         // Pooled slots may be longer than the value they hold: cut to the shape.
+        // An entry shorter than the plan's shape was uploaded from another store (two
+        // models' stores on one backend): an error, not an out-of-bounds slice.
         let get = |k: usize| {
-            real_slice(l.inputs[k], slots, inputs, &self.entries)
-                .map(|v| &v[..l.input_shapes[k].len()])
+            let v = real_slice(l.inputs[k], slots, inputs, &self.entries)?;
+            let need = l.input_shapes[k].len();
+            v.get(..need).ok_or_else(|| {
+                BackendError::Execution(format!(
+                    "{} reads {need} values of an operand that holds {}: was the store \
+                     of this plan uploaded to this backend?",
+                    l.op.name(),
+                    v.len()
+                ))
+            })
         };
         let s = &l.input_shapes;
         match &l.op {
