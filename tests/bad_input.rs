@@ -387,6 +387,22 @@ fn table() -> Vec<Case> {
             "whole number ≥ 1",
         ),
         case(
+            "silent wrong answer",
+            "classify on labelled rows of one class",
+            &[
+                "classify",
+                "--data",
+                &data,
+                "--label-column",
+                "target",
+                "--layers",
+                "4,2",
+                "--labels",
+                "1",
+            ],
+            "at least two classes",
+        ),
+        case(
             "range",
             "encode --chunk-rows 0",
             &[

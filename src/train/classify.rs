@@ -109,6 +109,15 @@ pub fn fit_classifier(
 ) -> Result<ClassifyReport, TrainError> {
     check_width(model, train)?;
     cfg.check_ranges()?;
+    let classes_seen = labels(train)?;
+    if let Some(&first) = classes_seen.first() {
+        if classes_seen.iter().all(|&y| y == first) {
+            return Err(TrainError::Config(format!(
+                "every labelled row is of class {first}: a classifier needs rows of at \
+                 least two classes (label more rows)"
+            )));
+        }
+    }
     if cfg.batch == 0 || cfg.epochs == 0 {
         return Err(TrainError::Config(
             "batch size and epochs must be at least 1".into(),
