@@ -35,7 +35,9 @@ use crate::models::file::restore;
 use crate::models::registry::{BuildContext, Built, Kind};
 use crate::models::vae::task::one_hot;
 use crate::models::{Autoencoder, ModelError};
-use crate::nn::{init::Init, Forward, Linear, Mode as NnMode, Module, Scope, Sequential};
+use crate::nn::{
+    init::Init, output_with_logits, Forward, Linear, Mode as NnMode, Module, Scope, Sequential,
+};
 use crate::ops::random::{rng_feed, Noise, Streams};
 use crate::ops::{Activation, BinaryOp, Loss, MatMul, Op};
 use crate::train::objective::{reconstruction_term, Objective, RECONSTRUCTION};
@@ -318,19 +320,15 @@ impl Aae {
 
     /// The decoder's logits and output for codes `z`.
     fn decode_logits(&self, g: &mut Graph, z: ValueId) -> Result<(ValueId, ValueId), GraphError> {
-        let act = self.config.output_activation;
         let mut cx = Forward::new(g, &self.store, NnMode::Train);
         let h = self.decoder.forward(&mut cx, z)?;
-        if act == Activation::Linear {
-            let y = self.output.forward(&mut cx, h)?;
-            return Ok((y, y));
-        }
-        let logits = self
-            .output
-            .with_activation(Activation::Linear)
-            .forward(&mut cx, h)?;
-        let y = g.push(Op::Activate(act), &[logits])?;
-        Ok((logits, y))
+        output_with_logits(
+            &self.output,
+            &mut cx,
+            h,
+            self.config.output_activation,
+            true,
+        )
     }
 
     /// The discriminator's logit for codes `z` (beside their one-hot labels).

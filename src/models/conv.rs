@@ -26,7 +26,9 @@ use crate::models::args::{ActivationArgs, ImageArgs};
 use crate::models::file::{read_kind, restore};
 use crate::models::registry::{BuildContext, Built, Kind};
 use crate::models::{Autoencoder, ModelError};
-use crate::nn::{self, init::Init, Conv2d, Forward, Linear, Mode, Module, Scope, Sequential};
+use crate::nn::{
+    self, init::Init, output_with_logits, Conv2d, Forward, Linear, Mode, Module, Scope, Sequential,
+};
 use crate::ops::random::Noise;
 use crate::ops::{
     Activation, BinaryOp, Conv, ConvGeometry, Direction, ImageShape, Loss, Op, Upsample,
@@ -504,16 +506,7 @@ impl ConvAutoencoder {
         let mut cx = Forward::new(g, &self.store, Mode::Eval);
         let h = self.layers.forward(&mut cx, x)?;
         let act = self.config.output_activation;
-        let (z, y) = if logits && act != Activation::Linear {
-            let z = self
-                .output
-                .with_activation(Activation::Linear)
-                .forward(&mut cx, h)?;
-            (z, g.push(Op::Activate(act), &[z])?)
-        } else {
-            let y = self.output.forward(&mut cx, h)?;
-            (y, y)
-        };
+        let (z, y) = output_with_logits(&self.output, &mut cx, h, act, logits)?;
         if self.config.residual {
             g.set_label("residual");
             let clean = g.push(Op::Binary(BinaryOp::Sub), &[x, y])?;

@@ -31,9 +31,10 @@ use crate::models::file::restore;
 use crate::models::registry::{BuildContext, Built, Kind};
 use crate::models::{Autoencoder, ModelError};
 use crate::nn::{
-    init::Init, Act, BatchNorm, Conv2d, Forward, Mode, Module, Pool2d, Scope, Sequential, Upsample,
+    init::Init, output_with_logits, Act, BatchNorm, Conv2d, Forward, Mode, Module, Pool2d, Scope,
+    Sequential, Upsample,
 };
-use crate::ops::{Activation, ConvGeometry, ImageShape, Loss, Op, PoolKind, UpsampleMode};
+use crate::ops::{Activation, ConvGeometry, ImageShape, Loss, PoolKind, UpsampleMode};
 use crate::train::objective::{corrupted_input, reconstruction_term, Objective, RECONSTRUCTION};
 use crate::train::{Regularization, TrainError};
 
@@ -318,18 +319,13 @@ impl ConvPoolAutoencoder {
         let code = self.encoder.forward(&mut cx, x)?;
         cx.g.set_label("decoder");
         let h = self.decoder.forward(&mut cx, code)?;
-        let act = self.config.output_activation;
-        if logits && act != Activation::Linear {
-            let z = self
-                .output
-                .with_activation(Activation::Linear)
-                .forward(&mut cx, h)?;
-            cx.g.set_label("output activation");
-            let y = cx.g.push(Op::Activate(act), &[z])?;
-            return Ok((z, y));
-        }
-        let y = self.output.forward(&mut cx, h)?;
-        Ok((y, y))
+        output_with_logits(
+            &self.output,
+            &mut cx,
+            h,
+            self.config.output_activation,
+            logits,
+        )
     }
 }
 

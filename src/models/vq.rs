@@ -34,7 +34,7 @@ use crate::models::file::restore;
 use crate::models::registry::{BuildContext, Built, Kind};
 use crate::models::{Autoencoder, ModelError};
 use crate::nn::codebook::{straight_through, usage, vq_losses, Codebook, CodebookUpdate};
-use crate::nn::{init::Init, Conv2d, Forward, Mode, Module, Scope, Sequential};
+use crate::nn::{init::Init, output_with_logits, Conv2d, Forward, Mode, Module, Scope, Sequential};
 use crate::ops::random::Streams;
 use crate::ops::{Activation, BinaryOp, ConvGeometry, ImageShape, Loss, Op};
 use crate::train::objective::{reconstruction_term, Objective, RECONSTRUCTION};
@@ -330,16 +330,7 @@ impl VqAutoencoder {
         cx.g.set_label("decoder");
         let h = self.decoder.forward(&mut cx, quantized)?;
         let act = self.config.output_activation;
-        let (logits, recon) = if logits && act != Activation::Linear {
-            let z = self
-                .output
-                .with_activation(Activation::Linear)
-                .forward(&mut cx, h)?;
-            (z, cx.g.push(Op::Activate(act), &[z])?)
-        } else {
-            let y = self.output.forward(&mut cx, h)?;
-            (y, y)
-        };
+        let (logits, recon) = output_with_logits(&self.output, &mut cx, h, act, logits)?;
         Ok(Pass {
             z,
             q,

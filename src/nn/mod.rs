@@ -188,6 +188,44 @@ impl Module for Arc<dyn Module> {
     }
 }
 
+/// A layer whose activation can be swapped (its epilogue): [`Linear`], [`Conv2d`].
+pub trait OutputLayer: Module + Sized {
+    fn with_activation(&self, act: Activation) -> Self;
+}
+
+impl OutputLayer for Linear {
+    fn with_activation(&self, act: Activation) -> Self {
+        Linear::with_activation(self, act)
+    }
+}
+
+impl OutputLayer for Conv2d {
+    fn with_activation(&self, act: Activation) -> Self {
+        Conv2d::with_activation(self, act)
+    }
+}
+
+/// An output layer whose activation is `act` on `h`: `(logits, output)`. With
+/// `logits` (for the stable BCE, which reads pre-activations) and a non-linear `act`,
+/// the layer runs without its activation and `act` follows as an op of its own;
+/// otherwise the activation stays fused and both are the output.
+pub fn output_with_logits<L: OutputLayer>(
+    layer: &L,
+    cx: &mut Forward,
+    h: ValueId,
+    act: Activation,
+    logits: bool,
+) -> Result<(ValueId, ValueId), GraphError> {
+    if logits && act != Activation::Linear {
+        let z = layer.with_activation(Activation::Linear).forward(cx, h)?;
+        cx.g.set_label("output activation");
+        let y = cx.g.push(Op::Activate(act), &[z])?;
+        return Ok((z, y));
+    }
+    let y = layer.forward(cx, h)?;
+    Ok((y, y))
+}
+
 /// `act(x · W + b)`, or `act(x · Wᵀ + b)` when `transpose` (a tied decoder layer
 /// reusing an encoder weight without a copy). One launch: the bias and activation are
 /// the matmul's epilogue.
