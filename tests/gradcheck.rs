@@ -344,6 +344,15 @@ fn spatial_and_column_ops() {
     gradcheck(Op::PadCols { start: 2, total: 7 }, &[arg(3, 4)]);
 }
 
+/// The fused LSTM cell: the gradient wrt the gate pre-activations (all four gates) and
+/// wrt the state (its cell half; its hidden half is unused by the cell, so zero).
+/// Pre-activations in [−2, 2] reach the gates' curved parts.
+#[test]
+fn lstm_cell() {
+    gradcheck(Op::LstmCell, &[within(3, 4 * 5, -2.0, 2.0), arg(3, 2 * 5)]);
+    gradcheck(Op::LstmCell, &[within(1, 4, -2.0, 2.0), arg(1, 2)]);
+}
+
 #[test]
 fn batch_norm() {
     // Training mode differentiates x, γ and β (the fused BatchNormTrainGrad wrt 0, 1,

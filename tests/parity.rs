@@ -1593,6 +1593,32 @@ fn column_copies_match_cpu() {
     check(&mut gpu, &cases);
 }
 
+/// The fused LSTM cell and its two gradients: σ, tanh and their products, a few
+/// transcendental roundings deep on both backends (tanh of the new cell value feeds h
+/// and dc), so four times the one-function tolerance. Sizes from one unit of one row
+/// to a batch of 65 rows of 37 units (element counts off the workgroup size).
+#[test]
+fn lstm_cell_matches_cpu() {
+    let Some(mut gpu) = gpu::gpu_backend() else {
+        return;
+    };
+    let tolerance = Tolerance {
+        rel: 64.0 * EPS,
+        abs: 64.0 * EPS,
+        terms: 0,
+    };
+    let mut cases = vec![];
+    for (n, h) in [(1, 1), (3, 5), (65, 37), (2, 300)] {
+        let (gates, state) = (Values(n, 4 * h), Values(n, 2 * h));
+        cases.push(case(Op::LstmCell, &[gates, state], tolerance));
+        for wrt in [0, 1] {
+            let args = [gates, state, Values(n, 2 * h)];
+            cases.push(case(Op::LstmCellGrad { wrt }, &args, tolerance));
+        }
+    }
+    check(&mut gpu, &cases);
+}
+
 /// Ties: every window of a constant image has its maximum everywhere; both backends
 /// route each window's gradient to its first element (row-major), as the forward pass
 /// takes the first maximum.

@@ -21,6 +21,7 @@
 //! | `Axpy` (`y ← a·x` or `y ← a·x + y` into a store entry) | `reduce.rs` | `reduce.wgsl` |
 //! | `Pool` (max, avg; size, stride, no padding), `PoolGrad`; `Upsample` (nearest, bilinear), `UpsampleGrad`; `ConcatCols`, `SliceCols`, `PadCols` | `pool.rs`, `resample.rs`, `columns.rs` | `pool.wgsl` |
 //! | `BatchNormTrain`, `BatchNormTrainGrad`, `BatchNormRunning` (running statistics, in place), `BatchNormEval`, `BatchNormEvalGrad` | `batchnorm.rs` | `batchnorm.wgsl` |
+//! | `LstmCell` (the fused LSTM cell update: gates → state `[h | c]`), `LstmCellGrad` | `lstm.rs` | `lstm.wgsl` |
 //! | `Conv` (2-D convolution and its transpose, bias + activation epilogue), `ConvWeightGrad` (partial sums), `SumBlocks`, `ChannelSum` | `conv.rs` | `matmul.wgsl` (implicit GEMM), `reduce.wgsl` |
 
 pub mod activation;
@@ -32,6 +33,7 @@ pub mod gather;
 pub mod index;
 pub mod layout;
 pub mod loss;
+pub mod lstm;
 pub mod matmul;
 pub mod optim;
 pub mod penalty;
@@ -198,6 +200,13 @@ pub enum Op {
     },
     /// [x [N, C·H·W]] → [1, C], the sum over the batch and pixels of each channel.
     ChannelSum(ImageShape),
+    /// [gates [N, 4H], state [N, 2H]] → the next state [h | c] of an LSTM time step
+    /// (`lstm.rs`).
+    LstmCell,
+    /// [gates, state, dstate'] → dgates (`wrt` 0) or dstate (1).
+    LstmCellGrad {
+        wrt: usize,
+    },
 }
 
 impl Op {
@@ -286,6 +295,8 @@ impl Op {
             ),
             Op::SumBlocks { blocks } => format!("sum of {blocks} blocks"),
             Op::ChannelSum(image) => format!("channel sum {image}"),
+            Op::LstmCell => "lstm cell".into(),
+            Op::LstmCellGrad { wrt } => format!("lstm cell grad wrt {wrt}"),
         }
     }
 
@@ -433,6 +444,14 @@ impl Op {
             } => conv::weight_grad_shape(geometry, *images_per_split, s),
             Op::SumBlocks { blocks } => conv::sum_blocks_shape(*blocks, s),
             Op::ChannelSum(image) => conv::channel_sum_shape(*image, s),
+            Op::LstmCell => {
+                arity(2)?;
+                lstm::shape(s)
+            }
+            Op::LstmCellGrad { wrt } => {
+                arity(3)?;
+                lstm::grad_shape(*wrt, s)
+            }
         }
     }
 
@@ -544,6 +563,11 @@ impl Op {
                 detail: "side effects have no gradient".into(),
             }),
             Op::Conv(c) => c.vjp(g, inputs, out, dout, needs),
+            Op::LstmCell => lstm::vjp(g, inputs, dout, needs),
+            Op::LstmCellGrad { .. } => Err(GraphError::NotDifferentiable {
+                op: self.name(),
+                detail: "second derivatives are not supported".into(),
+            }),
             Op::ConvWeightGrad { .. } | Op::SumBlocks { .. } | Op::ChannelSum(_) => {
                 Err(GraphError::NotDifferentiable {
                     op: self.name(),

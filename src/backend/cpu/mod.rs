@@ -638,6 +638,20 @@ impl<T: Real> CpuBackend<T> {
             }
             Op::SumBlocks { blocks } => ops::conv::cpu_sum_blocks(*blocks, get(0)?, out),
             Op::ChannelSum(image) => ops::conv::cpu_channel_sum(*image, get(0)?, out),
+            Op::LstmCell => {
+                let h = s[1].cols / 2;
+                let a_s = [(get(0)?, 4 * h), (get(1)?, 2 * h)];
+                for_rows(self.threads, out, 2 * h, &a_s, |i, o| {
+                    ops::lstm::cpu(i[0], i[1], h, o)
+                })
+            }
+            Op::LstmCellGrad { wrt } => {
+                let h = s[1].cols / 2;
+                let a_s_ds = [(get(0)?, 4 * h), (get(1)?, 2 * h), (get(2)?, 2 * h)];
+                for_rows(self.threads, out, l.shape.cols, &a_s_ds, |i, o| {
+                    ops::lstm::cpu_grad(*wrt, i[0], i[1], i[2], h, o)
+                })
+            }
         }
         Ok(())
     }

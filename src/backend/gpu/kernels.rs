@@ -34,6 +34,7 @@ pub enum Shader {
     BatchNorm,
     Index,
     Layout,
+    Lstm,
 }
 
 const COMMON: &str = include_str!("../../../shaders/common.wgsl");
@@ -53,6 +54,7 @@ impl Shader {
             Shader::BatchNorm => "batchnorm.wgsl",
             Shader::Index => "index.wgsl",
             Shader::Layout => "layout.wgsl",
+            Shader::Lstm => "lstm.wgsl",
         }
     }
 
@@ -70,6 +72,7 @@ impl Shader {
             Shader::BatchNorm => include_str!("../../../shaders/batchnorm.wgsl"),
             Shader::Index => include_str!("../../../shaders/index.wgsl"),
             Shader::Layout => include_str!("../../../shaders/layout.wgsl"),
+            Shader::Lstm => include_str!("../../../shaders/lstm.wgsl"),
         };
         format!("{COMMON}\n{family}")
     }
@@ -367,6 +370,28 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
                 words(&[dim(m)?, dim(cols)?, dim(k)?, split_k]),
                 vec![output()?, read(1), read(0), unused],
                 grid,
+            )
+        }
+        // One invocation per (row, hidden unit); the state's rows are [h | c].
+        Op::LstmCell | Op::LstmCellGrad { .. } => {
+            let (rows, hidden) = (shapes[1].rows, shapes[1].cols / 2);
+            let wrt = match launch.op {
+                Op::LstmCellGrad { wrt } => Some(wrt as f64),
+                _ => None,
+            };
+            let mut bindings = vec![output()?, read(0), read(1)];
+            bindings.extend(wrt.map(|_| read(2)));
+            let (entry, constants) = match wrt {
+                Some(w) => ("lstm_cell_grad", vec![("WRT", w)]),
+                None => ("lstm_cell", vec![]),
+            };
+            kernel(
+                Shader::Lstm,
+                entry,
+                &constants,
+                words(&[dim(rows)?, dim(hidden)?]),
+                bindings,
+                Grid::Elements(rows * hidden),
             )
         }
         Op::SumBlocks { blocks } => kernel(
