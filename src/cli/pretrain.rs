@@ -65,6 +65,7 @@ pub fn run(a: PretrainArgs) -> Result<(), CliError> {
     fine_tune.lr = a.fine_tune_lr.unwrap_or(stage.lr);
     let data = a.split.prepare(a.fit.seed)?;
     let config = a.model.config(data.train.cols)?;
+    data.warn_if_unreachable(&a.split.data.data, config.output_activation());
 
     let mut selected = a.output.backend.open()?;
     let backend = selected.backend.as_mut();

@@ -14,6 +14,7 @@ use crate::cli::progress::TrainProgress;
 use crate::cli::run_control::{interrupted_message, RunArgs};
 use crate::cli::{load_data, BackendArgs, CliError, DataArgs};
 use crate::data::{train_validation_split, Dataset, Scaler, Scaling};
+use crate::ops::Activation;
 use crate::models::registry::{self, BuildContext};
 use crate::models::{downcast_ref, Autoencoder, Vae};
 use crate::train::{evaluate, fit_with, TrainReport};
@@ -108,6 +109,16 @@ pub struct Prepared {
     pub load_seconds: f64,
 }
 
+impl Prepared {
+    /// Warns when the training data is unscaled and out of the range of a model's output
+    /// activation (see [`warn_unscaled`]).
+    pub fn warn_if_unreachable(&self, spec: &str, output: Activation) {
+        if self.scaler.is_identity() {
+            warn_unscaled(spec, &self.train, output);
+        }
+    }
+}
+
 impl SplitArgs {
     pub fn prepare(&self, seed: u64) -> Result<Prepared, CliError> {
         let scaling: Scaling = self.scale.parse()?;
@@ -136,9 +147,6 @@ impl SplitArgs {
             train = t;
             validation = Some(v);
         }
-        if scaling == Scaling::None {
-            warn_unscaled(&self.data.data, &train);
-        }
         let scaler = Scaler::fit(scaling, &train);
         if !scaler.is_identity() {
             for d in std::iter::once(&mut train)
@@ -158,22 +166,27 @@ impl SplitArgs {
     }
 }
 
-/// Raw features (a CSV of values in the hundreds) trained unscaled do not learn with the
-/// default sigmoid output, and nothing else would say so: a loud warning, once, naming
-/// the column and the fix.
-fn warn_unscaled(spec: &str, train: &Dataset) {
+/// Raw features (a CSV of values in the hundreds) trained unscaled do not learn with a
+/// bounded output (sigmoid, the dense default, or tanh), and nothing else would say so:
+/// a loud warning, once, naming the column and the fix.
+fn warn_unscaled(spec: &str, train: &Dataset, output: Activation) {
+    let (lo, hi) = match output {
+        Activation::Sigmoid => (0, 1),
+        Activation::Tanh => (-1, 1),
+        _ => return,
+    };
+    let range = lo as f32 - 0.01..=hi as f32 + 0.01;
     let outside = train
         .values
         .iter()
         .enumerate()
-        .find(|(_, v)| !(-0.01..=1.01).contains(*v));
+        .find(|(_, v)| !range.contains(*v));
     if let Some((i, v)) = outside {
         eprintln!(
-            "warning: {spec} holds values outside [0, 1] (row {}, column {}: {v}) and \
-             --scale is none: a sigmoid output (the default) cannot reconstruct them and \
-             the loss will stay high; pass --scale minmax (or standard with \
-             --output-activation linear), which is saved with the model and applied by \
-             eval, encode, outliers and search",
+            "warning: {spec} holds values outside [{lo}, {hi}] (row {}, column {}: {v}) and \
+             --scale is none: the {output} output cannot reconstruct them and the loss will \
+             stay high; pass --scale minmax (or standard with --output-activation linear), \
+             which is saved with the model and applied by eval, encode, outliers and search",
             i / train.cols,
             i % train.cols
         );
@@ -197,6 +210,7 @@ pub fn run(a: TrainArgs, flags: &ArgMatches) -> Result<(), CliError> {
     };
     let mut model = (kind.build)(flags, &context)?;
     model.validate_regularization(&regularization)?;
+    data.warn_if_unreachable(&a.split.data.data, model.output_activation());
     let initial = largest_weight(model.as_ref());
     let cfg = a.fit.train_config()?;
     let resume = a.run.load_resume()?;

@@ -2,7 +2,8 @@
 //! all behind the [`Autoencoder`] trait the training loops use, and each listed once in
 //! [`registry::KINDS`] (which the command line and the loaders ask): the dense
 //! (undercomplete / deep / tied), the strided convolutional and the pooling
-//! convolutional autoencoder, and the variational autoencoder (β, conditional). The classifier is a model too, but not an autoencoder.
+//! convolutional autoencoder, the variational (β, conditional), adversarial and vector-quantised autoencoders, and
+//! the LSTM sequence autoencoder. The classifier is a model too, but not an autoencoder.
 
 pub mod aae;
 pub mod args;
@@ -11,6 +12,7 @@ pub mod classifier;
 pub mod conv;
 pub mod conv_pool;
 pub mod dense;
+pub mod lstm;
 pub(crate) mod file;
 pub mod registry;
 pub mod vae;

@@ -17,9 +17,9 @@
 //! | [`Sequential`] | `nn.Sequential` (children `0`, `1`, …) | its children's |
 //!
 //! [`Codebook`] (VQ-VAE's `quantizer.embedding`, with optional EMA buffers) replaces
-//! each row by its nearest code. The layers still to come fit the same trait: an LSTM
-//! registers `weight_ih_l0`, `weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0`
-//! and reads a sequence laid out along the row.
+//! each row by its nearest code. [`Lstm`] (`nn.LSTM`, one layer) registers `weight`
+//! `[(F + H), 4H]` (PyTorch's `weight_ih_l0ᵀ` above `weight_hh_l0ᵀ`) and `bias` and
+//! reads a sequence laid out along the row, one fused step at a time (`recurrent.rs`).
 //!
 //! Buffers (running statistics) are saved with the model but no optimiser moves them;
 //! they are `EntryKind::Parameter` entries that [`Module::parameters`] leaves out, so
@@ -29,10 +29,12 @@ pub mod codebook;
 pub mod init;
 mod layers;
 mod norm;
+pub mod recurrent;
 
 pub use codebook::Codebook;
 pub use layers::{Act, Conv2d, Linear, Pool2d, Sequential, Upsample};
 pub use norm::BatchNorm;
+pub use recurrent::Lstm;
 
 use std::fmt;
 use std::sync::Arc;
