@@ -1,18 +1,16 @@
 // lstm.wgsl — the fused LSTM cell update (src/ops/lstm.rs), gate order i, f, g, o:
 //   lstm_cell       [a [rows, 4H], s [rows, 2H]] → s' [rows, 2H], s = [h | c]
 //                   c' = σ(a_f)·c + σ(a_i)·tanh(a_g);  h' = σ(a_o)·tanh(c')
-//   lstm_cell_grad  [a, s, ds'] → WRT 0: da [rows, 4H];  WRT 1: ds [rows, 2H] = [0 | dc'·f]
+//   lstm_cell_grad  [a, s, ds'] → [da [rows, 4H] | ds [rows, 2H]], ds = [0 | dc'·f]
 //                   dc' = ds'_c + ds'_h·o·(1 − tanh²(c')), the gates recomputed from a
 // One invocation per (row, hidden unit): each writes its unit's h and c (or its four gate
 // gradients), so no two invocations write the same element.
 // Bindings (group 0): 0 params {rows, hidden} (uniform), 1 out (read_write), 2 a, 3 s,
 //   4 ds' (read; lstm_cell_grad only).
 // Workgroup: 256 × 1 × 1 on the 2-D grid of `element_index` (common.wgsl).
-// Override constants: WRT (lstm_cell_grad: 0 gates, 1 state).
+// No override constants.
 // tanh is `tanh_stable` and σ `sigmoid` (common.wgsl), as for the activations: no
 // overflow for large |x| and no cancellation near 0.
-
-override WRT: u32 = 0u;
 
 struct LstmParams {
     rows: u32,
@@ -72,14 +70,11 @@ fn lstm_cell_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
     let tc = tanh_stable(q.f * c_prev + q.i * q.g);
     let dh = ds[state + j];
     let dc = ds[state + h + j] + dh * q.o * (1.0 - tc * tc);
-    if (WRT == 0u) {
-        let base = r * 4u * h + j;
-        out[base] = dc * q.g * q.i * (1.0 - q.i);
-        out[base + h] = dc * c_prev * q.f * (1.0 - q.f);
-        out[base + 2u * h] = dc * q.i * (1.0 - q.g * q.g);
-        out[base + 3u * h] = dh * tc * q.o * (1.0 - q.o);
-    } else {
-        out[state + j] = 0.0;
-        out[state + h + j] = dc * q.f;
-    }
+    let base = r * 6u * h + j;
+    out[base] = dc * q.g * q.i * (1.0 - q.i);
+    out[base + h] = dc * c_prev * q.f * (1.0 - q.f);
+    out[base + 2u * h] = dc * q.i * (1.0 - q.g * q.g);
+    out[base + 3u * h] = dh * tc * q.o * (1.0 - q.o);
+    out[base + 4u * h] = 0.0;
+    out[base + 5u * h] = dc * q.f;
 }

@@ -14,9 +14,9 @@ use crate::cli::progress::TrainProgress;
 use crate::cli::run_control::{interrupted_message, RunArgs};
 use crate::cli::{load_data, BackendArgs, CliError, DataArgs};
 use crate::data::{train_validation_split, Dataset, Scaler, Scaling};
-use crate::ops::Activation;
 use crate::models::registry::{self, BuildContext};
 use crate::models::{downcast_ref, Autoencoder, Vae};
+use crate::ops::Activation;
 use crate::train::{evaluate, fit_with, TrainReport};
 
 /// Where the training, validation and test data come from, and how they are scaled.

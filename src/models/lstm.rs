@@ -401,6 +401,9 @@ mod tests {
         let mut c = LstmConfig::new(10, 1);
         c.units = 0;
         let e = c.validate().unwrap_err().to_string();
-        assert_eq!(e, "invalid model: an LSTM autoencoder needs at least one of its units");
+        assert_eq!(
+            e,
+            "invalid model: an LSTM autoencoder needs at least one of its units"
+        );
     }
 }

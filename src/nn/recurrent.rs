@@ -195,7 +195,9 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(3);
         let lstm = Lstm::new(&mut store, &Scope::root().child("lstm"), f, h, &mut rng).unwrap();
         assert_eq!(store.get(lstm.weight).name, "lstm.weight");
-        let x: Vec<f32> = (0..n * steps * f).map(|i| (i as f32 * 0.37).sin()).collect();
+        let x: Vec<f32> = (0..n * steps * f)
+            .map(|i| (i as f32 * 0.37).sin())
+            .collect();
 
         let mut g = Graph::new();
         let xv = g.input("x", Shape::new(n, steps * f), DType::F32);
@@ -209,13 +211,19 @@ mod tests {
         cpu.run(plan, &[Feed::F32(&x)]).unwrap();
         let got = cpu.read_output(plan, last).unwrap();
 
-        let w: Vec<f64> = store.values(lstm.weight).iter().map(|&v| v as f64).collect();
+        let w: Vec<f64> = store
+            .values(lstm.weight)
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
         let b: Vec<f64> = store.values(lstm.bias).iter().map(|&v| v as f64).collect();
         assert_eq!(&b[h..2 * h], &[1.0; 3], "the forget bias starts at 1");
         for r in 0..n {
             let (mut hs, mut cs) = (vec![0.0f64; h], vec![0.0f64; h]);
             for t in 0..steps {
-                let input: Vec<f64> = (0..f).map(|k| x[r * steps * f + t * f + k] as f64).collect();
+                let input: Vec<f64> = (0..f)
+                    .map(|k| x[r * steps * f + t * f + k] as f64)
+                    .collect();
                 let xh: Vec<f64> = input.iter().chain(&hs).copied().collect();
                 let a: Vec<f64> = (0..4 * h)
                     .map(|q| b[q] + (0..f + h).map(|k| xh[k] * w[k * 4 * h + q]).sum::<f64>())

@@ -9,7 +9,7 @@
 //!     i = σ(a_i)   f = σ(a_f)   g = tanh(a_g)   o = σ(a_o)
 //!     c' = f ⊙ c + i ⊙ g
 //!     h' = o ⊙ tanh(c')
-//! LstmCellGrad { wrt } [a, s, ds' [N, 2H]] → wrt 0: da [N, 4H]   wrt 1: ds [N, 2H]
+//! LstmCellGrad        [a, s, ds' [N, 2H]] → [da [N, 4H] | ds [N, 2H]]  ([N, 6H])
 //!     dc' = ds'_c + ds'_h ⊙ o ⊙ (1 − tanh²(c'))       (c' recomputed from a and s)
 //!     da_i = dc' ⊙ g ⊙ i(1 − i)     da_f = dc' ⊙ c ⊙ f(1 − f)
 //!     da_g = dc' ⊙ i ⊙ (1 − g²)     da_o = ds'_h ⊙ tanh(c') ⊙ o(1 − o)
@@ -18,10 +18,12 @@
 //!
 //! One invocation per (row, unit) computes the unit's four gates: the op needs no
 //! workspace, and the backward pass recomputes the gates from `a` rather than saving
-//! them (five transcendental functions per unit, cheap beside the matmul).
+//! them. Both gradients come from one launch (the VJP slices them apart), so each
+//! unit's five transcendental functions are evaluated once per direction. tanh is
+//! [`tanh_stable`], the same formula as the WGSL kernel's: an exp and a division
+//! (libm's tanhf costs several times an expf, and the cell is dominated by them).
 //!
-//! WGSL: `shaders/lstm.wgsl`, entries `lstm_cell` and `lstm_cell_grad` (override
-//! constant `WRT`).
+//! WGSL: `shaders/lstm.wgsl`, entries `lstm_cell` and `lstm_cell_grad`.
 
 use crate::graph::{Graph, GraphError, Shape, ValueId};
 use crate::ops::activation::sigmoid;
@@ -51,18 +53,35 @@ pub fn shape(s: &[Shape]) -> Result<Shape, String> {
     Ok(s[1])
 }
 
-/// Shape rule of `LstmCellGrad { wrt }` over [a, s, ds'].
-pub fn grad_shape(wrt: usize, s: &[Shape]) -> Result<Shape, String> {
-    hidden_units(s[0], s[1])?;
+/// Shape rule of `LstmCellGrad` over [a, s, ds']: `[N, 6H]`, da then ds.
+pub fn grad_shape(s: &[Shape]) -> Result<Shape, String> {
+    let h = hidden_units(s[0], s[1])?;
     if s[2] != s[1] {
         return Err(format!("ds' {} differs from the state {}", s[2], s[1]));
     }
-    match wrt {
-        0 => Ok(s[0]),
-        1 => Ok(s[1]),
-        _ => Err(format!(
-            "operand {wrt} has no gradient (0: gates, 1: state)"
-        )),
+    Ok(Shape::new(s[1].rows, 6 * h))
+}
+
+/// tanh through e^{−2|x|} ∈ (0, 1], which never overflows; below |x| = 1/4 the odd
+/// Taylor series through x¹¹ (first omitted term < 10⁻⁹ relative) avoids the
+/// cancellation in 1 − e^{−2|x|}. `tanh_stable` in `shaders/common.wgsl` is the same.
+#[inline(always)]
+pub fn tanh_stable<T: Real>(x: T) -> T {
+    let c = |v: f64| T::from_f64(v);
+    if x.abs() < c(0.25) {
+        let x2 = x * x;
+        let s9 = c(62.0 / 2835.0) + x2 * c(-1382.0 / 155925.0);
+        let s7 = c(-17.0 / 315.0) + x2 * s9;
+        let s5 = c(2.0 / 15.0) + x2 * s7;
+        let s3 = c(-1.0 / 3.0) + x2 * s5;
+        return x + x * x2 * s3;
+    }
+    let e = (c(-2.0) * x.abs()).exp();
+    let t = (T::one() - e) / (T::one() + e);
+    if x < T::zero() {
+        -t
+    } else {
+        t
     }
 }
 
@@ -72,43 +91,43 @@ fn gates<T: Real>(a: &[T], h: usize, j: usize) -> (T, T, T, T) {
     (
         sigmoid(a[j]),
         sigmoid(a[h + j]),
-        a[2 * h + j].tanh(),
+        tanh_stable(a[2 * h + j]),
         sigmoid(a[3 * h + j]),
     )
 }
 
 /// `LstmCell` on whole rows: `a` `[rows, 4H]`, `s` and `out` `[rows, 2H]`.
 pub fn cpu<T: Real>(a: &[T], s: &[T], h: usize, out: &mut [T]) {
-    for ((out, a), s) in out.chunks_mut(2 * h).zip(a.chunks(4 * h)).zip(s.chunks(2 * h)) {
+    for ((out, a), s) in out
+        .chunks_mut(2 * h)
+        .zip(a.chunks(4 * h))
+        .zip(s.chunks(2 * h))
+    {
         for j in 0..h {
             let (i, f, g, o) = gates(a, h, j);
             let c = f * s[h + j] + i * g;
-            out[j] = o * c.tanh();
+            out[j] = o * tanh_stable(c);
             out[h + j] = c;
         }
     }
 }
 
-/// `LstmCellGrad { wrt }` on whole rows; `out` is `[rows, 4H]` (wrt 0) or `[rows, 2H]`.
-pub fn cpu_grad<T: Real>(wrt: usize, a: &[T], s: &[T], ds: &[T], h: usize, out: &mut [T]) {
-    let width = if wrt == 0 { 4 * h } else { 2 * h };
-    let rows = out.chunks_mut(width).zip(a.chunks(4 * h));
+/// `LstmCellGrad` on whole rows; `out` is `[rows, 6H]`: da, then ds.
+pub fn cpu_grad<T: Real>(a: &[T], s: &[T], ds: &[T], h: usize, out: &mut [T]) {
+    let rows = out.chunks_mut(6 * h).zip(a.chunks(4 * h));
     for ((out, a), (s, ds)) in rows.zip(s.chunks(2 * h).zip(ds.chunks(2 * h))) {
         for j in 0..h {
             let (i, f, g, o) = gates(a, h, j);
             let c_prev = s[h + j];
-            let tc = (f * c_prev + i * g).tanh();
+            let tc = tanh_stable(f * c_prev + i * g);
             let dh = ds[j];
             let dc = ds[h + j] + dh * o * (T::one() - tc * tc);
-            if wrt == 0 {
-                out[j] = dc * g * i * (T::one() - i);
-                out[h + j] = dc * c_prev * f * (T::one() - f);
-                out[2 * h + j] = dc * i * (T::one() - g * g);
-                out[3 * h + j] = dh * tc * o * (T::one() - o);
-            } else {
-                out[j] = T::zero();
-                out[h + j] = dc * f;
-            }
+            out[j] = dc * g * i * (T::one() - i);
+            out[h + j] = dc * c_prev * f * (T::one() - f);
+            out[2 * h + j] = dc * i * (T::one() - g * g);
+            out[3 * h + j] = dh * tc * o * (T::one() - o);
+            out[4 * h + j] = T::zero();
+            out[5 * h + j] = dc * f;
         }
     }
 }
@@ -120,15 +139,19 @@ pub fn vjp(
     needs: &[bool],
 ) -> Result<Vec<Option<ValueId>>, GraphError> {
     let (a, s) = (inputs[0], inputs[1]);
-    let mut grads = Vec::with_capacity(2);
-    for wrt in 0..2 {
-        grads.push(if needs[wrt] {
-            Some(g.push(Op::LstmCellGrad { wrt }, &[a, s, dout])?)
+    let h = g.shape(s).cols / 2;
+    let both = g.push(Op::LstmCellGrad, &[a, s, dout])?;
+    let part = |g: &mut Graph, need: bool, start, len| {
+        if need {
+            g.push(Op::SliceCols { start, len }, &[both]).map(Some)
         } else {
-            None
-        });
-    }
-    Ok(grads)
+            Ok(None)
+        }
+    };
+    Ok(vec![
+        part(g, needs[0], 0, 4 * h)?,
+        part(g, needs[1], 4 * h, 2 * h)?,
+    ])
 }
 
 #[cfg(test)]
@@ -144,9 +167,24 @@ mod tests {
         assert!((out[1] - 1.0).abs() < 1e-15);
         assert!((out[0] - 0.5 * 1.0f64.tanh()).abs() < 1e-15);
         // The hidden half of ds gets no gradient; the cell half dc'·f.
-        let mut ds = [9.0f64; 2];
-        cpu_grad(1, &[0.0; 4], &[9.0, 2.0], &[0.0, 1.0], 1, &mut ds);
-        assert_eq!(ds, [0.0, 0.5]);
+        let mut grads = [9.0f64; 6];
+        cpu_grad(&[0.0; 4], &[9.0, 2.0], &[0.0, 1.0], 1, &mut grads);
+        assert_eq!(grads[4..], [0.0, 0.5]);
+        // dc' = 1: da_i = g·i(1 − i) = 0, da_f = c·f(1 − f) = 2/4, da_g = i = 1/2, da_o = 0.
+        assert_eq!(grads[..4], [0.0, 0.5, 0.5, 0.0]);
+    }
+
+    #[test]
+    fn tanh_stable_matches_libm() {
+        for i in -400..=400 {
+            let x = i as f64 * 0.025;
+            assert!((tanh_stable(x) - x.tanh()).abs() <= 1e-9 * x.tanh().abs().max(1e-6));
+            let xf = x as f32;
+            assert!(
+                (tanh_stable(xf) - xf.tanh()).abs()
+                    <= 2.0 * f32::EPSILON * xf.tanh().abs().max(1e-6)
+            );
+        }
     }
 
     #[test]
@@ -165,10 +203,10 @@ mod tests {
         assert!(Op::LstmCell
             .shape(&[Shape::new(3, 6), Shape::new(3, 3)], &f32s[..2])
             .is_err());
-        let grad = Op::LstmCellGrad { wrt: 0 }.shape(&[Shape::new(3, 16), state, state], &f32s);
-        assert_eq!(grad, Ok(Shape::new(3, 16)));
-        assert!(Op::LstmCellGrad { wrt: 2 }
-            .shape(&[Shape::new(3, 16), state, state], &f32s)
+        let grad = Op::LstmCellGrad.shape(&[Shape::new(3, 16), state, state], &f32s);
+        assert_eq!(grad, Ok(Shape::new(3, 24)));
+        assert!(Op::LstmCellGrad
+            .shape(&[Shape::new(3, 16), state, Shape::new(3, 4)], &f32s)
             .is_err());
     }
 }

@@ -203,10 +203,8 @@ pub enum Op {
     /// [gates [N, 4H], state [N, 2H]] → the next state [h | c] of an LSTM time step
     /// (`lstm.rs`).
     LstmCell,
-    /// [gates, state, dstate'] → dgates (`wrt` 0) or dstate (1).
-    LstmCellGrad {
-        wrt: usize,
-    },
+    /// [gates, state, dstate'] → [dgates [N, 4H] | dstate [N, 2H]].
+    LstmCellGrad,
 }
 
 impl Op {
@@ -296,7 +294,7 @@ impl Op {
             Op::SumBlocks { blocks } => format!("sum of {blocks} blocks"),
             Op::ChannelSum(image) => format!("channel sum {image}"),
             Op::LstmCell => "lstm cell".into(),
-            Op::LstmCellGrad { wrt } => format!("lstm cell grad wrt {wrt}"),
+            Op::LstmCellGrad => "lstm cell grad".into(),
         }
     }
 
@@ -448,9 +446,9 @@ impl Op {
                 arity(2)?;
                 lstm::shape(s)
             }
-            Op::LstmCellGrad { wrt } => {
+            Op::LstmCellGrad => {
                 arity(3)?;
-                lstm::grad_shape(*wrt, s)
+                lstm::grad_shape(s)
             }
         }
     }
@@ -564,7 +562,7 @@ impl Op {
             }),
             Op::Conv(c) => c.vjp(g, inputs, out, dout, needs),
             Op::LstmCell => lstm::vjp(g, inputs, dout, needs),
-            Op::LstmCellGrad { .. } => Err(GraphError::NotDifferentiable {
+            Op::LstmCellGrad => Err(GraphError::NotDifferentiable {
                 op: self.name(),
                 detail: "second derivatives are not supported".into(),
             }),

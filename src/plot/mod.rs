@@ -1,5 +1,5 @@
 //! Pictures of a model and its training, as PNG files: reconstruction grids (inputs
-//! over their reconstructions), loss curves from the metrics log, and 2-D scatter
+//! over their reconstructions, and series over theirs), loss curves from the metrics log, and 2-D scatter
 //! plots of the codes coloured by label.
 //!
 //! Every function takes plain data (image rows and their [`ImageShape`](crate::imaging::ImageShape), a parsed
@@ -14,6 +14,7 @@ mod latent;
 mod loss_curve;
 mod metrics_log;
 mod recon_grid;
+mod sequences;
 
 use std::path::PathBuf;
 
@@ -26,6 +27,7 @@ pub use metrics_log::{EpochMetrics, MetricsLog};
 pub use recon_grid::{
     guess_image_shape, reconstruction_grid, save_reconstruction_grid, GridLayout,
 };
+pub use sequences::{render_sequence_panels, save_sequence_panels, SequencePanel};
 
 use crate::imaging::ImagingError;
 

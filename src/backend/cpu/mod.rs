@@ -645,11 +645,11 @@ impl<T: Real> CpuBackend<T> {
                     ops::lstm::cpu(i[0], i[1], h, o)
                 })
             }
-            Op::LstmCellGrad { wrt } => {
+            Op::LstmCellGrad => {
                 let h = s[1].cols / 2;
                 let a_s_ds = [(get(0)?, 4 * h), (get(1)?, 2 * h), (get(2)?, 2 * h)];
-                for_rows(self.threads, out, l.shape.cols, &a_s_ds, |i, o| {
-                    ops::lstm::cpu_grad(*wrt, i[0], i[1], i[2], h, o)
+                for_rows(self.threads, out, 6 * h, &a_s_ds, |i, o| {
+                    ops::lstm::cpu_grad(i[0], i[1], i[2], h, o)
                 })
             }
         }

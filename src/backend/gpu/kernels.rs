@@ -373,22 +373,15 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
             )
         }
         // One invocation per (row, hidden unit); the state's rows are [h | c].
-        Op::LstmCell | Op::LstmCellGrad { .. } => {
+        Op::LstmCell | Op::LstmCellGrad => {
             let (rows, hidden) = (shapes[1].rows, shapes[1].cols / 2);
-            let wrt = match launch.op {
-                Op::LstmCellGrad { wrt } => Some(wrt as f64),
-                _ => None,
-            };
+            let grad = matches!(launch.op, Op::LstmCellGrad);
             let mut bindings = vec![output()?, read(0), read(1)];
-            bindings.extend(wrt.map(|_| read(2)));
-            let (entry, constants) = match wrt {
-                Some(w) => ("lstm_cell_grad", vec![("WRT", w)]),
-                None => ("lstm_cell", vec![]),
-            };
+            bindings.extend(grad.then(|| read(2)));
             kernel(
                 Shader::Lstm,
-                entry,
-                &constants,
+                if grad { "lstm_cell_grad" } else { "lstm_cell" },
+                &[],
                 words(&[dim(rows)?, dim(hidden)?]),
                 bindings,
                 Grid::Elements(rows * hidden),
