@@ -3,7 +3,7 @@
 //! [`registry::KINDS`] (which the command line and the loaders ask): the dense
 //! (undercomplete / deep / tied), the strided convolutional and the pooling
 //! convolutional autoencoder, the variational (β, conditional), adversarial and vector-quantised autoencoders, and
-//! the LSTM sequence autoencoder. The classifier is a model too, but not an autoencoder.
+//! the LSTM sequence autoencoder and semantic hashing. The classifier is a model too, but not an autoencoder.
 
 pub mod aae;
 pub mod args;
@@ -13,6 +13,7 @@ pub mod conv;
 pub mod conv_pool;
 pub mod dense;
 pub(crate) mod file;
+pub mod hashing;
 pub mod lstm;
 pub mod registry;
 pub mod vae;

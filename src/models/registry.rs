@@ -11,7 +11,7 @@ use clap::{ArgMatches, Command};
 
 use crate::io::{load_safetensors, NamedTensor};
 use crate::models::file::incompatible;
-use crate::models::{aae, conv, conv_pool, dense, lstm, vae, vq, Autoencoder, ModelError};
+use crate::models::{aae, conv, conv_pool, dense, hashing, lstm, vae, vq, Autoencoder, ModelError};
 use crate::train::Regularization;
 
 /// Every kind `aegpu` knows, the default (`--model` unset) first.
@@ -23,6 +23,7 @@ pub static KINDS: &[Kind] = &[
     vq::KIND,
     aae::KIND,
     lstm::KIND,
+    hashing::KIND,
 ];
 
 /// What `aegpu train` knows when it builds a fresh model from its flags.
