@@ -18,7 +18,7 @@
 //!     cargo run --release --example semantic_hashing
 //!     cargo run --release --example semantic_hashing -- --epochs 40 --bits 16,32,64
 //!
-//! Flags: --epochs N (20), --bits B,B,… (16,32,64), --hidden H (500), --noise σ (4),
+//! Flags: --epochs N (30), --bits B,B,… (16,32,64), --hidden H (500), --noise σ (4),
 //! --vocabulary V (2000), --queries Q (1000), --seed S.
 
 use std::time::Instant;
@@ -51,7 +51,7 @@ struct Options {
 
 fn parse() -> Result<Options, String> {
     let mut o = Options {
-        epochs: 20,
+        epochs: 30,
         bits: vec![16, 32, 64],
         hidden: 500,
         noise: 4.0,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::cli::{load_data, BackendArgs, CliError, DataArgs};
-use crate::data::{Dataset, RowSink, RowStream, Scaler};
+use crate::data::{BagOfWords, Dataset, RowSink, RowStream, Scaler};
 use crate::models::vae::{self, evaluate_vae};
 use crate::models::{downcast_ref, registry, Autoencoder, DenseAutoencoder, Vae};
 use crate::train::{code_report, evaluate, run_rows, RowOutput};
@@ -72,17 +72,33 @@ pub struct RowsArgs {
 /// A saved model of any kind.
 pub(super) type LoadedModel = Box<dyn Autoencoder>;
 
-/// Loads a saved model with the scaling recorded when it was trained.
-pub(super) fn load_model(model_path: &Path) -> Result<(LoadedModel, Option<Scaler>), CliError> {
+/// What a model's training data went through before it reached the model, recorded
+/// in its file: the scaling, and for documents the bag of words.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Preprocessing {
+    pub scaler: Option<Scaler>,
+    pub text: Option<BagOfWords>,
+}
+
+/// Loads a saved model with the preprocessing recorded when it was trained.
+pub(super) fn load_model(model_path: &Path) -> Result<(LoadedModel, Preprocessing), CliError> {
     let (model, meta) = registry::load(model_path)?;
-    let scaler: Option<Scaler> = match meta.get("aegpu.scaler") {
-        Some(s) => Some(
-            serde_json::from_str(s)
-                .map_err(|e| format!("{}: unreadable scaler: {e}", model_path.display()))?,
-        ),
-        None => None,
-    };
-    Ok((model, scaler))
+    fn recorded<T: serde::de::DeserializeOwned>(
+        meta: &std::collections::BTreeMap<String, String>,
+        key: &str,
+        what: &str,
+        path: &Path,
+    ) -> Result<Option<T>, CliError> {
+        meta.get(key)
+            .map(|s| {
+                serde_json::from_str(s)
+                    .map_err(|e| format!("{}: unreadable {what}: {e}", path.display()).into())
+            })
+            .transpose()
+    }
+    let scaler = recorded(&meta, "aegpu.scaler", "scaler", model_path)?;
+    let text = recorded(&meta, "aegpu.bag_of_words", "vocabulary", model_path)?;
+    Ok((model, Preprocessing { scaler, text }))
 }
 
 fn check_width(model_path: &Path, spec: &str, expected: usize, got: usize) -> Result<(), CliError> {
@@ -102,29 +118,32 @@ pub(super) fn load(
     model_path: &Path,
     data: &DataArgs,
 ) -> Result<(LoadedModel, Option<Scaler>, Dataset), CliError> {
-    let (model, scaler) = load_model(model_path)?;
+    let (model, prep) = load_model(model_path)?;
     let d = load_scaled(
         model.as_ref(),
-        scaler.as_ref(),
+        &prep,
         model_path,
         &data.data,
         &data.label_column,
     )?;
-    Ok((model, scaler, d))
+    Ok((model, prep.scaler, d))
 }
 
-/// The data named by `spec`, checked against the model's input width and scaled as
-/// its training data was.
+/// The data named by `spec`, checked against the model's input width and prepared as
+/// its training data was (documents as bags of its vocabulary, then scaled).
 pub(super) fn load_scaled(
     model: &dyn Autoencoder,
-    scaler: Option<&Scaler>,
+    prep: &Preprocessing,
     model_path: &Path,
     spec: &str,
     label_column: &Option<String>,
 ) -> Result<Dataset, CliError> {
-    let mut d = load_data(spec, label_column)?;
+    let mut d = match &prep.text {
+        Some(text) => text.load(Path::new(spec), label_column.as_deref())?,
+        None => load_data(spec, label_column)?,
+    };
     check_width(model_path, spec, model.input_width(), d.cols)?;
-    if let Some(s) = scaler {
+    if let Some(s) = &prep.scaler {
         s.apply(&mut d)?;
     }
     Ok(d)
@@ -244,8 +263,12 @@ const CHUNK_VALUES: usize = 1 << 24;
 /// file of any size to a CSV or `.npy` file written atomically.
 pub fn rows(a: RowsArgs, what: RowOutput) -> Result<(), CliError> {
     crate::cli::check_outputs(&[("--out", a.out.as_path())], &a.input.inputs())?;
-    let (model, scaler) = load_model(&a.input.model)?;
+    let (model, prep) = load_model(&a.input.model)?;
     let data = &a.input.data;
+    if prep.text.is_some() {
+        return rows_of_documents(&a, what, model.as_ref(), &prep);
+    }
+    let scaler = prep.scaler;
     let mut stream = RowStream::open(&data.data, &data.csv_options())?;
     let width = model.input_width();
     check_width(&a.input.model, &data.data, width, stream.cols())?;
@@ -287,5 +310,31 @@ pub fn rows(a: RowsArgs, what: RowOutput) -> Result<(), CliError> {
         String::new()
     };
     eprintln!("wrote {rows} rows × {cols} to {}{how}", a.out.display());
+    Ok(())
+}
+
+/// `encode` / `reconstruct` of a model trained on documents: the file is read whole
+/// (documents are short), made into bags of the model's vocabulary and run.
+fn rows_of_documents(
+    a: &RowsArgs,
+    what: RowOutput,
+    model: &dyn Autoencoder,
+    prep: &Preprocessing,
+) -> Result<(), CliError> {
+    let data = &a.input.data;
+    let d = load_scaled(model, prep, &a.input.model, &data.data, &data.label_column)?;
+    let mut selected = a.input.backend.open()?;
+    let backend = selected.backend.as_mut();
+    backend.upload_store(model.store())?;
+    let values = run_rows(model, backend, &d, what)?;
+    let cols = values.len() / d.rows;
+    let mut sink = RowSink::create(&a.out, cols)?;
+    sink.write_rows(&values)?;
+    let rows = sink.finish()?;
+    eprintln!(
+        "wrote {rows} rows × {cols} to {} (documents as bags of the model's {} words)",
+        a.out.display(),
+        model.input_width()
+    );
     Ok(())
 }

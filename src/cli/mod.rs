@@ -25,7 +25,9 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 pub use config::flags_from_toml;
 
 use crate::backend::select::{select, BackendChoice, Selected};
-use crate::data::{load_spec, CsvOptions, Dataset};
+use crate::data::{
+    load_bag_of_words, load_spec, BagOfWords, CsvOptions, Dataset, VocabularyOptions, Weighting,
+};
 
 /// Any error a command reports: printed as one line.
 pub type CliError = Box<dyn std::error::Error>;
@@ -85,14 +87,50 @@ pub struct DataArgs {
     /// .npy or IDX (`*-idx3-ubyte[.gz]`) file.
     #[arg(long)]
     pub data: String,
-    /// A CSV column holding labels, left out of the features (name or 0-based index).
+    /// A CSV column holding labels, left out of the features (name or 0-based index;
+    /// with --text-column, any text, by name).
     #[arg(long)]
     pub label_column: Option<String>,
+    /// Train: the data is a CSV of documents (with a header; quoted fields) and this
+    /// column holds their text: each row becomes a bag of words over a vocabulary
+    /// fitted on the training documents and saved with the model.
+    #[arg(long)]
+    pub text_column: Option<String>,
+    /// With --text-column: the words kept, by document frequency (in 2 documents or
+    /// more and in at most half of them).
+    #[arg(long, default_value_t = 2000, value_parser = crate::ranges::count)]
+    pub vocabulary: usize,
+    /// With --text-column: `tf-idf` (rows of unit length) or `counts`.
+    #[arg(long, default_value = "tf-idf")]
+    pub weighting: Weighting,
 }
 
 impl DataArgs {
     pub fn load(&self) -> Result<Dataset, CliError> {
-        load_data(&self.data, &self.label_column)
+        Ok(self.load_fitting()?.0)
+    }
+
+    /// The data, and with `--text-column` the bag of words fitted on it.
+    pub fn load_fitting(&self) -> Result<(Dataset, Option<BagOfWords>), CliError> {
+        let Some(column) = &self.text_column else {
+            return Ok((load_data(&self.data, &self.label_column)?, None));
+        };
+        let opts = VocabularyOptions {
+            size: self.vocabulary,
+            weighting: self.weighting,
+            ..VocabularyOptions::default()
+        };
+        let (data, vocabulary, _) = load_bag_of_words(
+            Path::new(&self.data),
+            column,
+            self.label_column.as_deref(),
+            &opts,
+        )?;
+        let text = BagOfWords {
+            text_column: column.clone(),
+            vocabulary,
+        };
+        Ok((data, Some(text)))
     }
 
     pub fn csv_options(&self) -> CsvOptions {

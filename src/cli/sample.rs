@@ -80,7 +80,8 @@ fn output_kind(path: &Path) -> Result<Output, CliError> {
 
 pub fn run(a: SampleArgs) -> Result<(), CliError> {
     let output = output_kind(&a.out)?;
-    let (model, scaler) = load_model(&a.model)?;
+    let (model, prep) = load_model(&a.model)?;
+    let scaler = prep.scaler.clone();
     if let Some(aae) = downcast_ref::<Aae>(model.as_ref()) {
         return sample_aae(&a, output, aae, scaler.as_ref());
     }
@@ -134,7 +135,7 @@ pub fn run(a: SampleArgs) -> Result<(), CliError> {
             .data
             .as_deref()
             .ok_or("--interpolate I,J takes its rows from --data")?;
-        let data = load_scaled(vae, scaler.as_ref(), &a.model, spec, &None)?;
+        let data = load_scaled(vae, &prep, &a.model, spec, &None)?;
         let &[i, j] = ends.as_slice() else {
             return Err("--interpolate takes two row numbers, I,J".into());
         };

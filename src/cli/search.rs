@@ -160,21 +160,9 @@ fn prepare(a: &SearchArgs) -> Result<(Dataset, Dataset, Searched), CliError> {
         .map(|p| load_model(p).map(|m| (p, m)))
         .transpose()?;
     let (index, query) = match &model {
-        Some((path, (model, scaler))) => (
-            load_scaled(
-                model.as_ref(),
-                scaler.as_ref(),
-                path,
-                &a.index,
-                &a.label_column,
-            )?,
-            load_scaled(
-                model.as_ref(),
-                scaler.as_ref(),
-                path,
-                &a.query,
-                &a.label_column,
-            )?,
+        Some((path, (model, prep))) => (
+            load_scaled(model.as_ref(), prep, path, &a.index, &a.label_column)?,
+            load_scaled(model.as_ref(), prep, path, &a.query, &a.label_column)?,
         ),
         None if a.pixels => {
             let index = load_data(&a.index, &a.label_column)?;

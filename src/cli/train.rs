@@ -13,7 +13,7 @@ use crate::cli::options::FitArgs;
 use crate::cli::progress::TrainProgress;
 use crate::cli::run_control::{interrupted_message, RunArgs};
 use crate::cli::{load_data, BackendArgs, CliError, DataArgs};
-use crate::data::{train_validation_split, Dataset, Scaler, Scaling};
+use crate::data::{train_validation_split, BagOfWords, Dataset, Scaler, Scaling};
 use crate::models::registry::{self, BuildContext};
 use crate::models::{downcast_ref, Autoencoder, Vae};
 use crate::ops::Activation;
@@ -106,6 +106,8 @@ pub struct Prepared {
     pub validation: Option<Dataset>,
     pub test: Option<Dataset>,
     pub scaler: Scaler,
+    /// With `--text-column`: the bag of words the rows were made with.
+    pub text: Option<BagOfWords>,
     pub load_seconds: f64,
 }
 
@@ -123,14 +125,16 @@ impl SplitArgs {
     pub fn prepare(&self, seed: u64) -> Result<Prepared, CliError> {
         let scaling: Scaling = self.scale.parse()?;
         let t_load = Instant::now();
-        let mut train = self.data.load()?;
+        let (mut train, text) = self.data.load_fitting()?;
         let test_spec = self.test.clone().or_else(|| {
             matches!(self.data.data.as_str(), "mnist" | "mnist:train")
                 .then(|| "mnist:test".to_string())
         });
-        let mut test = match &test_spec {
-            Some(spec) => Some(load_data(spec, &self.data.label_column)?),
-            None => None,
+        let label_column = self.data.label_column.as_deref();
+        let mut test = match (&test_spec, &text) {
+            (Some(spec), Some(text)) => Some(text.load(Path::new(spec), label_column)?),
+            (Some(spec), None) => Some(load_data(spec, &self.data.label_column)?),
+            (None, _) => None,
         };
         if let (Some(t), Some(spec)) = (&test, &test_spec) {
             if t.cols != train.cols {
@@ -157,6 +161,7 @@ impl SplitArgs {
             }
         }
         Ok(Prepared {
+            text,
             train,
             validation,
             test,
@@ -337,6 +342,9 @@ pub fn finish(
     meta.insert("aegpu.data".into(), split.data.data.clone());
     if !data.scaler.is_identity() {
         meta.insert("aegpu.scaler".into(), serde_json::to_string(&data.scaler)?);
+    }
+    if let Some(text) = &data.text {
+        meta.insert("aegpu.bag_of_words".into(), serde_json::to_string(text)?);
     }
     model.save(&output.out, &meta)?;
 

@@ -28,7 +28,7 @@ pub use scaling::{Scaler, Scaling};
 pub use spec::load_spec;
 pub use split::{balanced_subset, train_validation_split};
 pub use stream::{RowSink, RowStream};
-pub use text::{load_bag_of_words, Vocabulary, VocabularyOptions, Weighting};
+pub use text::{load_bag_of_words, BagOfWords, Vocabulary, VocabularyOptions, Weighting};
 
 /// A dense row-major f32 matrix of samples (rows) by features (cols), with optional
 /// integer labels.

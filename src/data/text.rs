@@ -317,6 +317,25 @@ impl Vocabulary {
     }
 }
 
+/// How a model's rows were made from documents: the CSV column of the text and the
+/// vocabulary fitted on the training documents. Saved with the model
+/// (`aegpu.bag_of_words`), so encoding new documents gives the same columns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BagOfWords {
+    pub text_column: String,
+    pub vocabulary: Vocabulary,
+}
+
+impl BagOfWords {
+    /// The documents of `path` as rows of this vocabulary, labelled by `label_column`.
+    pub fn load(&self, path: &Path, label_column: Option<&str>) -> Result<Dataset, DataError> {
+        let docs = read_documents(path, &self.text_column, label_column)?;
+        let mut data = self.vocabulary.transform(&docs.texts)?;
+        data.labels = docs.labels;
+        Ok(data)
+    }
+}
+
 /// The bag-of-words dataset of a CSV's `text_column` with a vocabulary fitted on it,
 /// labelled by `label_column` when given.
 pub fn load_bag_of_words(
