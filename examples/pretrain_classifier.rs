@@ -6,10 +6,17 @@
 //! is trained with the same budget. Test accuracy on the 10,000 test digits, both
 //! ways, averaged over a few label draws (few labels: high variance).
 //!
-//! `cargo run --release --example pretrain_classifier [AE_EPOCHS] [SEEDS] [EPOCHS_100] [EPOCHS_1000] [LR] [MASK] [HEAD_EPOCHS]`
-//! (defaults: 5, 5, 100, 30, 1e-3, 0, 0), all on the CPU backend; `MASK` > 0 pretrains a
-//! denoising autoencoder with masking noise of that probability; `HEAD_EPOCHS` trains
-//! the head alone first (a linear probe, then every layer), for both starts.
+//! A third column trains the same network from random initialisation by the hybrid
+//! objective (`aegpu::train::hybrid`): cross-entropy on the labelled digits plus α ×
+//! the reconstruction error of a decoder on every training digit, labelled or not, for
+//! `HYBRID_EPOCHS` passes over all of them (the labelled ones repeated to a quarter of
+//! each batch).
+//!
+//! `cargo run --release --example pretrain_classifier [AE_EPOCHS] [SEEDS] [EPOCHS_100] [EPOCHS_1000] [LR] [MASK] [HEAD_EPOCHS] [HYBRID_EPOCHS] [ALPHA]`
+//! (defaults: 5, 5, 100, 30, 1e-3, 0, 0, 3, 30), all on the CPU backend; `MASK` > 0
+//! pretrains a denoising autoencoder with masking noise of that probability;
+//! `HEAD_EPOCHS` trains the head alone first (a linear probe, then every layer), for
+//! both starts; `HYBRID_EPOCHS` 0 leaves the hybrid column out.
 //!
 //! Measured with the defaults (2 cores, 2 min), test accuracy, mean ± sd of 5 draws:
 //!
@@ -37,7 +44,9 @@ use aegpu::backend::cpu::CpuBackend;
 use aegpu::data::balanced_subset;
 use aegpu::models::{Classifier, ClassifierConfig, DenseAutoencoder, DenseConfig};
 use aegpu::ops::Activation;
-use aegpu::train::{accuracy, fit, fit_classifier, ClassifyConfig, TrainConfig};
+use aegpu::train::{
+    accuracy, fit, fit_classifier, fit_hybrid, ClassifyConfig, HybridConfig, TrainConfig,
+};
 
 fn main() {
     let (ae_epochs, seeds) = (common::arg(1, 5), common::arg(2, 5) as u64);
@@ -53,6 +62,11 @@ fn main() {
         .unwrap_or(0.0);
     // Epochs of training the head alone before every layer (0: all layers at once).
     let head_epochs = common::arg(7, 0);
+    let hybrid_epochs = common::arg(8, 3);
+    let alpha: f32 = std::env::args()
+        .nth(9)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(30.0);
     let (train, test) = common::mnist(0, 0);
     let classes = 10;
     // The project's default code (linear) and a bounded one (sigmoid); the random-init
@@ -85,11 +99,11 @@ fn main() {
             test.rows
         );
         println!(
-            "labels  epochs  steps  pretrained      random init     per seed (pretrained | random)"
+            "labels  epochs  steps  pretrained      random init     hybrid α={alpha:<5}  per seed (pretrained | random | hybrid)"
         );
         let arch = ClassifierConfig::from_autoencoder(&ae.config, classes);
         for (labels, epochs) in budgets {
-            let (mut pre, mut rand) = (vec![], vec![]);
+            let (mut pre, mut rand, mut hybrid) = (vec![], vec![], vec![]);
             let mut steps = 0;
             for seed in 0..seeds {
                 let labelled = balanced_subset(&train, labels, seed).expect("labelled subset");
@@ -113,13 +127,35 @@ fn main() {
                     steps = r.steps;
                     out.push(accuracy(&model, &mut cpu, &test).expect("accuracy"));
                 }
+                if hybrid_epochs > 0 {
+                    let mut model = Classifier::random(&arch, seed).expect("classifier");
+                    let h = HybridConfig {
+                        alpha,
+                        classify: ClassifyConfig {
+                            epochs: hybrid_epochs,
+                            batch: 64,
+                            ..cfg.clone()
+                        },
+                    };
+                    let mut cpu = CpuBackend::<f32>::new();
+                    fit_hybrid(&mut model, &mut cpu, &labelled, &train, &h, &mut |_, _| {})
+                        .expect("hybrid training");
+                    hybrid.push(accuracy(&model, &mut cpu, &test).expect("accuracy"));
+                }
             }
             let (pm, ps) = mean_std(&pre);
             let (rm, rs) = mean_std(&rand);
+            let hybrid_column = if hybrid.is_empty() {
+                "—".to_string()
+            } else {
+                let (hm, hs) = mean_std(&hybrid);
+                format!("{hm:5.1}% ± {hs:3.1}")
+            };
             println!(
-                "{labels:>6}  {epochs:>6}  {steps:>5}  {pm:5.1}% ± {ps:3.1}  {rm:5.1}% ± {rs:3.1}  {} | {}",
+                "{labels:>6}  {epochs:>6}  {steps:>5}  {pm:5.1}% ± {ps:3.1}  {rm:5.1}% ± {rs:3.1}  {hybrid_column:<15}  {} | {} | {}",
                 percents(&pre),
-                percents(&rand)
+                percents(&rand),
+                percents(&hybrid)
             );
         }
     }

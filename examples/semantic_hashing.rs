@@ -20,6 +20,22 @@
 //!
 //! Flags: --epochs N (30), --bits B,B,… (16,32,64), --hidden H (500), --noise σ (4),
 //! --vocabulary V (2000), --queries Q (1000), --seed S.
+//!
+//! Measured with the defaults on the 2-core development machine (CPU backend; 7,592
+//! paragraphs: 6,592 indexed, 1,000 queries; the float reference, cosine on the TF-IDF
+//! rows, reaches precision@100 0.3852):
+//!
+//! | bits | hash AE (σ = 4) | SimHash LSH | sign of PCA | AE without noise |
+//! | --- | --- | --- | --- | --- |
+//! | 16 | **0.4430** | 0.1955 | 0.3302 | 0.3486 |
+//! | 32 | **0.4731** | 0.2029 | 0.3759 | 0.3273 |
+//! | 64 | **0.4884** | 0.2155 | 0.3568 | 0.3140 |
+//!
+//! With the noise 91–96 % of the code values end within 0.1 of 0 or 1 (27–31 % without),
+//! so thresholding loses little, and 16 bits beat the 2,000-value float vectors.
+//! Hamming ranking answered 8,000–15,000 queries/s over the 6,592 codes (one thread
+//! per query batch, the machine shared with other jobs); each autoencoder trained in
+//! 50–95 s.
 
 use std::time::Instant;
 

@@ -214,17 +214,26 @@ impl Classifier {
 
     /// Appends the forward pass to `g`: `x [n, in] → logits [n, classes]`.
     pub fn logits(&self, g: &mut Graph, x: ValueId) -> Result<ValueId, GraphError> {
+        let code = self.code(g, x)?;
+        self.head(g, code)
+    }
+
+    /// Appends the encoder: `x [n, in] → code [n, code]`.
+    pub fn code(&self, g: &mut Graph, x: ValueId) -> Result<ValueId, GraphError> {
         let depth = self.config.depth();
         let mut h = x;
-        for (i, layer) in self.layers.iter().enumerate() {
-            if i < depth {
-                g.set_label(format!("encoder layer {}", i + 1));
-            } else {
-                g.set_label("softmax head");
-            }
+        for (i, layer) in self.layers[..depth].iter().enumerate() {
+            g.set_label(format!("encoder layer {}", i + 1));
             h = layer.forward(&mut Forward::new(g, &self.store, Mode::Eval), h)?;
         }
         Ok(h)
+    }
+
+    /// Appends the linear head: `code → logits [n, classes]`.
+    pub fn head(&self, g: &mut Graph, code: ValueId) -> Result<ValueId, GraphError> {
+        g.set_label("softmax head");
+        let head = &self.layers[self.config.depth()];
+        head.forward(&mut Forward::new(g, &self.store, Mode::Eval), code)
     }
 
     /// Saves weights and config (plus `extra` metadata) as safetensors, atomically.

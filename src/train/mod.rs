@@ -6,6 +6,7 @@
 mod batched;
 pub mod checkpoint;
 pub mod classify;
+pub mod hybrid;
 pub mod lbfgs;
 mod line_search;
 pub mod objective;
@@ -19,6 +20,7 @@ pub use batched::{
 };
 pub use checkpoint::Checkpoint;
 pub use classify::{accuracy, fit_classifier, predict, ClassifyConfig, ClassifyReport};
+pub use hybrid::{fit_hybrid, HybridConfig};
 pub use lbfgs::{LbfgsConfig, LbfgsReport, LbfgsState};
 pub use objective::{Regularization, SparseKl};
 pub use schedule::{EarlyStopping, LearningRate, Schedule, Verdict};
