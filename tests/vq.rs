@@ -353,3 +353,54 @@ fn the_cli_refuses_a_codebook_of_one_code_and_a_decay_outside_zero_one() {
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     }
 }
+
+/// `--restart-dead-codes` takes `on` or `off` (it once refused both: a bool flag takes no
+/// value unless told to) and the choice reaches the saved config; anything else is one
+/// line.
+#[test]
+fn the_cli_turns_restarts_on_and_off() {
+    let dir = std::env::temp_dir().join(format!("aegpu-vq-restart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Eight 28×28 images: 392 vectors for the 128 codes.
+    let csv = dir.join("eight.csv");
+    let rows: Vec<String> = (0..8)
+        .map(|r| {
+            let row: Vec<String> = (0..784)
+                .map(|i| ((i * 7 + r * 31) % 256).to_string())
+                .collect();
+            row.join(",")
+        })
+        .collect();
+    std::fs::write(&csv, rows.join("\n")).unwrap();
+    for (value, expect) in [("on", Some(true)), ("off", Some(false)), ("maybe", None)] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_aegpu"))
+            .args(["train", "--model", "vq", "--scale", "minmax", "--data"])
+            .arg(&csv)
+            .args([
+                "--backend",
+                "cpu",
+                "--epochs",
+                "1",
+                "--batch",
+                "4",
+                "--json",
+            ])
+            .args(["--restart-dead-codes", value, "--out"])
+            .arg(dir.join("m.safetensors"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        match expect {
+            Some(restart) => {
+                assert!(out.status.success(), "{value}: {err}");
+                let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                assert_eq!(report["vq"]["restart"], restart, "{value}");
+            }
+            None => {
+                assert!(!out.status.success());
+                assert!(err.contains("expected on or off, got `maybe`"), "{err}");
+            }
+        }
+    }
+}

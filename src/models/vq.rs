@@ -156,7 +156,7 @@ pub struct VqArgs {
     #[arg(long, default_value_t = 0.99)]
     pub ema: f32,
     /// VQ: restart codes no vector of a batch chose: `on` or `off`.
-    #[arg(long, default_value = "on", value_parser = parse_on_off)]
+    #[arg(long, default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     pub restart_dead_codes: bool,
 }
 
