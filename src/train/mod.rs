@@ -6,6 +6,7 @@
 mod batched;
 pub mod checkpoint;
 pub mod classify;
+pub mod distributed;
 pub mod lbfgs;
 mod line_search;
 pub mod objective;
