@@ -15,8 +15,8 @@ pub mod stacked;
 pub mod trainer;
 
 pub use batched::{
-    code_report, corrupt, evaluate, jacobian_fro2_finite_differences, run_rows, CodeReport,
-    EvalReport, RowOutput,
+    code_report, corrupt, decode_rows, evaluate, jacobian_fro2_finite_differences, run_rows,
+    CodeReport, EvalReport, RowOutput,
 };
 pub use checkpoint::Checkpoint;
 pub use classify::{accuracy, fit_classifier, predict, ClassifyConfig, ClassifyReport};
