@@ -297,6 +297,7 @@ impl Model {
     /// report as JSON. Ctrl-C stops at the next step and raises KeyboardInterrupt,
     /// the model keeping the weights of that moment.
     #[pyo3(signature = (x, argv, validation=None, validation_fraction=0.0, scale="none", progress=None))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments, one each
     fn fit(
         &self,
         py: Python<'_>,
@@ -590,6 +591,9 @@ fn report_progress(py: Python<'_>, cb: &Py<PyAny>, p: &Progress) -> PyResult<()>
     Ok(())
 }
 
+/// One array per parameter, and the objective's terms by name.
+type GradientsAndTerms<'py> = (Vec<Bound<'py, PyAny>>, BTreeMap<String, f32>);
+
 /// One data-parallel worker (`aegpu::train::distributed::DataParallel`): the gradient
 /// of a batch at the current weights, and an update with a gradient handed in.
 #[pyclass(module = "aegpu._native")]
@@ -641,7 +645,7 @@ impl GradientWorker {
         &self,
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
-    ) -> PyResult<(Vec<Bound<'py, PyAny>>, BTreeMap<String, f32>)> {
+    ) -> PyResult<GradientsAndTerms<'py>> {
         let a = rows_of(x, "batch")?;
         let rows = a.shape()[0];
         let slice = a.as_slice().map_err(err)?;

@@ -1,6 +1,7 @@
 """The estimators: scikit-learn's conventions, the CLI's files and codes, bad input."""
 
 import _thread
+import os
 import json
 import logging
 import pickle
@@ -220,3 +221,19 @@ def test_ctrl_c_stops_training_and_keeps_the_weights():
     trained, initial = ae.model_.weights(), fresh.weights()
     assert trained.keys() == initial.keys()
     assert any(not np.array_equal(trained[k], initial[k]) for k in trained)
+
+
+def test_gpu_backend_gives_the_cpu_codes(iris):
+    """The same model file encoded on the wgpu backend (llvmpipe on a machine without a
+    GPU) and on the CPU backend: equal to f32 summation order (1e-5). Without an
+    adapter the test skips, and fails under CI (`CI` set), as the Rust GPU tests do."""
+    est = DenseAutoencoder(layers=(3, 2), epochs=3, backend="cpu").fit(iris)
+    try:
+        gpu = pickle.loads(pickle.dumps(est.set_params(backend="gpu")))
+        gpu_codes = gpu.transform(iris)
+    except AegpuError as e:
+        if "adapter" in str(e) and not os.environ.get("CI"):
+            pytest.skip(f"SKIPPING: {e}")
+        raise
+    assert gpu.model_.backend.startswith("backend: gpu")
+    np.testing.assert_allclose(gpu_codes, est.set_params(backend="cpu").transform(iris), rtol=1e-5, atol=1e-5)
