@@ -237,3 +237,19 @@ def test_gpu_backend_gives_the_cpu_codes(iris):
         raise
     assert gpu.model_.backend.startswith("backend: gpu")
     np.testing.assert_allclose(gpu_codes, est.set_params(backend="cpu").transform(iris), rtol=1e-5, atol=1e-5)
+
+
+def test_models_of_other_kinds_are_refused(tmp_path):
+    vae = tmp_path / "vae.safetensors"
+    aegpu.Model.build("vae", ["--hidden", "8", "--latent", "2"], 6, backend="cpu").save(str(vae))
+    with pytest.raises(AegpuError, match="a `vae` model; the Python estimators take dense and conv"):
+        aegpu.load(vae)
+    conv = tmp_path / "conv.safetensors"
+    aegpu.Model.build("conv", ["--image", "1x8x8", "--channels", "4", "--strides", "1"], 64,
+                      backend="cpu").save(str(conv))
+    denoiser = aegpu.load(conv, backend="cpu")
+    assert isinstance(denoiser, ConvDenoiser) and denoiser.image_shape_ == (1, 8, 8)
+    with pytest.raises(AegpuError, match="decoding codes needs a dense model, this one is `conv`"):
+        denoiser.model_.decode(np.zeros((2, 3), np.float32))
+    with pytest.raises(AegpuError, match="unknown model kind `lstm-x`"):
+        aegpu.Model.build("lstm-x", [], 4)

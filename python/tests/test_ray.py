@@ -104,3 +104,19 @@ def test_two_workers_equal_one_process_on_the_summed_batch(cluster, tmp_path, ir
     assert moved > 1e-3, "training did not move the weights"
     for name, got in first.items():
         np.testing.assert_allclose(got, reference[name].ravel(), rtol=0, atol=1e-6, err_msg=name)
+
+
+def test_denoise_equals_single_process(cluster, tmp_path):
+    rng = np.random.default_rng(1)
+    patches = rng.random((64, 12, 12), dtype=np.float32)
+    den = aegpu.ConvDenoiser(channels=(4, 4), epochs=1, batch_size=16, backend="cpu").fit(patches)
+    model = tmp_path / "den.safetensors"
+    den.save(model)
+    images = rng.random((6, 20, 24), dtype=np.float32)
+    ds = ray.data.from_items([{"id": i, "image": im} for i, im in enumerate(images)])
+    out = aegpu.ray.denoise(ds, model, str(tmp_path / "clean"), num_cpus=0.5, batch_size=2, tile=16,
+                            backend="cpu")
+    table = pq.read_table(out).to_pandas().sort_values("id")
+    got = np.stack([np.asarray(v, dtype=np.float32).reshape(20, 24) for v in table["denoised"]])
+    want = np.stack([den.denoise(im, tile=16) for im in images])
+    np.testing.assert_array_equal(got, want)
