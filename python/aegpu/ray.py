@@ -54,6 +54,20 @@ class _Worker:
                 x = np.stack([np.asarray(r) for r in x])
         return np.ascontiguousarray(x, dtype=np.float32)
 
+    def _denoise(self, image):
+        """One image: float (H, W) or (C, H, W) on the 0–1 scale, or what
+        `ray.data.read_images` gives (uint8, (H, W, C)), returned in its own layout and
+        scale (uint8 rounded and clipped)."""
+        im = np.asarray(image)
+        channels_last = im.ndim == 3 and im.shape[-1] in (1, 3) and im.shape[0] not in (1, 3)
+        x = np.moveaxis(im, -1, 0) if channels_last else im
+        x = x.astype(np.float32) / 255.0 if im.dtype == np.uint8 else x
+        y = self.model.denoise(np.ascontiguousarray(x, dtype=np.float32), tile=self.tile)
+        y = np.moveaxis(y, 0, -1) if channels_last else y
+        if im.dtype == np.uint8:
+            y = np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
+        return y
+
     def __call__(self, batch):
         if self.crash_once and not os.path.exists(self.crash_once):
             # For tests: this actor dies once, mid-job, as a lost machine would.
@@ -62,10 +76,7 @@ class _Worker:
         names = self.column if isinstance(self.column, (list, tuple)) else [self.column]
         out = {k: v for k, v in batch.items() if k not in names}
         if self.what == "denoise":
-            images = batch[self.column]
-            out[self.output] = np.stack(
-                [self.model.denoise(np.ascontiguousarray(im, dtype=np.float32), tile=self.tile) for im in images]
-            )
+            out[self.output] = np.stack([self._denoise(im) for im in batch[self.column]])
             return out
         x = self._rows(batch)
         if self.what == "encode":
@@ -137,8 +148,10 @@ def score(ds, model_path, out, *, column="features", output="score", concurrency
 
 def denoise(ds, model_path, out, *, column="image", output="denoised", concurrency=1, num_gpus=0,
             num_cpus=1, batch_size=8, backend="auto", tile=128, overwrite=False):
-    """Denoised images (`column`: float32 `(H, W)` or `(C, H, W)` arrays, 0–1 scale,
-    all of one shape per batch) as Parquet."""
+    """Denoised images as Parquet. `column` holds float `(H, W)` or `(C, H, W)` arrays
+    on the 0–1 scale, or the uint8 `(H, W, C)` images of `ray.data.read_images` (given
+    back in that layout); images of one batch share a shape (`batch_size=1` when they
+    differ)."""
     return _run(ds, model_path, out, "denoise", column, output, concurrency=concurrency,
                 num_gpus=num_gpus, num_cpus=num_cpus, batch_size=batch_size, backend=backend, tile=tile,
                 overwrite=overwrite)

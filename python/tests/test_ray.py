@@ -120,3 +120,21 @@ def test_denoise_equals_single_process(cluster, tmp_path):
     got = np.stack([np.asarray(v, dtype=np.float32).reshape(20, 24) for v in table["denoised"]])
     want = np.stack([den.denoise(im, tile=16) for im in images])
     np.testing.assert_array_equal(got, want)
+
+
+def test_worker_reads_images_as_ray_data_gives_them(tmp_path):
+    """uint8 (H, W, C) images (`ray.data.read_images`) come back in that layout, each
+    channel denoised by a grey model as the float planar image would be."""
+    rng = np.random.default_rng(2)
+    den = aegpu.ConvDenoiser(channels=(4,), epochs=1, batch_size=16, backend="cpu").fit(
+        rng.random((32, 10, 10), dtype=np.float32))
+    model = tmp_path / "den.safetensors"
+    den.save(model)
+    worker = aegpu.ray._Worker(model, "denoise", "image", "denoised", "cpu", 16)
+    rgb = rng.integers(0, 256, size=(2, 14, 18, 3), dtype=np.uint8)
+    out = worker({"image": rgb, "id": np.arange(2)})
+    assert out["denoised"].shape == rgb.shape and out["denoised"].dtype == np.uint8
+    planar = np.moveaxis(rgb[1], -1, 0).astype(np.float32) / 255.0
+    want = np.clip(np.rint(np.moveaxis(den.denoise(planar, tile=16), 0, -1) * 255.0), 0, 255)
+    np.testing.assert_array_equal(out["denoised"][1], want.astype(np.uint8))
+    np.testing.assert_array_equal(out["id"], np.arange(2))
