@@ -74,7 +74,9 @@ pub enum BackendError {
 /// Seconds and launches per op name ([`Backend::op_profile`]).
 pub type OpProfile = std::collections::BTreeMap<String, (f64, u64)>;
 
-pub trait Backend {
+/// `Send`: a backend moves with its model to a training thread (see
+/// [`crate::models::Autoencoder`]).
+pub trait Backend: Send {
     /// Which device this is, e.g. `cpu (2 threads)` or `llvmpipe (Vulkan, Cpu)`.
     fn describe(&self) -> String;
     /// Seconds and launches per op name so far, where the backend keeps them (the CPU

@@ -6,7 +6,7 @@ mod config;
 mod denoise;
 mod infer;
 mod info;
-mod options;
+pub mod options;
 mod outliers;
 mod plot;
 mod pretrain;

@@ -40,7 +40,9 @@ pub fn downcast_mut<M: Autoencoder>(model: &mut dyn Autoencoder) -> Option<&mut 
     AsAny::as_any_mut(model).downcast_mut()
 }
 
-pub trait Autoencoder: AsAny {
+/// `Send`: a model moves to the thread that trains it (the Python package trains off
+/// the interpreter's thread, so Ctrl-C and progress stay responsive).
+pub trait Autoencoder: AsAny + Send {
     /// The kind's name, as saved in model files (`aegpu.kind`).
     fn kind(&self) -> &'static str;
     /// The architecture as saved in model files (`aegpu.config`): two models with the

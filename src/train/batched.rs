@@ -341,3 +341,32 @@ pub fn run_rows(
     })?;
     Ok(out)
 }
+
+/// The dense decoder on every row of `codes` (codes back to reconstructions, what
+/// scikit-learn calls `inverse_transform`); the parameters must be on `backend`.
+pub fn decode_rows(
+    model: &DenseAutoencoder,
+    backend: &mut dyn Backend,
+    codes: &Dataset,
+) -> Result<Vec<f32>, TrainError> {
+    let expected = model.config.code_width();
+    if codes.cols != expected {
+        return Err(TrainError::Width {
+            expected,
+            got: codes.cols,
+        });
+    }
+    let build = |g: &mut Graph, code: ValueId| -> Result<Vec<ValueId>, TrainError> {
+        Ok(vec![model.decode(g, code)?])
+    };
+    let mut out = vec![];
+    for_each_batch_of(
+        model.store(),
+        model.widest_row(),
+        backend,
+        codes,
+        &build,
+        &mut |_, _, mut outs| out.append(&mut outs[0]),
+    )?;
+    Ok(out)
+}

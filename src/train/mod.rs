@@ -6,6 +6,7 @@
 mod batched;
 pub mod checkpoint;
 pub mod classify;
+pub mod distributed;
 pub mod hybrid;
 pub mod lbfgs;
 mod line_search;
@@ -15,8 +16,8 @@ pub mod stacked;
 pub mod trainer;
 
 pub use batched::{
-    code_report, corrupt, evaluate, jacobian_fro2_finite_differences, run_rows, CodeReport,
-    EvalReport, RowOutput,
+    code_report, corrupt, decode_rows, evaluate, jacobian_fro2_finite_differences, run_rows,
+    CodeReport, EvalReport, RowOutput,
 };
 pub use checkpoint::Checkpoint;
 pub use classify::{accuracy, fit_classifier, predict, ClassifyConfig, ClassifyReport};

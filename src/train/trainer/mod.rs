@@ -24,7 +24,7 @@
 //!   continues bit for bit.
 
 mod full_batch;
-mod plans;
+pub(crate) mod plans;
 mod task;
 
 pub use task::{Batch, Mode, Phase, Task};
@@ -197,7 +197,7 @@ fn check_phases(store: &ParamStore, phases: &[Phase]) -> Result<(), TrainError> 
 /// Zeroed optimiser state for every phase's parameters. A parameter trained by one
 /// group keeps its states as `{param}.optim{k}`; one trained by several groups has
 /// `{param}.{group}.optim{k}` per group. Phases of one group share the entries.
-fn put_phase_states(store: &mut ParamStore, phases: &[Phase]) -> Vec<Vec<Vec<EntryId>>> {
+pub(crate) fn put_phase_states(store: &mut ParamStore, phases: &[Phase]) -> Vec<Vec<Vec<EntryId>>> {
     let groups_of = |p: EntryId| {
         let mut groups: Vec<&str> = phases
             .iter()
