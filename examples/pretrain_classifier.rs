@@ -13,7 +13,7 @@
 //! each batch).
 //!
 //! `cargo run --release --example pretrain_classifier [AE_EPOCHS] [SEEDS] [EPOCHS_100] [EPOCHS_1000] [LR] [MASK] [HEAD_EPOCHS] [HYBRID_EPOCHS] [ALPHA]`
-//! (defaults: 5, 5, 100, 30, 1e-3, 0, 0, 3, 30), all on the CPU backend; `MASK` > 0
+//! (defaults: 5, 5, 100, 30, 1e-3, 0, 0, 3, 1), all on the CPU backend; `MASK` > 0
 //! pretrains a denoising autoencoder with masking noise of that probability;
 //! `HEAD_EPOCHS` trains the head alone first (a linear probe, then every layer), for
 //! both starts; `HYBRID_EPOCHS` 0 leaves the hybrid column out.
@@ -66,7 +66,7 @@ fn main() {
     let alpha: f32 = std::env::args()
         .nth(9)
         .and_then(|a| a.parse().ok())
-        .unwrap_or(30.0);
+        .unwrap_or(1.0);
     let (train, test) = common::mnist(0, 0);
     let classes = 10;
     // The project's default code (linear) and a bounded one (sigmoid); the random-init

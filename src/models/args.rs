@@ -14,7 +14,7 @@ pub struct ActivationArgs {
     #[arg(long, default_value = "relu")]
     pub activation: Activation,
     /// Activation of the output layer (default sigmoid, for data in [0, 1]; linear for
-    /// a `--residual` conv model).
+    /// a `--residual` conv model, an LSTM and a `--words` hashing model).
     #[arg(long)]
     pub output_activation: Option<Activation>,
     /// Weight initialisation: glorot, he, auto (he for relu layers). Default glorot for

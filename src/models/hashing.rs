@@ -104,11 +104,11 @@ pub struct HashArgs {
     /// while training (drives them to saturate).
     #[arg(long, default_value_t = 4.0)]
     pub code_noise: f32,
-    /// VAE and hash: widths of the hidden layers.
+    /// VAE and hash: hidden widths of the encoder (the decoder mirrors them).
     #[arg(long, value_delimiter = ',', default_value = "400")]
     pub hidden: Vec<usize>,
-    /// Activation of the output layer (the same flag as the other kinds'; default
-    /// sigmoid).
+    /// Activation of the output layer (default sigmoid, for data in [0, 1]; linear for
+    /// a `--residual` conv model, an LSTM and a `--words` hashing model).
     #[arg(long)]
     pub output_activation: Option<Activation>,
     /// Hash: the rows are bags of words (counts or TF-IDF): decode a softmax over the

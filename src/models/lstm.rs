@@ -144,8 +144,8 @@ pub struct LstmArgs {
     /// Srivastava et al. 2015) or forward.
     #[arg(long, default_value = "reverse")]
     pub order: Order,
-    /// Activation of the output layer (the same flag as the other kinds'; default linear
-    /// for an LSTM, for standardised series).
+    /// Activation of the output layer (default sigmoid, for data in [0, 1]; linear for
+    /// a `--residual` conv model, an LSTM and a `--words` hashing model).
     #[arg(long)]
     pub output_activation: Option<Activation>,
 }

@@ -313,7 +313,7 @@ impl VaeConfig {
 /// The flags of `aegpu train --model vae`.
 #[derive(Args, Debug, Clone)]
 pub struct VaeArgs {
-    /// VAE: hidden widths of the encoder (the decoder mirrors them).
+    /// VAE and hash: hidden widths of the encoder (the decoder mirrors them).
     #[arg(long, value_delimiter = ',', default_value = "400")]
     pub hidden: Vec<usize>,
     /// VAE: latent units.
