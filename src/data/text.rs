@@ -92,9 +92,12 @@ pub fn tokenize(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_lowercase)
 }
 
+/// A CSV record: the line it starts on (from 1) and its fields.
+type Record = (usize, Vec<String>);
+
 /// Splits CSV text into records of fields (RFC 4180). `Err` names the line of an
 /// unterminated quote.
-fn records(text: &str) -> Result<Vec<(usize, Vec<String>)>, (usize, String)> {
+fn records(text: &str) -> Result<Vec<Record>, (usize, String)> {
     let mut out = vec![];
     let (mut field, mut fields) = (String::new(), vec![]);
     let (mut line, mut start_line) = (1usize, 1usize);
