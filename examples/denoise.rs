@@ -21,10 +21,10 @@ use std::time::Instant;
 use aegpu::backend::select::{select, BackendChoice};
 use aegpu::data::Dataset;
 use aegpu::imaging::{
-    add_gaussian_noise, best_gaussian_filter, denoise, psnr, save_triptych, ssim, Image,
-    NonLocalMeans, PatchSampler, TileOptions,
+    add_gaussian_noise, as_denoiser, best_gaussian_filter, denoise, psnr, save_triptych, ssim,
+    Image, NonLocalMeans, PatchSampler, TileOptions,
 };
-use aegpu::models::{Autoencoder, ConvAutoencoder, ConvConfig};
+use aegpu::models::{Autoencoder, ConvAutoencoder, ConvConfig, Denoiser, DenoiserConfig};
 use aegpu::ops::Noise;
 use aegpu::train::{fit, Progress, Regularization, Schedule, TrainConfig};
 
@@ -40,6 +40,21 @@ struct Options {
     backend: BackendChoice,
     out: PathBuf,
     seed: u64,
+    colour: bool,
+    arch: Arch,
+    blind: Option<(f32, f32)>,
+    model_out: Option<PathBuf>,
+}
+
+/// The network trained.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Arch {
+    /// `ConvConfig::denoiser`: `depth` convolutions (even), relu, no batch norm.
+    Conv,
+    /// `DenoiserConfig` without batch norm.
+    Dncnn,
+    /// `DenoiserConfig` with batch norm after each middle convolution (DnCNN).
+    DncnnBn,
 }
 
 fn parse() -> Result<Options, String> {
@@ -49,12 +64,16 @@ fn parse() -> Result<Options, String> {
         patch: 40,
         patches: 4096,
         width: 32,
-        depth: 4,
+        depth: 8,
         batch: 32,
         lr: 2e-3,
         backend: BackendChoice::Auto,
         out: PathBuf::from("denoise-out"),
         seed: 1,
+        colour: false,
+        arch: Arch::Conv,
+        blind: None,
+        model_out: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -76,6 +95,31 @@ fn parse() -> Result<Options, String> {
             "--backend" => o.backend = value.parse().map_err(|e: String| bad(&e))?,
             "--out" => o.out = PathBuf::from(value),
             "--seed" => o.seed = value.parse().map_err(|e| bad(&e))?,
+            "--colour" => {
+                o.colour = match value.as_str() {
+                    "yes" => true,
+                    "no" => false,
+                    _ => return Err(bad(&"expected yes or no")),
+                }
+            }
+            "--arch" => {
+                o.arch = match value.as_str() {
+                    "conv" => Arch::Conv,
+                    "dncnn" => Arch::Dncnn,
+                    "dncnn-bn" => Arch::DncnnBn,
+                    _ => return Err(bad(&"expected conv, dncnn or dncnn-bn")),
+                }
+            }
+            "--blind" => {
+                let (lo, hi) = value
+                    .split_once(',')
+                    .ok_or_else(|| bad(&"expected MIN,MAX"))?;
+                o.blind = Some((
+                    lo.parse().map_err(|e| bad(&e))?,
+                    hi.parse().map_err(|e| bad(&e))?,
+                ));
+            }
+            "--model-out" => o.model_out = Some(PathBuf::from(value)),
             other => return Err(format!("unknown flag {other} (see the file's header)")),
         }
         i += 2;
@@ -89,8 +133,9 @@ fn parse() -> Result<Options, String> {
     Ok(o)
 }
 
-/// The PNGs of a bundled photo folder, grey, sorted by name.
-fn photos(dir: &Path) -> Result<Vec<(String, Image)>, Box<dyn std::error::Error>> {
+/// The PNGs of a bundled photo folder, sorted by name: grey, or colour (a grey photo
+/// as three equal channels) when `colour`.
+fn photos(dir: &Path, colour: bool) -> Result<Vec<(String, Image)>, Box<dyn std::error::Error>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -105,7 +150,13 @@ fn photos(dir: &Path) -> Result<Vec<(String, Image)>, Box<dyn std::error::Error>
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned();
-            Ok((name, Image::load(&p)?.to_gray()))
+            let image = Image::load(&p)?;
+            let image = match (colour, image.channels()) {
+                (false, _) => image.to_gray(),
+                (true, 1) => Image::from_channels(&[image.clone(), image.clone(), image])?,
+                (true, _) => image,
+            };
+            Ok((name, image))
         })
         .collect()
 }
@@ -128,13 +179,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // Training patches: clean; the noise is added inside the training step (a fresh
     // draw at every step, on the device), so each epoch sees new noise.
     let started = Instant::now();
-    let train_photos = photos(&data.join("train"))?;
+    let train_photos = photos(&data.join("train"), o.colour)?;
     let mut sampler = PatchSampler::new(
         train_photos.into_iter().map(|(_, im)| im).collect(),
         o.patch,
         o.seed,
     )?;
-    let patches = Dataset::new(o.patches, o.patch * o.patch, sampler.sample(o.patches))?;
+    let patches = Dataset::new(o.patches, sampler.patch_len(), sampler.sample(o.patches))?;
     println!(
         "data: {} patches of {p}×{p} from the {} training photos, σ = {} ({:.1}s)",
         o.patches,
@@ -144,9 +195,30 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         p = o.patch
     );
 
-    let mut config = ConvConfig::denoiser(1, o.patch, o.width, o.depth);
-    config.noise_sigma = Some(o.sigma / 255.0);
-    let mut model = ConvAutoencoder::new(config, o.seed)?;
+    let channels = if o.colour { 3 } else { 1 };
+    // The conv model is trained on one σ by the engine's input noise; the blind
+    // denoiser draws its own σ per patch from its range (one σ when not --blind).
+    let (lo, hi) = o.blind.unwrap_or((o.sigma, o.sigma));
+    let mut model: Box<dyn Autoencoder> = match o.arch {
+        Arch::Conv => {
+            if o.depth % 2 != 0 || o.blind.is_some() {
+                return Err("--arch conv takes an even --depth and no --blind".into());
+            }
+            let mut config = ConvConfig::denoiser(channels, o.patch, o.width, o.depth / 2);
+            config.noise_sigma = Some(o.sigma / 255.0);
+            Box::new(ConvAutoencoder::new(config, o.seed)?)
+        }
+        Arch::Dncnn | Arch::DncnnBn => {
+            let mut config = DenoiserConfig::blind(channels, o.patch, o.width, o.depth);
+            config.batch_norm = o.arch == Arch::DncnnBn;
+            config.sigma_min = lo / 255.0;
+            config.sigma_max = hi / 255.0;
+            Box::new(Denoiser::new(config, o.seed)?)
+        }
+    };
+    let input_noise = (o.arch == Arch::Conv).then_some(Noise::Gaussian {
+        sigma: o.sigma / 255.0,
+    });
     let cfg = TrainConfig {
         epochs: o.epochs,
         batch: o.batch,
@@ -154,22 +226,19 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         seed: o.seed,
         schedule: Schedule::Cosine,
         regularization: Regularization {
-            noise: Some(Noise::Gaussian {
-                sigma: o.sigma / 255.0,
-            }),
+            noise: input_noise,
             ..Regularization::default()
         },
         ..TrainConfig::default()
     };
     println!(
-        "model: residual conv denoiser, {} 3×3 layers of {} channels, {} parameters",
-        2 * o.depth,
-        o.width,
+        "model: {}, {} parameters, trained on σ {lo}–{hi}",
+        model.describe(),
         model.parameter_count()
     );
     let started = Instant::now();
     let report = fit(
-        &mut model,
+        model.as_mut(),
         backend.as_mut(),
         &patches,
         None,
@@ -196,11 +265,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     meta.insert(
         "aegpu.training".into(),
         format!(
-            "{{\"epochs\":{},\"patches\":{},\"patch\":{},\"sigma\":{}}}",
-            o.epochs, o.patches, o.patch, o.sigma
+            "{{\"epochs\":{},\"patches\":{},\"patch\":{},\"sigma\":[{lo},{hi}],\"seed\":{},\"colour\":{}}}",
+            o.epochs, o.patches, o.patch, o.seed, o.colour
         ),
     );
     model.save(&model_path, &meta)?;
+    if let Some(path) = &o.model_out {
+        model.save(path, &meta)?;
+    }
+    let net = as_denoiser(model.as_ref()).ok_or("the model is not a tiled denoiser")?;
     println!(
         "train: {} epochs in {train_seconds:.1}s ({:.0} patches/s, {:.2} Mpixel/s), saved {}",
         report.epochs.len(),
@@ -210,7 +283,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // Held-out photos: noise, the baselines, the network.
-    let test = photos(&data.join("test"))?;
+    let test = photos(&data.join("test"), o.colour)?;
     println!(
         "\n{:<14} {:>9}  {:>15}  {:>19}  {:>15}  {:>15}",
         "image", "size", "noisy", "Gaussian (best σ)", "non-local means", "autoencoder"
@@ -227,7 +300,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let nlm = NonLocalMeans::default().denoise(&noisy, o.sigma)?;
         nlm_seconds += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let denoised = denoise(&model, backend.as_mut(), &noisy, TileOptions::default())?;
+        let denoised = denoise(net, backend.as_mut(), &noisy, TileOptions::default())?;
         ae_seconds += t.elapsed().as_secs_f64();
         pixels += (clean.height() * clean.width()) as f64;
         let figures = [

@@ -162,7 +162,10 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
         ),
     }
 
-    let options = TileOptions { tile: a.tile };
+    let options = TileOptions {
+        tile: a.tile,
+        ..TileOptions::default()
+    };
     let mut results = vec![];
     let mut sums = [0.0f64; 4];
     let mut ssim_count = 0usize;
@@ -177,6 +180,7 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
             tile: options
                 .tile
                 .min(shape.height.max(shape.width).saturating_add(2 * radius)),
+            ..options
         };
         let mut denoised = denoise(model, backend, &job.noisy, options)
             .map_err(|e| format!("{}: {e}", job.input.display()))?;

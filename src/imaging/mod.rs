@@ -22,11 +22,13 @@ mod triptych;
 use std::path::PathBuf;
 
 pub use self::image::Image;
-pub use denoise::{denoise, receptive_radius, DenoiseError, TileOptions};
+pub use denoise::{
+    as_denoiser, denoise, receptive_radius, Channels, DenoiseError, TileOptions, TiledDenoiser,
+};
 pub use filter::{best_gaussian_filter, gaussian_filter, BestFilter};
 pub use metrics::{psnr, ssim};
 pub use nlm::NonLocalMeans;
-pub use noise::add_gaussian_noise;
+pub use noise::{add_gaussian_noise, estimate_noise_sigma};
 pub use patches::PatchSampler;
 pub use tiles::map_tiles;
 pub use triptych::{save_triptych, side_by_side};
