@@ -27,7 +27,7 @@ pub enum DenoiseError {
     /// The model's channels and the image's differ, with no fallback allowed.
     #[error(
         "the model denoises {model}-channel images and this one has {image}{hint}",
-        hint = if *model == 1 { "; allow the per-channel fallback (--per-channel) or use a colour model" } else { "; use a grey model" }
+        hint = if *model == 1 { "; allow the per-channel fallback or use a colour model" } else { "; use a grey model" }
     )]
     Channels { model: usize, image: usize },
 }

@@ -9,6 +9,7 @@
 //! Every border is handled by the same reflection ([`reflect`]): scipy's `reflect`
 //! mode, NumPy's `symmetric`, `d c b a | a b c d | d c b a`.
 
+mod bundled;
 mod denoise;
 mod filter;
 mod image;
@@ -22,6 +23,7 @@ mod triptych;
 use std::path::PathBuf;
 
 pub use self::image::Image;
+pub use bundled::Bundled;
 pub use denoise::{
     as_denoiser, denoise, receptive_radius, Channels, DenoiseError, TileOptions, TiledDenoiser,
 };
