@@ -9,10 +9,28 @@
 //!     cargo run --release --example denoise
 //!     cargo run --release --example denoise -- --epochs 8 --sigma 15 --backend gpu
 //!
-//! Flags: --epochs N, --sigma S (0–255 scale), --patch P, --patches N (per epoch),
-//! --width C, --depth D (2·D convolutions of C channels), --batch B, --lr LR,
-//! --backend auto|cpu|gpu, --out DIR, --seed S. The photos are grey (luma), as the
-//! usual benchmarks (BSD68, Set12) are; `aegpu denoise` takes colour images too.
+//! Beside its own model it prints the row of the blind model bundled in the binary
+//! (`aegpu denoise`'s default) on the same noisy photos.
+//!
+//! Flags: --epochs N, --sigma S (0–255 scale; the test noise, and the training noise
+//! unless --blind), --patch P, --patches N (per epoch), --width C, --depth D
+//! (convolutions in all), --batch B, --lr LR, --backend auto|cpu|gpu, --out DIR,
+//! --seed S, and:
+//!
+//! - `--colour yes`: colour patches and photos (3 channels in and out, denoised
+//!   jointly; a grey photo as three equal channels). Default: grey (luma), as the usual
+//!   benchmarks (BSD68, Set12) are.
+//! - `--arch conv|dncnn|dncnn-bn`: today's residual conv model (`ConvConfig::denoiser`,
+//!   the default), or the blind denoiser kind (`DenoiserConfig`) without or with batch
+//!   norm.
+//! - `--blind MIN,MAX` (dncnn kinds): train over noise levels drawn per patch in
+//!   [MIN, MAX] (DnCNN-B: 0,50) instead of the one --sigma.
+//! - `--init-from PATH` (dncnn kinds): continue training a saved blind denoiser.
+//! - `--model-out PATH`: also save the model there (how the bundled models were made:
+//!   `scripts/train_bundled_denoisers.sh`).
+//! - `--side-by-side noisy:DIR` / `table:DIR`: no training; write the noisy test photos
+//!   at σ = 15, 25, 50 for `scripts/bm3d_side_by_side.py`, then score the bundled
+//!   models beside (C)BM3D (see [`side_by_side`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,10 +39,10 @@ use std::time::Instant;
 use aegpu::backend::select::{select, BackendChoice};
 use aegpu::data::Dataset;
 use aegpu::imaging::{
-    add_gaussian_noise, best_gaussian_filter, denoise, psnr, save_triptych, ssim, Image,
-    NonLocalMeans, PatchSampler, TileOptions,
+    add_gaussian_noise, as_denoiser, best_gaussian_filter, denoise, psnr, save_triptych, ssim,
+    Bundled, Image, ImageShape, NonLocalMeans, PatchSampler, TileOptions,
 };
-use aegpu::models::{Autoencoder, ConvAutoencoder, ConvConfig};
+use aegpu::models::{Autoencoder, ConvAutoencoder, ConvConfig, Denoiser, DenoiserConfig};
 use aegpu::ops::Noise;
 use aegpu::train::{fit, Progress, Regularization, Schedule, TrainConfig};
 
@@ -40,6 +58,23 @@ struct Options {
     backend: BackendChoice,
     out: PathBuf,
     seed: u64,
+    colour: bool,
+    arch: Arch,
+    blind: Option<(f32, f32)>,
+    model_out: Option<PathBuf>,
+    side_by_side: Option<(PathBuf, String)>,
+    init_from: Option<PathBuf>,
+}
+
+/// The network trained.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Arch {
+    /// `ConvConfig::denoiser`: `depth` convolutions (even), relu, no batch norm.
+    Conv,
+    /// `DenoiserConfig` without batch norm.
+    Dncnn,
+    /// `DenoiserConfig` with batch norm after each middle convolution (DnCNN).
+    DncnnBn,
 }
 
 fn parse() -> Result<Options, String> {
@@ -49,12 +84,18 @@ fn parse() -> Result<Options, String> {
         patch: 40,
         patches: 4096,
         width: 32,
-        depth: 4,
+        depth: 8,
         batch: 32,
         lr: 2e-3,
         backend: BackendChoice::Auto,
         out: PathBuf::from("denoise-out"),
         seed: 1,
+        colour: false,
+        arch: Arch::Conv,
+        blind: None,
+        model_out: None,
+        side_by_side: None,
+        init_from: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -76,6 +117,41 @@ fn parse() -> Result<Options, String> {
             "--backend" => o.backend = value.parse().map_err(|e: String| bad(&e))?,
             "--out" => o.out = PathBuf::from(value),
             "--seed" => o.seed = value.parse().map_err(|e| bad(&e))?,
+            "--colour" => {
+                o.colour = match value.as_str() {
+                    "yes" => true,
+                    "no" => false,
+                    _ => return Err(bad(&"expected yes or no")),
+                }
+            }
+            "--arch" => {
+                o.arch = match value.as_str() {
+                    "conv" => Arch::Conv,
+                    "dncnn" => Arch::Dncnn,
+                    "dncnn-bn" => Arch::DncnnBn,
+                    _ => return Err(bad(&"expected conv, dncnn or dncnn-bn")),
+                }
+            }
+            "--blind" => {
+                let (lo, hi) = value
+                    .split_once(',')
+                    .ok_or_else(|| bad(&"expected MIN,MAX"))?;
+                o.blind = Some((
+                    lo.parse().map_err(|e| bad(&e))?,
+                    hi.parse().map_err(|e| bad(&e))?,
+                ));
+            }
+            "--model-out" => o.model_out = Some(PathBuf::from(value)),
+            "--init-from" => o.init_from = Some(PathBuf::from(value)),
+            "--side-by-side" => {
+                let (stage, dir) = value
+                    .split_once(':')
+                    .ok_or_else(|| bad(&"expected noisy:DIR or table:DIR"))?;
+                if stage != "noisy" && stage != "table" {
+                    return Err(bad(&"the stage is noisy or table"));
+                }
+                o.side_by_side = Some((PathBuf::from(dir), stage.to_string()));
+            }
             other => return Err(format!("unknown flag {other} (see the file's header)")),
         }
         i += 2;
@@ -89,8 +165,9 @@ fn parse() -> Result<Options, String> {
     Ok(o)
 }
 
-/// The PNGs of a bundled photo folder, grey, sorted by name.
-fn photos(dir: &Path) -> Result<Vec<(String, Image)>, Box<dyn std::error::Error>> {
+/// The PNGs of a bundled photo folder, sorted by name: grey, or colour (a grey photo
+/// as three equal channels) when `colour`.
+fn photos(dir: &Path, colour: bool) -> Result<Vec<(String, Image)>, Box<dyn std::error::Error>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -105,7 +182,13 @@ fn photos(dir: &Path) -> Result<Vec<(String, Image)>, Box<dyn std::error::Error>
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned();
-            Ok((name, Image::load(&p)?.to_gray()))
+            let image = Image::load(&p)?;
+            let image = match (colour, image.channels()) {
+                (false, _) => image.to_gray(),
+                (true, 1) => Image::from_channels(&[image.clone(), image.clone(), image])?,
+                (true, _) => image,
+            };
+            Ok((name, image))
         })
         .collect()
 }
@@ -123,30 +206,65 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let selected = select(o.backend, None)?;
     let mut backend = selected.backend;
     println!("{}", selected.reason);
+    if let Some((dir, stage)) = &o.side_by_side {
+        return side_by_side(&data.join("test"), dir, stage == "noisy", backend.as_mut());
+    }
     std::fs::create_dir_all(&o.out).map_err(|e| format!("{}: {e}", o.out.display()))?;
 
     // Training patches: clean; the noise is added inside the training step (a fresh
     // draw at every step, on the device), so each epoch sees new noise.
     let started = Instant::now();
-    let train_photos = photos(&data.join("train"))?;
+    let train_photos = photos(&data.join("train"), o.colour)?;
     let mut sampler = PatchSampler::new(
         train_photos.into_iter().map(|(_, im)| im).collect(),
         o.patch,
         o.seed,
     )?;
-    let patches = Dataset::new(o.patches, o.patch * o.patch, sampler.sample(o.patches))?;
+    let patches = Dataset::new(o.patches, sampler.patch_len(), sampler.sample(o.patches))?;
     println!(
-        "data: {} patches of {p}×{p} from the {} training photos, σ = {} ({:.1}s)",
+        "data: {} {} patches of {p}×{p} from the {} training photos, test σ = {} ({:.1}s)",
         o.patches,
+        if o.colour { "colour" } else { "grey" },
         std::fs::read_dir(data.join("train"))?.count(),
         o.sigma,
         started.elapsed().as_secs_f64(),
         p = o.patch
     );
 
-    let mut config = ConvConfig::denoiser(1, o.patch, o.width, o.depth);
-    config.noise_sigma = Some(o.sigma / 255.0);
-    let mut model = ConvAutoencoder::new(config, o.seed)?;
+    let channels = if o.colour { 3 } else { 1 };
+    // The conv model is trained on one σ by the engine's input noise; the blind
+    // denoiser draws its own σ per patch from its range (one σ when not --blind).
+    let (lo, hi) = o.blind.unwrap_or((o.sigma, o.sigma));
+    let mut model: Box<dyn Autoencoder> = match o.arch {
+        Arch::Conv => {
+            if o.depth % 2 != 0 || o.blind.is_some() {
+                return Err("--arch conv takes an even --depth and no --blind".into());
+            }
+            let mut config = ConvConfig::denoiser(channels, o.patch, o.width, o.depth / 2);
+            config.noise_sigma = Some(o.sigma / 255.0);
+            Box::new(ConvAutoencoder::new(config, o.seed)?)
+        }
+        Arch::Dncnn | Arch::DncnnBn if o.init_from.is_some() => {
+            // Training continues from a saved blind denoiser (its architecture and range).
+            let path = o.init_from.as_deref().expect("checked");
+            let (loaded, _) = aegpu::models::registry::load(path)?;
+            let model = as_denoiser_clone(loaded.as_ref()).ok_or("--init-from: not a denoiser")?;
+            if model.config.input != ImageShape::new(channels, o.patch, o.patch) {
+                return Err(format!("--init-from: the model takes {}", model.config.input).into());
+            }
+            Box::new(model)
+        }
+        Arch::Dncnn | Arch::DncnnBn => {
+            let mut config = DenoiserConfig::blind(channels, o.patch, o.width, o.depth);
+            config.batch_norm = o.arch == Arch::DncnnBn;
+            config.sigma_min = lo / 255.0;
+            config.sigma_max = hi / 255.0;
+            Box::new(Denoiser::new(config, o.seed)?)
+        }
+    };
+    let input_noise = (o.arch == Arch::Conv).then_some(Noise::Gaussian {
+        sigma: o.sigma / 255.0,
+    });
     let cfg = TrainConfig {
         epochs: o.epochs,
         batch: o.batch,
@@ -154,22 +272,19 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         seed: o.seed,
         schedule: Schedule::Cosine,
         regularization: Regularization {
-            noise: Some(Noise::Gaussian {
-                sigma: o.sigma / 255.0,
-            }),
+            noise: input_noise,
             ..Regularization::default()
         },
         ..TrainConfig::default()
     };
     println!(
-        "model: residual conv denoiser, {} 3×3 layers of {} channels, {} parameters",
-        2 * o.depth,
-        o.width,
+        "model: {}, {} parameters, trained on σ {lo}–{hi}",
+        model.describe(),
         model.parameter_count()
     );
     let started = Instant::now();
     let report = fit(
-        &mut model,
+        model.as_mut(),
         backend.as_mut(),
         &patches,
         None,
@@ -196,11 +311,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     meta.insert(
         "aegpu.training".into(),
         format!(
-            "{{\"epochs\":{},\"patches\":{},\"patch\":{},\"sigma\":{}}}",
-            o.epochs, o.patches, o.patch, o.sigma
+            "{{\"epochs\":{},\"patches\":{},\"patch\":{},\"sigma\":[{lo},{hi}],\"seed\":{},\"colour\":{}}}",
+            o.epochs, o.patches, o.patch, o.seed, o.colour
         ),
     );
     model.save(&model_path, &meta)?;
+    if let Some(path) = &o.model_out {
+        model.save(path, &meta)?;
+    }
+    let net = as_denoiser(model.as_ref()).ok_or("the model is not a tiled denoiser")?;
     println!(
         "train: {} epochs in {train_seconds:.1}s ({:.0} patches/s, {:.2} Mpixel/s), saved {}",
         report.epochs.len(),
@@ -210,12 +329,20 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // Held-out photos: noise, the baselines, the network.
-    let test = photos(&data.join("test"))?;
+    let test = photos(&data.join("test"), o.colour)?;
     println!(
-        "\n{:<14} {:>9}  {:>15}  {:>19}  {:>15}  {:>15}",
-        "image", "size", "noisy", "Gaussian (best σ)", "non-local means", "autoencoder"
+        "\n{:<14} {:>9}  {:>15}  {:>19}  {:>15}  {:>15}  {:>15}",
+        "image", "size", "noisy", "Gaussian (best σ)", "non-local means", "autoencoder", "bundled"
     );
-    let (mut sums, mut ae_seconds, mut nlm_seconds, mut pixels) = ([0.0f64; 8], 0.0, 0.0, 0.0);
+    // The blind model bundled in the binary (what `aegpu denoise` uses by default),
+    // on the same noisy photos.
+    // A run that makes a bundled model (--model-out) compares it with nothing bundled.
+    let bundled = match &o.model_out {
+        None => Bundled::for_channels(channels).load()?,
+        Some(_) => as_denoiser_clone(model.as_ref()).ok_or("not a blind denoiser")?,
+    };
+    let (mut sums, mut ae_seconds, mut nlm_seconds, mut pixels) = ([0.0f64; 10], 0.0, 0.0, 0.0);
+    let mut bundled_seconds = 0.0;
     for (k, (name, clean)) in test.iter().enumerate() {
         let noisy = add_gaussian_noise(clean, o.sigma, 1000 + k as u64);
         let gauss = best_gaussian_filter(
@@ -227,8 +354,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let nlm = NonLocalMeans::default().denoise(&noisy, o.sigma)?;
         nlm_seconds += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let denoised = denoise(&model, backend.as_mut(), &noisy, TileOptions::default())?;
+        let denoised = denoise(net, backend.as_mut(), &noisy, TileOptions::default())?;
         ae_seconds += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let by_bundled = denoise(&bundled, backend.as_mut(), &noisy, TileOptions::default())?;
+        bundled_seconds += t.elapsed().as_secs_f64();
         pixels += (clean.height() * clean.width()) as f64;
         let figures = [
             psnr(&noisy, clean)?,
@@ -239,15 +369,17 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             ssim(&nlm, clean)?,
             psnr(&denoised, clean)?,
             ssim(&denoised, clean)?,
+            psnr(&by_bundled, clean)?,
+            ssim(&by_bundled, clean)?,
         ];
         for (s, f) in sums.iter_mut().zip(figures) {
             *s += f;
         }
         println!(
-            "{name:<14} {:>9}  {:>6.2} dB {:.3}  {:>6.2} dB {:.3} σ={:<3}  {:>6.2} dB {:.3}  {:>6.2} dB {:.3}",
+            "{name:<14} {:>9}  {:>6.2} dB {:.3}  {:>6.2} dB {:.3} σ={:<3}  {:>6.2} dB {:.3}  {:>6.2} dB {:.3}  {:>6.2} dB {:.3}",
             format!("{}×{}", clean.height(), clean.width()),
             figures[0], figures[1], figures[2], figures[3], gauss.sigma, figures[4], figures[5],
-            figures[6], figures[7]
+            figures[6], figures[7], figures[8], figures[9]
         );
         save_triptych(
             o.out.join(format!("{name}.png")),
@@ -258,8 +390,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let n = test.len() as f64;
     let m: Vec<f64> = sums.iter().map(|s| s / n).collect();
     println!(
-        "{:<14} {:>9}  {:>6.2} dB {:.3}  {:>6.2} dB {:.3}       {:>6.2} dB {:.3}  {:>6.2} dB {:.3}",
-        "mean", "", m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]
+        "{:<14} {:>9}  {:>6.2} dB {:.3}  {:>6.2} dB {:.3}       {:>6.2} dB {:.3}  {:>6.2} dB {:.3}  {:>6.2} dB {:.3}",
+        "mean", "", m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9]
     );
     println!(
         "\nautoencoder: +{:.2} dB over the noisy input, {:+.2} dB over the best Gaussian \
@@ -267,6 +399,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         m[6] - m[0],
         m[6] - m[2],
         m[6] - m[4]
+    );
+    println!(
+        "bundled {} model ({}): {:+.2} dB over non-local means, {:+.2} dB over this run's \
+         autoencoder, {:.2} Mpixel/s",
+        if channels == 1 { "grey" } else { "colour" },
+        bundled.config.describe(),
+        m[8] - m[4],
+        m[8] - m[6],
+        pixels / 1e6 / bundled_seconds
     );
     println!(
         "inference: {:.2} Mpixel/s ({:.1}s for {:.1} Mpixel; non-local means {:.2} Mpixel/s); \
@@ -278,4 +419,165 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         o.out.display()
     );
     Ok(())
+}
+
+/// `--side-by-side noisy:DIR` writes the test photos (grey ones grey, colour ones
+/// colour) with Gaussian noise at σ = 15, 25, 50 as `.npy` ([C, H·W] float32, not
+/// clipped, fixed seeds) and `manifest.json` listing them; `scripts/bm3d_side_by_side.py
+/// DIR` denoises them with (C)BM3D into `bm3d_*.npy` and `bm3d_times.json`;
+/// `--side-by-side table:DIR` then scores the bundled models and BM3D on the same noisy
+/// values with this crate's PSNR and SSIM, and writes `results.json`.
+fn side_by_side(
+    test_dir: &Path,
+    dir: &Path,
+    noisy_only: bool,
+    backend: &mut dyn aegpu::backend::Backend,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use aegpu::data::{load_npy, save_npy};
+    let mut test = vec![];
+    for (name, grey) in photos(test_dir, false)? {
+        let native = Image::load(test_dir.join(format!("{name}.png")))?;
+        test.push((name, if native.channels() == 1 { grey } else { native }));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // σ = 25 first: the level the targets are stated at.
+    let sigmas = [25.0f32, 15.0, 50.0];
+    let mut manifest = vec![];
+    let mut noisy_images = vec![];
+    for &sigma in &sigmas {
+        for (k, (name, clean)) in test.iter().enumerate() {
+            let noisy = add_gaussian_noise(clean, sigma, 1000 + 100 * sigma as u64 + k as u64);
+            let file = format!("noisy_s{sigma}_{name}.npy");
+            if noisy_only {
+                let s = clean.shape();
+                save_npy(
+                    &dir.join(&file),
+                    s.channels,
+                    s.height * s.width,
+                    noisy.data(),
+                )?;
+            }
+            manifest.push(serde_json::json!({
+                "name": name, "sigma": sigma, "channels": clean.channels(),
+                "height": clean.height(), "width": clean.width(), "noisy": file,
+                "bm3d": format!("bm3d_s{sigma}_{name}.npy"),
+            }));
+            noisy_images.push(noisy);
+        }
+    }
+    if noisy_only {
+        std::fs::write(
+            dir.join("manifest.json"),
+            serde_json::to_string_pretty(&manifest)?,
+        )?;
+        println!(
+            "wrote {} noisy images and manifest.json to {}",
+            manifest.len(),
+            dir.display()
+        );
+        return Ok(());
+    }
+    let times: serde_json::Value = std::fs::read_to_string(dir.join("bm3d_times.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let grey = Bundled::Grey.load()?;
+    let colour = Bundled::Colour.load()?;
+    println!(
+        "grey model: {}\ncolour model: {}",
+        grey.config.describe(),
+        colour.config.describe()
+    );
+    let mut results = vec![];
+    let mut entries = manifest.iter().zip(&noisy_images);
+    for &sigma in &sigmas {
+        println!(
+            "\nσ = {sigma}\n{:<14} {:>9}  {:>14}  {:>24}  {:>24}",
+            "image", "size", "noisy", "(C)BM3D", "bundled model"
+        );
+        // Sums over [all photos, colour photos]: noisy psnr, bm3d psnr, ssim, ours psnr, ssim
+        let mut sums = [[0.0f64; 5]; 2];
+        let mut counts = [0usize; 2];
+        let mut mpix = [[0.0f64; 2]; 2];
+        for (name, clean) in &test {
+            let (entry, noisy) = entries.next().expect("one entry per photo and σ");
+            let net: &dyn aegpu::imaging::TiledDenoiser = if clean.channels() == 1 {
+                &grey
+            } else {
+                &colour
+            };
+            let t = Instant::now();
+            let ours = denoise(net, backend, noisy, TileOptions::default())?;
+            let ours_seconds = t.elapsed().as_secs_f64();
+            let bm3d_file = dir.join(entry["bm3d"].as_str().unwrap_or_default());
+            let bm3d = match load_npy(&bm3d_file) {
+                Ok(d) => Some(Image::new(
+                    ImageShape::new(clean.channels(), clean.height(), clean.width()),
+                    d.values,
+                )?),
+                Err(_) => None,
+            };
+            let bm3d_seconds = times[entry["bm3d"].as_str().unwrap_or_default()].as_f64();
+            let megapixels = (clean.height() * clean.width()) as f64 / 1e6;
+            let noisy_psnr = psnr(noisy, clean)?;
+            let (ours_psnr, ours_ssim) = (psnr(&ours, clean)?, ssim(&ours, clean)?);
+            let bm3d_scores = match &bm3d {
+                Some(b) => Some((psnr(b, clean)?, ssim(b, clean)?)),
+                None => None,
+            };
+            let fmt = |scores: Option<(f64, f64)>, seconds: Option<f64>| match scores {
+                Some((p, s)) => format!(
+                    "{p:>6.2} dB {s:.3} {:>6.3} Mpx/s",
+                    seconds.map_or(f64::NAN, |t| megapixels / t)
+                ),
+                None => format!("{:>24}", "not run"),
+            };
+            println!(
+                "{name:<14} {:>9}  {noisy_psnr:>6.2} dB       {}  {}",
+                format!("{}×{}×{}", clean.channels(), clean.height(), clean.width()),
+                fmt(bm3d_scores, bm3d_seconds),
+                fmt(Some((ours_psnr, ours_ssim)), Some(ours_seconds))
+            );
+            let groups: &[usize] = if clean.channels() == 3 { &[0, 1] } else { &[0] };
+            for &g in groups {
+                let (bp, bs) = bm3d_scores.unwrap_or((f64::NAN, f64::NAN));
+                for (s, v) in sums[g]
+                    .iter_mut()
+                    .zip([noisy_psnr, bp, bs, ours_psnr, ours_ssim])
+                {
+                    *s += v;
+                }
+                counts[g] += 1;
+                mpix[g][0] += megapixels / bm3d_seconds.unwrap_or(f64::NAN);
+                mpix[g][1] += megapixels / ours_seconds;
+            }
+            results.push(serde_json::json!({
+                "name": name, "sigma": sigma, "channels": clean.channels(),
+                "noisy_psnr": noisy_psnr,
+                "bm3d_psnr": bm3d_scores.map(|s| s.0), "bm3d_ssim": bm3d_scores.map(|s| s.1),
+                "bm3d_seconds": bm3d_seconds,
+                "ours_psnr": ours_psnr, "ours_ssim": ours_ssim, "ours_seconds": ours_seconds,
+                "megapixels": megapixels,
+            }));
+        }
+        for (g, label) in ["mean (all 8)", "mean (colour)"].iter().enumerate() {
+            let n = counts[g] as f64;
+            let m: Vec<f64> = sums[g].iter().map(|s| s / n).collect();
+            println!(
+                "{label:<14} {:>9}  {:>6.2} dB       {:>6.2} dB {:.3} {:>6.3} Mpx/s  {:>6.2} dB {:.3} {:>6.3} Mpx/s   ours − BM3D {:+.2} dB",
+                "", m[0], m[1], m[2], mpix[g][0] / n, m[3], m[4], mpix[g][1] / n, m[3] - m[1]
+            );
+        }
+    }
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&results)?,
+    )?;
+    Ok(())
+}
+
+/// The model itself as a blind denoiser (a run making a bundled model shows it in the
+/// bundled column too).
+fn as_denoiser_clone(model: &dyn Autoencoder) -> Option<Denoiser> {
+    aegpu::models::downcast_ref::<Denoiser>(model).cloned()
 }

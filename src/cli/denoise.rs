@@ -2,6 +2,13 @@
 //! any size (seamless overlapping tiles, `imaging::denoise`), grey or colour, PNG or
 //! JPEG; each output keeps its input's file name. With `--clean DIR` the clean
 //! originals give PSNR and SSIM before and after.
+//!
+//! Without `--model`, the blind denoisers bundled in the binary are used: the colour
+//! one for colour images (channels denoised jointly), the grey one for grey images.
+//! A grey `--model` denoises a colour image channel by channel, and says so, unless
+//! `--strict-channels` asks for a refusal; a colour model refuses a grey image. Each
+//! image's noise level is estimated (`imaging::estimate_noise_sigma`) and printed, with
+//! a warning when it lies outside the range the model was trained on.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -9,15 +16,23 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::cli::{BackendArgs, CliError};
-use crate::imaging::{denoise, psnr, receptive_radius, ssim, Image, TileOptions};
-use crate::models::{downcast_ref, registry, ConvAutoencoder};
+use crate::imaging::{
+    denoise, estimate_noise_sigma, psnr, receptive_radius, ssim, Bundled, Channels, DenoiseError,
+    Image, TileOptions, TiledDenoiser,
+};
+use crate::models::{downcast_ref, registry, ConvAutoencoder, Denoiser};
 
 #[derive(Args, Debug)]
 pub struct DenoiseArgs {
-    /// A convolutional denoiser saved by `aegpu train --model conv --strides 1,…`
-    /// (fully convolutional, stride 1).
+    /// A denoiser saved by `aegpu train --model denoiser` or a fully convolutional
+    /// stride-1 `--model conv --residual`. Default: the bundled blind denoisers (σ 0–50),
+    /// colour for colour images and grey for grey ones.
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
+    /// Refuse a colour image with a grey --model instead of denoising each of its
+    /// channels on its own.
+    #[arg(long)]
+    strict_channels: bool,
     /// Noisy images, PNG or JPEG, grey or colour, any size.
     #[arg(long, num_args = 1.., required = true)]
     input: Vec<PathBuf>,
@@ -71,18 +86,66 @@ fn output_name(input: &Path) -> Result<PathBuf, CliError> {
     Ok(PathBuf::from(name))
 }
 
+/// A model ready to denoise, with what to call it and the noise it was trained for.
+struct Chosen {
+    name: String,
+    model: Box<dyn TiledDenoiser>,
+    describe: String,
+    /// The trained noise levels (0–255 scale), lowest and highest.
+    trained: Option<(f32, f32)>,
+}
+
+impl Chosen {
+    fn from_file(path: &Path) -> Result<Self, CliError> {
+        let (model, _) = registry::load(path)?;
+        let name = path.display().to_string();
+        if let Some(m) = downcast_ref::<Denoiser>(model.as_ref()) {
+            return Ok(Chosen::blind(name, m.clone()));
+        }
+        let Some(m) = downcast_ref::<ConvAutoencoder>(model.as_ref()) else {
+            return Err(format!(
+                "{name} is a {} autoencoder; `aegpu denoise` needs a denoiser (aegpu train \
+                 --model denoiser, or --model conv --strides 1,1 --residual --noise \
+                 gaussian:0.1)",
+                model.kind()
+            )
+            .into());
+        };
+        receptive_radius(m).map_err(|e| format!("{name}: {e}"))?;
+        Ok(Chosen {
+            name,
+            describe: m.config.describe(),
+            trained: m.config.noise_sigma.map(|s| (s * 255.0, s * 255.0)),
+            model: Box::new(m.clone()),
+        })
+    }
+
+    /// `model NAME (ARCHITECTURE): trained for Gaussian noise σ …`.
+    fn announce(&self) -> String {
+        let trained = match self.trained {
+            Some((lo, hi)) if lo == hi => {
+                format!("trained for Gaussian noise σ = {lo:.1} (0–255 scale)")
+            }
+            Some((lo, hi)) => {
+                format!("blind, trained for Gaussian noise σ {lo}–{hi} (0–255 scale)")
+            }
+            None => "no training noise level recorded".to_string(),
+        };
+        format!("model {} ({}): {trained}", self.name, self.describe)
+    }
+
+    fn blind(name: String, m: Denoiser) -> Self {
+        Chosen {
+            name,
+            describe: m.config.describe(),
+            trained: Some((m.config.sigma_min * 255.0, m.config.sigma_max * 255.0)),
+            model: Box::new(m),
+        }
+    }
+}
+
 pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
-    let (model, _) = registry::load(&a.model)?;
-    let Some(model) = downcast_ref::<ConvAutoencoder>(model.as_ref()) else {
-        return Err(format!(
-            "{} is a {} autoencoder; `aegpu denoise` needs a convolutional denoiser \
-             (aegpu train --model conv --strides 1,1 --residual --noise gaussian:0.1)",
-            a.model.display(),
-            model.kind()
-        )
-        .into());
-    };
-    let radius = receptive_radius(model).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    let given = a.model.as_deref().map(Chosen::from_file).transpose()?;
 
     // Every image is read (and every name checked) before anything is written.
     let mut names = BTreeSet::new();
@@ -105,7 +168,9 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
             None => vec![],
         };
         protected.extend(originals.iter().map(|c| ("--clean", c.as_path())));
-        protected.push(("--model", a.model.as_path()));
+        if let Some(model) = &a.model {
+            protected.push(("--model", model.as_path()));
+        }
         crate::io::refuse_overwrite(&[("the result", output.as_path())], &protected)?;
         if !a.overwrite && std::fs::symlink_metadata(&output).is_ok() {
             return Err(format!(
@@ -116,7 +181,10 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
             )
             .into());
         }
-        let noisy = Image::load(input)?;
+        let (noisy, notes) = Image::load_noting(input)?;
+        for note in notes {
+            eprintln!("{}: {note}", input.display());
+        }
         let clean = match &a.clean {
             Some(dir) => {
                 let path = clean_original(dir, input);
@@ -147,22 +215,19 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
 
     let mut selected = a.backend.open()?;
     let backend = selected.backend.as_mut();
-    let sigma = model.config.noise_sigma;
-    match sigma {
-        Some(s) => eprintln!(
-            "model {} ({}): trained for Gaussian noise σ = {:.1} (0–255 scale)",
-            a.model.display(),
-            model.config.describe(),
-            s * 255.0
-        ),
-        None => eprintln!(
-            "model {} ({}): no training noise level recorded",
-            a.model.display(),
-            model.config.describe()
-        ),
+    // The bundled models, each loaded the first time an image needs it.
+    let mut bundled: Vec<(Bundled, Chosen)> = vec![];
+    if let Some(m) = &given {
+        eprintln!("{}", m.announce());
     }
-
-    let options = TileOptions { tile: a.tile };
+    let options = TileOptions {
+        tile: a.tile,
+        channels: if a.strict_channels {
+            Channels::Exact
+        } else {
+            Channels::PerChannel
+        },
+    };
     let mut results = vec![];
     let mut sums = [0.0f64; 4];
     let mut ssim_count = 0usize;
@@ -170,13 +235,77 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
     let mut denoise_seconds = 0.0;
     let mut pixels = 0usize;
     for job in &jobs {
+        let channels = job.noisy.channels();
+        let chosen = match &given {
+            Some(m) => m,
+            None => {
+                let which = Bundled::for_channels(channels);
+                if !bundled.iter().any(|(b, _)| *b == which) {
+                    let model = which.load().map_err(|e| e.to_string())?;
+                    let chosen = Chosen::blind(which.name().to_string(), model);
+                    eprintln!("{}", chosen.announce());
+                    bundled.push((which, chosen));
+                }
+                &bundled
+                    .iter()
+                    .find(|(b, _)| *b == which)
+                    .expect("just loaded")
+                    .1
+            }
+        };
+        let model = chosen.model.as_ref();
+        if model.channels() == 1 && channels > 1 {
+            if a.strict_channels {
+                return Err(format!(
+                    "{}: {}",
+                    job.input.display(),
+                    DenoiseError::Channels {
+                        model: 1,
+                        image: channels,
+                    }
+                )
+                .into());
+            }
+            eprintln!(
+                "{}: a grey model on a colour image: each channel is denoised on its own \
+                 (a colour model, such as the bundled default, denoises them jointly; \
+                 --strict-channels refuses instead)",
+                job.input.display()
+            );
+        }
+        let estimate = estimate_noise_sigma(&job.noisy);
+        let warning = chosen.trained.and_then(|(lo, hi)| {
+            if estimate > hi + 2.0 {
+                Some(format!(
+                    "above the {lo}–{hi} the model was trained on: expect noise left in the \
+                     result"
+                ))
+            } else if lo > 0.0 && estimate < lo - 2.0 {
+                Some(format!(
+                    "below the {lo}–{hi} the model was trained on: expect detail removed \
+                     with the noise"
+                ))
+            } else {
+                None
+            }
+        });
+        if let Some(w) = &warning {
+            eprintln!(
+                "warning: {}: estimated noise σ ≈ {estimate:.1} is {w}",
+                job.input.display()
+            );
+        }
         let started = std::time::Instant::now();
+        let radius = model
+            .margin()
+            .map_err(|e| format!("{}: {e}", chosen.name))?;
         // A tile larger than the image (plus margins) would only allocate empty pixels.
         let shape = job.noisy.shape();
         let options = TileOptions {
             tile: options
                 .tile
                 .min(shape.height.max(shape.width).saturating_add(2 * radius)),
+            ..options
         };
         let mut denoised = denoise(model, backend, &job.noisy, options)
             .map_err(|e| format!("{}: {e}", job.input.display()))?;
@@ -195,16 +324,20 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
             "height": shape.height,
             "width": shape.width,
             "seconds": seconds,
+            "model": chosen.name,
+            "estimated_sigma_255": estimate,
+            "sigma_warning": warning,
         });
         pixels += shape.height * shape.width * shape.channels;
         let mut line = format!(
-            "{} → {} ({}×{}, {} channel{})",
+            "{} → {} ({}×{}, {} channel{}, estimated noise σ ≈ {estimate:.1}, {})",
             job.input.display(),
             job.output.display(),
             shape.width,
             shape.height,
             shape.channels,
-            if shape.channels == 1 { "" } else { "s" }
+            if shape.channels == 1 { "" } else { "s" },
+            chosen.name
         );
         if let Some(clean) = &job.clean {
             let noisy_psnr = psnr(&job.noisy, clean)?;
@@ -239,11 +372,17 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
     }
 
     let n = jobs.len() as f64;
+    let fixed = given
+        .as_ref()
+        .and_then(|m| m.trained)
+        .and_then(|(lo, hi)| (lo == hi).then_some(lo));
     let mut out = serde_json::json!({
-        "model": a.model.display().to_string(),
+        "model": given.as_ref().map_or("bundled".to_string(), |m| m.name.clone()),
         "backend": backend.describe(),
-        "noise_sigma": sigma,
-        "noise_sigma_255": sigma.map(|s| s * 255.0),
+        "trained_sigma_255": given.as_ref().and_then(|m| m.trained).map(|(lo, hi)| [lo, hi]),
+        // A model trained on one level (a conv denoiser) also gives it alone.
+        "noise_sigma": fixed.map(|s| s / 255.0),
+        "noise_sigma_255": fixed,
         "tile": a.tile,
         "images": results,
         "denoise_seconds": denoise_seconds,

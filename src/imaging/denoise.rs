@@ -1,12 +1,16 @@
 //! Denoising whole images of any size with a trained convolutional denoiser: the image
 //! goes through the network in overlapping tiles ([`map_tiles`]) whose margins cover
-//! the network's receptive field, so the result has no seams; a model trained on
-//! grey images denoises a colour image channel by channel.
+//! the network's receptive field, so the result has no seams.
+//!
+//! Channels: a colour (3-channel) model denoises a colour image jointly; a grey model
+//! denoises a grey image, and a colour image only when [`Channels::PerChannel`] is
+//! asked for (each of R, G, B on its own, which ignores what the channels share);
+//! otherwise a mismatch is refused ([`DenoiseError::Channels`]).
 
 use crate::backend::Backend;
 use crate::data::Dataset;
 use crate::imaging::{map_tiles, Image, ImageShape, ImagingError};
-use crate::models::{Autoencoder, ConvAutoencoder, ModelError};
+use crate::models::{downcast_ref, Autoencoder, ConvAutoencoder, Denoiser, ModelError};
 use crate::train::{run_rows, RowOutput, TrainError};
 
 /// What can go wrong denoising.
@@ -20,21 +24,85 @@ pub enum DenoiseError {
     Image(#[from] ImagingError),
     #[error("{0}")]
     Unsuitable(String),
+    /// The model's channels and the image's differ, with no fallback allowed.
+    #[error(
+        "the model denoises {model}-channel images and this one has {image}{hint}",
+        hint = if *model == 1 { "; allow the per-channel fallback or use a colour model" } else { "; use a grey model" }
+    )]
+    Channels { model: usize, image: usize },
 }
 
-/// How images are cut for the network.
+/// What a grey model does with a colour image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Channels {
+    /// Refuse an image whose channels differ from the model's.
+    #[default]
+    Exact,
+    /// A grey model denoises each channel of a colour image on its own.
+    PerChannel,
+}
+
+/// How images are cut for the network, and the channel policy.
 #[derive(Clone, Copy, Debug)]
 pub struct TileOptions {
     /// Tile side in pixels, margins included.
     pub tile: usize,
+    pub channels: Channels,
 }
 
 impl Default for TileOptions {
     /// 128-pixel tiles: small enough that a batch of them fits any device, large enough
     /// that the margins (the receptive field, 16 pixels for 16 layers) cost little.
+    /// The grey-model-on-colour fallback is allowed.
     fn default() -> Self {
-        TileOptions { tile: 128 }
+        TileOptions {
+            tile: 128,
+            channels: Channels::PerChannel,
+        }
     }
+}
+
+/// A fully convolutional denoiser that runs on tiles of any size.
+pub trait TiledDenoiser {
+    /// Channels of the images it denoises (1 grey, 3 colour).
+    fn channels(&self) -> usize;
+    /// The receptive-field radius in pixels: the margin every tile needs.
+    fn margin(&self) -> Result<usize, DenoiseError>;
+    /// The same weights for `shape`-sized inputs.
+    fn tiled(&self, shape: ImageShape) -> Result<Box<dyn Autoencoder>, DenoiseError>;
+}
+
+impl TiledDenoiser for ConvAutoencoder {
+    fn channels(&self) -> usize {
+        self.config.input.channels
+    }
+    fn margin(&self) -> Result<usize, DenoiseError> {
+        receptive_radius(self)
+    }
+    fn tiled(&self, shape: ImageShape) -> Result<Box<dyn Autoencoder>, DenoiseError> {
+        Ok(Box::new(self.with_input(shape)?))
+    }
+}
+
+impl TiledDenoiser for Denoiser {
+    fn channels(&self) -> usize {
+        self.config.input.channels
+    }
+    fn margin(&self) -> Result<usize, DenoiseError> {
+        Ok(self.receptive_radius())
+    }
+    fn tiled(&self, shape: ImageShape) -> Result<Box<dyn Autoencoder>, DenoiseError> {
+        Ok(Box::new(self.with_input(shape)?))
+    }
+}
+
+/// The model as a tiled denoiser, when its kind is one (a blind `denoiser`, or a
+/// stride-1 `conv` model).
+pub fn as_denoiser(model: &dyn Autoencoder) -> Option<&dyn TiledDenoiser> {
+    if let Some(m) = downcast_ref::<Denoiser>(model) {
+        return Some(m);
+    }
+    downcast_ref::<ConvAutoencoder>(model).map(|m| m as &dyn TiledDenoiser)
 }
 
 /// The receptive-field radius of a stride-1 model: k/2 pixels per convolution.
@@ -51,28 +119,28 @@ pub fn receptive_radius(model: &ConvAutoencoder) -> Result<usize, DenoiseError> 
 }
 
 /// `image` denoised by `model` on `backend`, tile by tile (the weights are uploaded
-/// here). A one-channel model denoises each channel of a colour image separately;
-/// otherwise the channels must match.
+/// here). A grey model denoises each channel of a colour image separately when
+/// `options.channels` allows it; otherwise the channels must match.
 pub fn denoise(
-    model: &ConvAutoencoder,
+    model: &dyn TiledDenoiser,
     backend: &mut dyn Backend,
     image: &Image,
     options: TileOptions,
 ) -> Result<Image, DenoiseError> {
-    let model_channels = model.config.input.channels;
-    if model_channels == 1 && image.channels() > 1 {
+    let model_channels = model.channels();
+    if model_channels == 1 && image.channels() > 1 && options.channels == Channels::PerChannel {
         let planes = (0..image.channels())
             .map(|c| denoise(model, backend, &image.channel(c), options))
             .collect::<Result<Vec<_>, _>>()?;
         return Ok(Image::from_channels(&planes)?);
     }
     if model_channels != image.channels() {
-        return Err(DenoiseError::Unsuitable(format!(
-            "the model denoises {model_channels}-channel images, this one has {}",
-            image.channels()
-        )));
+        return Err(DenoiseError::Channels {
+            model: model_channels,
+            image: image.channels(),
+        });
     }
-    let margin = receptive_radius(model)?;
+    let margin = model.margin()?;
     if options.tile <= 2 * margin {
         return Err(DenoiseError::Unsuitable(format!(
             "tiles of {} pixels leave nothing inside the {margin}-pixel margins the \
@@ -81,15 +149,20 @@ pub fn denoise(
             2 * margin
         )));
     }
-    let tiled = model.with_input(ImageShape::new(model_channels, options.tile, options.tile))?;
+    let tiled = model.tiled(ImageShape::new(model_channels, options.tile, options.tile))?;
     // The tile-sized copy has a store of its own: its weights go to the backend here.
     backend
-        .upload_store(&tiled.store)
+        .upload_store(tiled.store())
         .map_err(TrainError::from)?;
     // Every tile of the image in one call: run_rows batches them by the widest layer.
     map_tiles(image, options.tile, margin, usize::MAX, |rows, count| {
         let data = Dataset::new(count, tiled.input_width(), rows.to_vec())
             .map_err(|e| DenoiseError::Unsuitable(e.to_string()))?;
-        Ok::<_, DenoiseError>(run_rows(&tiled, backend, &data, RowOutput::Reconstruction)?)
+        Ok::<_, DenoiseError>(run_rows(
+            tiled.as_ref(),
+            backend,
+            &data,
+            RowOutput::Reconstruction,
+        )?)
     })
 }

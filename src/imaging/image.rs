@@ -68,6 +68,14 @@ impl Image {
     /// RGBA images is dropped; palette PNGs become RGB; 16-bit samples are scaled by
     /// 1/65535 and 8-bit ones by 1/255.
     pub fn load(path: impl AsRef<Path>) -> Result<Image, ImagingError> {
+        Ok(Image::load_noting(path)?.0)
+    }
+
+    /// [`Image::load`], with a note for each conversion of the file's pixel format that
+    /// a user should hear about: an alpha channel dropped, 16-bit samples (a result
+    /// saved as PNG is 8-bit), a palette expanded to RGB, CMYK converted to RGB (the
+    /// JPEG decoder's conversion, no colour profile).
+    pub fn load_noting(path: impl AsRef<Path>) -> Result<(Image, Vec<String>), ImagingError> {
         let path = path.as_ref();
         let bytes = crate::io::limits::read_regular(path).map_err(|e| match e {
             crate::io::IoError::Io { path, source } => ImagingError::Io { path, source },
@@ -117,7 +125,7 @@ impl Image {
         // Room for the widest pixel format decoded (RGBA of 32-bit floats) and no more.
         limits.max_alloc = Some(pixels.saturating_mul(16).max(1 << 20));
         reader.limits(limits);
-        let decoded = reader.decode().map_err(|e| match e {
+        let decode_error = |e| match e {
             image::ImageError::Unsupported(e) => ImagingError::Unsupported {
                 path: path.to_path_buf(),
                 detail: e.to_string(),
@@ -126,7 +134,37 @@ impl Image {
                 path: path.to_path_buf(),
                 detail: other.to_string(),
             },
-        })?;
+        };
+        let decoder = reader.into_decoder().map_err(decode_error)?;
+        let original = image::ImageDecoder::original_color_type(&decoder);
+        let decoded = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+        // A PNG's colour type is byte 25 (after the signature and IHDR's length, tag,
+        // width, height and bit depth); 3 is a palette.
+        let palette = format == ImageFormat::Png && bytes.get(25) == Some(&3);
+        let mut notes = vec![];
+        if palette {
+            notes.push("a palette image: its colours are read as RGB".to_string());
+        }
+        let cmyk_jpeg = format == ImageFormat::Jpeg && jpeg_components(&bytes) == Some(4);
+        if cmyk_jpeg
+            || matches!(
+                original,
+                ExtendedColorType::Cmyk8 | ExtendedColorType::Cmyk16
+            )
+        {
+            notes.push(
+                "a CMYK image: converted to RGB by the decoder (no colour profile applied)"
+                    .to_string(),
+            );
+        }
+        if decoded.color().has_alpha() {
+            notes.push("its alpha channel is dropped (the result has none)".to_string());
+        }
+        if decoded.color().bytes_per_pixel() / decoded.color().channel_count() == 2 {
+            notes.push(
+                "16-bit samples: denoised at full precision, written back as 8-bit PNG".to_string(),
+            );
+        }
         let (width, height) = (decoded.width(), decoded.height());
         if width == 0 || height == 0 {
             return Err(empty(format!("the image has {width}×{height} pixels")));
@@ -151,10 +189,11 @@ impl Image {
             }
         };
         let shape = ImageShape::new(channels, height as usize, width as usize);
-        Ok(Image {
+        let image = Image {
             shape,
             data: planar(&interleaved, shape),
-        })
+        };
+        Ok((image, notes))
     }
 
     /// Writes an 8-bit PNG (grey for one channel, RGB for three), atomically: each value
@@ -331,4 +370,27 @@ fn planar(interleaved: &[f32], shape: ImageShape) -> Vec<f32> {
         }
     }
     out
+}
+
+/// The number of colour components in a JPEG's frame header (SOFn), by walking its
+/// marker segments: 1 grey, 3 YCbCr/RGB, 4 CMYK/YCCK. None when no frame header is found.
+fn jpeg_components(bytes: &[u8]) -> Option<u8> {
+    let mut at = 2; // after SOI
+    while at + 4 <= bytes.len() {
+        if bytes[at] != 0xFF {
+            return None;
+        }
+        let marker = bytes[at + 1];
+        let length = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+        let is_frame = (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+        if is_frame {
+            // length(2) precision(1) height(2) width(2) components(1)
+            return bytes.get(at + 9).copied();
+        }
+        if marker == 0xDA {
+            return None; // scan data before any frame header
+        }
+        at += 2 + length;
+    }
+    None
 }

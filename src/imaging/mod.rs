@@ -9,6 +9,7 @@
 //! Every border is handled by the same reflection ([`reflect`]): scipy's `reflect`
 //! mode, NumPy's `symmetric`, `d c b a | a b c d | d c b a`.
 
+mod bundled;
 mod denoise;
 mod filter;
 mod image;
@@ -22,11 +23,14 @@ mod triptych;
 use std::path::PathBuf;
 
 pub use self::image::Image;
-pub use denoise::{denoise, receptive_radius, DenoiseError, TileOptions};
+pub use bundled::Bundled;
+pub use denoise::{
+    as_denoiser, denoise, receptive_radius, Channels, DenoiseError, TileOptions, TiledDenoiser,
+};
 pub use filter::{best_gaussian_filter, gaussian_filter, BestFilter};
 pub use metrics::{psnr, ssim};
 pub use nlm::NonLocalMeans;
-pub use noise::add_gaussian_noise;
+pub use noise::{add_gaussian_noise, estimate_noise_sigma};
 pub use patches::PatchSampler;
 pub use tiles::map_tiles;
 pub use triptych::{save_triptych, side_by_side};

@@ -13,7 +13,9 @@ use std::path::PathBuf;
 
 pub use atomic::{atomic_write, remove_stale_temporaries, AtomicFile};
 pub use outputs::{check_output_folder, refuse_overwrite, same_file};
-pub use tensor_file::{find_tensor, load_safetensors, save_safetensors, NamedTensor};
+pub use tensor_file::{
+    find_tensor, load_safetensors, parse_safetensors, save_safetensors, NamedTensor,
+};
 
 /// What can go wrong reading or writing a model file.
 #[derive(thiserror::Error, Debug)]

@@ -112,12 +112,21 @@ pub fn load_safetensors(
     path: &Path,
 ) -> Result<(Vec<NamedTensor>, BTreeMap<String, String>), IoError> {
     let bytes = limits::read_regular(path)?;
+    parse_safetensors(path, &bytes)
+}
+
+/// [`load_safetensors`] of bytes already in memory (a model embedded in the binary),
+/// with the same checks; `path` only names them in errors.
+pub fn parse_safetensors(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(Vec<NamedTensor>, BTreeMap<String, String>), IoError> {
     let corrupt = |e: safetensors::SafeTensorError| IoError::Corrupt {
         path: path.to_path_buf(),
         detail: format!("{e} (file is {} bytes)", bytes.len()),
     };
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(corrupt)?;
-    let file = SafeTensors::deserialize(&bytes).map_err(corrupt)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(corrupt)?;
+    let file = SafeTensors::deserialize(bytes).map_err(corrupt)?;
 
     let mut tensors = Vec::with_capacity(file.len());
     for (name, view) in file.iter() {

@@ -11,6 +11,7 @@ pub mod autoencoder;
 pub mod classifier;
 pub mod conv;
 pub mod conv_pool;
+pub mod denoiser;
 pub mod dense;
 pub(crate) mod file;
 pub mod hashing;
@@ -22,6 +23,7 @@ pub mod vq;
 pub use autoencoder::{downcast_mut, downcast_ref, Autoencoder};
 pub use classifier::{Classifier, ClassifierConfig};
 pub use conv::{ConvAutoencoder, ConvConfig, Upsampling};
+pub use denoiser::{Denoiser, DenoiserConfig};
 pub use dense::{DenseAutoencoder, DenseConfig, LayerHook, MAX_PARAMETERS};
 pub use vae::{Likelihood, Vae, VaeConfig};
 

@@ -9,9 +9,11 @@ use std::path::Path;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Command};
 
-use crate::io::{load_safetensors, NamedTensor};
+use crate::io::{load_safetensors, parse_safetensors, NamedTensor};
 use crate::models::file::incompatible;
-use crate::models::{aae, conv, conv_pool, dense, hashing, lstm, vae, vq, Autoencoder, ModelError};
+use crate::models::{
+    aae, conv, conv_pool, denoiser, dense, hashing, lstm, vae, vq, Autoencoder, ModelError,
+};
 use crate::train::Regularization;
 
 /// Every kind `aegpu` knows, the default (`--model` unset) first.
@@ -24,6 +26,7 @@ pub static KINDS: &[Kind] = &[
     aae::KIND,
     lstm::KIND,
     hashing::KIND,
+    denoiser::KIND,
 ];
 
 /// What `aegpu train` knows when it builds a fresh model from its flags.
@@ -91,6 +94,21 @@ pub fn kind(name: &str) -> Result<&'static Kind, ModelError> {
 /// Loads a model file of any registered kind, with the file's metadata.
 pub fn load(path: &Path) -> Result<Loaded, ModelError> {
     let (tensors, meta) = load_safetensors(path)?;
+    restore_any(path, &tensors, &meta)
+}
+
+/// [`load`] of a model file's bytes already in memory (one embedded in the binary),
+/// through the same checks; `path` names it in errors.
+pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Loaded, ModelError> {
+    let (tensors, meta) = parse_safetensors(path, bytes)?;
+    restore_any(path, &tensors, &meta)
+}
+
+fn restore_any(
+    path: &Path,
+    tensors: &[NamedTensor],
+    meta: &BTreeMap<String, String>,
+) -> Result<Loaded, ModelError> {
     let name = meta.get("aegpu.kind").ok_or_else(|| {
         incompatible(
             path,
@@ -101,8 +119,8 @@ pub fn load(path: &Path) -> Result<Loaded, ModelError> {
         return Err(incompatible(path, what.to_string()));
     }
     let kind = kind(name).map_err(|e| incompatible(path, e.to_string()))?;
-    let model = (kind.restore)(path, &tensors, &meta)?;
-    Ok((model, meta))
+    let model = (kind.restore)(path, tensors, meta)?;
+    Ok((model, meta.clone()))
 }
 
 /// `aegpu train` with every kind's flags and `--model` listing the kinds.
