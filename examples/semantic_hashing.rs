@@ -46,6 +46,7 @@ use aegpu::linalg::Pca;
 use aegpu::models::hashing::{HashAutoencoder, HashConfig};
 use aegpu::models::Autoencoder;
 use aegpu::neighbours::hamming::{k_nearest_hamming, BinaryCodes};
+use aegpu::neighbours::hamming_ball::HammingTable;
 use aegpu::neighbours::{k_nearest, Rows, SelfMatch};
 use aegpu::ops::Activation;
 use aegpu::train::{fit, run_rows, RowOutput, TrainConfig};
@@ -240,12 +241,12 @@ fn main() {
                 run_rows(&model, cpu, d, RowOutput::Code).expect("codes")
             };
             let (ci, cq) = (code(&index, &mut cpu), code(&queries, &mut cpu));
-            let (p, qps) = hamming_precision(
-                &BinaryCodes::threshold(&ci, bits, 0.5).expect("codes"),
-                &BinaryCodes::threshold(&cq, bits, 0.5).expect("codes"),
-                pair,
+            let binary = (
+                BinaryCodes::threshold(&ci, bits, 0.5).expect("codes"),
+                BinaryCodes::threshold(&cq, bits, 0.5).expect("codes"),
             );
-            ae_row.push((p, qps, saturation(&ci), seconds, model.describe()));
+            let (p, qps) = hamming_precision(&binary.0, &binary.1, pair);
+            ae_row.push((p, qps, saturation(&ci), seconds, model.describe(), binary));
         }
         let directions: Vec<f32> = (0..bits * index.cols)
             .map(|_| {
@@ -278,6 +279,34 @@ fn main() {
             with.3,
             100.0 * with.2,
             100.0 * without.2
+        );
+        let (index_codes, query_codes) = &with.5;
+        ball_lookup(index_codes, query_codes, pair);
+    }
+}
+
+/// The hash AE's codes as memory addresses: each query probes every address within
+/// r bits of its own (up to 3 bits while the ball stays smaller than the index).
+fn ball_lookup(index: &BinaryCodes, queries: &BinaryCodes, labels: (&[u32], &[u32])) {
+    let table = HammingTable::new(index);
+    for radius in 0..=3 {
+        if table.probes(radius) > index.count() as u64 {
+            break;
+        }
+        let t = Instant::now();
+        let found = table.within(queries, radius).expect("lookup");
+        let per_second = queries.count() as f64 / t.elapsed().as_secs_f64();
+        let empty = (0..queries.count())
+            .filter(|&q| found.of(q).0.is_empty())
+            .count();
+        println!(
+            "      ball lookup, radius {radius} ({} addresses of {} in use): {:.1} matches per \
+             query, precision {:.4}, {} queries with none, {per_second:.0} queries/s",
+            table.probes(radius),
+            table.addresses(),
+            found.rows.len() as f64 / queries.count() as f64,
+            found.precision(labels.1, labels.0).unwrap_or(f64::NAN),
+            empty
         );
     }
 }

@@ -245,6 +245,72 @@ fn cli_trains_on_documents_and_searches_their_codes() {
         panic!("{}", String::from_utf8_lossy(&out.stderr));
     });
     assert!(found["precision_at_k"].as_f64().unwrap() > 0.9, "{found}");
+
+    // The same codes stored as bits: 4 bits in one byte per document, bit j set where
+    // unit j of the float code exceeds ½ (NumPy's little-endian packbits order).
+    let packed = temp("codes.npy");
+    let out = aegpu(&[
+        "encode",
+        "--model",
+        m,
+        "--data",
+        d,
+        "--binary",
+        "--out",
+        packed.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&packed).unwrap();
+    let header = String::from_utf8_lossy(&bytes[10..bytes.len() - 40]);
+    assert!(header.contains("'descr': '|u1'") && header.contains("(40, 1)"), "{header}");
+    let stored = &bytes[bytes.len() - 40..];
+    for (row, &byte) in rows.iter().zip(stored) {
+        let bits = row
+            .split(',')
+            .enumerate()
+            .map(|(j, v)| ((v.parse::<f32>().unwrap() > 0.5) as u8) << j)
+            .sum::<u8>();
+        assert_eq!(byte, bits, "{row}");
+    }
+
+    // Hamming-ball lookup: at radius 0 a document finds those with the same address,
+    // itself among them.
+    let out = aegpu(&[
+        "search",
+        "--model",
+        m,
+        "--index",
+        d,
+        "--query",
+        d,
+        "--label-column",
+        "topic",
+        "--hamming",
+        "--radius",
+        "0",
+        "--json",
+    ]);
+    let ball: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!("{}", String::from_utf8_lossy(&out.stderr));
+    });
+    assert_eq!(ball["queries_without_match"], 0, "{ball}");
+    assert!(ball["mean_matches"].as_f64().unwrap() >= 1.0, "{ball}");
+    assert!(ball["precision_within_radius"].as_f64().unwrap() > 0.9, "{ball}");
+
+    // Bits go to .npy only; a radius needs --hamming.
+    let csv = temp("codes-bits.csv");
+    let line = one_error_line(&aegpu(&[
+        "encode", "--model", m, "--data", d, "--binary", "--out", csv.to_str().unwrap(),
+    ]));
+    assert!(line.contains(".npy"), "{line}");
+    let line = one_error_line(&aegpu(&[
+        "search", "--model", m, "--index", d, "--query", d, "--radius", "1",
+    ]));
+    assert!(line.contains("--hamming"), "{line}");
 }
 
 /// Documents without a shared word, a missing text column, an empty vocabulary size and

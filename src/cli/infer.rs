@@ -69,6 +69,17 @@ pub struct RowsArgs {
     chunk_rows: Option<usize>,
 }
 
+#[derive(Args, Debug)]
+pub struct EncodeArgs {
+    #[command(flatten)]
+    rows: RowsArgs,
+    /// Store each code unit as one bit, set where it exceeds ½ (the binary codes of a
+    /// `--model hash` model), packed eight to a byte in a `.npy` of uint8:
+    /// `np.unpackbits(codes, axis=1, bitorder='little')[:, :bits]` unpacks them.
+    #[arg(long)]
+    binary: bool,
+}
+
 /// A saved model of any kind.
 pub(super) type LoadedModel = Box<dyn Autoencoder>;
 
@@ -259,14 +270,52 @@ fn eval_vae(a: &EvalArgs, model: &Vae, data: &Dataset) -> Result<(), CliError> {
 /// has to fit in memory.
 const CHUNK_VALUES: usize = 1 << 24;
 
+/// `encode`: the codes of every row, as floats or packed bits.
+pub fn encode(a: EncodeArgs) -> Result<(), CliError> {
+    let sink = if a.binary {
+        Sink::PackedBits
+    } else {
+        Sink::Values
+    };
+    stream_rows(a.rows, RowOutput::Code, sink)
+}
+
+/// `reconstruct`: the reconstruction of every row, in the data's own units.
+pub fn rows(a: RowsArgs, what: RowOutput) -> Result<(), CliError> {
+    stream_rows(a, what, Sink::Values)
+}
+
+/// How rows are written: as values, or each value as one bit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Sink {
+    Values,
+    PackedBits,
+}
+
+impl Sink {
+    fn create(self, path: &Path, cols: usize) -> Result<RowSink, CliError> {
+        Ok(match self {
+            Sink::Values => RowSink::create(path, cols)?,
+            Sink::PackedBits => RowSink::create_packed_bits(path, cols)?,
+        })
+    }
+
+    fn describe(self, cols: usize) -> String {
+        match self {
+            Sink::Values => format!("{cols}"),
+            Sink::PackedBits => format!("{cols} bits packed in {} bytes", cols.div_ceil(8)),
+        }
+    }
+}
+
 /// `encode` / `reconstruct`: the rows stream through in chunks, from a CSV or `.npy`
 /// file of any size to a CSV or `.npy` file written atomically.
-pub fn rows(a: RowsArgs, what: RowOutput) -> Result<(), CliError> {
+fn stream_rows(a: RowsArgs, what: RowOutput, how: Sink) -> Result<(), CliError> {
     crate::cli::check_outputs(&[("--out", a.out.as_path())], &a.input.inputs())?;
     let (model, prep) = load_model(&a.input.model)?;
     let data = &a.input.data;
     if prep.text.is_some() {
-        return rows_of_documents(&a, what, model.as_ref(), &prep);
+        return rows_of_documents(&a, what, how, model.as_ref(), &prep);
     }
     let scaler = prep.scaler;
     let mut stream = RowStream::open(&data.data, &data.csv_options())?;
@@ -276,7 +325,7 @@ pub fn rows(a: RowsArgs, what: RowOutput) -> Result<(), CliError> {
         RowOutput::Code => model.code_width(),
         RowOutput::Reconstruction => width,
     };
-    let mut sink = RowSink::create(&a.out, cols)?;
+    let mut sink = how.create(&a.out, cols)?;
     let mut selected = a.input.backend.open()?;
     let backend = selected.backend.as_mut();
     backend.upload_store(model.store())?;
@@ -304,12 +353,16 @@ pub fn rows(a: RowsArgs, what: RowOutput) -> Result<(), CliError> {
         return Err(format!("{} holds no data rows", data.data).into());
     }
     let rows = sink.finish()?;
-    let how = if stream.streams() {
+    let streamed = if stream.streams() {
         format!(", streamed in chunks of {chunk_rows} rows")
     } else {
         String::new()
     };
-    eprintln!("wrote {rows} rows × {cols} to {}{how}", a.out.display());
+    eprintln!(
+        "wrote {rows} rows × {} to {}{streamed}",
+        how.describe(cols),
+        a.out.display()
+    );
     Ok(())
 }
 
@@ -318,6 +371,7 @@ pub fn rows(a: RowsArgs, what: RowOutput) -> Result<(), CliError> {
 fn rows_of_documents(
     a: &RowsArgs,
     what: RowOutput,
+    how: Sink,
     model: &dyn Autoencoder,
     prep: &Preprocessing,
 ) -> Result<(), CliError> {
@@ -328,11 +382,12 @@ fn rows_of_documents(
     backend.upload_store(model.store())?;
     let values = run_rows(model, backend, &d, what)?;
     let cols = values.len() / d.rows;
-    let mut sink = RowSink::create(&a.out, cols)?;
+    let mut sink = how.create(&a.out, cols)?;
     sink.write_rows(&values)?;
     let rows = sink.finish()?;
     eprintln!(
-        "wrote {rows} rows × {cols} to {} (documents as bags of the model's {} words)",
+        "wrote {rows} rows × {} to {} (documents as bags of the model's {} words)",
+        how.describe(cols),
         a.out.display(),
         model.input_width()
     );

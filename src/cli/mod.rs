@@ -57,8 +57,9 @@ enum Command {
     Predict(classify::PredictArgs),
     /// Reconstruction MSE and BCE per element of a saved model on some data.
     Eval(infer::EvalArgs),
-    /// Write the codes of every row (CSV or .npy by the output's extension).
-    Encode(infer::RowsArgs),
+    /// Write the codes of every row (CSV or .npy by the output's extension; with
+    /// `--binary`, bits packed into bytes).
+    Encode(infer::EncodeArgs),
     /// Write the reconstruction of every row (CSV or .npy).
     Reconstruct(infer::RowsArgs),
     /// Denoise PNG/JPEG images of any size with a convolutional denoiser; with
@@ -311,7 +312,7 @@ pub fn main() -> ExitCode {
         Command::Classify(a) => classify::run(a),
         Command::Predict(a) => classify::predict_rows(a),
         Command::Eval(a) => infer::eval(a),
-        Command::Encode(a) => infer::rows(a, crate::train::RowOutput::Code),
+        Command::Encode(a) => infer::encode(a),
         Command::Reconstruct(a) => infer::rows(a, crate::train::RowOutput::Reconstruction),
         Command::Denoise(a) => denoise::run(a),
         Command::Plot(a) => plot::run(a),

@@ -10,6 +10,7 @@ use crate::cli::infer::{load_model, load_scaled};
 use crate::cli::{load_data, BackendArgs, CliError};
 use crate::data::{save_csv, Dataset};
 use crate::neighbours::hamming::{k_nearest_hamming, BinaryCodes};
+use crate::neighbours::hamming_ball::HammingTable;
 use crate::neighbours::{k_nearest, Rows, SearchError, SelfMatch};
 use crate::train::{run_rows, RowOutput};
 
@@ -41,6 +42,12 @@ pub struct SearchArgs {
     /// number of differing bits (for sigmoid codes: semantic hashing).
     #[arg(long)]
     hamming: bool,
+    /// With `--hamming`: every index row within R bits of each query instead of the k
+    /// nearest, found by probing the addresses of the Hamming ball (semantic hashing's
+    /// lookup; the rows are scanned when the ball has more addresses than the index
+    /// has rows). `--out` then writes one line per match: query, neighbour, distance.
+    #[arg(long, requires = "hamming")]
+    radius: Option<usize>,
     /// Print one JSON object with the results on stdout.
     #[arg(long)]
     json: bool,
@@ -66,6 +73,9 @@ pub fn run(a: SearchArgs) -> Result<(), CliError> {
         crate::cli::check_outputs(&[("--out", out.as_path())], &inputs)?;
     }
     let (index, query, searched) = prepare(&a)?;
+    if let Some(radius) = a.radius {
+        return ball(&a, radius, &index, &query, &searched);
+    }
     let t = Instant::now();
     let found = if a.hamming {
         // Packing the bits is part of the search, as the sgemm's norms are.
@@ -148,6 +158,85 @@ pub fn run(a: SearchArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `--hamming --radius R`: the index rows in each query's Hamming ball.
+fn ball(
+    a: &SearchArgs,
+    radius: usize,
+    index: &Dataset,
+    query: &Dataset,
+    searched: &Searched,
+) -> Result<(), CliError> {
+    let t = Instant::now();
+    let index_codes = BinaryCodes::threshold(&searched.index, searched.dim, 0.5)?;
+    let query_codes = BinaryCodes::threshold(&searched.query, searched.dim, 0.5)?;
+    let table = HammingTable::new(&index_codes);
+    let found = table.within(&query_codes, radius)?;
+    let search_seconds = t.elapsed().as_secs_f64();
+    let queries_per_s = query.rows as f64 / search_seconds.max(1e-9);
+    let mean_matches = found.rows.len() as f64 / query.rows as f64;
+    let empty = (0..query.rows).filter(|&q| found.of(q).0.is_empty()).count();
+    let precision = match (&query.labels, &index.labels) {
+        (Some(q), Some(i)) => found.precision(q, i),
+        _ => None,
+    };
+    if let Some(out) = &a.out {
+        let header = ["query", "neighbour", "distance"].map(String::from);
+        let mut values = Vec::with_capacity(3 * found.rows.len());
+        for q in 0..query.rows {
+            let (rows, distances) = found.of(q);
+            for (&row, &d) in rows.iter().zip(distances) {
+                // Row numbers are exact in f32 below 2²⁴ (16.7 million rows).
+                values.extend([q as f32, row as f32, d as f32]);
+            }
+        }
+        save_csv(out, Some(&header), found.rows.len(), 3, &values)?;
+        eprintln!(
+            "wrote the {} matches of {} queries to {}",
+            found.rows.len(),
+            query.rows,
+            out.display()
+        );
+    }
+    let how = if found.scanned {
+        "the ball has more addresses than the index has rows: scanned".to_string()
+    } else {
+        format!("{} addresses probed per query", table.probes(radius))
+    };
+    if a.json {
+        let out = serde_json::json!({
+            "radius": radius,
+            "queries": query.rows,
+            "index_rows": index.rows,
+            "bits": searched.dim,
+            "distinct_codes": table.addresses(),
+            "matches": found.rows.len(),
+            "mean_matches": mean_matches,
+            "queries_without_match": empty,
+            "precision_within_radius": precision,
+            "scanned": found.scanned,
+            "queries_per_s": queries_per_s,
+            "search_seconds": search_seconds,
+            "encode_seconds": searched.encode_seconds,
+        });
+        println!("{out}");
+    } else {
+        let mut line = format!(
+            "{} queries × {} index rows ({} distinct {}-bit codes), radius {radius}: \
+             {mean_matches:.1} matches per query, {empty} queries with none; \
+             {queries_per_s:.0} queries/s ({how})",
+            query.rows,
+            index.rows,
+            table.addresses(),
+            searched.dim
+        );
+        if let Some(p) = precision {
+            line += &format!("; precision within the ball {p:.4}");
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
 /// Loads both sides, scales them as the model's training data was, checks k, and
 /// encodes them unless `--pixels`.
 fn prepare(a: &SearchArgs) -> Result<(Dataset, Dataset, Searched), CliError> {
@@ -180,10 +269,11 @@ fn prepare(a: &SearchArgs) -> Result<(Dataset, Dataset, Searched), CliError> {
             return Err("give --model (to search codes) or --pixels (to search the inputs)".into())
         }
     };
-    if a.k == 0 {
+    // k does not apply to a Hamming-ball lookup (`--radius`).
+    if a.k == 0 && a.radius.is_none() {
         return Err(SearchError::ZeroK.into());
     }
-    if a.k > index.rows {
+    if a.k > index.rows && a.radius.is_none() {
         return Err(SearchError::KTooLarge {
             k: a.k,
             available: index.rows,

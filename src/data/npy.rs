@@ -289,41 +289,66 @@ impl NpyRows {
     }
 }
 
-/// A 2-D `<f4` `.npy` file written a chunk of rows at a time, atomically: the header
-/// is written with room for any row count and rewritten with the real one at the end.
+/// A 2-D `.npy` file of `<f4` (or `|u1`) written a chunk of rows at a time,
+/// atomically: the header is written with room for any row count and rewritten with
+/// the real one at the end.
 pub struct NpyWriter {
     file: AtomicFile,
+    descr: &'static str,
     cols: usize,
     rows: usize,
     header_len: usize,
 }
 
 impl NpyWriter {
+    /// A writer of f32 rows (`<f4`).
     pub fn create(path: &Path, cols: usize) -> Result<NpyWriter, DataError> {
+        NpyWriter::with_descr(path, F32_DESCR, cols)
+    }
+
+    /// A writer of byte rows (`|u1`), e.g. packed binary codes.
+    pub fn create_bytes(path: &Path, cols: usize) -> Result<NpyWriter, DataError> {
+        NpyWriter::with_descr(path, U8_DESCR, cols)
+    }
+
+    fn with_descr(path: &Path, descr: &'static str, cols: usize) -> Result<NpyWriter, DataError> {
         let mut file = AtomicFile::create(path)?;
         // Room for a row count of any width: padded to the header of u64::MAX rows.
-        let header_len = npy_header(u64::MAX as usize, cols, 0).len();
-        let written = file.file().write_all(&npy_header(0, cols, header_len));
+        let header_len = npy_header(descr, u64::MAX as usize, cols, 0).len();
+        let written = file.file().write_all(&npy_header(descr, 0, cols, header_len));
         file.check(written)?;
         Ok(NpyWriter {
             file,
+            descr,
             cols,
             rows: 0,
             header_len,
         })
     }
 
+    /// Appends whole f32 rows to a writer made by [`NpyWriter::create`].
     pub fn write_rows(&mut self, values: &[f32]) -> Result<(), DataError> {
+        debug_assert_eq!(self.descr, F32_DESCR);
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let written = self.file.file().write_all(&bytes);
+        self.write_raw(&bytes, values.len())
+    }
+
+    /// Appends whole byte rows to a writer made by [`NpyWriter::create_bytes`].
+    pub fn write_byte_rows(&mut self, bytes: &[u8]) -> Result<(), DataError> {
+        debug_assert_eq!(self.descr, U8_DESCR);
+        self.write_raw(bytes, bytes.len())
+    }
+
+    fn write_raw(&mut self, bytes: &[u8], elements: usize) -> Result<(), DataError> {
+        let written = self.file.file().write_all(bytes);
         self.file.check(written)?;
-        self.rows += values.len() / self.cols.max(1);
+        self.rows += elements / self.cols.max(1);
         Ok(())
     }
 
     /// Writes the final row count into the header and moves the file into place.
     pub fn finish(mut self) -> Result<(), DataError> {
-        let header = npy_header(self.rows, self.cols, self.header_len);
+        let header = npy_header(self.descr, self.rows, self.cols, self.header_len);
         let file = self.file.file();
         let written = file
             .seek(SeekFrom::Start(0))
@@ -335,12 +360,15 @@ impl NpyWriter {
     }
 }
 
-/// The preamble and header of a 2-D `<f4` array (format 1.0), padded with spaces to
-/// `min_len` bytes or the next multiple of 64, whichever is longer: NumPy wants the
-/// data to start 64-byte aligned.
-fn npy_header(rows: usize, cols: usize, min_len: usize) -> Vec<u8> {
+const F32_DESCR: &str = "<f4";
+const U8_DESCR: &str = "|u1";
+
+/// The preamble and header of a 2-D array of `descr` elements (format 1.0), padded
+/// with spaces to `min_len` bytes or the next multiple of 64, whichever is longer:
+/// NumPy wants the data to start 64-byte aligned.
+fn npy_header(descr: &str, rows: usize, cols: usize, min_len: usize) -> Vec<u8> {
     let mut header =
-        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     // The 10-byte preamble and the closing newline count.
     let unpadded = MAGIC.len() + 4 + header.len() + 1;
     let total = unpadded.next_multiple_of(64).max(min_len);
@@ -359,7 +387,7 @@ fn npy_header(rows: usize, cols: usize, min_len: usize) -> Vec<u8> {
 /// written atomically; `np.load(path)` reads it back.
 pub fn save_npy(path: &Path, rows: usize, cols: usize, values: &[f32]) -> Result<(), DataError> {
     check_save_shape(path, rows, cols, values)?;
-    let mut bytes = npy_header(rows, cols, 0);
+    let mut bytes = npy_header(F32_DESCR, rows, cols, 0);
     bytes.reserve(4 * values.len());
     for value in values {
         bytes.extend_from_slice(&value.to_le_bytes());

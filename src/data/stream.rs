@@ -12,6 +12,7 @@ use std::path::Path;
 use super::csv::push_csv_rows;
 use super::{load_spec, CsvOptions, CsvRows, DataError, Dataset, NpyRows, NpyWriter, GZIP_MAGIC};
 use crate::io::AtomicFile;
+use crate::neighbours::hamming::BinaryCodes;
 
 /// Where the rows come from.
 enum Source {
@@ -94,6 +95,9 @@ enum Target {
     /// Each chunk's rows go out in one write of their text.
     Csv(AtomicFile),
     Npy(NpyWriter),
+    /// Each value thresholded at ½ to one bit, a row's bits packed into bytes
+    /// ([`BinaryCodes::to_bytes`]'s layout) in a `|u1` `.npy`.
+    PackedBits(NpyWriter),
 }
 
 impl RowSink {
@@ -120,6 +124,23 @@ impl RowSink {
         })
     }
 
+    /// A sink that stores each row of `cols` values as `cols` bits, packed: binary
+    /// codes (semantic hashing), `cols / 8` bytes a row rounded up, in a `.npy` file.
+    pub fn create_packed_bits(path: &Path, cols: usize) -> Result<RowSink, DataError> {
+        let is_npy = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        if is_npy.as_deref() != Some("npy") {
+            return Err(DataError::Format {
+                path: path.to_path_buf(),
+                detail: "packed binary codes are written as bytes to a .npy file".into(),
+            });
+        }
+        Ok(RowSink {
+            target: Target::PackedBits(NpyWriter::create_bytes(path, cols.div_ceil(8))?),
+            cols,
+            rows: 0,
+        })
+    }
+
     /// Appends whole rows (`values.len()` a multiple of the width).
     pub fn write_rows(&mut self, values: &[f32]) -> Result<(), DataError> {
         if self.cols == 0 || values.len() % self.cols != 0 {
@@ -134,6 +155,14 @@ impl RowSink {
         self.rows += values.len() / self.cols;
         match &mut self.target {
             Target::Npy(w) => w.write_rows(values),
+            Target::PackedBits(w) => {
+                let codes = BinaryCodes::threshold(values, self.cols, 0.5).map_err(|e| {
+                    DataError::Shape {
+                        detail: e.to_string(),
+                    }
+                })?;
+                w.write_byte_rows(&codes.to_bytes())
+            }
             Target::Csv(w) => {
                 let mut text = String::new();
                 push_csv_rows(&mut text, values, self.cols);
@@ -151,7 +180,7 @@ impl RowSink {
     /// Flushes and moves the file into place.
     pub fn finish(self) -> Result<usize, DataError> {
         match self.target {
-            Target::Npy(w) => w.finish()?,
+            Target::Npy(w) | Target::PackedBits(w) => w.finish()?,
             Target::Csv(file) => file.commit()?,
         }
         Ok(self.rows)

@@ -42,12 +42,59 @@ impl BinaryCodes {
         self.packed.len() / self.words.max(1)
     }
 
-    fn code(&self, i: usize) -> &[u64] {
+    /// Bytes a code takes when stored: `bits / 8` rounded up.
+    pub fn bytes_per_code(&self) -> usize {
+        self.bits.div_ceil(8)
+    }
+
+    /// The codes as bytes, `bytes_per_code` per code, bit j in byte j / 8 at bit j % 8:
+    /// NumPy's `np.packbits(bits, axis=1, bitorder='little')` layout, so
+    /// `np.unpackbits(codes, axis=1, bitorder='little')[:, :bits]` gives the bits back.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let per_code = self.bytes_per_code();
+        let mut out = Vec::with_capacity(self.count() * per_code);
+        for code in self.packed.chunks_exact(self.words.max(1)) {
+            let bytes = code.iter().flat_map(|w| w.to_le_bytes());
+            out.extend(bytes.take(per_code));
+        }
+        out
+    }
+
+    /// Codes of `bits` bits back from [`BinaryCodes::to_bytes`]'s layout; bits past
+    /// `bits` in the last byte must be zero.
+    pub fn from_bytes(bytes: &[u8], bits: usize) -> Result<BinaryCodes, SearchError> {
+        let per_code = bits.div_ceil(8);
+        if bits == 0 || bytes.len() % per_code != 0 {
+            return Err(SearchError::Shape {
+                what: "the packed codes",
+                len: bytes.len(),
+                dim: per_code,
+            });
+        }
+        let words = bits.div_ceil(64);
+        let mut packed = vec![0u64; bytes.len() / per_code * words];
+        for (code, row) in packed.chunks_mut(words).zip(bytes.chunks(per_code)) {
+            for (b, &byte) in row.iter().enumerate() {
+                code[b / 8] |= u64::from(byte) << (8 * (b % 8));
+            }
+            if bits % 64 != 0 && code[words - 1] >> (bits % 64) != 0 {
+                return Err(SearchError::StrayBits { bits });
+            }
+        }
+        Ok(BinaryCodes {
+            bits,
+            words,
+            packed,
+        })
+    }
+
+    /// Code `i`, `words` u64 of it.
+    pub(crate) fn code(&self, i: usize) -> &[u64] {
         &self.packed[i * self.words..(i + 1) * self.words]
     }
 }
 
-fn distance(a: &[u64], b: &[u64]) -> u32 {
+pub(crate) fn distance(a: &[u64], b: &[u64]) -> u32 {
     a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
 }
 
@@ -128,6 +175,28 @@ mod tests {
         let c = BinaryCodes::threshold(&v, 70, 0.5).unwrap();
         assert_eq!(c.packed, vec![1, 1 | 1 << 5]);
         assert_eq!(distance(c.code(0), &[0, 0]), 3);
+    }
+
+    #[test]
+    fn stored_bytes_are_numpys_little_endian_packbits() {
+        // 10 units: bits 0, 3 and 9 set → bytes 0b0000_1001, 0b0000_0010.
+        let mut v = vec![0.0f32; 10];
+        for j in [0, 3, 9] {
+            v[j] = 1.0;
+        }
+        let c = BinaryCodes::threshold(&v, 10, 0.5).unwrap();
+        assert_eq!(c.to_bytes(), vec![0b1001, 0b10]);
+        assert_eq!(BinaryCodes::from_bytes(&c.to_bytes(), 10).unwrap(), c);
+        // 70 bits span two words; the round trip keeps them.
+        let wide: Vec<f32> = (0..140).map(|j| ((j * 7) % 3 == 0) as u8 as f32).collect();
+        let c = BinaryCodes::threshold(&wide, 70, 0.5).unwrap();
+        assert_eq!(c.to_bytes().len(), 2 * 9);
+        assert_eq!(BinaryCodes::from_bytes(&c.to_bytes(), 70).unwrap(), c);
+        // A set bit past the code's width is not a code of this width.
+        assert_eq!(
+            BinaryCodes::from_bytes(&[0, 0b100], 10),
+            Err(SearchError::StrayBits { bits: 10 })
+        );
     }
 
     #[test]

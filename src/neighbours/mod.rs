@@ -10,9 +10,11 @@
 //! candidates as it goes (a partial selection, never a full sort of the index). The
 //! expansion loses digits when ‖q‖ ≫ ‖q − x‖, so the k distances returned are computed
 //! again directly, in f64, and the k neighbours sorted by them. Blocks of queries run in
-//! parallel on the rayon pool. [`hamming`] searches binary codes by Hamming distance.
+//! parallel on the rayon pool. [`hamming`] searches binary codes by Hamming distance, and [`hamming_ball`] looks
+//! them up as memory addresses.
 
 pub mod hamming;
+pub mod hamming_ball;
 
 use rayon::prelude::*;
 use thiserror::Error;
@@ -40,6 +42,10 @@ pub enum SearchError {
     },
     #[error("the index is empty")]
     EmptyIndex,
+    #[error("a packed code has bits set past its {bits} bits")]
+    StrayBits { bits: usize },
+    #[error("a Hamming radius of {radius} is more than the codes' {bits} bits")]
+    RadiusTooLarge { radius: usize, bits: usize },
 }
 
 /// Rows of `dim` values, row-major: the index searched or the queries.
