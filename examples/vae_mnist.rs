@@ -82,10 +82,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Trained in segments, each resuming the last one's checkpoint (bit for bit the
     // run that never stopped), with the test figures measured in between.
-    let mut at: Vec<usize> = [1, 2, 5, 10, 20, 30, 40, 60, 80, 100, 150, 200, 250, 300, 400]
-        .into_iter()
-        .filter(|&e| e < epochs)
-        .collect();
+    let mut at: Vec<usize> = [
+        1, 2, 5, 10, 20, 30, 40, 60, 80, 100, 150, 200, 250, 300, 400,
+    ]
+    .into_iter()
+    .filter(|&e| e < epochs)
+    .collect();
     at.push(epochs);
     let started = Instant::now();
     println!(

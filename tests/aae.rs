@@ -249,4 +249,53 @@ fn the_cli_trains_a_mixture_aae_and_samples_a_class() {
         !out.status.success() && err.contains("out of range"),
         "{err}"
     );
+
+    // The code space walked: a 4 × 4 manifold grid and a 6-step path between two
+    // test digits; a label does not go with them (the decoder reads none).
+    let (m, grid, path) = (
+        model.to_str().unwrap(),
+        dir.join("manifold.png"),
+        dir.join("path.npy"),
+    );
+    let walks: [&[&str]; 2] = [
+        &["--manifold", "4", "--out", grid.to_str().unwrap()],
+        &[
+            "--interpolate",
+            "0,5",
+            "--data",
+            "mnist:test",
+            "--steps",
+            "6",
+            "--out",
+            path.to_str().unwrap(),
+        ],
+    ];
+    for walk in walks {
+        let out = run(&[&["sample", "--model", m, "--backend", "cpu"], walk].concat());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let png = image::open(&grid).unwrap();
+    // 4 tiles of 28 a side, 2 pixels apart and around.
+    assert_eq!(png.width(), 4 * 28 + 5 * 2, "{:?}", png.color());
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 128 + 6 * 784 * 4);
+    let out = run(&[
+        "sample",
+        "--model",
+        m,
+        "--manifold",
+        "4",
+        "--label",
+        "3",
+        "--out",
+        grid.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("without a label"),
+        "{err}"
+    );
 }

@@ -266,7 +266,10 @@ fn cli_trains_on_documents_and_searches_their_codes() {
     );
     let bytes = std::fs::read(&packed).unwrap();
     let header = String::from_utf8_lossy(&bytes[10..bytes.len() - 40]);
-    assert!(header.contains("'descr': '|u1'") && header.contains("(40, 1)"), "{header}");
+    assert!(
+        header.contains("'descr': '|u1'") && header.contains("(40, 1)"),
+        "{header}"
+    );
     let stored = &bytes[bytes.len() - 40..];
     for (row, &byte) in rows.iter().zip(stored) {
         let bits = row
@@ -299,12 +302,22 @@ fn cli_trains_on_documents_and_searches_their_codes() {
     });
     assert_eq!(ball["queries_without_match"], 0, "{ball}");
     assert!(ball["mean_matches"].as_f64().unwrap() >= 1.0, "{ball}");
-    assert!(ball["precision_within_radius"].as_f64().unwrap() > 0.9, "{ball}");
+    assert!(
+        ball["precision_within_radius"].as_f64().unwrap() > 0.9,
+        "{ball}"
+    );
 
     // Bits go to .npy only; a radius needs --hamming.
     let csv = temp("codes-bits.csv");
     let line = one_error_line(&aegpu(&[
-        "encode", "--model", m, "--data", d, "--binary", "--out", csv.to_str().unwrap(),
+        "encode",
+        "--model",
+        m,
+        "--data",
+        d,
+        "--binary",
+        "--out",
+        csv.to_str().unwrap(),
     ]));
     assert!(line.contains(".npy"), "{line}");
     let line = one_error_line(&aegpu(&[

@@ -1,5 +1,5 @@
-//! `aegpu sample`: new rows from a generative model (a VAE, or an AAE's prior draws): draws from the prior, a
-//! path between two inputs' codes (`--interpolate I,J --data D`) or the 2-D latent
+//! `aegpu sample`: new rows from a generative model (a VAE or an AAE): draws from the
+//! prior, a path between two inputs' codes (`--interpolate I,J --data D`) or the 2-D latent
 //! manifold (`--manifold SIDE`), written as a PNG grid or a `.npy` of rows.
 
 use std::path::{Path, PathBuf};
@@ -12,8 +12,9 @@ use crate::data::save_npy;
 use crate::data::Scaler;
 use crate::imaging::ImageShape;
 use crate::models::aae::Aae;
+use crate::models::latent::{self, LatentSpace};
 use crate::models::vae::{self, Vae};
-use crate::models::{args::parse_image_shape, downcast_ref, Autoencoder};
+use crate::models::{args::parse_image_shape, downcast_ref};
 use crate::plot::guess_image_shape;
 
 #[derive(Args, Debug)]
@@ -24,7 +25,8 @@ pub struct SampleArgs {
     /// How many samples to draw from the prior.
     #[arg(long, default_value_t = 64)]
     n: usize,
-    /// The class to generate (a conditional VAE; without it, the classes in turn).
+    /// The class to generate (a conditional VAE or a label-mixture AAE; without it, the
+    /// classes in turn). A conditional VAE's path or manifold is of one class.
     #[arg(long)]
     label: Option<u32>,
     /// Where to write: `.png` (a grid of images) or `.npy` (one row per sample).
@@ -78,14 +80,46 @@ fn output_kind(path: &Path) -> Result<Output, CliError> {
     }
 }
 
+/// A model `aegpu sample` draws from.
+enum Generator<'a> {
+    Vae(&'a Vae),
+    Aae(&'a Aae),
+}
+
+impl Generator<'_> {
+    fn space(&self) -> &dyn LatentSpace {
+        match *self {
+            Generator::Vae(v) => v,
+            Generator::Aae(a) => a,
+        }
+    }
+
+    /// `n` draws from the prior (of class `label` where the model takes one), decoded.
+    fn sample(
+        &self,
+        backend: &mut dyn crate::backend::Backend,
+        n: usize,
+        label: Option<u32>,
+        seed: u64,
+    ) -> Result<Vec<f32>, CliError> {
+        Ok(match *self {
+            Generator::Vae(v) => {
+                vae::check_label(v, label)?;
+                vae::sample(v, backend, n, label, seed)?
+            }
+            Generator::Aae(a) => a.sample(backend, n, label, seed)?,
+        })
+    }
+}
+
 pub fn run(a: SampleArgs) -> Result<(), CliError> {
     let output = output_kind(&a.out)?;
     let (model, prep) = load_model(&a.model)?;
-    let scaler = prep.scaler.clone();
-    if let Some(aae) = downcast_ref::<Aae>(model.as_ref()) {
-        return sample_aae(&a, output, aae, scaler.as_ref());
-    }
-    let Some(vae) = downcast_ref::<Vae>(model.as_ref()) else {
+    let generator = if let Some(aae) = downcast_ref::<Aae>(model.as_ref()) {
+        Generator::Aae(aae)
+    } else if let Some(vae) = downcast_ref::<Vae>(model.as_ref()) {
+        Generator::Vae(vae)
+    } else {
         return Err(format!(
             "{} is a {} model, not a generative one: `aegpu sample` needs a VAE or an AAE \
              (aegpu train --model vae|aae)",
@@ -94,33 +128,32 @@ pub fn run(a: SampleArgs) -> Result<(), CliError> {
         )
         .into());
     };
-    vae::check_label(vae, a.label)?;
     if a.n == 0 {
         return Err("--n must be at least 1".into());
     }
     if a.data.is_some() && a.interpolate.is_none() {
         return Err("--data is read by --interpolate only".into());
     }
+    let width = generator.space().data_width();
     let shape = match (&output, &a.image) {
         (_, Some(s)) => Some(parse_image_shape(s)?),
         (Output::Png, None) => Some(
-            vae.image_shape()
-                .or_else(|| guess_image_shape(vae.config.input))
+            model
+                .image_shape()
+                .or_else(|| guess_image_shape(width))
                 .ok_or_else(|| {
                     format!(
-                        "rows of {} values are not square images: give --image CxHxW or write .npy",
-                        vae.config.input
+                        "rows of {width} values are not square images: give --image CxHxW or write .npy"
                     )
                 })?,
         ),
         (Output::Npy, None) => None,
     };
     if let Some(s) = shape {
-        if s.len() != vae.config.input {
+        if s.len() != width {
             return Err(format!(
-                "--image {s} needs {} values a row, the model makes {}",
-                s.len(),
-                vae.config.input
+                "--image {s} needs {} values a row, the model makes {width}",
+                s.len()
             )
             .into());
         }
@@ -128,14 +161,14 @@ pub fn run(a: SampleArgs) -> Result<(), CliError> {
     let mut selected = a.backend.open()?;
     let backend = selected.backend.as_mut();
     let (rows, columns) = if let Some(side) = a.manifold {
-        let rows = vae::manifold_grid(vae, backend, side, a.scale, a.label)?;
+        let rows = latent::manifold_grid(generator.space(), backend, side, a.scale, a.label)?;
         (rows, side)
     } else if let Some(ends) = &a.interpolate {
         let spec = a
             .data
             .as_deref()
             .ok_or("--interpolate I,J takes its rows from --data")?;
-        let data = load_scaled(vae, &prep, &a.model, spec, &None)?;
+        let data = load_scaled(model.as_ref(), &prep, &a.model, spec, &None)?;
         let &[i, j] = ends.as_slice() else {
             return Err("--interpolate takes two row numbers, I,J".into());
         };
@@ -147,53 +180,28 @@ pub fn run(a: SampleArgs) -> Result<(), CliError> {
             )
             .into());
         }
-        let rows = vae::interpolate(vae, backend, data.row(i), data.row(j), a.steps, a.label)?;
+        let rows = latent::interpolate(
+            generator.space(),
+            backend,
+            data.row(i),
+            data.row(j),
+            a.steps,
+            a.label,
+        )?;
         (rows, a.steps)
     } else {
-        let rows = vae::sample(vae, backend, a.n, a.label, a.seed)?;
-        let columns = (a.n as f64).sqrt().ceil() as usize;
-        (rows, columns)
+        let rows = generator.sample(backend, a.n, a.label, a.seed)?;
+        (rows, (a.n as f64).sqrt().ceil() as usize)
     };
     write_rows(
         &a,
         output,
         rows,
-        vae.config.input,
-        scaler.as_ref(),
+        width,
+        prep.scaler.as_ref(),
         shape,
         columns,
     )
-}
-
-/// Prior draws of an adversarial autoencoder (of `--label` with a mixture prior).
-fn sample_aae(
-    a: &SampleArgs,
-    output: Output,
-    aae: &Aae,
-    scaler: Option<&Scaler>,
-) -> Result<(), CliError> {
-    if a.manifold.is_some() || a.interpolate.is_some() || a.data.is_some() {
-        return Err(
-            "an AAE samples from its prior only: --manifold and --interpolate are for VAEs".into(),
-        );
-    }
-    let width = aae.config.input;
-    let shape = match (&output, &a.image) {
-        (_, Some(s)) => Some(parse_image_shape(s)?),
-        (Output::Png, None) => Some(guess_image_shape(width).ok_or_else(|| {
-            format!(
-                "rows of {width} values are not square images: give --image CxHxW or write .npy"
-            )
-        })?),
-        (Output::Npy, None) => None,
-    };
-    if shape.is_some_and(|s| s.len() != width) {
-        return Err(format!("--image needs {width} values a row, as the model makes").into());
-    }
-    let mut selected = a.backend.open()?;
-    let rows = aae.sample(selected.backend.as_mut(), a.n, a.label, a.seed)?;
-    let columns = (a.n as f64).sqrt().ceil() as usize;
-    write_rows(a, output, rows, width, scaler, shape, columns)
 }
 
 /// Writes `rows` (of `width` values, back in the data's units) as `.npy` or a grid.

@@ -174,7 +174,9 @@ fn ball(
     let search_seconds = t.elapsed().as_secs_f64();
     let queries_per_s = query.rows as f64 / search_seconds.max(1e-9);
     let mean_matches = found.rows.len() as f64 / query.rows as f64;
-    let empty = (0..query.rows).filter(|&q| found.of(q).0.is_empty()).count();
+    let empty = (0..query.rows)
+        .filter(|&q| found.of(q).0.is_empty())
+        .count();
     let precision = match (&query.labels, &index.labels) {
         (Some(q), Some(i)) => found.precision(q, i),
         _ => None,

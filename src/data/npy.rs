@@ -315,7 +315,9 @@ impl NpyWriter {
         let mut file = AtomicFile::create(path)?;
         // Room for a row count of any width: padded to the header of u64::MAX rows.
         let header_len = npy_header(descr, u64::MAX as usize, cols, 0).len();
-        let written = file.file().write_all(&npy_header(descr, 0, cols, header_len));
+        let written = file
+            .file()
+            .write_all(&npy_header(descr, 0, cols, header_len));
         file.check(written)?;
         Ok(NpyWriter {
             file,

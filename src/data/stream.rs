@@ -127,7 +127,10 @@ impl RowSink {
     /// A sink that stores each row of `cols` values as `cols` bits, packed: binary
     /// codes (semantic hashing), `cols / 8` bytes a row rounded up, in a `.npy` file.
     pub fn create_packed_bits(path: &Path, cols: usize) -> Result<RowSink, DataError> {
-        let is_npy = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        let is_npy = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
         if is_npy.as_deref() != Some("npy") {
             return Err(DataError::Format {
                 path: path.to_path_buf(),

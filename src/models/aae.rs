@@ -382,6 +382,23 @@ impl Aae {
         }
     }
 
+    /// The codes `z` (rows of `latent` values) decoded: rows of `input` values.
+    pub fn decode(&self, backend: &mut dyn Backend, z: &[f32]) -> Result<Vec<f32>, TrainError> {
+        let n = z.len() / self.config.latent.max(1);
+        let mut g = Graph::new();
+        let zv = g.input("z", Shape::new(n, self.config.latent), DType::F32);
+        let (_, out) = self.decode_logits(&mut g, zv)?;
+        g.mark_output(out);
+        let plan = crate::graph::Plan::new(&g, &self.store)?;
+        backend.upload_store(&self.store)?;
+        let id = backend.prepare(&plan)?;
+        let run = backend
+            .run(id, &[crate::backend::Feed::F32(z)])
+            .and_then(|_| backend.read_output(id, out));
+        backend.release(id);
+        Ok(run?)
+    }
+
     /// Codes of `n` prior draws of class `label` (a mixture prior; without a label,
     /// the classes in turn), decoded: rows of `input` values. The draws are Philox
     /// Gaussians of `seed`, the same on every backend.

@@ -15,6 +15,7 @@ pub mod denoiser;
 pub mod dense;
 pub(crate) mod file;
 pub mod hashing;
+pub mod latent;
 pub mod lstm;
 pub mod registry;
 pub mod vae;

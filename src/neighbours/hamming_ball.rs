@@ -173,7 +173,10 @@ mod tests {
 
     fn codes(rows: &[&[u8]]) -> BinaryCodes {
         let bits = rows[0].len();
-        let values: Vec<f32> = rows.iter().flat_map(|r| r.iter().map(|&b| b as f32)).collect();
+        let values: Vec<f32> = rows
+            .iter()
+            .flat_map(|r| r.iter().map(|&b| b as f32))
+            .collect();
         BinaryCodes::threshold(&values, bits, 0.5).unwrap()
     }
 
@@ -229,7 +232,13 @@ mod tests {
             for q in 0..queries.count() {
                 let mut expect = table.scan(queries.code(q), radius);
                 expect.sort_unstable();
-                let got: Vec<(u32, u32)> = m.of(q).1.iter().copied().zip(m.of(q).0.iter().copied()).collect();
+                let got: Vec<(u32, u32)> = m
+                    .of(q)
+                    .1
+                    .iter()
+                    .copied()
+                    .zip(m.of(q).0.iter().copied())
+                    .collect();
                 assert_eq!(got, expect, "query {q}, radius {radius}");
                 // Each query is in the index: its own row is in its ball at distance 0.
                 assert!(m.of(q).0.contains(&(q as u32)));

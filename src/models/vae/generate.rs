@@ -1,7 +1,7 @@
-//! New data from a VAE: samples from the prior, a path between the codes of two
-//! inputs, and the 2-D latent manifold (as the Keras VAE example draws it), each
-//! decoded to the decoder's mean (pixel probabilities for a Bernoulli decoder); and a
-//! grid of images to look at them.
+//! New data from a VAE: samples from the prior decoded to the decoder's mean (pixel
+//! probabilities for a Bernoulli decoder), the encoder's and decoder's means that
+//! [`crate::models::latent`] walks the code space with, and a grid of images to look
+//! at them.
 
 use std::path::Path;
 
@@ -152,86 +152,6 @@ pub fn encode_means(
         .and_then(|()| backend.read_output(id, mu));
     backend.release(id);
     Ok(result?)
-}
-
-/// `steps` decoded points on the straight line between the mean codes of the rows `a`
-/// and `b` (both ends included); a conditional model decodes them all as `label`.
-pub fn interpolate(
-    model: &Vae,
-    backend: &mut dyn Backend,
-    a: &[f32],
-    b: &[f32],
-    steps: usize,
-    label: Option<u32>,
-) -> Result<Vec<f32>, TrainError> {
-    if steps < 2 {
-        return Err(config("an interpolation needs at least 2 steps"));
-    }
-    let d = model.config.input;
-    if a.len() != d || b.len() != d {
-        return Err(config(format!(
-            "interpolation ends must be rows of {d} values, got {} and {}",
-            a.len(),
-            b.len()
-        )));
-    }
-    if model.config.is_conditional() && label.is_none() {
-        return Err(config(
-            "a conditional VAE interpolates within a class: give a label",
-        ));
-    }
-    check_label(model, label)?;
-    let ends: Vec<f32> = a.iter().chain(b).copied().collect();
-    let end_labels = label.map(|l| vec![l, l]);
-    let mu = encode_means(model, backend, &ends, end_labels.as_deref())?;
-    let latent = model.config.latent;
-    let (za, zb) = mu.split_at(latent);
-    let mut z = Vec::with_capacity(steps * latent);
-    for s in 0..steps {
-        let t = s as f32 / (steps - 1) as f32;
-        z.extend(za.iter().zip(zb).map(|(&p, &q)| (1.0 - t) * p + t * q));
-    }
-    let labels = label.map(|l| vec![l; steps]);
-    decode_latents(model, backend, &z, labels.as_deref())
-}
-
-/// The 2-D latent manifold: a `side × side` grid of codes with the first two latent
-/// units running over [−scale, scale] (left to right, bottom to top, as the Keras VAE
-/// example) and the others at 0, decoded; rows in reading order (top row first).
-pub fn manifold_grid(
-    model: &Vae,
-    backend: &mut dyn Backend,
-    side: usize,
-    scale: f32,
-    label: Option<u32>,
-) -> Result<Vec<f32>, TrainError> {
-    let latent = model.config.latent;
-    if latent < 2 {
-        return Err(config("a 2-D manifold needs at least 2 latent units"));
-    }
-    if side < 2 {
-        return Err(config("a manifold grid needs at least 2 points a side"));
-    }
-    if !(scale > 0.0 && scale.is_finite()) {
-        return Err(config(format!("the grid's scale must be > 0, got {scale}")));
-    }
-    if model.config.is_conditional() && label.is_none() {
-        return Err(config(
-            "a conditional VAE draws the manifold of one class: give a label",
-        ));
-    }
-    check_label(model, label)?;
-    let at = |k: usize| -scale + 2.0 * scale * k as f32 / (side - 1) as f32;
-    let mut z = vec![0.0f32; side * side * latent];
-    for row in 0..side {
-        for col in 0..side {
-            let code = &mut z[(row * side + col) * latent..][..2];
-            code[0] = at(col);
-            code[1] = at(side - 1 - row);
-        }
-    }
-    let labels = label.map(|l| vec![l; side * side]);
-    decode_latents(model, backend, &z, labels.as_deref())
 }
 
 /// Draws the rows of `images` (each of `shape`, values in [0, 1]) as a grid of

@@ -26,8 +26,8 @@
 //! `encoder.mean`, `encoder.log_var`, `decoder.{j}` (hidden layers, then the output
 //! layer or the feature maps), `decoder.conv.{j}` (transposed convolutions, the last
 //! one the output) and `decoder.log_var` ([1, input], a learned Gaussian variance). Evaluation (ELBO, the IWAE bound on
-//! −log p(x), active units) is in [`eval`]; sampling, interpolation and the manifold
-//! grid in [`generate`]; the training task (β warm-up, labels) in [`task`].
+//! −log p(x), active units) is in [`eval`]; sampling in [`generate`] (interpolation and
+//! the manifold grid, shared with the AAE, in [`crate::models::latent`]); the training task (β warm-up, labels) in [`task`].
 
 mod config;
 pub mod eval;
@@ -56,9 +56,7 @@ pub use config::{ConvStack, DecoderFamily, Likelihood, VaeArgs, VaeConfig};
 pub use eval::{
     active_units, binarized, evaluate_vae, log_mean_exp, VaeEvaluation, ACTIVE_UNIT_THRESHOLD,
 };
-pub use generate::{
-    check_label, decode_latents, encode_means, interpolate, manifold_grid, sample, save_image_grid,
-};
+pub use generate::{check_label, decode_latents, encode_means, sample, save_image_grid};
 pub use task::{fit_vae, one_hot_labels};
 
 /// The name of the KL term.
