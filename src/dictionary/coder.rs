@@ -167,10 +167,12 @@ impl SparseCoder {
         dictionary: Dictionary,
         settings: CodingSettings,
     ) -> Result<Self, DictionaryError> {
+        settings.validate()?;
         let mut store = ParamStore::new();
+        let lipschitz = largest_eigenvalue(&dictionary.gram(), dictionary.atoms());
         let encoder = settings
             .psd
-            .map(|_| Encoder::for_dictionary(&mut store, &dictionary));
+            .map(|_| Encoder::for_dictionary(&mut store, &dictionary, settings.lambda, lipschitz));
         SparseCoder::with_encoder(backend, dictionary, settings, store, encoder)
     }
 
@@ -464,13 +466,13 @@ impl SparseCoder {
         Ok(self.backend.read_output(plan, loss)?[0])
     }
 
-    /// The encoder's parameters as (W `[n, K]`, b `[1, K]`, g `[1, K]`), read from the
+    /// The encoder's parameters as (W `[n, K]`, b `[1, K]`, θ `[1, K]`), read from the
     /// backend.
     pub fn encoder_values(&mut self) -> Result<Option<[Vec<f32>; 3]>, DictionaryError> {
         let Some(e) = &self.encoder else {
             return Ok(None);
         };
-        let (w, b, g) = (e.weight, e.bias, e.gain);
+        let (w, b, g) = (e.weight, e.bias, e.threshold);
         Ok(Some([
             self.backend.read_entry(w)?,
             self.backend.read_entry(b)?,

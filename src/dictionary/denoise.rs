@@ -95,29 +95,6 @@ pub fn denoise_image(
     Image::new(noisy.shape(), data).map_err(|e| DictionaryError::invalid(e.to_string()))
 }
 
-/// Rows `[rows, p·p]` of every p×p patch of the grey `image` taken every `stride`
-/// pixels, each with its mean removed: the training data of a patch dictionary.
-pub fn centred_patches(image: &Image, patch: usize, stride: usize) -> Vec<f32> {
-    let (h, w) = (image.height(), image.width());
-    if patch == 0 || stride == 0 || h < patch || w < patch {
-        return vec![];
-    }
-    let mut out = vec![];
-    for y in positions(h, patch, stride) {
-        for x in positions(w, patch, stride) {
-            let start = out.len();
-            for i in 0..patch {
-                for j in 0..patch {
-                    out.push(image.get(0, y + i, x + j));
-                }
-            }
-            let mean = out[start..].iter().sum::<f32>() / (patch * patch) as f32;
-            out[start..].iter_mut().for_each(|v| *v -= mean);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::positions;

@@ -1,17 +1,24 @@
 //! The encoder of predictive sparse decomposition (Kavukcuoglu, Ranzato & LeCun,
 //! "Fast inference in sparse coding algorithms with applications to object
-//! recognition", 2008):
+//! recognition", 2008), in its shrinkage form (Gregor & LeCun 2010, LISTA with no
+//! recurrent step):
 //!
 //! ```text
-//! f(x) = g ⊙ tanh(x·W + b)      W [n, K], b [1, K], g [1, K] (PSD's diagonal gain)
+//! f(x) = S_θ(x·W + b) = relu(a − θ) − relu(−a − θ),  a = x·W + b
+//!        W [n, K], b [1, K], θ [1, K] (a threshold per atom)
 //! ```
+//!
+//! PSD's original g ⊙ tanh(·) never outputs an exact 0, so its codes pay λ‖h‖₁ on every
+//! atom and cannot match sparse codes in the objective; the shrinkage keeps them
+//! sparse, which is what lets the encoder stand in for FISTA at equal error.
 //!
 //! trained to predict the sparse codes h* (the minimisers of the joint objective, see
 //! `fista.rs`) by descending (γ/2)‖h* − f(x)‖²: the MSE between f(x) and h*, one Adam
 //! step per minibatch, the codes held fixed. At inference f(x) replaces FISTA: one
-//! matmul and one tanh instead of an iteration loop.
+//! matmul and a shrinkage instead of an iteration loop.
 //!
-//! W starts at Dᵀ (f then begins as a squashed matched filter x·Dᵀ), b at 0, g at 1.
+//! W starts at Dᵀ/L, b at 0 and θ at λ/L: f then begins as exactly one ISTA step from
+//! h = 0, S_{λ/L}(x·Dᵀ/L), and training only improves on it.
 
 use crate::graph::{
     grad, DType, EntryId, EntryKind, Graph, GraphError, ParamStore, Shape, ValueId,
@@ -23,12 +30,12 @@ use crate::train::push_updates;
 use super::Dictionary;
 
 /// The encoder's parameters in a store (names `encoder.weight`, `encoder.bias`,
-/// `encoder.gain`) and its Adam state.
+/// `encoder.threshold`) and its Adam state.
 #[derive(Clone, Debug)]
 pub struct Encoder {
     pub weight: EntryId,
     pub bias: EntryId,
-    pub gain: EntryId,
+    pub threshold: EntryId,
     states: Vec<Vec<EntryId>>,
     optimizer: Optimizer,
 }
@@ -41,25 +48,32 @@ pub struct EncoderStep {
 }
 
 impl Encoder {
-    /// A fresh encoder for `dictionary` (W = Dᵀ, b = 0, g = 1).
-    pub fn for_dictionary(store: &mut ParamStore, dictionary: &Dictionary) -> Encoder {
+    /// A fresh encoder for `dictionary` at ℓ1 weight `lambda` whose Gram matrix has
+    /// largest eigenvalue `lipschitz` (W = Dᵀ/L, b = 0, θ = λ/L).
+    pub fn for_dictionary(
+        store: &mut ParamStore,
+        dictionary: &Dictionary,
+        lambda: f32,
+        lipschitz: f64,
+    ) -> Encoder {
         let (k, n) = (dictionary.atoms(), dictionary.width());
         let mut w = vec![0.0; n * k];
         for j in 0..k {
             for (p, &d) in dictionary.atom(j).iter().enumerate() {
-                w[p * k + j] = d;
+                w[p * k + j] = (d as f64 / lipschitz) as f32;
             }
         }
-        Encoder::with_values(store, (n, k), w, vec![0.0; k], vec![1.0; k])
+        let theta = (lambda as f64 / lipschitz) as f32;
+        Encoder::with_values(store, (n, k), w, vec![0.0; k], vec![theta; k])
     }
 
-    /// An encoder from given values (a loaded model): W `[n, K]`, b and g `[1, K]`.
+    /// An encoder from given values (a loaded model): W `[n, K]`, b and θ `[1, K]`.
     pub fn with_values(
         store: &mut ParamStore,
         (n, k): (usize, usize),
         weight: Vec<f32>,
         bias: Vec<f32>,
-        gain: Vec<f32>,
+        threshold: Vec<f32>,
     ) -> Encoder {
         let p = EntryKind::Parameter;
         let weight = store.put(
@@ -74,14 +88,14 @@ impl Encoder {
             p,
             crate::graph::EntryData::F32(bias),
         );
-        let gain = store.put(
-            "encoder.gain",
+        let threshold = store.put(
+            "encoder.threshold",
             Shape::new(1, k),
             p,
-            crate::graph::EntryData::F32(gain),
+            crate::graph::EntryData::F32(threshold),
         );
         let optimizer = Optimizer::adam();
-        let states = [weight, bias, gain]
+        let states = [weight, bias, threshold]
             .iter()
             .map(|&param| {
                 let (name, shape) = (store.get(param).name.clone(), store.get(param).shape);
@@ -93,7 +107,7 @@ impl Encoder {
         Encoder {
             weight,
             bias,
-            gain,
+            threshold,
             states,
             optimizer,
         }
@@ -103,7 +117,7 @@ impl Encoder {
         self.optimizer
     }
 
-    /// f(x) = g ⊙ tanh(x·W + b) for x `[B, n]`.
+    /// f(x) = relu(a − θ) − relu(−a − θ), a = x·W + b, for x `[B, n]`.
     pub fn forward(
         &self,
         g: &mut Graph,
@@ -111,10 +125,23 @@ impl Encoder {
         x: ValueId,
     ) -> Result<ValueId, GraphError> {
         g.set_label("psd encoder");
-        let squashed = dense(g, store, x, self.weight, self.bias, false, Activation::Tanh)?;
-        let gain = g.entry(store, self.gain);
-        let gain = g.push(Op::Broadcast(g.shape(squashed)), &[gain])?;
-        g.push(Op::Binary(BinaryOp::Mul), &[squashed, gain])
+        let a = dense(
+            g,
+            store,
+            x,
+            self.weight,
+            self.bias,
+            false,
+            Activation::Linear,
+        )?;
+        let theta = g.entry(store, self.threshold);
+        let theta = g.push(Op::Broadcast(g.shape(a)), &[theta])?;
+        let above = g.push(Op::Binary(BinaryOp::Sub), &[a, theta])?;
+        let above = g.push(Op::Activate(Activation::Relu), &[above])?;
+        let negated = g.push(Op::Scale(-1.0), &[a])?;
+        let below = g.push(Op::Binary(BinaryOp::Sub), &[negated, theta])?;
+        let below = g.push(Op::Activate(Activation::Relu), &[below])?;
+        g.push(Op::Binary(BinaryOp::Sub), &[above, below])
     }
 
     /// One Adam step on mean (f(x) − h*)² for inputs `x` `[rows, n]`, `codes` `[rows, K]`
@@ -135,7 +162,7 @@ impl Encoder {
         let f = self.forward(&mut g, store, x)?;
         g.set_label("psd prediction loss");
         let loss = g.push(Op::Loss(Loss::Mse), &[f, codes])?;
-        let params: Vec<ValueId> = [self.weight, self.bias, self.gain]
+        let params: Vec<ValueId> = [self.weight, self.bias, self.threshold]
             .iter()
             .map(|&p| g.entry(store, p))
             .collect();

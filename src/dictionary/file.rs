@@ -1,5 +1,5 @@
 //! Sparse coders as safetensors files: the tensor `dictionary` `[K, n]` and, for PSD,
-//! `encoder.weight` `[n, K]`, `encoder.bias` and `encoder.gain` `[1, K]`; the settings
+//! `encoder.weight` `[n, K]`, `encoder.bias` and `encoder.threshold` `[1, K]`; the settings
 //! in the metadata (`aegpu.kind` = `sparse-coding`, `lambda`, `iterations`, `gamma`,
 //! `encoder_lr`, `seed`). Readable from Python with `safetensors.numpy.load_file`
 //! (`dictionary` is scikit-learn's `components_`).
@@ -30,7 +30,7 @@ impl SparseCoder {
             for (name, shape, values) in [
                 ("encoder.weight", vec![n, k], w),
                 ("encoder.bias", vec![1, k], b),
-                ("encoder.gain", vec![1, k], g),
+                ("encoder.threshold", vec![1, k], g),
             ] {
                 tensors.push(NamedTensor {
                     name: name.into(),
@@ -112,7 +112,7 @@ pub fn load(path: &Path, backend: Box<dyn Backend>) -> Result<SparseCoder, Dicti
         Some(_) => {
             let w = find_tensor(path, &tensors, "encoder.weight", &[n, k])?;
             let b = find_tensor(path, &tensors, "encoder.bias", &[1, k])?;
-            let g = find_tensor(path, &tensors, "encoder.gain", &[1, k])?;
+            let g = find_tensor(path, &tensors, "encoder.threshold", &[1, k])?;
             Some(Encoder::with_values(
                 &mut store,
                 (n, k),

@@ -11,7 +11,7 @@
 //! step 1/L with L = λ_max(DDᵀ) by power iteration, `atoms.rs`). Learning alternates
 //! that with Mairal et al.'s online dictionary step over minibatches (`update.rs`:
 //! block-coordinate descent on accumulated statistics, atoms kept at unit norm). PSD
-//! (`encoder.rs`) adds an encoder f(x) = g ⊙ tanh(xW + b) trained to predict the
+//! (`encoder.rs`) adds a shrinkage encoder f(x) = S_θ(xW + b) trained to predict the
 //! codes under the joint objective ½‖x − hD‖² + λ‖h‖₁ + (γ/2)‖h − f(x)‖²; at
 //! inference f replaces FISTA.
 //!
