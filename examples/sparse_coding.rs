@@ -14,6 +14,8 @@
 //!    noisy input;
 //! 4. the atoms as a picture, `OUT/atoms.png` (and `OUT/psd_atoms.png`).
 //!
+//! Run it:
+//!
 //!     cargo run --release --example sparse_coding
 //!     cargo run --release --example sparse_coding -- --export OUT   # + .npy for the bench
 //!
