@@ -90,9 +90,11 @@ def main():
           f"{a.batch}, {steps} minibatches of {len(train)} patches")
     print(f"{'aegpu (' + a.backend + ', FISTA ' + str(a.iterations) + ')':>28}   "
           f"{'scikit-learn (' + a.fit_algorithm + ')':>28}")
+    # aegpu's first row is its starting dictionary; scikit-learn's start after one step.
+    theirs = [None] + theirs
     for i in range(max(len(ours), len(theirs))):
         left = f"{ours[i][0]:8.2f} s {ours[i][1]:.6f}" if i < len(ours) else ""
-        right = f"{theirs[i][0]:8.2f} s {theirs[i][1]:.6f}" if i < len(theirs) else ""
+        right = f"{theirs[i][0]:8.2f} s {theirs[i][1]:.6f}" if i < len(theirs) and theirs[i] else ""
         print(f"{left:>28}   {right:>28}")
     j_ours, nz_ours = objective(held_out, d_ours, a.lam)
     print(f"aegpu's final dictionary scored by scikit-learn's lasso_cd: {j_ours:.6f} "

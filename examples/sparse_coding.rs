@@ -29,7 +29,23 @@
 //! `MiniBatchDictionaryLearning` on the same patches, λ, K and batch size.
 //!
 //! Measured with the defaults on the 2-core development machine (CPU backend, the
-//! machine shared with other jobs), FIGURES below.
+//! machine shared with other jobs; `cargo run --release --example sparse_coding`):
+//!
+//! - held-out objective 0.08486 (initial atoms) → 0.07605 after 156 minibatches in
+//!   8.6 s of learning (5.99 non-zeros per 64-value patch). `python3
+//!   benches/dictionary_sklearn.py`, in the same run: scikit-learn 1.9's
+//!   MiniBatchDictionaryLearning (LARS) reaches 0.07612 in 63.1 s on the same patches
+//!   and minibatches; aegpu's dictionary re-scored by scikit-learn's `lasso_cd`
+//!   encoder gives 0.076050 (its FISTA-200 score: 0.076051).
+//! - PSD (γ = 0.1, 6 epochs): the encoder's held-out ½‖x − f(x)D‖² is 0.0579, which
+//!   FISTA first matches at 3 iterations: 5.7 ms for the encoder against 14.5 ms
+//!   for FISTA-3 on 2,048 patches, a 2.5× speed-up (FISTA converges to 0.0267 after
+//!   ~30 iterations, 220 ms; the encoder is a one-step predictor, not a solver).
+//! - denoising ascent.png at σ = 25: noisy 20.16 dB → 28.62 dB (λ = 2σ tuned on
+//!   camera.png, 9.3 s for 64,009 patches).
+//! - `atoms.png`: step edges, corners and bars at many orientations, some blobs and
+//!   a few grating-like atoms — edge detectors, less clean than textbook Gabors
+//!   after two passes over 20,000 patches.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
