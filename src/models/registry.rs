@@ -71,10 +71,16 @@ pub struct Kind {
 pub type Loaded = (Box<dyn Autoencoder>, BTreeMap<String, String>);
 
 /// Files of these kinds are models, but not autoencoders: what to do with them.
-const OTHER_MODELS: &[(&str, &str)] = &[(
-    "classifier",
-    "a classifier, not an autoencoder: run it with `aegpu predict`",
-)];
+const OTHER_MODELS: &[(&str, &str)] = &[
+    (
+        "classifier",
+        "a classifier, not an autoencoder: run it with `aegpu predict`",
+    ),
+    (
+        "sparse-coding",
+        "a sparse-coding dictionary, not an autoencoder: load it with `aegpu::dictionary::load`",
+    ),
+];
 
 fn known() -> String {
     KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
