@@ -382,3 +382,66 @@ fn bad_input_is_refused_with_one_line() {
     assert!(refusal(coder.set_lambda(-1.0)).contains("λ must be"));
     assert!(refusal(Dictionary::from_rows(2, 3, vec![0.0; 6])).contains("atom 0 has norm 0"));
 }
+
+fn aegpu(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_aegpu"))
+        .args(args)
+        .output()
+        .expect("aegpu runs")
+}
+
+/// `aegpu dictionary` learns from a `.npy` of patches and saves a file `aegpu info`
+/// describes; impossible requests are one line on stderr and a non-zero exit.
+#[test]
+fn the_cli_learns_a_dictionary_and_refuses_bad_requests() {
+    let dir = std::env::temp_dir().join(format!("aegpu-dictionary-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let patches = dir.join("patches.npy");
+    aegpu::data::save_npy(&patches, 600, 36, &camera_patches(600, 3)).unwrap();
+    let (p, out) = (patches.to_str().unwrap(), dir.join("dict.safetensors"));
+    let o = out.to_str().unwrap();
+    let common = ["dictionary", "--data", p, "--backend", "cpu", "--out", o];
+    let run = aegpu(
+        &[
+            &common[..],
+            &[
+                "--atoms", "32", "--epochs", "2", "--batch", "100", "--psd", "0.1", "--json",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let objective = report["batch_objective"].as_array().unwrap();
+    // The second pass codes the patches with a dictionary fitted to them.
+    assert!(objective[1].as_f64() < objective[0].as_f64(), "{report}");
+    let info = aegpu(&["info", "--model", o]);
+    let said = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        said.contains("32 atoms of 36 values") && said.contains("PSD"),
+        "{said}"
+    );
+
+    for (args, says) in [
+        (&["--atoms", "601"][..], "non-constant training rows"),
+        (&["--lambda", "-0.5"][..], "≥ 0"),
+        (&["--psd", "nan"][..], "≥ 0"),
+        (&["--fista-iterations", "0"][..], "≥ 1"),
+    ] {
+        let refused = aegpu(&[&common[..], args].concat());
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{args:?}");
+        let last = err.trim().lines().last().unwrap_or("");
+        assert!(
+            last.starts_with("error:") && last.contains(says),
+            "{args:?}: {err}"
+        );
+    }
+    // Learning from the file it would write over is refused before anything runs.
+    let same = aegpu(&["dictionary", "--data", o, "--out", o]);
+    assert!(String::from_utf8_lossy(&same.stderr).contains("same file"));
+}

@@ -66,8 +66,10 @@ pub fn run(args: InfoArgs) -> Result<(), CliError> {
 /// The kind, architecture, size and recorded training settings of a saved model.
 fn model_info(path: &Path, json: bool) -> Result<(), CliError> {
     let (_, meta) = load_safetensors(path)?;
-    if meta.get("aegpu.kind").map(String::as_str) == Some("classifier") {
-        return classifier_info(path, json);
+    match meta.get("aegpu.kind").map(String::as_str) {
+        Some("classifier") => return classifier_info(path, json),
+        Some(crate::dictionary::KIND) => return dictionary_info(path, json),
+        _ => {}
     }
     let (model, meta) = registry::load(path)?;
     // Recorded by kinds trained as denoisers.
@@ -156,5 +158,38 @@ fn classifier_info(path: &Path, json: bool) -> Result<(), CliError> {
     if let Some(t) = text("aegpu.training") {
         println!("training: {t}");
     }
+    Ok(())
+}
+
+/// The atoms, width and coding settings of a sparse-coding dictionary.
+fn dictionary_info(path: &Path, json: bool) -> Result<(), CliError> {
+    let coder = crate::dictionary::load(path, Box::new(CpuBackend::<f32>::new()))?;
+    let d = coder.dictionary();
+    let s = coder.settings();
+    if json {
+        let out = serde_json::json!({
+            "model": path.display().to_string(),
+            "kind": crate::dictionary::KIND,
+            "atoms": d.atoms(),
+            "width": d.width(),
+            "lambda": s.lambda,
+            "fista_iterations": s.iterations,
+            "psd_gamma": s.psd.map(|p| p.gamma),
+        });
+        println!("{out}");
+        return Ok(());
+    }
+    let encoder = match s.psd {
+        Some(p) => format!(", a PSD encoder (γ = {})", p.gamma),
+        None => String::new(),
+    };
+    println!(
+        "{}: sparse-coding dictionary of {} atoms of {} values, λ = {}, {} FISTA iterations{encoder}",
+        path.display(),
+        d.atoms(),
+        d.width(),
+        s.lambda,
+        s.iterations
+    );
     Ok(())
 }

@@ -4,6 +4,7 @@
 mod classify;
 mod config;
 mod denoise;
+mod dictionary;
 mod infer;
 mod info;
 pub mod options;
@@ -76,6 +77,9 @@ enum Command {
     /// New rows from a generative model (VAE): prior draws (`--label` for a
     /// conditional one), `--interpolate I,J` or `--manifold SIDE`, as PNG or .npy.
     Sample(sample::SampleArgs),
+    /// Learn a sparse-coding dictionary from the rows of some data (batched FISTA and
+    /// Mairal's online update; `--psd γ` adds a predictive sparse decomposition encoder).
+    Dictionary(dictionary::DictionaryArgs),
     /// List GPU adapters with their limits, and what `--backend auto` would pick; or
     /// describe a saved model (`--model FILE`).
     Info(info::InfoArgs),
@@ -319,6 +323,7 @@ pub fn main() -> ExitCode {
         Command::Outliers(a) => outliers::run(a),
         Command::Search(a) => search::run(a),
         Command::Sample(a) => sample::run(a),
+        Command::Dictionary(a) => dictionary::run(a),
         Command::Info(a) => info::run(a),
     };
     match result {

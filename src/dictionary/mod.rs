@@ -58,7 +58,7 @@ pub use coder::{
     MAX_ITERATIONS,
 };
 pub use encoder::Encoder;
-pub use file::load;
+pub use file::{load, KIND};
 pub use update::{update_atoms, SufficientStatistics};
 
 use crate::backend::BackendError;

@@ -78,7 +78,8 @@ const OTHER_MODELS: &[(&str, &str)] = &[
     ),
     (
         "sparse-coding",
-        "a sparse-coding dictionary, not an autoencoder: load it with `aegpu::dictionary::load`",
+        "a sparse-coding dictionary, not an autoencoder: `aegpu info --model` describes it, \
+         `aegpu::dictionary::load` loads it",
     ),
 ];
 
