@@ -85,7 +85,7 @@ class DenseAutoencoder(_Trained):
     (sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, lbfgs), `loss` (mse, bce),
     `momentum`, `weight_decay`, `schedule`, `warmup`, `clip_norm`, `early_stop` and
     `monitor` (with `validation_fraction` or `fit(X, validation=...)`), `scale` (none,
-    minmax, standard: fitted on X, saved with the model). Regularisers: `noise`
+    auto, minmax, standard: fitted on X, saved with the model). Regularisers: `noise`
     (`"gaussian:0.1"`, `"mask:0.3"`, `"salt-pepper:0.1"`), `dropout`, `sparse_l1`,
     `sparse_kl` (`(rho, beta)`), `contractive`, `contractive_directions`. `backend`:
     auto, cpu or gpu. `verbose`: 1 logs each epoch on the `aegpu` logger, 2 adds a
@@ -325,7 +325,9 @@ class AutoencoderOutlierDetector(DenseAutoencoder):
     is more abnormal), `threshold_` (their (1 − contamination) quantile, NumPy's
     linear interpolation) and `labels_` (1: outlier, score > threshold);
     `decision_function(X)` scores new rows, `predict(X)` labels them 0/1, as
-    `aegpu outliers --contamination` does.
+    `aegpu outliers --contamination` does. Features are scaled by default
+    (`scale="auto"`, as pyod standardises): rows in [0, 1] are kept, others are
+    standardised for a linear output and min-max scaled for any other.
     """
 
     def __init__(
@@ -351,7 +353,7 @@ class AutoencoderOutlierDetector(DenseAutoencoder):
         early_stop=None,
         monitor=None,
         validation_fraction=0.0,
-        scale="none",
+        scale="auto",
         noise=None,
         dropout=0.0,
         sparse_l1=0.0,
