@@ -705,6 +705,45 @@ fn table() -> Vec<Case> {
             ],
             "past 1073741824 parameters",
         ),
+        // Memory a plan would hold (weights, optimiser state, a batch's activations),
+        // estimated from the plan before anything is allocated; the default bound is
+        // the machine's memory, lowered here so the rows hold on any machine.
+        case(
+            "bounds",
+            "a dense model under the parameter cap whose batch needs ~1 GB",
+            &[
+                "train",
+                "--data",
+                "mnist:test",
+                "--layers",
+                "784,4096",
+                "--batch",
+                "10000",
+                "--backend",
+                "cpu",
+                "--out",
+                &path("never.safetensors"),
+            ],
+            "AEGPU_MAX_MEMORY_BYTES",
+        )
+        .env("AEGPU_MAX_MEMORY_BYTES", "256M"),
+        case(
+            "bounds",
+            "inference batches over the memory bound",
+            &[
+                "eval",
+                "--model",
+                &model,
+                "--data",
+                &data,
+                "--label-column",
+                "target",
+                "--backend",
+                "cpu",
+            ],
+            "bytes of memory is over the limit",
+        )
+        .env("AEGPU_MAX_MEMORY_BYTES", "1k"),
         // Model files and checkpoints.
         case(
             "model file",

@@ -500,7 +500,7 @@ impl Model {
         })?;
         let backend = st.backend.as_mut().expect("opened").as_mut();
         let out = py
-            .detach(|| denoise(model, backend, &picture, TileOptions { tile }))
+            .detach(|| denoise(model, backend, &picture, TileOptions { tile, ..Default::default() }))
             .map_err(err)?;
         let s = out.shape();
         let flat = PyArray1::from_vec(py, out.data().to_vec());
