@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod cli;
 pub mod data;
+pub mod fuzzing;
 pub mod graph;
 pub mod imaging;
 pub mod io;
