@@ -5,6 +5,7 @@ pub mod backend;
 pub mod cli;
 pub mod data;
 pub mod dictionary;
+pub mod fuzzing;
 pub mod graph;
 pub mod imaging;
 pub mod io;

@@ -656,8 +656,10 @@ fn table() -> Vec<Case> {
         // Divergence: a loss that blows up, and weights that do behind a finite loss.
         train(
             "divergence",
-            "SGD at lr 5 on a linear output (the loss grows 1000×)",
+            "SGD at lr 5 on a linear output, raw iris (the loss grows 1000×)",
             &[
+                "--scale",
+                "none",
                 "--layers",
                 "4,3,2",
                 "--output-activation",
@@ -675,9 +677,10 @@ fn table() -> Vec<Case> {
         ),
         train(
             "divergence",
-            "--lr 1e6 (the sigmoid saturates, the loss stays finite)",
+            "--lr 1e6, raw iris (the sigmoid saturates, the loss stays finite)",
             &[
-                "--layers", "4,3,2", "--lr", "1e6", "--batch", "16", "--epochs", "5",
+                "--scale", "none", "--layers", "4,3,2", "--lr", "1e6", "--batch", "16", "--epochs",
+                "5",
             ],
             "training blew up",
         ),
@@ -705,6 +708,45 @@ fn table() -> Vec<Case> {
             ],
             "past 1073741824 parameters",
         ),
+        // Memory a plan would hold (weights, optimiser state, a batch's activations),
+        // estimated from the plan before anything is allocated; the default bound is
+        // the machine's memory, lowered here so the rows hold on any machine.
+        case(
+            "bounds",
+            "a dense model under the parameter cap whose batch needs ~1 GB",
+            &[
+                "train",
+                "--data",
+                "mnist:test",
+                "--layers",
+                "784,4096",
+                "--batch",
+                "10000",
+                "--backend",
+                "cpu",
+                "--out",
+                &path("never.safetensors"),
+            ],
+            "AEGPU_MAX_MEMORY_BYTES",
+        )
+        .env("AEGPU_MAX_MEMORY_BYTES", "256M"),
+        case(
+            "bounds",
+            "inference batches over the memory bound",
+            &[
+                "eval",
+                "--model",
+                &model,
+                "--data",
+                &data,
+                "--label-column",
+                "target",
+                "--backend",
+                "cpu",
+            ],
+            "bytes of memory is over the limit",
+        )
+        .env("AEGPU_MAX_MEMORY_BYTES", "1k"),
         // Model files and checkpoints.
         case(
             "model file",

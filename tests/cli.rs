@@ -1689,6 +1689,104 @@ fn outliers_rank_the_labelled_ionosphere_outliers_well_above_chance() {
     assert_eq!(from_file["roc_auc"], found["roc_auc"]);
 }
 
+/// Raw features (breastw: integers 1–10, pima: values in the hundreds) trained with the
+/// default options: `--scale auto` standardises them and the output defaults to linear,
+/// so the model learns (a train loss under 1, not in the thousands) and its
+/// reconstruction error ranks the outliers well above chance, as pyod's standardised
+/// autoencoder does. `--scale none` still trains on the raw values, with a warning.
+#[test]
+fn default_options_learn_raw_features_and_rank_their_outliers() {
+    // Measured (5 epochs, seed 0): breastw AUC 0.974, pima 0.669; chance is 0.5.
+    for (set, layers, least_auc) in [("breastw", "9,16,4", 0.9), ("pima", "8,16,4", 0.6)] {
+        let data = format!("data/outliers/{set}.csv");
+        let model = temp(&format!("{set}-default.safetensors"));
+        let out = aegpu(&[
+            "train",
+            "--data",
+            &data,
+            "--label-column",
+            "label",
+            "--layers",
+            layers,
+            "--backend",
+            "cpu",
+            "--out",
+            model.to_str().unwrap(),
+            "--json",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let trained = stdout_json(&out);
+        assert_eq!(trained["scaling"], "standard", "{set}: {trained}");
+        assert!(
+            stderr.contains("--scale auto standardises each column"),
+            "{set}: {stderr}"
+        );
+        assert!(
+            trained["train_loss"].as_f64().unwrap() < 1.0,
+            "{set}: {trained}"
+        );
+        let (saved, _) = aegpu::models::registry::load(&model).unwrap();
+        assert_eq!(
+            saved.output_activation(),
+            aegpu::ops::Activation::Linear,
+            "{set}"
+        );
+
+        // The outliers command applies the saved scaler.
+        let found = stdout_json(&aegpu(&[
+            "outliers",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            &data,
+            "--label-column",
+            "label",
+            "--backend",
+            "cpu",
+            "--json",
+        ]));
+        let auc = found["roc_auc"].as_f64().unwrap();
+        assert!(auc > least_auc, "{set}: ROC AUC {auc}");
+    }
+
+    // Data already in [0, 1] is left as it is; --scale none is still there, and warns.
+    let iris_scaled = temp("iris-unit.csv");
+    std::fs::write(&iris_scaled, "a,b\n0,0.5\n1,0.25\n0.5,1\n0.75,0\n").unwrap();
+    let kept = stdout_json(&aegpu(&[
+        "train",
+        "--data",
+        iris_scaled.to_str().unwrap(),
+        "--layers",
+        "2,1",
+        "--batch",
+        "2",
+        "--backend",
+        "cpu",
+        "--out",
+        temp("unit.safetensors").to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(kept["scaling"], "none");
+    let raw = aegpu(&[
+        "train",
+        "--data",
+        "data/outliers/pima.csv",
+        "--label-column",
+        "label",
+        "--layers",
+        "8,4",
+        "--scale",
+        "none",
+        "--backend",
+        "cpu",
+        "--out",
+        temp("pima-raw.safetensors").to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(stdout_json(&raw)["scaling"], "none");
+    assert!(String::from_utf8_lossy(&raw.stderr).contains("is not scaled"));
+}
+
 #[test]
 fn outliers_refuse_bad_thresholds_labels_and_widths() {
     let model = temp("ionosphere-bad.safetensors");

@@ -1,7 +1,8 @@
 //! A deterministic, in-tree fuzz harness over every loader of user files: `.npy`, CSV,
-//! IDX, safetensors, TOML configs and PNG/JPEG images. `cargo fuzz` needs a nightly
-//! toolchain and the `cargo-fuzz` tool, which this project's CI does not have; this
-//! harness needs neither and runs with the tests.
+//! IDX, safetensors, TOML configs and PNG/JPEG images. It runs the same target
+//! functions as the `cargo fuzz` targets in `fuzz/` ([`aegpu::fuzzing`]), which need
+//! `cargo-fuzz` and a nightly (or `RUSTC_BOOTSTRAP=1`) toolchain; this harness needs
+//! neither and runs with the tests.
 //!
 //! Each loader gets the seed files of its corpus (`fuzz/corpus/<loader>/`, committed) and
 //! mutations of them drawn from a fixed-seed generator: bit flips, bytes set to 0x00,
@@ -14,6 +15,8 @@
 //! `AEGPU_FUZZ_ITERATIONS` for a longer run (and `AEGPU_FUZZ_SEED` for another stream).
 
 use std::path::{Path, PathBuf};
+
+use aegpu::fuzzing::{check_refusal, Loader};
 
 /// xorshift64*: small, fast and the same everywhere.
 struct Rng(u64);
@@ -100,43 +103,39 @@ fn env_number(key: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Runs `load` on every seed of `loader`'s corpus and on its mutants (written to a file
-/// named like the seed, so loaders that go by the extension see the right one).
+/// Runs `loader` on every seed of its corpus and on its mutants.
 /// Returns (inputs tried, inputs refused).
-fn fuzz(loader: &str, load: &dyn Fn(&Path) -> Result<(), String>) -> (usize, usize) {
+fn fuzz(loader: Loader) -> (usize, usize) {
     let iterations = env_number("AEGPU_FUZZ_ITERATIONS", 300);
     let mut rng = Rng(env_number("AEGPU_FUZZ_SEED", 0x9e37_79b9_7f4a_7c15) | 1);
-    let dir = std::env::temp_dir().join(format!("aegpu-fuzz-{}-{loader}", std::process::id()));
+    let name = loader.name();
+    let dir = std::env::temp_dir().join(format!("aegpu-fuzz-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (mut tried, mut refused) = (0, 0);
-    for (name, seed) in corpus(loader) {
-        let path = dir.join(&name);
+    for (seed_name, seed) in corpus(name) {
         for i in 0..=iterations {
             let input = if i == 0 {
                 seed.clone()
             } else {
                 mutate(&seed, &mut rng)
             };
-            std::fs::write(&path, &input).unwrap();
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load(&path)));
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                loader.load_bytes(&dir, &input)
+            }));
             tried += 1;
             match outcome {
                 Ok(Ok(())) => {}
                 Ok(Err(message)) => {
                     refused += 1;
-                    assert!(
-                        !message.contains('\n') && message.len() < 2000,
-                        "{loader} {name} mutant {i}: a refusal of {} bytes or lines: {message}",
-                        message.len()
-                    );
+                    check_refusal(loader, &message);
                 }
                 Err(_) => {
                     let crashes = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/crashes");
                     std::fs::create_dir_all(&crashes).unwrap();
-                    let saved: PathBuf = crashes.join(format!("{loader}-{name}-{i}"));
+                    let saved: PathBuf = crashes.join(format!("{name}-{seed_name}-{i}"));
                     std::fs::write(&saved, &input).unwrap();
                     panic!(
-                        "{loader} panicked on mutant {i} of {name}: saved as {}",
+                        "{name} panicked on mutant {i} of {seed_name}: saved as {}",
                         saved.display()
                     );
                 }
@@ -144,70 +143,49 @@ fn fuzz(loader: &str, load: &dyn Fn(&Path) -> Result<(), String>) -> (usize, usi
         }
     }
     std::fs::remove_dir_all(&dir).ok();
-    eprintln!("{loader}: {tried} inputs, {refused} refused, no panic");
+    eprintln!("{name}: {tried} inputs, {refused} refused, no panic");
     (tried, refused)
-}
-
-fn text<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<(), String> {
-    r.map(drop).map_err(|e| e.to_string())
 }
 
 #[test]
 fn npy_loader() {
-    fuzz("npy", &|p| {
-        text(aegpu::data::load_npy(p))?;
-        // The streaming reader parses the same header on its own path.
-        let mut rows = aegpu::data::NpyRows::open(p).map_err(|e| e.to_string())?;
-        while rows.next_chunk(3).map_err(|e| e.to_string())?.is_some() {}
-        Ok(())
-    });
+    fuzz(Loader::Npy);
 }
 
 #[test]
 fn csv_loader() {
-    fuzz("csv", &|p| {
-        let opts = aegpu::data::CsvOptions::default();
-        text(aegpu::data::load_csv(p, &opts))?;
-        let labelled = aegpu::data::CsvOptions {
-            label_column: Some("0".into()),
-            ..Default::default()
-        };
-        text(aegpu::data::load_csv(p, &labelled))
-    });
+    fuzz(Loader::Csv);
 }
 
 #[test]
 fn idx_loader() {
-    fuzz("idx", &|p| {
-        let images = aegpu::data::load_idx_images(p);
-        let labels = aegpu::data::load_idx_labels(p);
-        match (images, labels) {
-            (Err(a), Err(_)) => Err(a.to_string()),
-            _ => Ok(()),
-        }
-    });
+    fuzz(Loader::Idx);
 }
 
 #[test]
 fn safetensors_loader() {
-    fuzz("safetensors", &|p| {
-        text(aegpu::io::load_safetensors(p))?;
-        text(aegpu::models::registry::load(p))
-    });
+    fuzz(Loader::Safetensors);
 }
 
 #[test]
 fn toml_config() {
-    fuzz("toml", &|p| {
-        let bytes = std::fs::read(p).unwrap();
-        let s = String::from_utf8(bytes).map_err(|e| e.to_string())?;
-        text(aegpu::cli::flags_from_toml(&s))
-    });
+    fuzz(Loader::Toml);
 }
 
 #[test]
 fn image_loader() {
-    fuzz("image", &|p| text(aegpu::imaging::Image::load(p)));
+    fuzz(Loader::Image);
+}
+
+/// Every cargo-fuzz target has a seed corpus here.
+#[test]
+fn every_loader_has_a_corpus_and_a_cargo_fuzz_target() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    for loader in Loader::ALL {
+        assert!(!corpus(loader.name()).is_empty());
+        let target = root.join(format!("fuzz_targets/{}.rs", loader.name()));
+        assert!(target.is_file(), "{} is missing", target.display());
+    }
 }
 
 /// Writes the seed corpus (run once with `--ignored`; the files are committed).

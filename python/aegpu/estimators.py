@@ -85,7 +85,7 @@ class DenseAutoencoder(_Trained):
     (sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, lbfgs), `loss` (mse, bce),
     `momentum`, `weight_decay`, `schedule`, `warmup`, `clip_norm`, `early_stop` and
     `monitor` (with `validation_fraction` or `fit(X, validation=...)`), `scale` (none,
-    minmax, standard: fitted on X, saved with the model). Regularisers: `noise`
+    auto, minmax, standard: fitted on X, saved with the model). Regularisers: `noise`
     (`"gaussian:0.1"`, `"mask:0.3"`, `"salt-pepper:0.1"`), `dropout`, `sparse_l1`,
     `sparse_kl` (`(rho, beta)`), `contractive`, `contractive_directions`. `backend`:
     auto, cpu or gpu. `verbose`: 1 logs each epoch on the `aegpu` logger, 2 adds a
@@ -156,12 +156,15 @@ class DenseAutoencoder(_Trained):
         self.backend = backend
         self.verbose = verbose
 
-    def _model_flags(self, width):
+    def _model_flags(self, width, X=None):
         widths = [int(width)] + [int(w) for w in self.layers]
         argv = ["--layers", ",".join(map(str, widths)), "--activation", str(self.activation)]
         argv += ["--code-activation", str(self.code_activation)]
         if self.output_activation is not None:
             argv += ["--output-activation", str(self.output_activation)]
+        elif self.activations is None and X is not None and self._standardises(X):
+            # As `aegpu train`: a sigmoid cannot reach standardised values below 0.
+            argv += ["--output-activation", "linear"]
         if self.activations is not None:
             argv += ["--activations", ",".join(map(str, self.activations))]
         if self.tied:
@@ -170,12 +173,19 @@ class DenseAutoencoder(_Trained):
             argv += ["--init", str(self.init)]
         return argv + regularizer_flags(self)
 
+    def _standardises(self, X):
+        """True when `scale` will standardise X: "standard", or "auto" on rows outside
+        [0, 1] (raw features)."""
+        scale = str(self.scale).lower()
+        raw = X.size > 0 and (float(X.min()) < 0.0 or float(X.max()) > 1.0)
+        return scale == "standard" or (scale == "auto" and raw)
+
     def fit(self, X, y=None, validation=None):
         """Trains a fresh model on the rows of X (y is ignored)."""
         X = self._rows(X, reset=True)
         model = _native.Model.build(
             "dense",
-            self._model_flags(X.shape[1]),
+            self._model_flags(X.shape[1], X),
             X.shape[1],
             seed=int(self.random_state or 0),
             backend=str(self.backend),
@@ -325,7 +335,10 @@ class AutoencoderOutlierDetector(DenseAutoencoder):
     is more abnormal), `threshold_` (their (1 − contamination) quantile, NumPy's
     linear interpolation) and `labels_` (1: outlier, score > threshold);
     `decision_function(X)` scores new rows, `predict(X)` labels them 0/1, as
-    `aegpu outliers --contamination` does.
+    `aegpu outliers --contamination` does. Features are scaled by default
+    (`scale="auto"`, as pyod standardises): rows in [0, 1] are kept; others are
+    standardised, with a linear output unless `output_activation` is given (a bounded
+    one gets min-max scaling instead), as `aegpu train` does.
     """
 
     def __init__(
@@ -351,7 +364,7 @@ class AutoencoderOutlierDetector(DenseAutoencoder):
         early_stop=None,
         monitor=None,
         validation_fraction=0.0,
-        scale="none",
+        scale="auto",
         noise=None,
         dropout=0.0,
         sparse_l1=0.0,

@@ -19,7 +19,7 @@ use std::time::Duration;
 use aegpu::backend::select::{select, BackendChoice};
 use aegpu::backend::Backend;
 use aegpu::cli::options::FitArgs;
-use aegpu::data::{train_validation_split, Dataset, Scaler, Scaling};
+use aegpu::data::{train_validation_split, Dataset, Scaler, Scaling, ScalingChoice};
 use aegpu::imaging::{denoise, Image, ImageShape, TileOptions};
 use aegpu::models::registry::{self, BuildContext};
 use aegpu::models::{downcast_ref, Autoencoder, ConvAutoencoder, DenseAutoencoder};
@@ -256,6 +256,7 @@ impl Model {
             seed,
             regularization: &regularization,
             labels: None,
+            standardised: false,
         };
         let model = (k.build)(&m, &cx).map_err(PyValueError::new_err)?;
         Self::wrap(model, BTreeMap::new(), None, backend, adapter)
@@ -292,7 +293,9 @@ impl Model {
 
     /// Trains on `x` (`argv`: `aegpu train` flags: `--epochs`, `--lr`, `--noise`, …),
     /// with `validation` rows or a `validation_fraction` held out, after fitting
-    /// `scale` (none, minmax, standard) on the training rows. `progress(event, fields)`
+    /// `scale` (auto, none, minmax, standard) on the training rows; `auto` keeps rows in
+    /// [0, 1] as they are and otherwise standardises for a linear output, min-max
+    /// scales for any other. `progress(event, fields)`
     /// is called with `("step", {...})` and `("epoch", {...})`. Returns the run's
     /// report as JSON. Ctrl-C stops at the next step and raises KeyboardInterrupt,
     /// the model keeping the weights of that moment.
@@ -325,7 +328,7 @@ impl Model {
             train = t;
             validation = Some(v);
         }
-        let scaling: Scaling = scale
+        let choice: ScalingChoice = scale
             .parse()
             .map_err(|e: aegpu::data::DataError| PyValueError::new_err(e.to_string()))?;
         let mut guard = self.lock()?;
@@ -336,6 +339,7 @@ impl Model {
                 train.cols
             )));
         }
+        let scaling = choice.resolve(&train, guard.model.output_activation());
         let scaler = Scaler::fit(scaling, &train);
         scaler.apply(&mut train).map_err(err)?;
         if let Some(v) = validation.as_mut() {
@@ -496,7 +500,7 @@ impl Model {
         })?;
         let backend = st.backend.as_mut().expect("opened").as_mut();
         let out = py
-            .detach(|| denoise(model, backend, &picture, TileOptions { tile }))
+            .detach(|| denoise(model, backend, &picture, TileOptions { tile, ..Default::default() }))
             .map_err(err)?;
         let s = out.shape();
         let flat = PyArray1::from_vec(py, out.data().to_vec());

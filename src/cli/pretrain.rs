@@ -11,6 +11,7 @@ use crate::cli::progress::TrainProgress;
 use crate::cli::run_control::interrupt_flag;
 use crate::cli::train::{finish, training_figures, OutputArgs, SplitArgs};
 use crate::cli::CliError;
+use crate::ops::Activation;
 use crate::train::{fit_stacked_with, StackedControl, StackedStage};
 
 #[derive(Args, Debug)]
@@ -63,9 +64,13 @@ pub fn run(a: PretrainArgs) -> Result<(), CliError> {
     let mut fine_tune = stage.clone();
     fine_tune.epochs = a.fine_tune_epochs;
     fine_tune.lr = a.fine_tune_lr.unwrap_or(stage.lr);
-    let data = a.split.prepare(a.fit.seed)?;
-    let config = a.model.config(data.train.cols)?;
-    data.warn_if_unreachable(&a.split.data.data, config.output_activation());
+    let mut data = a.split.prepare(a.fit.seed)?;
+    let output = match data.standardises(a.split.scale) {
+        true => Activation::Linear,
+        false => Activation::Sigmoid,
+    };
+    let config = a.model.config_with_output(data.train.cols, output)?;
+    data.fit_scaling(&a.split, config.output_activation())?;
 
     let mut selected = a.output.backend.open()?;
     let backend = selected.backend.as_mut();

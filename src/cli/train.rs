@@ -13,7 +13,10 @@ use crate::cli::options::FitArgs;
 use crate::cli::progress::TrainProgress;
 use crate::cli::run_control::{interrupted_message, RunArgs};
 use crate::cli::{load_data, BackendArgs, CliError, DataArgs};
-use crate::data::{train_validation_split, BagOfWords, Dataset, Scaler, Scaling};
+use crate::data::{
+    first_value_outside, train_validation_split, BagOfWords, Dataset, Scaler, Scaling,
+    ScalingChoice,
+};
 use crate::models::registry::{self, BuildContext};
 use crate::models::{downcast_ref, Autoencoder, Vae};
 use crate::ops::Activation;
@@ -30,9 +33,11 @@ pub struct SplitArgs {
     /// Fraction of the training rows held out for a validation loss each epoch.
     #[arg(long, default_value_t = 0.0, value_parser = crate::ranges::fraction)]
     pub validation: f32,
-    /// Per-column scaling fitted on the training data: none, minmax, standard.
-    #[arg(long, default_value = "none")]
-    pub scale: String,
+    /// Per-column scaling fitted on the training data and saved with the model: auto,
+    /// none, minmax, standard. `auto` keeps data in [0, 1] as it is and otherwise
+    /// standardises for a linear output, min-max scales for any other.
+    #[arg(long, default_value = "auto", value_parser = parse_scaling)]
+    pub scale: ScalingChoice,
 }
 
 /// What every training command ends with: where to save and how to report.
@@ -65,6 +70,11 @@ pub struct TrainArgs {
     pub run: RunArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+fn parse_scaling(text: &str) -> Result<ScalingChoice, String> {
+    text.parse()
+        .map_err(|e: crate::data::DataError| e.to_string())
 }
 
 impl SplitArgs {
@@ -100,7 +110,8 @@ impl TrainArgs {
     }
 }
 
-/// The data of a run, scaled with the scaler fitted on its training part.
+/// The data of a run; once [`Prepared::fit_scaling`] has run, scaled with the scaler
+/// fitted on its training part.
 pub struct Prepared {
     pub train: Dataset,
     pub validation: Option<Dataset>,
@@ -112,18 +123,74 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Warns when the training data is unscaled and out of the range of a model's output
-    /// activation (see [`warn_unscaled`]).
-    pub fn warn_if_unreachable(&self, spec: &str, output: Activation) {
+    /// True when `choice` will standardise the training rows for a model left to its
+    /// default output: `standard`, or `auto` on raw features (data outside [0, 1], not a
+    /// bag of words). A dense model's output then defaults to linear, which (unlike a
+    /// sigmoid) reaches standardised values; with its output at the mean from the first
+    /// step, its reconstruction error ranks outliers even after a few epochs, as pyod's
+    /// standardised, linear-output autoencoder does.
+    pub fn standardises(&self, choice: ScalingChoice) -> bool {
+        match choice {
+            ScalingChoice::Fixed(scaling) => scaling == Scaling::Standard,
+            ScalingChoice::Auto => {
+                self.text.is_none() && first_value_outside(&self.train, 0.0, 1.0).is_some()
+            }
+        }
+    }
+
+    /// Fits the `--scale` scaling for a model whose output activation is `output` on the
+    /// training rows and applies it to every part. Says on stderr what `auto` chose when
+    /// it scales, and warns when unscaled data lies outside the output's range.
+    /// Bag-of-words rows are left as their weighting made them under `auto`.
+    pub fn fit_scaling(&mut self, split: &SplitArgs, output: Activation) -> Result<(), CliError> {
+        let spec = &split.data.data;
+        let choice = match (split.scale, &self.text) {
+            (ScalingChoice::Auto, Some(_)) => ScalingChoice::Fixed(Scaling::None),
+            (choice, _) => choice,
+        };
+        let scaling = choice.resolve(&self.train, output);
+        self.scaler = Scaler::fit(scaling, &self.train);
         if self.scaler.is_identity() {
             warn_unscaled(spec, &self.train, output);
+            return Ok(());
         }
+        if choice == ScalingChoice::Auto {
+            say_auto_scaling(spec, &self.train, scaling, output);
+        }
+        for d in std::iter::once(&mut self.train)
+            .chain(self.validation.as_mut())
+            .chain(self.test.as_mut())
+        {
+            self.scaler.apply(d)?;
+        }
+        Ok(())
     }
 }
 
+/// One line on stderr: what `--scale auto` chose for raw features, and why.
+fn say_auto_scaling(spec: &str, train: &Dataset, scaling: Scaling, output: Activation) {
+    let how = match scaling {
+        Scaling::Standard => {
+            "standardises each column (--scale standard: mean 0, variance 1) for the \
+             model's linear output"
+                .to_string()
+        }
+        _ => format!("maps each column onto [0, 1] (--scale minmax) for the {output} output"),
+    };
+    let example = first_value_outside(train, 0.0, 1.0)
+        .map(|(row, col, v)| format!(" (row {row}, column {col}: {v})"))
+        .unwrap_or_default();
+    eprintln!(
+        "scaling: {spec} holds values outside [0, 1]{example}, so --scale auto {how}; the \
+         scaler is saved with the model and applied by eval, encode, outliers and search \
+         (--scale none keeps the raw values)"
+    );
+}
+
 impl SplitArgs {
+    /// Loads the training, validation and test data, unscaled: the scaling is fitted
+    /// once the model's output is known ([`Prepared::fit_scaling`]).
     pub fn prepare(&self, seed: u64) -> Result<Prepared, CliError> {
-        let scaling: Scaling = self.scale.parse()?;
         let t_load = Instant::now();
         let (mut train, text) = self.data.load_fitting()?;
         let test_spec = self.test.clone().or_else(|| {
@@ -131,7 +198,7 @@ impl SplitArgs {
                 .then(|| "mnist:test".to_string())
         });
         let label_column = self.data.label_column.as_deref();
-        let mut test = match (&test_spec, &text) {
+        let test = match (&test_spec, &text) {
             (Some(spec), Some(text)) => Some(text.load(Path::new(spec), label_column)?),
             (Some(spec), None) => Some(load_data(spec, &self.data.label_column)?),
             (None, _) => None,
@@ -151,15 +218,7 @@ impl SplitArgs {
             train = t;
             validation = Some(v);
         }
-        let scaler = Scaler::fit(scaling, &train);
-        if !scaler.is_identity() {
-            for d in std::iter::once(&mut train)
-                .chain(validation.as_mut())
-                .chain(test.as_mut())
-            {
-                scaler.apply(d)?;
-            }
-        }
+        let scaler = Scaler::fit(Scaling::None, &train);
         Ok(Prepared {
             text,
             train,
@@ -171,29 +230,23 @@ impl SplitArgs {
     }
 }
 
-/// Raw features (a CSV of values in the hundreds) trained unscaled do not learn with a
-/// bounded output (sigmoid, the dense default, or tanh), and nothing else would say so:
-/// a loud warning, once, naming the column and the fix.
+/// Raw features (a CSV of values in the hundreds) left unscaled (`--scale none`) do not
+/// learn with a bounded output (sigmoid, the dense default, or tanh), and nothing else
+/// would say so: a loud warning, once, naming the value and the fix.
 fn warn_unscaled(spec: &str, train: &Dataset, output: Activation) {
     let (lo, hi) = match output {
         Activation::Sigmoid => (0, 1),
         Activation::Tanh => (-1, 1),
         _ => return,
     };
-    let range = lo as f32 - 0.01..=hi as f32 + 0.01;
-    let outside = train
-        .values
-        .iter()
-        .enumerate()
-        .find(|(_, v)| !range.contains(*v));
-    if let Some((i, v)) = outside {
+    let outside = first_value_outside(train, lo as f32 - 0.01, hi as f32 + 0.01);
+    if let Some((row, col, v)) = outside {
         eprintln!(
-            "warning: {spec} holds values outside [{lo}, {hi}] (row {}, column {}: {v}) and \
-             --scale is none: the {output} output cannot reconstruct them and the loss will \
-             stay high; pass --scale minmax (or standard with --output-activation linear), \
-             which is saved with the model and applied by eval, encode, outliers and search",
-            i / train.cols,
-            i % train.cols
+            "warning: {spec} holds values outside [{lo}, {hi}] (row {row}, column {col}: {v}) \
+             and is not scaled: the {output} output cannot reconstruct them and the loss \
+             will stay high; drop --scale none (the default, auto, scales such data) or pass \
+             --scale minmax, which is saved with the model and applied by eval, encode, \
+             outliers and search"
         );
     }
 }
@@ -204,7 +257,7 @@ pub fn run(a: TrainArgs, flags: &ArgMatches) -> Result<(), CliError> {
     let kind = registry::kind(&a.model)?;
     registry::check_flags(kind, flags)?;
     a.check_outputs()?;
-    let data = a.split.prepare(a.fit.seed)?;
+    let mut data = a.split.prepare(a.fit.seed)?;
     let regularization = a.fit.regularization();
     let context = BuildContext {
         data: &a.split.data.data,
@@ -212,10 +265,11 @@ pub fn run(a: TrainArgs, flags: &ArgMatches) -> Result<(), CliError> {
         seed: a.fit.seed,
         regularization: &regularization,
         labels: data.train.labels.as_deref(),
+        standardised: data.standardises(a.split.scale),
     };
     let mut model = (kind.build)(flags, &context)?;
     model.validate_regularization(&regularization)?;
-    data.warn_if_unreachable(&a.split.data.data, model.output_activation());
+    data.fit_scaling(&a.split, model.output_activation())?;
     let initial = largest_weight(model.as_ref());
     let cfg = a.fit.train_config()?;
     let resume = a.run.load_resume()?;
@@ -362,6 +416,7 @@ pub fn finish(
         "parameters": model.parameter_count(),
         "load_seconds": data.load_seconds,
         "model": output.out.display().to_string(),
+        "scaling": data.scaler.kind().to_string(),
     });
     if let Some(o) = out.as_object_mut() {
         o.extend(model.report_json());

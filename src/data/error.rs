@@ -77,8 +77,8 @@ pub enum DataError {
     /// A scaler fitted on one number of features applied to another.
     #[error("the scaler was fitted on {expected} features, but the data has {found}")]
     WidthMismatch { expected: usize, found: usize },
-    /// A scaling name other than `none`, `minmax` or `standard`.
-    #[error("unknown scaling `{text}`; expected none, minmax or standard")]
+    /// A scaling name other than `auto`, `none`, `minmax` or `standard`.
+    #[error("unknown scaling `{text}`; expected auto, none, minmax or standard")]
     UnknownScaling { text: String },
     /// A validation fraction outside `[0, 1)`.
     #[error("the data has no labels{hint}")]

@@ -24,7 +24,7 @@ pub use error::{Column, DataError};
 pub use idx::{load_idx_images, load_idx_labels};
 pub use mnist::{bundled_mnist_dir, load_bundled_mnist, load_mnist, Split};
 pub use npy::{load_npy, save_npy, NpyRows, NpyWriter};
-pub use scaling::{Scaler, Scaling};
+pub use scaling::{first_value_outside, Scaler, Scaling, ScalingChoice};
 pub use spec::load_spec;
 pub use split::{balanced_subset, train_validation_split};
 pub use stream::{RowSink, RowStream};

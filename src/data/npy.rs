@@ -403,7 +403,6 @@ fn parse_header(header: &str) -> Result<(Element, Vec<usize>), String> {
     let mut parser = LiteralParser {
         text: header.as_bytes(),
         pos: 0,
-        depth: 0,
     };
     let dict = match parser.value()? {
         PyValue::Dict(entries) => entries,
@@ -489,19 +488,61 @@ enum PyValue {
     Dict(Vec<(String, PyValue)>),
 }
 
-/// A small recursive-descent parser for Python literals (dicts, tuples, lists,
-/// strings, integers, `True`, `False`, `None`). Nesting is limited to [`MAX_DEPTH`]
-/// levels, so a hostile header of a million `(` cannot overflow the stack.
+/// A small parser for Python literals (dicts, tuples, lists, strings, integers, `True`,
+/// `False`, `None`). It is iterative: the dicts, tuples and lists open around the current
+/// position are an explicit stack, held to [`MAX_DEPTH`] entries, so no header, however
+/// nested, can overflow the call stack.
 struct LiteralParser<'a> {
     text: &'a [u8],
     pos: usize,
-    /// Dicts, tuples and lists open around the current position.
-    depth: usize,
 }
 
 /// The deepest nesting a header may have; NumPy's own headers nest two levels
 /// (a dict holding a shape tuple), structured dtypes a few more.
 const MAX_DEPTH: usize = 32;
+
+/// A dict, tuple or list whose closing bracket has not been read yet.
+enum Open {
+    /// A dict, and the key read whose value comes next.
+    Dict {
+        entries: Vec<(String, PyValue)>,
+        key: Option<String>,
+    },
+    /// A tuple or list, closed by `close`.
+    Sequence { items: Vec<PyValue>, close: u8 },
+}
+
+impl Open {
+    fn close(&self) -> u8 {
+        match self {
+            Open::Dict { .. } => b'}',
+            Open::Sequence { close, .. } => *close,
+        }
+    }
+
+    /// True where the next thing may be the closing bracket: at the start, or after a
+    /// comma (Python allows a trailing one), but not between a key and its value.
+    fn at_item_start(&self) -> bool {
+        !matches!(self, Open::Dict { key: Some(_), .. })
+    }
+
+    fn finish(self) -> PyValue {
+        match self {
+            Open::Dict { entries, .. } => PyValue::Dict(entries),
+            Open::Sequence { items, .. } => PyValue::Sequence(items),
+        }
+    }
+}
+
+/// What the parser does next.
+enum Step {
+    /// Read a value (or, where allowed, the innermost container's closing bracket).
+    Read,
+    /// Hand a finished value to the innermost container, or return it if none is open.
+    Finished(PyValue),
+    /// The innermost container's closing bracket was read: it is finished.
+    Close,
+}
 
 impl LiteralParser<'_> {
     fn skip_whitespace(&mut self) {
@@ -523,74 +564,99 @@ impl LiteralParser<'_> {
         )
     }
 
+    /// One value, with whatever it holds.
     fn value(&mut self) -> Result<PyValue, String> {
-        let open = matches!(self.peek(), Some(b'{' | b'(' | b'['));
-        if open {
-            if self.depth >= MAX_DEPTH {
-                return Err(self.error(&format!("nested more than {MAX_DEPTH} levels deep")));
-            }
-            self.depth += 1;
-        }
-        let value = self.value_at_depth();
-        if open {
-            self.depth -= 1;
-        }
-        value
-    }
-
-    fn value_at_depth(&mut self) -> Result<PyValue, String> {
-        match self.peek() {
-            Some(b'{') => self.dict(),
-            Some(b'(') => Ok(PyValue::Sequence(self.sequence(b')')?)),
-            Some(b'[') => Ok(PyValue::Sequence(self.sequence(b']')?)),
-            Some(quote @ (b'\'' | b'"')) => Ok(PyValue::Str(self.string(quote)?)),
-            Some(b'-' | b'0'..=b'9') => self.integer(),
-            Some(b'A'..=b'Z' | b'a'..=b'z') => self.word(),
-            Some(_) => Err(self.error("unexpected character")),
-            None => Err(self.error("unexpected end")),
-        }
-    }
-
-    fn dict(&mut self) -> Result<PyValue, String> {
-        self.pos += 1; // '{'
-        let mut entries = Vec::new();
+        let mut open: Vec<Open> = Vec::new();
+        let mut step = Step::Read;
         loop {
-            if self.peek() == Some(b'}') {
-                self.pos += 1;
-                return Ok(PyValue::Dict(entries));
-            }
-            let key = match self.value()? {
-                PyValue::Str(key) => key,
-                _ => return Err(self.error("dict keys must be strings")),
+            step = match step {
+                Step::Read => self.read(&mut open)?,
+                Step::Finished(value) => {
+                    let Some(container) = open.last_mut() else {
+                        return Ok(value);
+                    };
+                    self.add(container, value)?
+                }
+                Step::Close => match open.pop() {
+                    Some(container) => Step::Finished(container.finish()),
+                    None => return Err(self.error("unbalanced brackets")),
+                },
             };
-            if self.peek() != Some(b':') {
-                return Err(self.error("expected ':'"));
-            }
-            self.pos += 1;
-            entries.push((key, self.value()?));
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {}
-                _ => return Err(self.error("expected ',' or '}'")),
-            }
         }
     }
 
-    /// Items of a tuple or list up to `close`, allowing a trailing comma.
-    fn sequence(&mut self, close: u8) -> Result<Vec<PyValue>, String> {
-        self.pos += 1; // '(' or '['
-        let mut items = Vec::new();
-        loop {
-            if self.peek() == Some(close) {
+    /// Reads the next token where a value is expected: a scalar is finished at once; an
+    /// opening bracket is pushed; a closing bracket finishes its container.
+    fn read(&mut self, open: &mut Vec<Open>) -> Result<Step, String> {
+        let next = self.peek();
+        if let Some(container) = open.last() {
+            if container.at_item_start() && next == Some(container.close()) {
                 self.pos += 1;
-                return Ok(items);
+                return Ok(Step::Close);
             }
-            items.push(self.value()?);
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(c) if c == close => {}
-                _ => return Err(self.error("expected ',' or a closing bracket")),
+        }
+        let container = match next {
+            Some(b'{') => Open::Dict {
+                entries: Vec::new(),
+                key: None,
+            },
+            Some(b'(') => Open::Sequence {
+                items: Vec::new(),
+                close: b')',
+            },
+            Some(b'[') => Open::Sequence {
+                items: Vec::new(),
+                close: b']',
+            },
+            Some(quote @ (b'\'' | b'"')) => {
+                return Ok(Step::Finished(PyValue::Str(self.string(quote)?)))
             }
+            Some(b'-' | b'0'..=b'9') => return self.integer().map(Step::Finished),
+            Some(b'A'..=b'Z' | b'a'..=b'z') => return self.word().map(Step::Finished),
+            Some(_) => return Err(self.error("unexpected character")),
+            None => return Err(self.error("unexpected end")),
+        };
+        if open.len() >= MAX_DEPTH {
+            return Err(self.error(&format!("nested more than {MAX_DEPTH} levels deep")));
+        }
+        self.pos += 1;
+        open.push(container);
+        Ok(Step::Read)
+    }
+
+    /// Puts a finished `value` into `container` (as a dict key, a dict value or an item),
+    /// then reads the separator after it: `:`, `,` or the closing bracket.
+    fn add(&mut self, container: &mut Open, value: PyValue) -> Result<Step, String> {
+        match container {
+            Open::Dict {
+                key: key @ None, ..
+            } => {
+                let PyValue::Str(k) = value else {
+                    return Err(self.error("dict keys must be strings"));
+                };
+                *key = Some(k);
+                if self.peek() != Some(b':') {
+                    return Err(self.error("expected ':'"));
+                }
+                self.pos += 1;
+                return Ok(Step::Read);
+            }
+            Open::Dict { entries, key } => {
+                let k = key.take().unwrap_or_default();
+                entries.push((k, value));
+            }
+            Open::Sequence { items, .. } => items.push(value),
+        }
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(Step::Read)
+            }
+            Some(c) if c == container.close() => {
+                self.pos += 1;
+                Ok(Step::Close)
+            }
+            _ => Err(self.error("expected ',' or a closing bracket")),
         }
     }
 
@@ -653,6 +719,71 @@ impl LiteralParser<'_> {
                 self.pos = start;
                 Err(self.error("unknown name"))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn literal(text: &str) -> Result<PyValue, String> {
+        let mut parser = LiteralParser {
+            text: text.as_bytes(),
+            pos: 0,
+        };
+        parser.value()
+    }
+
+    #[test]
+    fn reads_numpy_headers_with_trailing_commas_and_python2_longs() {
+        let (element, shape) =
+            parse_header("{'descr': '<f4', 'fortran_order': False, 'shape': (3L, 4,), }").unwrap();
+        assert_eq!(element.size(), 4);
+        assert_eq!(shape, [3, 4]);
+        let (_, scalar) =
+            parse_header("{'descr': '|u1', 'fortran_order': False, 'shape': ()}").unwrap();
+        assert!(scalar.is_empty());
+    }
+
+    #[test]
+    fn reads_nested_and_empty_containers() {
+        let v = literal("{'a': [(), {}, [1, (2, [None, True])]], 'b': -7}").unwrap();
+        let text = format!("{v:?}");
+        assert_eq!(
+            text,
+            "Dict([(\"a\", Sequence([Sequence([]), Dict([]), Sequence([Int(1), \
+             Sequence([Int(2), Sequence([None, Bool(true)])])])])), (\"b\", Int(-7))])"
+        );
+    }
+
+    #[test]
+    fn nesting_is_limited_without_recursion() {
+        let at_limit = "(".repeat(MAX_DEPTH) + &")".repeat(MAX_DEPTH);
+        assert!(literal(&at_limit).is_ok());
+        let over = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert!(literal(&over).unwrap_err().contains("nested more than 32"));
+        // A million levels: refused at level 33, whatever the stack size.
+        let hostile = "{'a': ".to_string() + &"(".repeat(1_000_000);
+        assert!(literal(&hostile).unwrap_err().contains("nested more than"));
+    }
+
+    #[test]
+    fn refuses_malformed_literals_in_one_line() {
+        for bad in [
+            "{'a' 1}",
+            "{1: 2}",
+            "(1 2)",
+            "(1, 2]",
+            "{'a': }",
+            "(",
+            "'open",
+            "Nope",
+            "{'a': 1,, }",
+        ] {
+            let e = literal(bad).unwrap_err();
+            assert!(e.starts_with("cannot parse the header"), "{bad}: {e}");
+            assert!(!e.contains('\n'));
         }
     }
 }

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::{check_finite, DataError, Dataset};
+use crate::ops::Activation;
 
 /// How to scale each feature before training.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +46,56 @@ impl fmt::Display for Scaling {
             Scaling::Standard => "standard",
         })
     }
+}
+
+/// What `--scale` asks for: a scaling, or `auto`, which picks one from the training data
+/// and the model's output activation (see [`ScalingChoice::resolve`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ScalingChoice {
+    #[default]
+    Auto,
+    Fixed(Scaling),
+}
+
+impl FromStr for ScalingChoice {
+    type Err = DataError;
+
+    /// Parses `auto`, `none`, `minmax` or `standard` (any case).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.eq_ignore_ascii_case("auto") {
+            return Ok(ScalingChoice::Auto);
+        }
+        text.parse().map(ScalingChoice::Fixed)
+    }
+}
+
+impl ScalingChoice {
+    /// The scaling to fit on `train` for a model whose output activation is `output`.
+    ///
+    /// `Auto` leaves data already in `[0, 1]` (pixels, MNIST, features scaled by the
+    /// user) as it is. Other data (raw features, values in the hundreds) is scaled:
+    /// standardised for a linear output, as pyod does by default, and mapped onto
+    /// `[0, 1]` for any other output (sigmoid, tanh, relu, softplus), which can reach
+    /// that range but not standardised values below 0 or far above 1. Unscaled, such data
+    /// does not train: a sigmoid cannot output 300, and a linear output's squared errors
+    /// in the thousands swamp the gradient.
+    pub fn resolve(self, train: &Dataset, output: Activation) -> Scaling {
+        match self {
+            ScalingChoice::Fixed(scaling) => scaling,
+            ScalingChoice::Auto if first_value_outside(train, 0.0, 1.0).is_none() => Scaling::None,
+            ScalingChoice::Auto if output == Activation::Linear => Scaling::Standard,
+            ScalingChoice::Auto => Scaling::MinMax,
+        }
+    }
+}
+
+/// The first value of `data` outside `[lo, hi]`, as (row, column, value).
+pub fn first_value_outside(data: &Dataset, lo: f32, hi: f32) -> Option<(usize, usize, f32)> {
+    let cols = data.cols.max(1);
+    data.values
+        .iter()
+        .position(|v| !(lo..=hi).contains(v))
+        .map(|i| (i / cols, i % cols, data.values[i]))
 }
 
 /// A fitted per-feature affine transform `x' = (x - offset) / scale`.

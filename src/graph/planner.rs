@@ -186,6 +186,11 @@ impl Plan {
         let input_bytes: u64 = inputs.iter().map(|(_, s, _)| 4 * s.len() as u64).sum();
         let entry_bytes: u64 = entries.iter().map(|&e| store.get(e).device_bytes()).sum();
         let peak_bytes = slot_bytes.iter().sum::<u64>() + input_bytes + entry_bytes;
+        // Checked before any backend allocates the plan: a model under the parameter cap
+        // can still need more than the machine has for a large batch or wide layers.
+        crate::io::limits::MEMORY_BYTES
+            .check(peak_bytes, &memory_context(&inputs, peak_bytes))
+            .map_err(GraphError::Invalid)?;
         Ok(Plan {
             launches,
             slot_bytes,
@@ -255,4 +260,17 @@ fn take_slot(free: &mut Vec<usize>, slot_bytes: &mut Vec<u64>, bytes: u64) -> us
             slot_bytes.len() - 1
         }
     }
+}
+
+/// What a plan over `inputs` that holds `bytes` at once is, for the memory refusal.
+fn memory_context(inputs: &[(String, Shape, DType)], bytes: u64) -> String {
+    let batch = match inputs.iter().map(|(_, s, _)| s.rows).max() {
+        Some(rows) => format!(" on batches of {rows} rows"),
+        None => String::new(),
+    };
+    format!(
+        "a plan{batch} needs {:.2} GiB at once (weights, optimiser state and activations; \
+         a smaller --batch or narrower layers need less)",
+        bytes as f64 / (1u64 << 30) as f64
+    )
 }

@@ -106,9 +106,11 @@ impl Image {
         };
         // The header's size is checked before any pixel is decoded: a 250 KB PNG may
         // declare 16,000 × 16,000 pixels (Pillow's MAX_IMAGE_PIXELS guards the same).
+        // The decoders' own text may hold line breaks (the JPEG decoder's I/O errors
+        // end in one, found by `cargo fuzz run image`): one line, cut.
         let corrupt = |e: image::ImageError| ImagingError::Corrupt {
             path: path.to_path_buf(),
-            detail: e.to_string(),
+            detail: decoder_text(&e),
         };
         let (width, height) = ImageReader::with_format(Cursor::new(&bytes), format)
             .into_dimensions()
@@ -132,7 +134,7 @@ impl Image {
             },
             other => ImagingError::Corrupt {
                 path: path.to_path_buf(),
-                detail: other.to_string(),
+                detail: decoder_text(&other),
             },
         };
         let decoder = reader.into_decoder().map_err(decode_error)?;
@@ -393,4 +395,9 @@ fn jpeg_components(bytes: &[u8]) -> Option<u8> {
         at += 2 + length;
     }
     None
+}
+
+/// An image decoder's error as one line of at most 300 characters.
+fn decoder_text(e: &image::ImageError) -> String {
+    crate::io::limits::shorten(e.to_string().trim(), 300)
 }

@@ -10,6 +10,7 @@
 //! | bytes of a file read whole (model, config, image) | 16 GiB | `AEGPU_MAX_FILE_BYTES` |
 //! | bytes of a `.npy` header | 1 MiB | `AEGPU_MAX_HEADER_BYTES` |
 //! | parameters of a model | 2^30 | `AEGPU_MAX_PARAMETERS` |
+//! | bytes one plan holds at once (weights, optimiser state, a batch's activations) | the machine's memory (16 GiB where unknown) | `AEGPU_MAX_MEMORY_BYTES` |
 //!
 //! Files read whole must also be regular files: a FIFO or `/dev/zero` would block or
 //! never end.
@@ -26,39 +27,77 @@ pub struct Limit {
     /// What is counted, for messages ("decompressed bytes").
     pub what: &'static str,
     pub variable: &'static str,
-    pub default: u64,
+    pub default: Bound,
+}
+
+/// A limit's default.
+#[derive(Clone, Copy, Debug)]
+pub enum Bound {
+    Fixed(u64),
+    /// The machine's physical memory (`MemTotal` in `/proc/meminfo`), or the given
+    /// number of bytes where it cannot be read.
+    PhysicalMemory {
+        otherwise: u64,
+    },
+}
+
+impl Bound {
+    fn value(self) -> u64 {
+        match self {
+            Bound::Fixed(n) => n,
+            Bound::PhysicalMemory { otherwise } => physical_memory().unwrap_or(otherwise),
+        }
+    }
+}
+
+/// Bytes of physical memory, where the system says (Linux).
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 pub const DECOMPRESSED_BYTES: Limit = Limit {
     what: "decompressed bytes",
     variable: "AEGPU_MAX_DECOMPRESSED_BYTES",
-    default: 4 << 30,
+    default: Bound::Fixed(4 << 30),
 };
 pub const LINE_BYTES: Limit = Limit {
     what: "bytes in one line",
     variable: "AEGPU_MAX_LINE_BYTES",
-    default: 64 << 20,
+    default: Bound::Fixed(64 << 20),
 };
 /// Pillow's `Image.MAX_IMAGE_PIXELS`: about a quarter of a gigabyte of RGB.
 pub const IMAGE_PIXELS: Limit = Limit {
     what: "pixels in one image",
     variable: "AEGPU_MAX_IMAGE_PIXELS",
-    default: 89_478_485,
+    default: Bound::Fixed(89_478_485),
 };
 pub const FILE_BYTES: Limit = Limit {
     what: "bytes in a file read whole",
     variable: "AEGPU_MAX_FILE_BYTES",
-    default: 16 << 30,
+    default: Bound::Fixed(16 << 30),
 };
 pub const HEADER_BYTES: Limit = Limit {
     what: "header bytes",
     variable: "AEGPU_MAX_HEADER_BYTES",
-    default: 1 << 20,
+    default: Bound::Fixed(1 << 20),
+};
+/// What a training step or an inference batch would hold on the device (or in host
+/// memory on the CPU backend), from its plan, before anything is allocated: past the
+/// machine's memory the run would only swap or be killed.
+pub const MEMORY_BYTES: Limit = Limit {
+    what: "bytes of memory",
+    variable: "AEGPU_MAX_MEMORY_BYTES",
+    default: Bound::PhysicalMemory {
+        otherwise: 16 << 30,
+    },
 };
 pub const PARAMETERS: Limit = Limit {
     what: "model parameters",
     variable: "AEGPU_MAX_PARAMETERS",
-    default: 1 << 30,
+    default: Bound::Fixed(1 << 30),
 };
 
 impl Limit {
@@ -69,7 +108,7 @@ impl Limit {
             .ok()
             .and_then(|v| parse_size(&v))
             .filter(|&n| n > 0)
-            .unwrap_or(self.default)
+            .unwrap_or_else(|| self.default.value())
     }
 
     /// `Ok(())` when `n` is within the bound, else the message that says how to raise it.
@@ -216,7 +255,7 @@ mod tests {
         let limit = Limit {
             what: "bytes",
             variable: "AEGPU_TEST_UNSET_LIMIT",
-            default: 10,
+            default: Bound::Fixed(10),
         };
         assert_eq!(read_bounded(&[1u8; 10][..], limit, "x").unwrap().len(), 10);
         let e = read_bounded(std::io::repeat(0), limit, "x").unwrap_err();
@@ -224,6 +263,20 @@ mod tests {
             e.contains("more than 10 bytes") && e.contains("AEGPU_TEST_UNSET_LIMIT"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_memory_bound_defaults_to_the_machines_memory() {
+        let limit = Limit {
+            variable: "AEGPU_TEST_UNSET_MEMORY",
+            ..MEMORY_BYTES
+        };
+        let bytes = limit.get();
+        match physical_memory() {
+            Some(total) => assert_eq!(bytes, total),
+            None => assert_eq!(bytes, 16 << 30),
+        }
+        assert!(bytes > 1 << 20, "{bytes}");
     }
 
     #[test]

@@ -163,8 +163,19 @@ pub struct DenseArgs {
 }
 
 impl DenseArgs {
-    /// The network for data of `cols` columns.
+    /// The network for data of `cols` columns in [0, 1] (a sigmoid output unless
+    /// `--output-activation` says otherwise).
     pub fn config(&self, cols: usize) -> Result<DenseConfig, String> {
+        self.config_with_output(cols, Activation::Sigmoid)
+    }
+
+    /// The network for data of `cols` columns, with `default_output` where
+    /// `--output-activation` is not given.
+    pub fn config_with_output(
+        &self,
+        cols: usize,
+        default_output: Activation,
+    ) -> Result<DenseConfig, String> {
         if self.layers.first() != Some(&cols) {
             return Err(format!(
                 "--layers starts with {} inputs but the data has {cols} columns (try --layers {cols},{})",
@@ -185,7 +196,7 @@ impl DenseArgs {
                 .map(|i| match i {
                     i if i + 1 == depth => self.code_activation,
                     i if i + 1 == 2 * depth => {
-                        self.shared.output_activation.unwrap_or(Activation::Sigmoid)
+                        self.shared.output_activation.unwrap_or(default_output)
                     }
                     _ => self.shared.activation,
                 })
@@ -208,7 +219,12 @@ pub const KIND: Kind = Kind {
 
 fn build_from_flags(m: &ArgMatches, cx: &BuildContext) -> Built {
     let args = DenseArgs::from_arg_matches(m).map_err(|e| e.to_string())?;
-    let model = DenseAutoencoder::new(args.config(cx.cols)?, cx.seed).map_err(|e| e.to_string())?;
+    let output = match cx.standardised {
+        true => Activation::Linear,
+        false => Activation::Sigmoid,
+    };
+    let config = args.config_with_output(cx.cols, output)?;
+    let model = DenseAutoencoder::new(config, cx.seed).map_err(|e| e.to_string())?;
     Ok(Box::new(model))
 }
 

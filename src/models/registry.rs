@@ -39,6 +39,10 @@ pub struct BuildContext<'a> {
     pub regularization: &'a Regularization,
     /// The training rows' labels, when the data has them (a conditional kind reads them).
     pub labels: Option<&'a [u32]>,
+    /// The rows are standardised before training (`--scale standard`, or `--scale auto`
+    /// on raw features outside [0, 1]): a kind whose output defaults to sigmoid, which
+    /// cannot reach values below 0, defaults to linear instead.
+    pub standardised: bool,
 }
 
 /// A freshly built model, or why the flags do not make one.
