@@ -2,11 +2,11 @@
 //! integer label column; gzipped or not.
 
 use std::fmt::Write as _;
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use super::{check_save_shape, read_maybe_gzip, Column, DataError, Dataset, GZIP_MAGIC};
+use super::{check_save_shape, Column, DataError, Dataset, GZIP_MAGIC};
+use crate::io::limits::LimitExceeded;
 use crate::io::{atomic_write, limits};
 
 /// How to read a CSV file.
@@ -33,8 +33,9 @@ enum Field {
 /// from 1) and the column (and its header name) of a non-number, a NaN or infinity, a
 /// bad label, or a row with the wrong number of fields.
 pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Dataset, DataError> {
-    let bytes = read_maybe_gzip(path)?;
-    let mut rows = CsvRows::from_reader(path, Box::new(bytes.as_slice()), opts)?;
+    // Parsed as it is read (and decompressed), so a line past its limit stops the read
+    // there rather than after the whole file is in memory.
+    let mut rows = CsvRows::open(path, opts)?;
     match rows.next_chunk(usize::MAX)? {
         Some(data) => Ok(data),
         None => Err(rows.no_rows()),
@@ -60,10 +61,7 @@ impl CsvRows<'static> {
     /// Opens `path` (gzipped when it starts with the gzip magic bytes) and reads its
     /// first line: the header, when there is one, and the number of columns.
     pub fn open(path: &Path, opts: &CsvOptions) -> Result<Self, DataError> {
-        let file = File::open(path).map_err(|source| DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let (file, _) = limits::open_regular(path)?;
         let mut file = BufReader::new(file);
         let gzipped = file
             .fill_buf()
@@ -73,7 +71,11 @@ impl CsvRows<'static> {
             })?
             .starts_with(&GZIP_MAGIC);
         let reader: Box<dyn BufRead> = if gzipped {
-            Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file)))
+            Box::new(BufReader::new(limits::BoundedReader::new(
+                flate2::read::MultiGzDecoder::new(file),
+                limits::DECOMPRESSED_BYTES,
+                "decompressing it",
+            )))
         } else {
             Box::new(file)
         };
@@ -166,10 +168,14 @@ impl<'a> CsvRows<'a> {
                     })
                 }
                 Err(e) => {
+                    let detail = match e.get_ref().and_then(|r| r.downcast_ref::<LimitExceeded>()) {
+                        Some(refusal) => refusal.to_string(),
+                        None => format!("the gzip stream is corrupt or truncated ({e})"),
+                    };
                     return Err(DataError::Format {
                         path: self.path.clone(),
-                        detail: format!("the gzip stream is corrupt or truncated ({e})"),
-                    })
+                        detail,
+                    });
                 }
             }
         }

@@ -213,6 +213,65 @@ pub fn read_bounded(mut reader: impl Read, limit: Limit, context: &str) -> Resul
     Ok(out)
 }
 
+/// A reader that yields at most `limit` bytes of `inner` and then fails with the
+/// limit's refusal (an [`std::io::Error`] wrapping [`LimitExceeded`]) if more would
+/// come: the streaming form of [`read_bounded`], for a gzip stream parsed as it is
+/// decompressed.
+pub struct BoundedReader<R> {
+    inner: R,
+    left: u64,
+    limit: Limit,
+    context: &'static str,
+}
+
+impl<R: Read> BoundedReader<R> {
+    pub fn new(inner: R, limit: Limit, context: &'static str) -> Self {
+        BoundedReader {
+            inner,
+            left: limit.get(),
+            limit,
+            context,
+        }
+    }
+}
+
+/// The refusal a [`BoundedReader`] fails with, whole, for the caller to show.
+#[derive(Debug)]
+pub struct LimitExceeded(pub String);
+
+impl std::fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
+
+impl<R: Read> Read for BoundedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            // At the limit: one more byte means the stream is longer than allowed.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => {
+                    let max = self.limit.get();
+                    let refusal =
+                        self.limit
+                            .refusal(&format!("more than {max}"), self.context, max);
+                    Err(std::io::Error::other(LimitExceeded(refusal)))
+                }
+            };
+        }
+        let room = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..room])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// `text` cut to at most `max` characters (with the count of what was left out), so a
 /// 10 MB field is never echoed whole in a message, and with control characters escaped
 /// (`\n`, `\u{1b}`), so a message stays one line and cannot drive the terminal.
@@ -248,6 +307,31 @@ mod tests {
         assert_eq!(parse_size("3G"), Some(3 << 30));
         assert_eq!(parse_size("x"), None);
         assert_eq!(parse_size("99999999999T"), None);
+    }
+
+    #[test]
+    fn a_bounded_stream_yields_up_to_its_limit_and_then_refuses() {
+        let limit = Limit {
+            what: "bytes",
+            variable: "AEGPU_TEST_STREAM_BYTES",
+            default: Bound::Fixed(8),
+        };
+        let mut exact = String::new();
+        BoundedReader::new(&b"12345678"[..], limit, "reading it")
+            .read_to_string(&mut exact)
+            .unwrap();
+        assert_eq!(exact, "12345678");
+        let mut long = String::new();
+        let err = BoundedReader::new(&b"123456789"[..], limit, "reading it")
+            .read_to_string(&mut long)
+            .unwrap_err();
+        let refusal = err
+            .get_ref()
+            .unwrap()
+            .downcast_ref::<LimitExceeded>()
+            .unwrap();
+        assert!(refusal.0.contains("AEGPU_TEST_STREAM_BYTES"), "{refusal}");
+        assert_eq!(long.len(), 8);
     }
 
     #[test]
