@@ -35,7 +35,7 @@ enum Field {
 pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Dataset, DataError> {
     // Parsed as it is read (and decompressed), so a line past its limit stops the read
     // there rather than after the whole file is in memory.
-    let mut rows = CsvRows::open(path, opts)?;
+    let mut rows = CsvRows::open_with(path, opts, Reading::Whole)?;
     match rows.next_chunk(usize::MAX)? {
         Some(data) => Ok(data),
         None => Err(rows.no_rows()),
@@ -61,7 +61,24 @@ impl CsvRows<'static> {
     /// Opens `path` (gzipped when it starts with the gzip magic bytes) and reads its
     /// first line: the header, when there is one, and the number of columns.
     pub fn open(path: &Path, opts: &CsvOptions) -> Result<Self, DataError> {
-        let (file, _) = limits::open_regular(path)?;
+        CsvRows::open_with(path, opts, Reading::Streamed)
+    }
+
+    /// Opens `path` to be read as `reading` says: a file loaded whole is held to the
+    /// limits on file size and decompressed bytes ([`limits::FILE_BYTES`],
+    /// [`limits::DECOMPRESSED_BYTES`]); a streamed one, whose memory stays flat, only
+    /// to being a regular file and to the line limit.
+    fn open_with(path: &Path, opts: &CsvOptions, reading: Reading) -> Result<Self, DataError> {
+        let file = match reading {
+            Reading::Whole => limits::open_regular(path)?.0,
+            Reading::Streamed => {
+                limits::require_regular(path)?;
+                std::fs::File::open(path).map_err(|source| DataError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+            }
+        };
         let mut file = BufReader::new(file);
         let gzipped = file
             .fill_buf()
@@ -70,17 +87,26 @@ impl CsvRows<'static> {
                 source,
             })?
             .starts_with(&GZIP_MAGIC);
-        let reader: Box<dyn BufRead> = if gzipped {
-            Box::new(BufReader::new(limits::BoundedReader::new(
+        let reader: Box<dyn BufRead> = match (gzipped, reading) {
+            (true, Reading::Whole) => Box::new(BufReader::new(limits::BoundedReader::new(
                 flate2::read::MultiGzDecoder::new(file),
                 limits::DECOMPRESSED_BYTES,
                 "decompressing it",
-            )))
-        } else {
-            Box::new(file)
+            ))),
+            (true, Reading::Streamed) => {
+                Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file)))
+            }
+            (false, _) => Box::new(file),
         };
         CsvRows::from_reader(path, reader, opts)
     }
+}
+
+/// How a CSV file is read: into memory whole, or a chunk of rows at a time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Reading {
+    Whole,
+    Streamed,
 }
 
 impl<'a> CsvRows<'a> {
