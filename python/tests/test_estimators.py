@@ -6,6 +6,7 @@ import json
 import logging
 import pickle
 import subprocess
+import signal
 import threading
 from pathlib import Path
 
@@ -211,11 +212,18 @@ def test_ctrl_c_stops_training_and_keeps_the_weights():
     step or two; the model keeps the weights of that moment and still works."""
     X = np.random.default_rng(0).random((20000, 64), dtype=np.float32)
     ae = DenseAutoencoder(layers=(256, 32), epochs=1000, batch_size=64, backend="cpu")
+    # A process started in the background (`cmd &` in a script, nohup) inherits SIGINT
+    # ignored, and then Python installs no handler and `interrupt_main` does nothing:
+    # install Python's own, as an interactive session has it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(1.0, _thread.interrupt_main)
     timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        ae.fit(X)
-    timer.join()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ae.fit(X)
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
     assert ae.model_.encode(X[:3]).shape == (3, 32)
     fresh = aegpu.Model.build("dense", ae._model_flags(64), 64, seed=0, backend="cpu")
     trained, initial = ae.model_.weights(), fresh.weights()
