@@ -40,6 +40,22 @@ pub fn downcast_mut<M: Autoencoder>(model: &mut dyn Autoencoder) -> Option<&mut 
     AsAny::as_any_mut(model).downcast_mut()
 }
 
+/// Copies the values of every entry `from` saves into the matching entry of `to`, in
+/// order: `to` is the same architecture rebuilt (a fully convolutional model for
+/// another image size), so its entries pair with `from`'s one to one.
+pub fn copy_saved_values(to: &mut dyn Autoencoder, from: &dyn Autoencoder) {
+    let (mine, theirs) = (to.saved_entries(), from.saved_entries());
+    debug_assert_eq!(
+        mine.len(),
+        theirs.len(),
+        "rebuilt from the same architecture"
+    );
+    for (m, t) in mine.into_iter().zip(theirs) {
+        to.store_mut()
+            .set_values(m, from.store().values(t).to_vec());
+    }
+}
+
 /// `Send`: a model moves to the thread that trains it (the Python package trains off
 /// the interpreter's thread, so Ctrl-C and progress stay responsive).
 pub trait Autoencoder: AsAny + Send {

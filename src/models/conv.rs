@@ -481,11 +481,7 @@ impl ConvAutoencoder {
             ..self.config.clone()
         };
         let mut model = ConvAutoencoder::new(config, 0)?;
-        for (mine, theirs) in model.parameters().into_iter().zip(self.parameters()) {
-            model
-                .store
-                .set_values(mine, self.store.values(theirs).to_vec());
-        }
+        crate::models::autoencoder::copy_saved_values(&mut model, self);
         Ok(model)
     }
 

@@ -278,11 +278,7 @@ impl Denoiser {
             ..self.config.clone()
         };
         let mut model = Denoiser::new(config, 0)?;
-        for (mine, theirs) in model.saved_entries().into_iter().zip(self.saved_entries()) {
-            model
-                .store
-                .set_values(mine, self.store.values(theirs).to_vec());
-        }
+        crate::models::autoencoder::copy_saved_values(&mut model, self);
         Ok(model)
     }
 
