@@ -1,22 +1,11 @@
 //! The `aegpu` command end to end: train → eval → encode → reconstruct on real data,
 //! `--json` output, and one-line errors with a non-zero exit for bad input.
 
+#[path = "common/cli.rs"]
+mod cli;
+use cli::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn aegpu(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aegpu"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("aegpu runs")
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("aegpu-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
 
 fn stdout_json(out: &Output) -> serde_json::Value {
     assert!(

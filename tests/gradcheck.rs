@@ -228,6 +228,7 @@ fn primitives() {
     let image = ImageShape::new(3, 2, 2);
     gradcheck(Op::ToPixelRows(image), &[arg(2, image.len())]);
     gradcheck(Op::FromPixelRows(image), &[arg(2 * image.plane(), 3)]);
+    gradcheck(Op::Reshape { cols: 3 }, &[arg(2, 6)]);
 }
 
 #[test]

@@ -5,8 +5,9 @@
 #[path = "common/gpu.rs"]
 mod gpu;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+#[path = "common/cli.rs"]
+mod cli;
+use cli::*;
 
 use aegpu::backend::cpu::CpuBackend;
 use aegpu::backend::Backend;
@@ -126,29 +127,6 @@ fn training_agrees_on_cpu_and_gpu() {
             assert!((x - y).abs() < 1e-3, "{} {x} vs {y}", a.store.get(p).name);
         }
     }
-}
-
-fn aegpu(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aegpu"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("aegpu runs")
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("aegpu-hashing-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn one_error_line(out: &Output) -> String {
-    assert!(!out.status.success(), "expected a refusal");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    errors[0].to_string()
 }
 
 /// A CSV of documents with quoted texts (commas, quotes, line breaks inside): train on

@@ -6,8 +6,9 @@
 #[path = "common/gpu.rs"]
 mod gpu;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+#[path = "common/cli.rs"]
+mod cli;
+use cli::*;
 
 use aegpu::backend::cpu::CpuBackend;
 use aegpu::backend::Backend;
@@ -167,29 +168,6 @@ fn learns_to_reconstruct_in_time_order() {
             assert!(err < 0.1, "{order:?}: step {t} error {err}");
         }
     }
-}
-
-fn aegpu(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aegpu"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("aegpu runs")
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("aegpu-lstm-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn one_error_line(out: &Output) -> String {
-    assert!(!out.status.success(), "expected a refusal");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    errors[0].to_string()
 }
 
 /// Train on the bundled heartbeats (label column 0), then encode: one code of

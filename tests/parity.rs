@@ -478,6 +478,11 @@ fn primitives_match_cpu() {
             &[Values(n * plane, c)],
             EXACT,
         ));
+        cases.push(case(
+            Op::Reshape { cols: plane },
+            &[Values(n, image.len())],
+            EXACT,
+        ));
     }
     check(&mut gpu, &cases);
 }

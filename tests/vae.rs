@@ -6,8 +6,11 @@
 #[path = "common/gpu.rs"]
 mod gpu;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "common/cli.rs"]
+mod cli;
+use cli::*;
+use std::path::Path;
+use std::process::Output;
 
 use aegpu::backend::cpu::CpuBackend;
 use aegpu::backend::{Backend, Feed};
@@ -512,20 +515,6 @@ fn a_saved_conv_vae_loads_back_through_the_registry() {
 
 // ---------------------------------------------------------------------------------
 // The command line.
-
-fn aegpu(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aegpu"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("aegpu runs")
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("aegpu-vae-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
 
 fn assert_ok(out: &Output) -> serde_json::Value {
     assert!(

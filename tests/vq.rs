@@ -1,16 +1,23 @@
 //! The vector-quantised autoencoder: the codebook's nearest-code lookup and
 //! straight-through gradient, its moving-average update and dead-code restart checked
 //! against the formulas in `src/nn/codebook.rs`, on the CPU and on the GPU backend; and
-//! the `vq` kind trained on digits, reporting its code usage.
+//! the `vq` kind trained on digits, reporting its code usage; and its code prior, an
+//! LSTM over the grid of codes trained after the autoencoder, which `aegpu sample`
+//! draws new images from.
 
 #[path = "common/gpu.rs"]
 mod gpu;
+
+#[path = "common/cli.rs"]
+mod cli;
+use cli::one_error_line;
 
 use aegpu::backend::cpu::CpuBackend;
 use aegpu::backend::{Backend, Feed};
 use aegpu::data::{bundled_mnist_dir, load_mnist, Split};
 use aegpu::graph::{grad, DType, Graph, ParamStore, Plan, Shape};
-use aegpu::models::vq::{VqAutoencoder, VqConfig};
+use aegpu::models::vq::{PriorConfig, VqAutoencoder, VqConfig};
+use aegpu::models::Autoencoder;
 use aegpu::nn::codebook::{straight_through, CodebookUpdate, EMA_EPSILON};
 use aegpu::nn::{Codebook, Forward, Mode, Scope};
 use aegpu::ops::random::rng_feed;
@@ -403,4 +410,231 @@ fn the_cli_turns_restarts_on_and_off() {
             }
         }
     }
+}
+
+/// A VQ-VAE of 6 epochs whose last 4 train the code prior: the autoencoder's
+/// weights after the run are bit for bit those of the same VQ-VAE trained 2 epochs
+/// without a prior (the prior phase changes nothing else), the `prior` term is reported
+/// in the last epoch only, the prior predicts the codes better than their frequencies
+/// do, and sampling gives images in [0, 1] that a seed fixes.
+#[test]
+fn a_code_prior_trains_after_the_autoencoder_and_generates() {
+    let data = load_mnist(&bundled_mnist_dir(), Split::Train)
+        .unwrap()
+        .head(512);
+    let cfg = TrainConfig {
+        epochs: 6,
+        batch: 32,
+        lr: 5e-3,
+        seed: 2,
+        ..TrainConfig::default()
+    };
+    let with_prior = VqConfig {
+        prior: Some(PriorConfig {
+            hidden: 32,
+            epochs: 4,
+        }),
+        ..small_config()
+    };
+    let mut model = VqAutoencoder::new(with_prior.clone(), 1).unwrap();
+    let mut epochs = vec![];
+    fit(
+        &mut model,
+        &mut CpuBackend::<f32>::new(),
+        &data,
+        None,
+        &cfg,
+        &mut |p| {
+            if let Progress::Epoch(e) = p {
+                epochs.push(e);
+            }
+        },
+    )
+    .unwrap();
+    assert!(epochs[..2]
+        .iter()
+        .all(|e| e.terms.contains_key("reconstruction") && !e.terms.contains_key("prior")));
+    for e in &epochs[2..] {
+        assert_eq!(e.terms.keys().collect::<Vec<_>>(), ["prior"]);
+        assert_eq!(e.train_loss, e.terms["prior"]);
+    }
+    assert!(
+        epochs[5].train_loss < epochs[2].train_loss,
+        "the prior learns"
+    );
+
+    let mut plain = VqAutoencoder::new(small_config(), 1).unwrap();
+    let two = TrainConfig {
+        epochs: 2,
+        ..cfg.clone()
+    };
+    fit(
+        &mut plain,
+        &mut CpuBackend::<f32>::new(),
+        &data,
+        None,
+        &two,
+        &mut |_| {},
+    )
+    .unwrap();
+    for &id in &plain.saved_entries() {
+        let name = &plain.store.get(id).name;
+        let theirs = model
+            .store
+            .find(name)
+            .expect("the same autoencoder entries");
+        assert_eq!(
+            model.store.values(theirs),
+            plain.store.values(id),
+            "{name} moved while the prior trained"
+        );
+    }
+
+    // The prior against the codes' own frequencies (the best a prior that ignores
+    // the other codes can do): −Σ p_k ln p_k over the same digits.
+    let mut cpu = CpuBackend::<f32>::new();
+    let counts = model.code_counts(&mut cpu, &data).unwrap();
+    let total: f64 = counts.iter().sum();
+    assert_eq!(total as usize, 512 * 49);
+    let unigram: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0.0)
+        .map(|&c| -(c / total) * (c / total).ln())
+        .sum();
+    let nll = model.prior_nll(&mut cpu, &data).unwrap();
+    assert!(nll < unigram - 0.1, "prior {nll} vs unigram {unigram}");
+
+    let a = model.sample(&mut cpu, 6, 1.0, 4).unwrap();
+    assert_eq!(a.len(), 6 * 784);
+    assert!(a.iter().all(|v| (0.0..=1.0).contains(v)));
+    assert_eq!(a, model.sample(&mut cpu, 6, 1.0, 4).unwrap());
+    assert_ne!(a, model.sample(&mut cpu, 6, 1.0, 5).unwrap());
+    assert!(model.sample(&mut cpu, 6, 0.0, 4).is_err());
+    assert!(plain
+        .sample(&mut cpu, 6, 1.0, 4)
+        .unwrap_err()
+        .to_string()
+        .contains("--prior-epochs"));
+
+    // The prior's graph (reshapes, the unrolled LSTM, softmax cross-entropy) gives the
+    // same figure on the GPU backend.
+    let Some(mut gpu) = gpu::gpu_backend() else {
+        return;
+    };
+    let few = data.head(64);
+    let on_cpu = model.prior_nll(&mut cpu, &few).unwrap();
+    let on_gpu = model.prior_nll(&mut gpu, &few).unwrap();
+    assert!(
+        (on_cpu - on_gpu).abs() < 1e-4 * on_cpu,
+        "{on_cpu} vs {on_gpu}"
+    );
+    let short = TrainConfig {
+        epochs: 2,
+        batch: 32,
+        ..cfg.clone()
+    };
+    let tiny = VqConfig {
+        prior: Some(PriorConfig {
+            hidden: 16,
+            epochs: 1,
+        }),
+        ..small_config()
+    };
+    let mut a = VqAutoencoder::new(tiny, 3).unwrap();
+    let mut b = a.clone();
+    let ra = fit(
+        &mut a,
+        &mut CpuBackend::<f32>::new(),
+        &few,
+        None,
+        &short,
+        &mut |_| {},
+    )
+    .unwrap();
+    let rb = fit(&mut b, &mut gpu, &few, None, &short, &mut |_| {}).unwrap();
+    let (pa, pb) = (ra.epochs[1].terms["prior"], rb.epochs[1].terms["prior"]);
+    assert!(
+        (pa - pb).abs() < 1e-3 * pa,
+        "prior term: cpu {pa} vs gpu {pb}"
+    );
+}
+
+/// `aegpu sample` draws from a VQ-VAE trained with `--prior-epochs`, and refuses what
+/// a VQ-VAE cannot do in one line each.
+#[test]
+fn the_cli_samples_a_vq_vae_with_a_prior_and_refuses_the_rest() {
+    let dir = std::env::temp_dir().join(format!("aegpu-vq-prior-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let command = || std::process::Command::new(env!("CARGO_BIN_EXE_aegpu"));
+    let train = |extra: &[&str], out: &str| {
+        command()
+            .args([
+                "train",
+                "--model",
+                "vq",
+                "--data",
+                "mnist:test",
+                "--backend",
+                "cpu",
+            ])
+            .args(["--codes", "16", "--code-dim", "4", "--channels", "8,16"])
+            .args(["--batch", "100", "--prior-hidden", "16"])
+            .args(extra)
+            .arg("--out")
+            .arg(dir.join(out))
+            .output()
+            .unwrap()
+    };
+    let refused = train(
+        &["--epochs", "2", "--prior-epochs", "2"],
+        "never.safetensors",
+    );
+    let err = one_error_line(&refused);
+    assert!(err.contains("--prior-epochs 2 leaves none"), "{err}");
+
+    let trained = train(
+        &["--epochs", "2", "--prior-epochs", "1"],
+        "prior.safetensors",
+    );
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    let plain = train(&["--epochs", "1"], "plain.safetensors");
+    assert!(plain.status.success());
+
+    let sample = |model: &str, extra: &[&str], out: &str| {
+        command()
+            .args(["sample", "--backend", "cpu", "--n", "9", "--model"])
+            .arg(dir.join(model))
+            .args(extra)
+            .arg("--out")
+            .arg(dir.join(out))
+            .output()
+            .unwrap()
+    };
+    let ok = sample("prior.safetensors", &["--temperature", "0.8"], "grid.png");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let grid = image::open(dir.join("grid.png")).unwrap();
+    assert!(grid.width() >= 3 * 28 && grid.height() >= 3 * 28);
+
+    for (model, extra, says) in [
+        ("plain.safetensors", &[][..], "no code prior"),
+        ("prior.safetensors", &["--label", "3"][..], "unconditional"),
+        ("prior.safetensors", &["--manifold", "5"][..], "discrete"),
+        (
+            "prior.safetensors",
+            &["--temperature", "0"][..],
+            "temperature must be > 0",
+        ),
+    ] {
+        let err = one_error_line(&sample(model, extra, "refused.png"));
+        assert!(err.contains(says), "{extra:?}: {err}");
+    }
+    assert!(!dir.join("refused.png").exists());
 }

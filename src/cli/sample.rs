@@ -1,6 +1,7 @@
-//! `aegpu sample`: new rows from a generative model (a VAE or an AAE): draws from the
-//! prior, a path between two inputs' codes (`--interpolate I,J --data D`) or the 2-D latent
-//! manifold (`--manifold SIDE`), written as a PNG grid or a `.npy` of rows.
+//! `aegpu sample`: new rows from a generative model (a VAE, an AAE, or a VQ-VAE trained
+//! with a code prior): draws from the prior, a path between two inputs' codes
+//! (`--interpolate I,J --data D`) or the 2-D latent manifold (`--manifold SIDE`; both
+//! VAE and AAE only), written as a PNG grid or a `.npy` of rows.
 
 use std::path::{Path, PathBuf};
 
@@ -14,12 +15,14 @@ use crate::imaging::ImageShape;
 use crate::models::aae::Aae;
 use crate::models::latent::{self, LatentSpace};
 use crate::models::vae::{self, Vae};
+use crate::models::vq::VqAutoencoder;
 use crate::models::{args::parse_image_shape, downcast_ref};
 use crate::plot::guess_image_shape;
 
 #[derive(Args, Debug)]
 pub struct SampleArgs {
-    /// A generative model saved by `aegpu train --model vae` or `--model aae`.
+    /// A generative model saved by `aegpu train --model vae`, `--model aae`, or
+    /// `--model vq --prior-epochs N`.
     #[arg(long)]
     model: PathBuf,
     /// How many samples to draw from the prior.
@@ -35,6 +38,10 @@ pub struct SampleArgs {
     /// Seed of the prior draws.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// VQ-VAE: divide the code prior's logits by T (below 1: likelier, less varied
+    /// images).
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
     /// Images a row in the PNG grid (default: √n, rounded up).
     #[arg(long)]
     columns: Option<usize>,
@@ -84,13 +91,27 @@ fn output_kind(path: &Path) -> Result<Output, CliError> {
 enum Generator<'a> {
     Vae(&'a Vae),
     Aae(&'a Aae),
+    Vq(&'a VqAutoencoder),
 }
 
 impl Generator<'_> {
-    fn space(&self) -> &dyn LatentSpace {
+    /// The continuous code space that paths and manifolds walk.
+    fn space(&self) -> Result<&dyn LatentSpace, CliError> {
         match *self {
-            Generator::Vae(v) => v,
-            Generator::Aae(a) => a,
+            Generator::Vae(v) => Ok(v),
+            Generator::Aae(a) => Ok(a),
+            Generator::Vq(_) => Err("a VQ-VAE's codes are discrete: --manifold and \
+                 --interpolate need a VAE or an AAE"
+                .into()),
+        }
+    }
+
+    /// Values in each generated row.
+    fn data_width(&self) -> usize {
+        match *self {
+            Generator::Vae(v) => v.data_width(),
+            Generator::Aae(a) => a.data_width(),
+            Generator::Vq(q) => q.config.input.len(),
         }
     }
 
@@ -98,16 +119,26 @@ impl Generator<'_> {
     fn sample(
         &self,
         backend: &mut dyn crate::backend::Backend,
-        n: usize,
-        label: Option<u32>,
-        seed: u64,
+        a: &SampleArgs,
     ) -> Result<Vec<f32>, CliError> {
+        let (n, label, seed) = (a.n, a.label, a.seed);
+        if a.temperature != 1.0 && !matches!(self, Generator::Vq(_)) {
+            return Err("--temperature scales a VQ-VAE's code prior; this model has none".into());
+        }
         Ok(match *self {
             Generator::Vae(v) => {
                 vae::check_label(v, label)?;
                 vae::sample(v, backend, n, label, seed)?
             }
             Generator::Aae(a) => a.sample(backend, n, label, seed)?,
+            Generator::Vq(q) => {
+                if label.is_some() {
+                    return Err("--label needs a conditional model; a VQ-VAE's prior is \
+                         unconditional"
+                        .into());
+                }
+                q.sample(backend, n, a.temperature, seed)?
+            }
         })
     }
 }
@@ -119,10 +150,12 @@ pub fn run(a: SampleArgs) -> Result<(), CliError> {
         Generator::Aae(aae)
     } else if let Some(vae) = downcast_ref::<Vae>(model.as_ref()) {
         Generator::Vae(vae)
+    } else if let Some(vq) = downcast_ref::<VqAutoencoder>(model.as_ref()) {
+        Generator::Vq(vq)
     } else {
         return Err(format!(
-            "{} is a {} model, not a generative one: `aegpu sample` needs a VAE or an AAE \
-             (aegpu train --model vae|aae)",
+            "{} is a {} model, not a generative one: `aegpu sample` needs a VAE, an AAE or \
+             a VQ-VAE with a code prior (aegpu train --model vae|aae|vq)",
             a.model.display(),
             model.kind()
         )
@@ -131,10 +164,13 @@ pub fn run(a: SampleArgs) -> Result<(), CliError> {
     if a.n == 0 {
         return Err("--n must be at least 1".into());
     }
+    if a.manifold.is_some() || a.interpolate.is_some() {
+        generator.space()?;
+    }
     if a.data.is_some() && a.interpolate.is_none() {
         return Err("--data is read by --interpolate only".into());
     }
-    let width = generator.space().data_width();
+    let width = generator.data_width();
     let shape = match (&output, &a.image) {
         (_, Some(s)) => Some(parse_image_shape(s)?),
         (Output::Png, None) => Some(
@@ -161,7 +197,7 @@ pub fn run(a: SampleArgs) -> Result<(), CliError> {
     let mut selected = a.backend.open()?;
     let backend = selected.backend.as_mut();
     let (rows, columns) = if let Some(side) = a.manifold {
-        let rows = latent::manifold_grid(generator.space(), backend, side, a.scale, a.label)?;
+        let rows = latent::manifold_grid(generator.space()?, backend, side, a.scale, a.label)?;
         (rows, side)
     } else if let Some(ends) = &a.interpolate {
         let spec = a
@@ -180,17 +216,11 @@ pub fn run(a: SampleArgs) -> Result<(), CliError> {
             )
             .into());
         }
-        let rows = latent::interpolate(
-            generator.space(),
-            backend,
-            data.row(i),
-            data.row(j),
-            a.steps,
-            a.label,
-        )?;
+        let space = generator.space()?;
+        let rows = latent::interpolate(space, backend, data.row(i), data.row(j), a.steps, a.label)?;
         (rows, a.steps)
     } else {
-        let rows = generator.sample(backend, a.n, a.label, a.seed)?;
+        let rows = generator.sample(backend, &a)?;
         (rows, (a.n as f64).sqrt().ceil() as usize)
     };
     write_rows(

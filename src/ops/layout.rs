@@ -1,18 +1,22 @@
 //! Transposes: a 2-D transpose, and the regrouping of a batch of images between one
 //! row per image (`[N, C·H·W]`, NCHW, see [`crate::ops::ImageShape`]) and one row per
 //! pixel (`[N·H·W, C]`, channels last), so a per-pixel dense layer or a codebook lookup
-//! (VQ-VAE) is a matmul over rows.
+//! (VQ-VAE) is a matmul over rows; and a reshape, which keeps the values in their
+//! order and cuts them into rows of another width (a batch of sequences `[N, T·F]` as
+//! one row per step `[N·T, F]`, so a per-step layer is one matmul).
 //!
 //! ```text
 //! Transpose                  [x [r, c]]       → [c, r]        out[j, i] = x[i, j]
 //! ToPixelRows(C×H×W)         [x [N, C·H·W]]   → [N·H·W, C]    out[n·HW + p, ch] = x[n, ch·HW + p]
 //! FromPixelRows(C×H×W)       [x [N·H·W, C]]   → [N, C·H·W]    the inverse
+//! Reshape { cols }           [x [r, c]]       → [r·c / cols, cols]   the same values in order
 //! ```
 //!
-//! All three are the same copy: N blocks, each an [a, b] matrix transposed to [b, a]
+//! All four are the same copy: N blocks, each an [a, b] matrix transposed to [b, a]
 //! (Transpose: one block of [r, c]; ToPixelRows: N blocks of [C, H·W];
-//! FromPixelRows: N blocks of [H·W, C]). VJP: Transpose → Transpose; ToPixelRows and
-//! FromPixelRows → each other. Copies: exact on both backends.
+//! FromPixelRows: N blocks of [H·W, C]; Reshape: one block of [1, r·c], whose
+//! transpose is itself). VJP: Transpose → Transpose; ToPixelRows and FromPixelRows →
+//! each other; Reshape → Reshape to the operand's width. Copies: exact on both backends.
 //!
 //! WGSL: `shaders/layout.wgsl`, entry `transpose`, one invocation per output element.
 
@@ -24,6 +28,7 @@ pub fn blocks(op: &Op, x: Shape) -> (usize, usize, usize) {
     match op {
         Op::ToPixelRows(image) => (x.rows, image.channels, image.plane()),
         Op::FromPixelRows(image) => (x.rows / image.plane(), image.plane(), image.channels),
+        Op::Reshape { .. } => (1, 1, x.len()),
         _ => (1, x.rows, x.cols),
     }
 }
@@ -55,6 +60,17 @@ pub fn from_pixel_rows_shape(image: ImageShape, s: &[Shape]) -> Result<Shape, St
     Ok(Shape::new(x.rows / image.plane(), image.len()))
 }
 
+pub fn reshape_shape(cols: usize, s: &[Shape]) -> Result<Shape, String> {
+    let x = s[0];
+    if x.is_empty() || cols == 0 || x.len() % cols != 0 {
+        return Err(format!(
+            "the {} values of {x} cannot be cut into rows of {cols}",
+            x.len()
+        ));
+    }
+    Ok(Shape::new(x.len() / cols, cols))
+}
+
 /// `blocks` consecutive [rows, cols] matrices of x, each transposed into out.
 pub fn cpu_transpose<T: Real>(blocks: usize, rows: usize, cols: usize, x: &[T], out: &mut [T]) {
     let size = rows * cols;
@@ -67,8 +83,11 @@ pub fn cpu_transpose<T: Real>(blocks: usize, rows: usize, cols: usize, x: &[T], 
     }
 }
 
-pub fn vjp(op: &Op, g: &mut Graph, dout: ValueId) -> Result<ValueId, GraphError> {
+pub fn vjp(op: &Op, g: &mut Graph, x: ValueId, dout: ValueId) -> Result<ValueId, GraphError> {
     let adjoint = match op {
+        Op::Reshape { .. } => Op::Reshape {
+            cols: g.shape(x).cols,
+        },
         Op::ToPixelRows(image) => Op::FromPixelRows(*image),
         Op::FromPixelRows(image) => Op::ToPixelRows(*image),
         _ => Op::Transpose,
@@ -102,6 +121,25 @@ mod tests {
         let mut back = [0.0f32; 12];
         cpu_transpose(b, r, c, &rows, &mut back);
         assert_eq!(back, x);
+    }
+
+    #[test]
+    fn reshape_keeps_the_values_in_order() {
+        let f32s = [crate::graph::DType::F32];
+        // Two sequences of 3 steps × 2 values become 6 rows of one step each.
+        let op = Op::Reshape { cols: 2 };
+        assert_eq!(op.shape(&[Shape::new(2, 6)], &f32s), Ok(Shape::new(6, 2)));
+        let x: Vec<f32> = (0..12).map(|i| i as f32).collect();
+        let (b, r, c) = blocks(&op, Shape::new(2, 6));
+        let mut out = [0.0f32; 12];
+        cpu_transpose(b, r, c, &x, &mut out);
+        assert_eq!(out.as_slice(), x.as_slice());
+        assert!(Op::Reshape { cols: 5 }
+            .shape(&[Shape::new(2, 6)], &f32s)
+            .is_err());
+        assert!(Op::Reshape { cols: 0 }
+            .shape(&[Shape::new(2, 6)], &f32s)
+            .is_err());
     }
 
     #[test]

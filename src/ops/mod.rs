@@ -10,7 +10,7 @@
 //! | `Unary` (exp, log, sqrt, reciprocal), `StopGradient` | `unary.rs` | `elementwise.wgsl` |
 //! | `SoftThreshold` (λ a [1, 1] operand), `SoftThresholdGrad` | `threshold.rs` | `elementwise.wgsl` |
 //! | `ArgMinRows` (f32 → u32, ties to the lowest index), `OneHot` (u32 → f32) | `index.rs` | `index.wgsl` |
-//! | `Transpose`, `ToPixelRows` / `FromPixelRows` (`[N, C·H·W]` ↔ `[N·H·W, C]`) | `layout.rs` | `layout.wgsl` |
+//! | `Transpose`, `ToPixelRows` / `FromPixelRows` (`[N, C·H·W]` ↔ `[N·H·W, C]`), `Reshape` | `layout.rs` | `layout.wgsl` |
 //! | `Reduce` (sum/mean over rows, cols, all), `Broadcast`, `Accumulate` | `reduce.rs` | `reduce.wgsl` |
 //! | `Loss` (MSE, BCE on logits), `LossGrad` | `loss.rs` | `loss.wgsl` |
 //! | `SoftmaxCrossEntropy` (mean over rows, log-sum-exp), `SoftmaxCrossEntropyGrad` | `loss.rs` | `loss.wgsl` |
@@ -111,6 +111,10 @@ pub enum Op {
     ToPixelRows(ImageShape),
     /// [x [N·H·W, C]] → [N, C·H·W], the inverse of `ToPixelRows`.
     FromPixelRows(ImageShape),
+    /// [x [r, c]] → [r·c / cols, cols], the values in the same order.
+    Reshape {
+        cols: usize,
+    },
     Reduce(Reduce),
     Broadcast(Shape),
     Loss(Loss),
@@ -237,6 +241,7 @@ impl Op {
             Op::Transpose => "transpose".into(),
             Op::ToPixelRows(image) => format!("pixel rows of {image}"),
             Op::FromPixelRows(image) => format!("images {image} from pixel rows"),
+            Op::Reshape { cols } => format!("reshape to rows of {cols}"),
             Op::Reduce(r) => format!("{:?} over {:?}", r.kind, r.axis).to_lowercase(),
             Op::Broadcast(s) => format!("broadcast to {s}"),
             Op::Loss(l) => format!("{l:?} loss"),
@@ -354,6 +359,10 @@ impl Op {
             Op::FromPixelRows(image) => {
                 arity(1)?;
                 layout::from_pixel_rows_shape(*image, s)
+            }
+            Op::Reshape { cols } => {
+                arity(1)?;
+                layout::reshape_shape(*cols, s)
             }
             Op::ActivationGrad(_) | Op::Binary(_) => {
                 arity(2)?;
@@ -506,8 +515,8 @@ impl Op {
                 op: self.name(),
                 detail: "indices have no gradient (autodiff treats u32 values as constants)".into(),
             }),
-            Op::Transpose | Op::ToPixelRows(_) | Op::FromPixelRows(_) => {
-                one(layout::vjp(self, g, dout))
+            Op::Transpose | Op::ToPixelRows(_) | Op::FromPixelRows(_) | Op::Reshape { .. } => {
+                one(layout::vjp(self, g, inputs[0], dout))
             }
             Op::Reduce(r) => one(r.vjp(g, inputs[0], dout)),
             Op::Broadcast(to) => one(reduce::broadcast_vjp(g, inputs[0], *to, dout)),

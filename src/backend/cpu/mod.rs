@@ -420,7 +420,7 @@ impl<T: Real> CpuBackend<T> {
             Op::OneHot { classes } => {
                 ops::index::cpu_one_hot(get(0)?, *classes, out).map_err(BackendError::Execution)?
             }
-            Op::Transpose | Op::ToPixelRows(_) | Op::FromPixelRows(_) => {
+            Op::Transpose | Op::ToPixelRows(_) | Op::FromPixelRows(_) | Op::Reshape { .. } => {
                 let (blocks, rows, cols) = ops::layout::blocks(&l.op, s[0]);
                 ops::layout::cpu_transpose(blocks, rows, cols, get(0)?, out)
             }

@@ -492,7 +492,7 @@ pub fn kernel_for(launch: &Launch) -> Result<Kernel, BackendError> {
             vec![output()?, read(0)],
             Grid::Elements(n),
         ),
-        Op::Transpose | Op::ToPixelRows(_) | Op::FromPixelRows(_) => {
+        Op::Transpose | Op::ToPixelRows(_) | Op::FromPixelRows(_) | Op::Reshape { .. } => {
             let (_, rows, cols) = layout::blocks(&launch.op, shapes[0]);
             kernel(
                 Shader::Layout,

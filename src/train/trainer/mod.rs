@@ -272,6 +272,7 @@ fn run(
     }
     let phases = task.phases();
     check_phases(task.store(), &phases)?;
+    task.check_settings()?;
     if let Some(cfg) = &settings.lbfgs {
         full_batch::check(task, &phases, cfg)?;
     }
@@ -503,6 +504,8 @@ fn run(
         let start = Instant::now();
         let before = backend.stats();
         let active: Vec<bool> = phases.iter().map(|ph| ph.runs_in(epoch)).collect();
+        // The loss an epoch reports: the first term of its first running phase.
+        let lead = layout.lead(&active);
         let first_batch = if epoch == resume_at.next_epoch {
             resume_at.next_batch
         } else {
@@ -599,7 +602,7 @@ fn run(
                         ));
                     }
                     last_finite_step = step_count;
-                    Some(means[0])
+                    Some(means[lead])
                 } else {
                     None
                 };
@@ -635,7 +638,11 @@ fn run(
         let rows_this_epoch = data.rows - (first_batch * full).min(data.rows);
         rows_here += rows_this_epoch;
         let terms = layout.named(&means, &active);
-        if let Some(bad) = first_non_finite(terms.values()).or(blown_up(&state.epochs, means[0])) {
+        if let Some(bad) = first_non_finite(terms.values()).or(blown_up(
+            &state.epochs,
+            &layout.names[lead],
+            means[lead],
+        )) {
             return Err(diverged(
                 bad,
                 epoch,
@@ -675,13 +682,13 @@ fn run(
             .or_else(|| terms.get(&layout.names[monitor]))
             .copied();
         for lr in &mut state.schedules {
-            lr.end_epoch(monitored.unwrap_or(means[0]));
+            lr.end_epoch(monitored.unwrap_or(means[lead]));
         }
         let report = EpochReport {
             epoch,
             step: step_count,
-            train_loss: means[0],
-            validation_loss: validation_terms.get(&layout.names[0]).copied(),
+            train_loss: means[lead],
+            validation_loss: validation_terms.get(&layout.names[lead]).copied(),
             lr: step_lr,
             samples_per_s: rows_this_epoch as f64 / seconds,
             seconds,
@@ -804,10 +811,11 @@ fn method_name(lbfgs: bool) -> &'static str {
 /// diverged: a loss that grew by three orders of magnitude is not coming back.
 pub const BLOW_UP_FACTOR: f32 = 1e3;
 
-/// The epoch's `loss` when it exceeds [`BLOW_UP_FACTOR`] × the first epoch's (finite,
-/// but diverged all the same: the run stops and keeps its last good checkpoint).
-fn blown_up(epochs: &[EpochReport], loss: f32) -> Option<f32> {
-    let first = epochs.first()?.train_loss;
+/// The epoch's `loss` (of term `term`) when it exceeds [`BLOW_UP_FACTOR`] × the value
+/// of that term in the first epoch that reported it (finite, but diverged all the
+/// same: the run stops and keeps its last good checkpoint).
+fn blown_up(epochs: &[EpochReport], term: &str, loss: f32) -> Option<f32> {
+    let first = epochs.iter().find_map(|e| e.terms.get(term).copied())?;
     (first > 0.0 && loss > BLOW_UP_FACTOR * first).then_some(loss)
 }
 

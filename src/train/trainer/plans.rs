@@ -75,6 +75,15 @@ impl TermLayout {
         Ok(TermLayout { names, columns })
     }
 
+    /// The column of the first term of the first phase in `active`.
+    pub fn lead(&self, active: &[bool]) -> usize {
+        self.columns
+            .iter()
+            .zip(active)
+            .find(|(_, &on)| on)
+            .map_or(0, |(&(first, _), _)| first)
+    }
+
     pub fn count(&self) -> usize {
         self.names.len()
     }

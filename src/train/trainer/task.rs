@@ -95,6 +95,10 @@ pub trait Task {
     }
     /// The phases of one step, in order.
     fn phases(&self) -> Vec<Phase>;
+    /// Refuses settings the task cannot train with (checked before anything runs).
+    fn check_settings(&self) -> Result<(), TrainError> {
+        Ok(())
+    }
     /// Entries the graphs update by side effects but no optimiser trains (batch
     /// norm's running statistics): early stopping restores them with the parameters.
     fn buffers(&self) -> Vec<EntryId> {

@@ -15,9 +15,18 @@
 //! (loss mode), `commitment` (β-weighted, as in L), `code_usage` (the share of codes a
 //! batch used, averaged over batches) and `perplexity` (of a batch's code frequencies).
 //!
+//! With a code prior ([`prior::CodePrior`], `--prior-epochs P`), the run's last P
+//! epochs train an LSTM over the grid of code indices on the frozen encoder's codes
+//! ([`task::VqTask`]), and [`VqAutoencoder::sample`] generates images by drawing a
+//! grid from it and decoding it.
+//!
 //! Parameter names: `encoder.{i}.weight/bias` (convolutions), `quantizer.embedding`
 //! `[K, D]` (with EMA also the buffers `quantizer.ema_count`, `quantizer.ema_sum`),
-//! `decoder.{i}.weight/bias` (transposed convolutions).
+//! `decoder.{i}.weight/bias` (transposed convolutions), and with a prior
+//! `prior.lstm.weight/bias`, `prior.out.weight/bias`.
+
+pub mod prior;
+pub mod task;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,7 +36,8 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::graph::{EntryId, Graph, GraphError, ParamStore, ValueId};
+use crate::backend::{Backend, Feed};
+use crate::graph::{DType, EntryId, Graph, GraphError, ParamStore, Plan, Shape, ValueId};
 use crate::io::NamedTensor;
 use crate::models::args::{ActivationArgs, ImageArgs};
 use crate::models::file::restore;
@@ -38,7 +48,9 @@ use crate::nn::{init::Init, output_with_logits, Conv2d, Forward, Mode, Module, S
 use crate::ops::random::Streams;
 use crate::ops::{Activation, BinaryOp, ConvGeometry, ImageShape, Loss, Op};
 use crate::train::objective::{reconstruction_term, Objective, RECONSTRUCTION};
-use crate::train::{Regularization, TrainError};
+use crate::train::{Regularization, Task, TrainConfig, TrainError};
+
+use prior::CodePrior;
 
 /// Everything needed to rebuild the network; saved as JSON in the model file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,6 +74,19 @@ pub struct VqConfig {
     pub activation: Activation,
     pub output_activation: Activation,
     pub init: Init,
+    /// An LSTM prior over the codes, trained in the run's last epochs (files written
+    /// before priors existed have none).
+    #[serde(default)]
+    pub prior: Option<PriorConfig>,
+}
+
+/// The code prior's size and the epochs that train it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PriorConfig {
+    /// Hidden units of the LSTM.
+    pub hidden: usize,
+    /// The run's last `epochs` epochs train the prior (and only the prior).
+    pub epochs: usize,
 }
 
 impl VqConfig {
@@ -80,6 +105,7 @@ impl VqConfig {
             activation: Activation::Relu,
             output_activation: Activation::Sigmoid,
             init: Init::Auto,
+            prior: None,
         }
     }
 
@@ -111,6 +137,14 @@ impl VqConfig {
                 return bad(format!("the EMA decay must be in (0, 1), got {d}"));
             }
         }
+        if let Some(p) = self.prior {
+            if p.hidden == 0 || p.epochs == 0 {
+                return bad(format!(
+                    "the code prior needs at least 1 hidden unit and 1 epoch, got {} and {}",
+                    p.hidden, p.epochs
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -130,6 +164,9 @@ impl VqConfig {
         }
         if self.restart {
             s += " restart";
+        }
+        if let Some(p) = self.prior {
+            s += &format!(" prior lstm {}", p.hidden);
         }
         s
     }
@@ -158,6 +195,13 @@ pub struct VqArgs {
     /// VQ: restart codes no vector of a batch chose: `on` or `off`.
     #[arg(long, default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     pub restart_dead_codes: bool,
+    /// VQ: train an LSTM prior over the codes in the run's last N epochs (of
+    /// `--epochs`), so `aegpu sample` can generate; 0: no prior.
+    #[arg(long, default_value_t = 0)]
+    pub prior_epochs: usize,
+    /// VQ: hidden units of the code prior's LSTM.
+    #[arg(long, default_value_t = 128)]
+    pub prior_hidden: usize,
 }
 
 fn parse_on_off(s: &str) -> Result<bool, String> {
@@ -191,6 +235,10 @@ fn build_from_flags(m: &ArgMatches, cx: &BuildContext) -> Built {
         activation: a.shared.activation,
         output_activation: a.shared.output_activation.unwrap_or(Activation::Sigmoid),
         init: a.shared.init.unwrap_or(Init::Auto),
+        prior: (a.prior_epochs > 0).then_some(PriorConfig {
+            hidden: a.prior_hidden,
+            epochs: a.prior_epochs,
+        }),
     };
     let model = VqAutoencoder::new(config, cx.seed).map_err(|e| e.to_string())?;
     Ok(Box::new(model))
@@ -220,6 +268,8 @@ pub struct VqAutoencoder {
     /// Every decoder layer but the output one.
     decoder: Sequential,
     output: Conv2d,
+    /// The LSTM over the code grid, when the model has one.
+    pub prior: Option<CodePrior>,
 }
 
 /// What one pass through the network gives.
@@ -307,6 +357,17 @@ impl VqAutoencoder {
             }
         }
         let output = output.ok_or_else(|| err("no output layer".into()))?;
+        // Built last, so a prior leaves every other weight's initial draw as it was.
+        let prior = match config.prior {
+            Some(p) => Some(CodePrior::new(
+                &mut store,
+                &Scope::root().child("prior"),
+                (config.codes, config.code_dim, latent.plane()),
+                p.hidden,
+                &mut rng,
+            )?),
+            None => None,
+        };
         Ok(VqAutoencoder {
             config,
             store,
@@ -315,22 +376,45 @@ impl VqAutoencoder {
             codebook,
             decoder,
             output,
+            prior,
         })
+    }
+
+    /// The h×w grid of codes of one image.
+    pub fn latent(&self) -> ImageShape {
+        self.latent
+    }
+
+    /// The encoder's vectors of `x`, one row per position of the map `[N·h·w, D]`
+    /// (image by image, raster order within an image).
+    pub fn encode_vectors(&self, cx: &mut Forward, x: ValueId) -> Result<ValueId, GraphError> {
+        cx.g.set_label("encoder");
+        let map = self.encoder.forward(cx, x)?;
+        cx.g.push(Op::ToPixelRows(self.latent), &[map])
+    }
+
+    /// The decoder's logits and output for a quantised map given as pixel rows
+    /// `[N·h·w, D]`.
+    fn decode_rows(
+        &self,
+        cx: &mut Forward,
+        rows: ValueId,
+        logits: bool,
+    ) -> Result<(ValueId, ValueId), GraphError> {
+        let quantized = cx.g.push(Op::FromPixelRows(self.latent), &[rows])?;
+        cx.g.set_label("decoder");
+        let h = self.decoder.forward(cx, quantized)?;
+        let act = self.config.output_activation;
+        output_with_logits(&self.output, cx, h, act, logits)
     }
 
     /// The whole network on `x`, quantisation included.
     fn pass(&self, g: &mut Graph, x: ValueId, logits: bool) -> Result<Pass, GraphError> {
         let mut cx = Forward::new(g, &self.store, Mode::Train);
-        cx.g.set_label("encoder");
-        let map = self.encoder.forward(&mut cx, x)?;
-        let z = cx.g.push(Op::ToPixelRows(self.latent), &[map])?;
+        let z = self.encode_vectors(&mut cx, x)?;
         let q = self.codebook.quantize(&mut cx, z)?;
         let st = straight_through(&mut cx, z, q.nearest)?;
-        let quantized = cx.g.push(Op::FromPixelRows(self.latent), &[st])?;
-        cx.g.set_label("decoder");
-        let h = self.decoder.forward(&mut cx, quantized)?;
-        let act = self.config.output_activation;
-        let (logits, recon) = output_with_logits(&self.output, &mut cx, h, act, logits)?;
+        let (logits, recon) = self.decode_rows(&mut cx, st, logits)?;
         Ok(Pass {
             z,
             q,
@@ -357,6 +441,142 @@ impl VqAutoencoder {
         terms.push(("code_usage".into(), used));
         terms.push(("perplexity".into(), perplexity));
         Ok(Objective { total, terms })
+    }
+
+    /// The prior, or why a model without one cannot generate.
+    fn code_prior(&self) -> Result<&CodePrior, TrainError> {
+        self.prior.as_ref().ok_or_else(|| {
+            TrainError::Config(
+                "this VQ-VAE has no code prior to sample from: train it with --prior-epochs N"
+                    .into(),
+            )
+        })
+    }
+
+    /// Grids of code indices `[n, h·w]` (raster order) decoded: rows of input values.
+    pub fn decode_indices(
+        &self,
+        backend: &mut dyn Backend,
+        indices: &[u32],
+    ) -> Result<Vec<f32>, TrainError> {
+        let (k, d, p) = (self.config.codes, self.config.code_dim, self.latent.plane());
+        if indices.is_empty() || indices.len() % p != 0 {
+            return Err(TrainError::Config(format!(
+                "{} code indices are not whole grids of {p}",
+                indices.len()
+            )));
+        }
+        let codebook = self.store.values(self.codebook.embedding);
+        let mut rows = Vec::with_capacity(indices.len() * d);
+        for &i in indices {
+            let i = i as usize;
+            if i >= k {
+                return Err(TrainError::Config(format!(
+                    "code {i} is out of range for a codebook of {k}"
+                )));
+            }
+            rows.extend_from_slice(&codebook[i * d..(i + 1) * d]);
+        }
+        let mut g = Graph::new();
+        let z = g.input("codes", Shape::new(indices.len(), d), DType::F32);
+        let mut cx = Forward::new(&mut g, &self.store, Mode::Eval);
+        let (_, out) = self.decode_rows(&mut cx, z, false)?;
+        g.mark_output(out);
+        backend.upload_store(&self.store)?;
+        let id = backend.prepare(&Plan::new(&g, &self.store)?)?;
+        let result = backend
+            .run(id, &[Feed::F32(&rows)])
+            .and_then(|()| backend.read_output(id, out));
+        backend.release(id);
+        Ok(result?)
+    }
+
+    /// `n` new images: grids drawn from the code prior (logits divided by
+    /// `temperature`, Philox draws of `seed`), decoded. Rows of input values.
+    pub fn sample(
+        &self,
+        backend: &mut dyn Backend,
+        n: usize,
+        temperature: f32,
+        seed: u64,
+    ) -> Result<Vec<f32>, TrainError> {
+        let prior = self.code_prior()?;
+        let codebook = self.store.values(self.codebook.embedding);
+        let indices = prior.sample(backend, &self.store, codebook, n, temperature, seed)?;
+        self.decode_indices(backend, &indices)
+    }
+
+    /// How often each code is chosen over the rows of `data` (K counts).
+    pub fn code_counts(
+        &self,
+        backend: &mut dyn Backend,
+        data: &crate::data::Dataset,
+    ) -> Result<Vec<f64>, TrainError> {
+        self.check_width(data)?;
+        backend.upload_store(&self.store)?;
+        let mut counts = vec![0.0f64; self.config.codes];
+        let build = |g: &mut Graph, x: ValueId| -> Result<Vec<ValueId>, TrainError> {
+            let mut cx = Forward::new(g, &self.store, Mode::Eval);
+            let z = self.encode_vectors(&mut cx, x)?;
+            let q = self.codebook.quantize(&mut cx, z)?;
+            let sum = Op::Reduce(crate::ops::Reduce {
+                kind: crate::ops::ReduceKind::Sum,
+                axis: crate::ops::Axis::Rows,
+            });
+            Ok(vec![g.push(sum, &[q.one_hot])?])
+        };
+        crate::train::for_each_batch_of(
+            &self.store,
+            self.widest_row(),
+            backend,
+            data,
+            &build,
+            &mut |_, _, outs| {
+                for (c, v) in counts.iter_mut().zip(&outs[0]) {
+                    *c += *v as f64;
+                }
+            },
+        )?;
+        Ok(counts)
+    }
+
+    /// The code prior's mean −ln p(k_t | k_<t) over every code of `data`'s rows, in
+    /// nats per code (times h·w: nats per image).
+    pub fn prior_nll(
+        &self,
+        backend: &mut dyn Backend,
+        data: &crate::data::Dataset,
+    ) -> Result<f64, TrainError> {
+        let prior = self.code_prior()?;
+        self.check_width(data)?;
+        backend.upload_store(&self.store)?;
+        let mut total = 0.0f64;
+        let build = |g: &mut Graph, x: ValueId| -> Result<Vec<ValueId>, TrainError> {
+            let mut cx = Forward::new(g, &self.store, Mode::Eval);
+            let z = self.encode_vectors(&mut cx, x)?;
+            let q = self.codebook.quantize(&mut cx, z)?;
+            Ok(vec![prior.nll(&mut cx, q.nearest, q.one_hot)?])
+        };
+        crate::train::for_each_batch_of(
+            &self.store,
+            self.widest_row(),
+            backend,
+            data,
+            &build,
+            &mut |_, rows, outs| total += outs[0][0] as f64 * rows as f64,
+        )?;
+        Ok(total / data.rows.max(1) as f64)
+    }
+
+    fn check_width(&self, data: &crate::data::Dataset) -> Result<(), TrainError> {
+        let expected = self.config.input.len();
+        if data.cols != expected {
+            return Err(TrainError::Width {
+                expected,
+                got: data.cols,
+            });
+        }
+        Ok(())
     }
 
     /// Codes in EMA mode are moved by the state updates, not by the optimiser.
@@ -388,6 +608,9 @@ impl Autoencoder for VqAutoencoder {
         }
         p.extend(self.decoder.parameters());
         p.extend(self.output.parameters());
+        if let Some(prior) = &self.prior {
+            p.extend(prior.parameters());
+        }
         p
     }
     /// In EMA mode the codes and their running counts and sums.
@@ -412,6 +635,7 @@ impl Autoencoder for VqAutoencoder {
             .chain([
                 self.config.input.len(),
                 self.codebook.codes * self.latent.height * self.latent.width,
+                self.prior.as_ref().map_or(0, |p| p.widest_row()),
             ])
             .max()
             .unwrap_or(0)
@@ -422,9 +646,7 @@ impl Autoencoder for VqAutoencoder {
     /// The quantised map `[N, D·h·w]`: each position's code vector.
     fn encode(&self, g: &mut Graph, x: ValueId) -> Result<ValueId, GraphError> {
         let mut cx = Forward::new(g, &self.store, Mode::Eval);
-        cx.g.set_label("encoder");
-        let map = self.encoder.forward(&mut cx, x)?;
-        let z = cx.g.push(Op::ToPixelRows(self.latent), &[map])?;
+        let z = self.encode_vectors(&mut cx, x)?;
         let q = self.codebook.quantize(&mut cx, z)?;
         cx.g.push(Op::FromPixelRows(self.latent), &[q.nearest])
     }
@@ -504,13 +726,18 @@ impl Autoencoder for VqAutoencoder {
             return Ok(());
         }
         let mut cx = Forward::new(g, &self.store, Mode::Eval);
+        let z = self.encode_vectors(&mut cx, x)?;
         cx.g.set_label("encoder (codebook update)");
-        let map = self.encoder.forward(&mut cx, x)?;
-        let z = cx.g.push(Op::ToPixelRows(self.latent), &[map])?;
         let z = cx.g.push(Op::StopGradient, &[z])?;
         let q = self.codebook.quantize(&mut cx, z)?;
         self.codebook.update(&mut cx, z, q, &how)?;
         Ok(())
+    }
+    /// With a prior, the two phases of [`task::VqTask`]; without, the one phase every
+    /// kind has.
+    fn training_task<'a>(&'a mut self, cfg: &'a TrainConfig) -> Option<Box<dyn Task + 'a>> {
+        self.prior.as_ref()?;
+        Some(Box::new(task::VqTask { model: self, cfg }))
     }
 }
 
