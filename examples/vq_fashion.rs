@@ -2,11 +2,16 @@
 //! shape (16 channels on a 7×7 grid): test MSE, the share of the 128 codes the test
 //! images use, the perplexity of their code frequencies (128 if all were used equally),
 //! and training samples/s on the CPU backend — for the codebook trained by its loss,
-//! by moving averages, and by moving averages with dead-code restarts.
+//! by moving averages, and by moving averages with dead-code restarts. The last model
+//! then trains its code prior (an LSTM over the 7×7 grid of codes, `--prior-epochs`)
+//! for PRIOR_EPOCHS more epochs: its test NLL per code beside the uniform code (ln 128)
+//! and the codes' training frequencies (a prior that ignores the other codes), and 64
+//! generated images written to `vq-samples.png` (temperature 1 and 0.7).
 //!
-//! `cargo run --release --example vq_fashion [EPOCHS] [DIR]` (defaults: 3, the bundled
-//! `data/fashion-mnist`, whose 10,000 test images are split 8,000 to train / 2,000 to
-//! test; a DIR holding the full set trains on its 60,000 and tests on its 10,000).
+//! `cargo run --release --example vq_fashion [EPOCHS] [DIR] [PRIOR_EPOCHS]` (defaults:
+//! 3, the bundled `data/fashion-mnist`, whose 10,000 test images are split 8,000 to
+//! train / 2,000 to test; a DIR holding the full set trains on its 60,000 and tests on
+//! its 10,000; `-` for the bundled set; 3 prior epochs).
 //!
 //! Measured on 2 cores shared with other jobs (so samples/s are rough), full set
 //! (`… vq_fashion 3 ../shared/data/fashion-mnist`), 3 epochs, batch 64:
@@ -26,23 +31,25 @@
 use std::path::PathBuf;
 
 use aegpu::backend::cpu::CpuBackend;
-use aegpu::backend::Backend;
 use aegpu::data::{load_mnist, Dataset, Split};
-use aegpu::models::vq::{VqAutoencoder, VqConfig};
+use aegpu::imaging::ImageShape;
+use aegpu::models::vae::save_image_grid;
+use aegpu::models::vq::{PriorConfig, VqAutoencoder, VqConfig};
 use aegpu::models::{Autoencoder, ConvAutoencoder, ConvConfig};
-use aegpu::train::{evaluate, fit, run_rows, RowOutput, TrainConfig};
+use aegpu::train::{evaluate, fit, TrainConfig, TrainReport};
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let epochs: usize = args.get(1).map_or(3, |a| a.parse().expect("EPOCHS"));
-    let dir = args.get(2).map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/fashion-mnist"),
-        PathBuf::from,
-    );
+    let epochs: usize = args.get(1).map_or(Ok(3), |a| a.parse())?;
+    let dir = match args.get(2).map(String::as_str) {
+        None | Some("-") => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/fashion-mnist"),
+        Some(d) => PathBuf::from(d),
+    };
+    let prior_epochs: usize = args.get(3).map_or(Ok(3), |a| a.parse())?;
     let (train, test) = match load_mnist(&dir, Split::Train) {
-        Ok(train) => (train, load_mnist(&dir, Split::Test).expect("test set")),
+        Ok(train) => (train, load_mnist(&dir, Split::Test)?),
         Err(_) => {
-            let all = load_mnist(&dir, Split::Test).expect("Fashion-MNIST test set");
+            let all = load_mnist(&dir, Split::Test)?;
             let cut = 8 * all.rows / 10;
             let test = all.subset(&(cut..all.rows).collect::<Vec<_>>());
             (all.head(cut), test)
@@ -70,8 +77,8 @@ fn main() {
         code: None,
         ..ConvConfig::mnist()
     };
-    let mut baseline = ConvAutoencoder::new(conv, 1).expect("conv config");
-    let (mse, speed) = train_and_test(&mut baseline, &train, &test, &cfg);
+    let mut baseline = ConvAutoencoder::new(conv, 1)?;
+    let (mse, speed) = train_and_test(&mut baseline, &train, &test, &cfg)?;
     println!(
         "{:<34} {:>9.5} {:>10} {:>8} {:>11} {:>10.0}",
         "conv AE, code 16@7×7 (f32)",
@@ -82,74 +89,120 @@ fn main() {
         speed
     );
 
+    let mut last = None;
     for (name, ema, restart) in [
         ("VQ-VAE, codebook loss", None, false),
         ("VQ-VAE, EMA 0.99", Some(0.99), false),
         ("VQ-VAE, EMA 0.99 + restarts", Some(0.99), true),
     ] {
+        // The last model goes on to train its code prior after the same epochs.
+        let with_prior = restart && prior_epochs > 0;
         let config = VqConfig {
             ema,
             restart,
+            prior: with_prior.then_some(PriorConfig {
+                hidden: 128,
+                epochs: prior_epochs,
+            }),
             ..VqConfig::mnist()
         };
-        let mut model = VqAutoencoder::new(config, 1).expect("vq config");
-        let (mse, speed) = train_and_test(&mut model, &train, &test, &cfg);
-        let (used, perplexity) = code_usage(&model, &test);
+        let run = TrainConfig {
+            epochs: epochs + if with_prior { prior_epochs } else { 0 },
+            ..cfg.clone()
+        };
+        let mut model = VqAutoencoder::new(config, 1)?;
+        let (mse, speed) = train_and_test(&mut model, &train, &test, &run)?;
+        let counts = model.code_counts(&mut CpuBackend::<f32>::new(), &test)?;
+        let total: f64 = counts.iter().sum();
+        let used = counts.iter().filter(|&&n| n > 0.0).count() as f64 / counts.len() as f64;
+        let entropy: f64 = counts
+            .iter()
+            .filter(|&&n| n > 0.0)
+            .map(|&n| -(n / total) * (n / total).ln())
+            .sum();
         println!(
             "{:<34} {:>9.5} {:>9.1}% {:>8.1} {:>11} {:>10.0}",
             name,
             mse,
             100.0 * used,
-            perplexity,
+            entropy.exp(),
             49 * 7,
             speed
         );
+        last = with_prior.then_some(model);
     }
+    if let Some(model) = last {
+        report_prior(&model, &train, &test)?;
+    }
+    Ok(())
 }
 
-/// Trains on the CPU backend; the test MSE and the training samples/s.
+/// Trains on the CPU backend; the test MSE and the training samples/s of the
+/// autoencoder's epochs (those that report a reconstruction term).
 fn train_and_test(
     model: &mut dyn Autoencoder,
     train: &Dataset,
     test: &Dataset,
     cfg: &TrainConfig,
-) -> (f32, f64) {
+) -> Result<(f32, f64), Box<dyn std::error::Error>> {
     let mut cpu = CpuBackend::<f32>::new();
-    let report = fit(model, &mut cpu, train, None, cfg, &mut |_| {}).expect("training");
-    let mse = evaluate(model, &mut cpu, test).expect("evaluation").mse;
-    (mse, report.samples_per_s)
+    let report = fit(model, &mut cpu, train, None, cfg, &mut |_| {})?;
+    let mse = evaluate(model, &mut cpu, test)?.mse;
+    Ok((mse, autoencoder_speed(&report)))
 }
 
-/// The share of codes the test images use, and the perplexity of the codes' frequencies
-/// over every position of every test image.
-fn code_usage(model: &VqAutoencoder, test: &Dataset) -> (f64, f64) {
-    let mut cpu = CpuBackend::<f32>::new();
-    cpu.upload_store(model.store()).expect("upload");
-    let codes = run_rows(model, &mut cpu, test, RowOutput::Code).expect("encoding");
-    let (k, d) = (model.config.codes, model.config.code_dim);
-    let book = model.store.values(model.codebook.embedding);
-    // The encoder gives each image D channels of 7×7 positions (channel-major); each
-    // position's vector is a code exactly (a one-hot row times the codebook).
-    let positions = codes.len() / d;
-    let per_image = model.code_width() / d;
-    let mut counts = vec![0usize; k];
-    for p in 0..positions {
-        let (image, at) = (p / per_image, p % per_image);
-        let row = model.code_width() * image;
-        let vector: Vec<f32> = (0..d).map(|c| codes[row + c * per_image + at]).collect();
-        let code = (0..k)
-            .find(|&c| book[c * d..(c + 1) * d] == vector[..])
-            .expect("every position holds a code");
-        counts[code] += 1;
-    }
-    let used = counts.iter().filter(|&&n| n > 0).count() as f64 / k as f64;
-    let entropy: f64 = counts
+fn autoencoder_speed(report: &TrainReport) -> f64 {
+    let epochs: Vec<f64> = report
+        .epochs
         .iter()
-        .filter(|&&n| n > 0)
-        .map(|&n| {
-            let p = n as f64 / positions as f64;
-            -p * p.ln()
-        })
-        .sum();
-    (used, entropy.exp())
+        .filter(|e| e.terms.contains_key("reconstruction"))
+        .map(|e| e.samples_per_s)
+        .collect();
+    epochs.iter().sum::<f64>() / epochs.len().max(1) as f64
+}
+
+/// The code prior's test NLL beside two priors that ignore the other codes, and
+/// generated images.
+fn report_prior(
+    model: &VqAutoencoder,
+    train: &Dataset,
+    test: &Dataset,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut cpu = CpuBackend::<f32>::new();
+    let k = model.config.codes;
+    let frequencies = model.code_counts(&mut cpu, train)?;
+    let seen: f64 = frequencies.iter().sum();
+    let on_test = model.code_counts(&mut cpu, test)?;
+    let codes: f64 = on_test.iter().sum();
+    // Cross-entropy of the test codes under the training frequencies, each count
+    // smoothed by one (a code never seen in training would otherwise cost ∞).
+    let unigram: f64 = on_test
+        .iter()
+        .zip(&frequencies)
+        .map(|(&n, &f)| -n * ((f + 1.0) / (seen + k as f64)).ln())
+        .sum::<f64>()
+        / codes;
+    let lstm = model.prior_nll(&mut cpu, test)?;
+    let positions = model.latent().plane() as f64;
+    println!();
+    println!("code prior, test NLL           nats/code  bits/image");
+    for (name, nats) in [
+        (format!("uniform over {k} codes"), (k as f64).ln()),
+        ("training frequencies".to_string(), unigram),
+        ("LSTM prior (raster order)".to_string(), lstm),
+    ] {
+        println!(
+            "{name:<30} {nats:>9.3} {:>11.0}",
+            nats * positions / std::f64::consts::LN_2
+        );
+    }
+    let mut samples = model.sample(&mut cpu, 32, 1.0, 0)?;
+    samples.extend(model.sample(&mut cpu, 32, 0.7, 0)?);
+    let out = PathBuf::from("vq-samples.png");
+    save_image_grid(&out, &samples, ImageShape::new(1, 28, 28), 8)?;
+    println!(
+        "64 generated images (rows 1–4 temperature 1, rows 5–8 temperature 0.7): {}",
+        out.display()
+    );
+    Ok(())
 }
