@@ -46,7 +46,7 @@ struct InferencePlan {
     outputs: Vec<ValueId>,
 }
 
-fn check_width(model: &dyn Autoencoder, data: &Dataset) -> Result<(), TrainError> {
+pub(crate) fn check_width(model: &dyn Autoencoder, data: &Dataset) -> Result<(), TrainError> {
     let expected = model.input_width();
     if data.cols != expected {
         return Err(TrainError::Width {

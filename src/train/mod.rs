@@ -4,7 +4,7 @@
 //! hyper-parameters each step.
 
 mod batched;
-pub(crate) use batched::for_each_batch_of;
+pub(crate) use batched::{check_width, for_each_batch_of};
 pub mod checkpoint;
 pub mod classify;
 pub mod distributed;

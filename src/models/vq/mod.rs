@@ -512,7 +512,7 @@ impl VqAutoencoder {
         backend: &mut dyn Backend,
         data: &crate::data::Dataset,
     ) -> Result<Vec<f64>, TrainError> {
-        self.check_width(data)?;
+        crate::train::check_width(self, data)?;
         backend.upload_store(&self.store)?;
         let mut counts = vec![0.0f64; self.config.codes];
         let build = |g: &mut Graph, x: ValueId| -> Result<Vec<ValueId>, TrainError> {
@@ -548,7 +548,7 @@ impl VqAutoencoder {
         data: &crate::data::Dataset,
     ) -> Result<f64, TrainError> {
         let prior = self.code_prior()?;
-        self.check_width(data)?;
+        crate::train::check_width(self, data)?;
         backend.upload_store(&self.store)?;
         let mut total = 0.0f64;
         let build = |g: &mut Graph, x: ValueId| -> Result<Vec<ValueId>, TrainError> {
@@ -566,17 +566,6 @@ impl VqAutoencoder {
             &mut |_, rows, outs| total += outs[0][0] as f64 * rows as f64,
         )?;
         Ok(total / data.rows.max(1) as f64)
-    }
-
-    fn check_width(&self, data: &crate::data::Dataset) -> Result<(), TrainError> {
-        let expected = self.config.input.len();
-        if data.cols != expected {
-            return Err(TrainError::Width {
-                expected,
-                got: data.cols,
-            });
-        }
-        Ok(())
     }
 
     /// Codes in EMA mode are moved by the state updates, not by the optimiser.
