@@ -1,0 +1,89 @@
+//! Denoising inference speed by model size: blind colour denoisers (`--model denoiser`,
+//! no batch norm) of several widths and depths, and the bundled colour model, each
+//! denoising the bundled colour test photos through `aegpu denoise`'s own tiling
+//! (128-pixel tiles), on the backend asked for. Prints Mpixel/s (the best of `REPEATS`
+//! passes over the photos, after one warm-up pass that compiles the pipelines) and the
+//! multiply-adds per pixel. Weights are random for the sizes other than the bundled one:
+//! the speed does not depend on them.
+//!
+//! ```text
+//! cargo run --release --example denoise_speed [-- cpu|gpu [REPEATS]]
+//! ```
+//!
+//! CBM3D's speed on the same photos comes from `python3 scripts/bm3d_side_by_side.py`.
+
+use std::path::Path;
+use std::time::Instant;
+
+use aegpu::backend::cpu::CpuBackend;
+use aegpu::backend::gpu::{GpuBackend, GpuOptions};
+use aegpu::backend::Backend;
+use aegpu::imaging::{denoise, Bundled, Image, TileOptions};
+use aegpu::models::{Denoiser, DenoiserConfig};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let repeats: usize = args.get(1).map_or(Ok(2), |a| a.parse())?;
+    let mut backend: Box<dyn Backend> = match args.first().map(String::as_str) {
+        Some("gpu") => Box::new(GpuBackend::new(&GpuOptions {
+            allow_software: true,
+            ..GpuOptions::default()
+        })?),
+        _ => Box::new(CpuBackend::<f32>::new()),
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/photos/test");
+    let mut photos = vec![];
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|x| x == "png") {
+            let image = Image::load(&path)?;
+            if image.channels() == 3 {
+                photos.push(image);
+            }
+        }
+    }
+    let pixels: usize = photos.iter().map(|p| p.width() * p.height()).sum();
+    println!(
+        "backend: {}; {} colour photos, {:.2} Mpixel; best of {repeats}",
+        backend.describe(),
+        photos.len(),
+        pixels as f64 / 1e6
+    );
+    println!(
+        "{:<34} {:>10} {:>14} {:>10}",
+        "model", "parameters", "MACs / pixel", "Mpixel/s"
+    );
+    let mut models: Vec<(String, Denoiser)> = vec![];
+    for (width, depth) in [(16, 5), (32, 8), (48, 12), (64, 17), (64, 20)] {
+        let mut config = DenoiserConfig::blind(3, 40, width, depth);
+        config.batch_norm = false;
+        let name = format!("width {width}, depth {depth}");
+        models.push((name, Denoiser::new(config, 0)?));
+    }
+    models.insert(
+        2,
+        ("bundled colour (32, 8)".to_string(), Bundled::Colour.load()?),
+    );
+    for (name, model) in &models {
+        let c = &model.config;
+        // 3×3 convolutions: 3 → w, (depth − 2) × w → w, w → 3.
+        let macs = 9 * (3 * c.width + (c.depth - 2) * c.width * c.width + c.width * 3);
+        let mut best = f64::INFINITY;
+        for pass in 0..=repeats {
+            let start = Instant::now();
+            for photo in &photos {
+                denoise(model, backend.as_mut(), photo, TileOptions::default())?;
+            }
+            if pass > 0 {
+                best = best.min(start.elapsed().as_secs_f64());
+            }
+        }
+        println!(
+            "{name:<34} {:>10} {:>14} {:>10.2}",
+            aegpu::models::Autoencoder::parameter_count(model),
+            macs,
+            pixels as f64 / 1e6 / best
+        );
+    }
+    Ok(())
+}
