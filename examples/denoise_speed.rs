@@ -62,7 +62,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     models.insert(
         2,
-        ("bundled colour (32, 8)".to_string(), Bundled::Colour.load()?),
+        (
+            "bundled colour (32, 8)".to_string(),
+            Bundled::Colour.load()?,
+        ),
     );
     for (name, model) in &models {
         let c = &model.config;

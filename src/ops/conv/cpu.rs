@@ -83,21 +83,78 @@ impl ConvGeometry {
     pub fn split_phases<T: Real>(&self, x: &[T], split: &mut [T]) {
         let split = &mut split[..self.split_len()];
         split.fill(T::zero());
-        self.for_each_phase_run(|pixels, step, at| {
-            for (d, &v) in split[at..].iter_mut().zip(x[pixels].iter().step_by(step)) {
-                *d = v;
-            }
-        });
+        match self.stride {
+            1 => self.for_each_row::<1, T>(
+                |src, phases, p| copy_short(&mut phases[p..p + src.len()], src),
+                x,
+                split,
+            ),
+            2 => self.for_each_row::<2, T>(scatter_row2, x, split),
+            _ => self.for_each_phase_run(|pixels, step, at| {
+                for (d, &v) in split[at..].iter_mut().zip(x[pixels].iter().step_by(step)) {
+                    *d = v;
+                }
+            }),
+        }
     }
 
     /// The inverse of [`ConvGeometry::split_phases`] on the image's pixels (the
     /// padding is dropped): `x` is overwritten.
     pub fn merge_phases<T: Real>(&self, split: &[T], x: &mut [T]) {
-        self.for_each_phase_run(|pixels, step, at| {
-            for (&v, d) in split[at..].iter().zip(x[pixels].iter_mut().step_by(step)) {
-                *d = v;
+        match self.stride {
+            1 => self.for_each_row_mut::<1, T>(
+                |dst, phases, p| {
+                    let len = dst.len();
+                    copy_short(dst, &phases[p..p + len])
+                },
+                split,
+                x,
+            ),
+            2 => self.for_each_row_mut::<2, T>(gather_row2, split, x),
+            _ => self.for_each_phase_run(|pixels, step, at| {
+                for (&v, d) in split[at..].iter().zip(x[pixels].iter_mut().step_by(step)) {
+                    *d = v;
+                }
+            }),
+        }
+    }
+
+    /// Calls `f(row, phases, p)` for every image row (W pixels) with the S phase rows
+    /// of its padded row (S × ⌈(W + 2p)/S⌉ elements, phase by phase): the stride known
+    /// at compile time, so the phase of a column is a mask, not a division.
+    fn for_each_row<const S: usize, T: Real>(
+        &self,
+        f: impl Fn(&[T], &mut [T], usize),
+        x: &[T],
+        split: &mut [T],
+    ) {
+        let (p, (_, len)) = (self.padding, self.phase_rows());
+        let (h, w) = (self.image.height, self.image.width);
+        for c in 0..self.image.channels {
+            for row in 0..h {
+                let src = &x[(c * h + row) * w..][..w];
+                let at = (c * (h + 2 * p) + row + p) * S * len;
+                f(src, &mut split[at..at + S * len], p);
             }
-        });
+        }
+    }
+
+    /// [`ConvGeometry::for_each_row`] writing the image rows from the phase rows.
+    fn for_each_row_mut<const S: usize, T: Real>(
+        &self,
+        f: impl Fn(&mut [T], &[T], usize),
+        split: &[T],
+        x: &mut [T],
+    ) {
+        let (p, (_, len)) = (self.padding, self.phase_rows());
+        let (h, w) = (self.image.height, self.image.width);
+        for c in 0..self.image.channels {
+            for row in 0..h {
+                let dst = &mut x[(c * h + row) * w..][..w];
+                let at = (c * (h + 2 * p) + row + p) * S * len;
+                f(dst, &split[at..at + S * len], p);
+            }
+        }
     }
 
     /// cols[(c, i, j), (oh, ow)] = x[c, s·oh + i − p, s·ow + j − p] (0 in the padding)
@@ -114,7 +171,7 @@ impl ConvGeometry {
             let dst = &mut cols[r * ld..r * ld + width];
             for (k, out) in dst.chunks_exact_mut(ow).enumerate() {
                 let at = first + k * row_step;
-                out.copy_from_slice(&split[at..at + ow]);
+                copy_short(out, &split[at..at + ow]);
             }
         }
     }
@@ -130,9 +187,7 @@ impl ConvGeometry {
             let src = &cols[r * ld..r * ld + width];
             for (k, row) in src.chunks_exact(ow).enumerate() {
                 let at = first + k * row_step;
-                for (d, &v) in split[at..at + ow].iter_mut().zip(row) {
-                    *d += v;
-                }
+                add_short(&mut split[at..at + ow], row);
             }
         }
     }
@@ -142,6 +197,88 @@ impl ConvGeometry {
         let [kh, kw] = self.kernel;
         (0..self.image.channels)
             .flat_map(move |c| (0..kh).flat_map(move |i| (0..kw).map(move |j| (c, i, j))))
+    }
+}
+
+/// A stride-2 image row into its two phase rows: padded column q = x + p goes to phase
+/// q mod 2, element ⌊q/2⌋, so pixels 2k and 2k + 1 land at element k of the phase rows
+/// that start at (p mod 2, ⌊p/2⌋) and ((p + 1) mod 2, ⌊(p + 1)/2⌋): a deinterleave.
+fn scatter_row2<T: Copy>(src: &[T], phases: &mut [T], p: usize) {
+    let len = phases.len() / 2;
+    let (even, odd) = phases.split_at_mut(len);
+    let (first, second) = if p % 2 == 0 {
+        (&mut even[p / 2..], &mut odd[p / 2..])
+    } else {
+        (&mut odd[p / 2..], &mut even[p / 2 + 1..])
+    };
+    let pairs = src.chunks_exact(2);
+    let tail = pairs.remainder();
+    let n = src.len() / 2;
+    for ((a, b), pair) in first[..n].iter_mut().zip(&mut second[..n]).zip(pairs) {
+        *a = pair[0];
+        *b = pair[1];
+    }
+    if let [last] = tail {
+        first[n] = *last;
+    }
+}
+
+/// The inverse of [`scatter_row2`].
+fn gather_row2<T: Copy>(dst: &mut [T], phases: &[T], p: usize) {
+    let len = phases.len() / 2;
+    let (even, odd) = phases.split_at(len);
+    let (first, second) = if p % 2 == 0 {
+        (&even[p / 2..], &odd[p / 2..])
+    } else {
+        (&odd[p / 2..], &even[p / 2 + 1..])
+    };
+    let n = dst.len() / 2;
+    let mut pairs = dst.chunks_exact_mut(2);
+    for ((&a, &b), pair) in first[..n].iter().zip(&second[..n]).zip(&mut pairs) {
+        pair[0] = a;
+        pair[1] = b;
+    }
+    if let [last] = pairs.into_remainder() {
+        *last = first[n];
+    }
+}
+
+/// `dst ← src` for the short rows of small feature maps (MNIST's are 7 and 14 wide):
+/// below 16 elements as two overlapping fixed-size moves, which compile to vector
+/// loads and stores, rather than a call to memmove for every row.
+#[inline(always)]
+fn copy_short<T: Copy>(dst: &mut [T], src: &[T]) {
+    let n = dst.len();
+    debug_assert_eq!(n, src.len());
+    if n >= 16 {
+        dst.copy_from_slice(src);
+    } else if n >= 8 {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..].copy_from_slice(&src[n - 8..n]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..].copy_from_slice(&src[n - 4..n]);
+    } else {
+        for (d, &v) in dst.iter_mut().zip(src) {
+            *d = v;
+        }
+    }
+}
+
+/// `dst += src`, four lanes at a time (a short row's vector loop would otherwise run
+/// only its scalar remainder).
+#[inline(always)]
+fn add_short<T: Real>(dst: &mut [T], src: &[T]) {
+    let mut d4 = dst.chunks_exact_mut(4);
+    let mut s4 = src.chunks_exact(4);
+    for (d, s) in (&mut d4).zip(&mut s4) {
+        let (d, s): (&mut [T; 4], &[T; 4]) = (d.try_into().unwrap(), s.try_into().unwrap());
+        for k in 0..4 {
+            d[k] += s[k];
+        }
+    }
+    for (d, &v) in d4.into_remainder().iter_mut().zip(s4.remainder()) {
+        *d += v;
     }
 }
 
@@ -453,6 +590,36 @@ mod tests {
         (0..len)
             .map(|i| (((i + salt) * 37 % 23) as f64 - 11.0) / 13.0)
             .collect()
+    }
+
+    /// The stride-1 and stride-2 fast paths of the phase split and merge agree with
+    /// the general one (any stride), for odd and even widths and every padding.
+    #[test]
+    fn phase_split_fast_paths_match_the_general_one() {
+        for (width, stride, pad) in [
+            (7, 2, 0),
+            (7, 2, 1),
+            (8, 2, 1),
+            (9, 2, 2),
+            (8, 2, 3),
+            (5, 1, 1),
+            (6, 1, 0),
+        ] {
+            let g = ConvGeometry::conv(ImageShape::new(2, 3, width), 2, 3, stride, pad).unwrap();
+            let x = values(g.image.len(), 5);
+            let mut fast = vec![f64::NAN; g.split_len()];
+            g.split_phases(&x, &mut fast);
+            let mut general = vec![0.0; g.split_len()];
+            g.for_each_phase_run(|pixels, step, at| {
+                for (d, &v) in general[at..].iter_mut().zip(x[pixels].iter().step_by(step)) {
+                    *d = v;
+                }
+            });
+            assert_eq!(fast, general, "width {width} stride {stride} pad {pad}");
+            let mut back = vec![f64::NAN; x.len()];
+            g.merge_phases(&fast, &mut back);
+            assert_eq!(back, x, "width {width} stride {stride} pad {pad}");
+        }
     }
 
     #[test]
