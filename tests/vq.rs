@@ -591,6 +591,24 @@ fn the_cli_samples_a_vq_vae_with_a_prior_and_refuses_the_rest() {
     );
     let err = one_error_line(&refused);
     assert!(err.contains("--prior-epochs 2 leaves none"), "{err}");
+    let refused = train(
+        &[
+            "--epochs",
+            "3",
+            "--prior-epochs",
+            "1",
+            "--validation",
+            "0.1",
+            "--early-stop",
+            "2",
+        ],
+        "never.safetensors",
+    );
+    let err = one_error_line(&refused);
+    assert!(
+        err.contains("--early-stop cannot be combined with --prior-epochs"),
+        "{err}"
+    );
 
     let trained = train(
         &["--epochs", "2", "--prior-epochs", "1"],

@@ -60,9 +60,18 @@ impl Task for VqTask<'_> {
     fn widest_row(&self) -> usize {
         self.model.widest_row()
     }
-    /// A run of P epochs or fewer would leave the autoencoder none.
+    /// A run of P epochs or fewer would leave the autoencoder none; early stopping
+    /// would restore the whole model, the prior's untrained weights included, to an
+    /// epoch before the prior trained.
     fn check_settings(&self) -> Result<(), TrainError> {
         let p = self.prior_epochs();
+        if self.cfg.early_stop.is_some() {
+            return Err(TrainError::Config(
+                "--early-stop cannot be combined with --prior-epochs: the prior's epochs \
+                 do not report the autoencoder's loss it watches"
+                    .into(),
+            ));
+        }
         if p >= self.cfg.epochs {
             return Err(TrainError::Config(format!(
                 "--prior-epochs {p} leaves none of the run's {} epochs to train the \
