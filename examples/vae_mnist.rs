@@ -34,7 +34,31 @@
 //! The issue's aim is below 89 nats; anchors: pythae's reproduction 89.78 (static
 //! binarisation, 500 epochs, k = 200 × 5), Burda et al.'s VAE 86.76 (dynamic, 3,280
 //! epochs, k = 5,000). This 40-epoch run stops at 92.35 nats and is still falling
-//! (0.7 nats over its last 10 epochs): it does not reach the aim.
+//! (0.7 nats over its last 10 epochs).
+//!
+//! **Below 89 nats:** two hidden layers of 500, 150 epochs, the rate × 0.7 every 30
+//! epochs (`cargo run --release --example vae_mnist -- 150 1000 500,500 30`; 6,020 s in
+//! all on the two cores, shared with other jobs for most of it, 13 s an epoch alone):
+//!
+//! ```text
+//! epoch | test NLL (k=50) | test ELBO | KL    | active units | train −ELBO
+//!     1 |          119.69 |   -125.34 | 16.60 |           40 |      159.44
+//!     2 |          108.28 |   -113.22 | 19.20 |           40 |      119.11
+//!     5 |           98.96 |   -103.74 | 21.63 |           39 |      105.54
+//!    10 |           94.69 |    -99.47 | 22.49 |           22 |      100.05
+//!    20 |           92.08 |    -97.06 | 22.78 |           16 |       96.71
+//!    30 |           90.99 |    -95.83 | 23.22 |           16 |       95.40
+//!    40 |           90.00 |    -94.48 | 23.85 |           16 |       93.47
+//!    60 |           89.39 |    -93.60 | 23.96 |           16 |       92.59
+//!    80 |           88.60 |    -92.82 | 23.64 |           16 |       91.31
+//!   100 |           88.05 |    -91.94 | 23.92 |           16 |       90.33
+//!   150 |           87.57 |    -91.34 | 23.95 |           16 |       89.47
+//! after 150 epochs: test NLL ≤ 86.80 nats (IWAE, k = 1000), ELBO -91.33
+//! (reconstruction 67.38, KL 23.95), 16 of 40 units active
+//! ```
+//!
+//! 86.80 nats is below the aim and within 0.04 of Burda et al.'s 86.76 (whose k = 5,000
+//! bound is the tighter one); the k = 50 bound crossed 89 at epoch 80.
 //!
 //! The same VAE in PyTorch 2.15 (`python3 benches/vae_pytorch.py --epochs 10`, same
 //! architecture, optimiser, batch and dynamic binarisation; PyTorch's own
