@@ -436,21 +436,17 @@ fn a_code_prior_trains_after_the_autoencoder_and_generates() {
         }),
         ..small_config()
     };
-    let mut model = VqAutoencoder::new(with_prior.clone(), 1).unwrap();
-    let mut epochs = vec![];
-    fit(
+    let mut model = VqAutoencoder::new(with_prior, 1).unwrap();
+    let epochs = fit(
         &mut model,
         &mut CpuBackend::<f32>::new(),
         &data,
         None,
         &cfg,
-        &mut |p| {
-            if let Progress::Epoch(e) = p {
-                epochs.push(e);
-            }
-        },
+        &mut |_| {},
     )
-    .unwrap();
+    .unwrap()
+    .epochs;
     assert!(epochs[..2]
         .iter()
         .all(|e| e.terms.contains_key("reconstruction") && !e.terms.contains_key("prior")));

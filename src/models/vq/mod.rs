@@ -43,7 +43,9 @@ use crate::models::args::{ActivationArgs, ImageArgs};
 use crate::models::file::restore;
 use crate::models::registry::{BuildContext, Built, Kind};
 use crate::models::{Autoencoder, ModelError};
-use crate::nn::codebook::{straight_through, usage, vq_losses, Codebook, CodebookUpdate};
+use crate::nn::codebook::{
+    straight_through, usage, vq_losses, Codebook, CodebookUpdate, Quantized,
+};
 use crate::nn::{init::Init, output_with_logits, Conv2d, Forward, Mode, Module, Scope, Sequential};
 use crate::ops::random::Streams;
 use crate::ops::{Activation, BinaryOp, ConvGeometry, ImageShape, Loss, Op};
@@ -276,7 +278,7 @@ pub struct VqAutoencoder {
 struct Pass {
     /// The encoder's vectors `[M, D]`, one row per position of the map.
     z: ValueId,
-    q: crate::nn::codebook::Quantized,
+    q: Quantized,
     logits: ValueId,
     recon: ValueId,
 }
@@ -391,6 +393,13 @@ impl VqAutoencoder {
         cx.g.set_label("encoder");
         let map = self.encoder.forward(cx, x)?;
         cx.g.push(Op::ToPixelRows(self.latent), &[map])
+    }
+
+    /// Every position's nearest code for `x` (one-hot and vector rows, `[N·h·w, ·]`):
+    /// what inference, the code statistics and the prior read.
+    pub fn codes(&self, cx: &mut Forward, x: ValueId) -> Result<Quantized, GraphError> {
+        let z = self.encode_vectors(cx, x)?;
+        self.codebook.quantize(cx, z)
     }
 
     /// The decoder's logits and output for a quantised map given as pixel rows
@@ -512,27 +521,17 @@ impl VqAutoencoder {
         backend: &mut dyn Backend,
         data: &crate::data::Dataset,
     ) -> Result<Vec<f64>, TrainError> {
-        crate::train::check_width(self, data)?;
-        backend.upload_store(&self.store)?;
         let mut counts = vec![0.0f64; self.config.codes];
-        let build = |g: &mut Graph, x: ValueId| -> Result<Vec<ValueId>, TrainError> {
-            let mut cx = Forward::new(g, &self.store, Mode::Eval);
-            let z = self.encode_vectors(&mut cx, x)?;
-            let q = self.codebook.quantize(&mut cx, z)?;
-            let sum = Op::Reduce(crate::ops::Reduce {
-                kind: crate::ops::ReduceKind::Sum,
-                axis: crate::ops::Axis::Rows,
-            });
-            Ok(vec![g.push(sum, &[q.one_hot])?])
-        };
-        crate::train::for_each_batch_of(
-            &self.store,
-            self.widest_row(),
+        let sum = Op::Reduce(crate::ops::Reduce {
+            kind: crate::ops::ReduceKind::Sum,
+            axis: crate::ops::Axis::Rows,
+        });
+        self.for_each_coded_batch(
             backend,
             data,
-            &build,
-            &mut |_, _, outs| {
-                for (c, v) in counts.iter_mut().zip(&outs[0]) {
+            |cx, q| cx.g.push(sum.clone(), &[q.one_hot]),
+            |_, out| {
+                for (c, v) in counts.iter_mut().zip(out) {
                     *c += *v as f64;
                 }
             },
@@ -548,14 +547,31 @@ impl VqAutoencoder {
         data: &crate::data::Dataset,
     ) -> Result<f64, TrainError> {
         let prior = self.code_prior()?;
+        let mut total = 0.0f64;
+        self.for_each_coded_batch(
+            backend,
+            data,
+            |cx, q| prior.nll(cx, q.nearest, q.one_hot),
+            |rows, out| total += out[0] as f64 * rows as f64,
+        )?;
+        Ok(total / data.rows.max(1) as f64)
+    }
+
+    /// Runs `measure` on the codes of each inference batch of `data` and gives
+    /// `consume` the batch's rows and that one output.
+    fn for_each_coded_batch(
+        &self,
+        backend: &mut dyn Backend,
+        data: &crate::data::Dataset,
+        measure: impl Fn(&mut Forward, Quantized) -> Result<ValueId, GraphError>,
+        mut consume: impl FnMut(usize, &[f32]),
+    ) -> Result<(), TrainError> {
         crate::train::check_width(self, data)?;
         backend.upload_store(&self.store)?;
-        let mut total = 0.0f64;
         let build = |g: &mut Graph, x: ValueId| -> Result<Vec<ValueId>, TrainError> {
             let mut cx = Forward::new(g, &self.store, Mode::Eval);
-            let z = self.encode_vectors(&mut cx, x)?;
-            let q = self.codebook.quantize(&mut cx, z)?;
-            Ok(vec![prior.nll(&mut cx, q.nearest, q.one_hot)?])
+            let q = self.codes(&mut cx, x)?;
+            Ok(vec![measure(&mut cx, q)?])
         };
         crate::train::for_each_batch_of(
             &self.store,
@@ -563,9 +579,8 @@ impl VqAutoencoder {
             backend,
             data,
             &build,
-            &mut |_, rows, outs| total += outs[0][0] as f64 * rows as f64,
-        )?;
-        Ok(total / data.rows.max(1) as f64)
+            &mut |_, rows, outs| consume(rows, &outs[0]),
+        )
     }
 
     /// Codes in EMA mode are moved by the state updates, not by the optimiser.
@@ -635,8 +650,7 @@ impl Autoencoder for VqAutoencoder {
     /// The quantised map `[N, D·h·w]`: each position's code vector.
     fn encode(&self, g: &mut Graph, x: ValueId) -> Result<ValueId, GraphError> {
         let mut cx = Forward::new(g, &self.store, Mode::Eval);
-        let z = self.encode_vectors(&mut cx, x)?;
-        let q = self.codebook.quantize(&mut cx, z)?;
+        let q = self.codes(&mut cx, x)?;
         cx.g.push(Op::FromPixelRows(self.latent), &[q.nearest])
     }
     fn reconstruct_logits(

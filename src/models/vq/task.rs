@@ -7,15 +7,14 @@
 //! ```
 //!
 //! with E the run's epochs and P `prior.epochs`. The prior phase encodes each batch in
-//! inference mode behind a stop-gradient, so no gradient and no codebook update reaches
-//! the autoencoder while the prior learns; its epoch reports the term `prior` (mean
+//! inference mode and differentiates the prior's parameters only, and its state updates
+//! are none, so nothing reaches the autoencoder while the prior learns; its epoch reports the term `prior` (mean
 //! −ln p(k_t | k_<t), nats per code) on the training batches and on validation.
 
 use crate::graph::{EntryId, Graph, ParamStore};
 use crate::models::vq::VqAutoencoder;
 use crate::models::Autoencoder;
 use crate::nn::{Forward, Mode as NnMode};
-use crate::ops::Op;
 use crate::train::objective::Objective;
 use crate::train::{Batch, Mode, Phase, Task, TrainConfig, TrainError};
 
@@ -140,13 +139,12 @@ impl Task for VqTask<'_> {
             .prior
             .as_ref()
             .ok_or_else(|| TrainError::Config("this VQ-VAE has no code prior".into()))?;
+        // Only the prior's parameters are differentiated in this phase (autodiff
+        // follows the paths to them alone), so the codes need no stop-gradient.
         let mut cx = Forward::new(g, &m.store, NnMode::Eval);
-        let z = m.encode_vectors(&mut cx, batch.x)?;
-        let z = cx.g.push(Op::StopGradient, &[z])?;
-        let q = m.codebook.quantize(&mut cx, z)?;
-        let nearest = cx.g.push(Op::StopGradient, &[q.nearest])?;
+        let q = m.codes(&mut cx, batch.x)?;
         cx.g.set_label("prior");
-        let nll = prior.nll(&mut cx, nearest, q.one_hot)?;
+        let nll = prior.nll(&mut cx, q.nearest, q.one_hot)?;
         Ok(Objective::single("prior", nll))
     }
     fn state_updates(&self, g: &mut Graph, phase: usize, batch: &Batch) -> Result<(), TrainError> {

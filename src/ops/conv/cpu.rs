@@ -83,13 +83,18 @@ impl ConvGeometry {
     pub fn split_phases<T: Real>(&self, x: &[T], split: &mut [T]) {
         let split = &mut split[..self.split_len()];
         split.fill(T::zero());
+        let p = self.padding;
         match self.stride {
-            1 => self.for_each_row::<1, T>(
-                |src, phases, p| copy_short(&mut phases[p..p + src.len()], src),
-                x,
-                split,
-            ),
-            2 => self.for_each_row::<2, T>(scatter_row2, x, split),
+            1 => {
+                for (pixels, phases) in self.padded_rows() {
+                    copy_short(&mut split[phases][p..p + pixels.len()], &x[pixels]);
+                }
+            }
+            2 => {
+                for (pixels, phases) in self.padded_rows() {
+                    scatter_row2(&x[pixels], &mut split[phases], p);
+                }
+            }
             _ => self.for_each_phase_run(|pixels, step, at| {
                 for (d, &v) in split[at..].iter_mut().zip(x[pixels].iter().step_by(step)) {
                     *d = v;
@@ -101,16 +106,19 @@ impl ConvGeometry {
     /// The inverse of [`ConvGeometry::split_phases`] on the image's pixels (the
     /// padding is dropped): `x` is overwritten.
     pub fn merge_phases<T: Real>(&self, split: &[T], x: &mut [T]) {
+        let p = self.padding;
         match self.stride {
-            1 => self.for_each_row_mut::<1, T>(
-                |dst, phases, p| {
-                    let len = dst.len();
-                    copy_short(dst, &phases[p..p + len])
-                },
-                split,
-                x,
-            ),
-            2 => self.for_each_row_mut::<2, T>(gather_row2, split, x),
+            1 => {
+                for (pixels, phases) in self.padded_rows() {
+                    let len = pixels.len();
+                    copy_short(&mut x[pixels], &split[phases][p..p + len]);
+                }
+            }
+            2 => {
+                for (pixels, phases) in self.padded_rows() {
+                    gather_row2(&mut x[pixels], &split[phases], p);
+                }
+            }
             _ => self.for_each_phase_run(|pixels, step, at| {
                 for (&v, d) in split[at..].iter().zip(x[pixels].iter_mut().step_by(step)) {
                     *d = v;
@@ -119,42 +127,18 @@ impl ConvGeometry {
         }
     }
 
-    /// Calls `f(row, phases, p)` for every image row (W pixels) with the S phase rows
-    /// of its padded row (S × ⌈(W + 2p)/S⌉ elements, phase by phase): the stride known
-    /// at compile time, so the phase of a column is a mask, not a division.
-    fn for_each_row<const S: usize, T: Real>(
-        &self,
-        f: impl Fn(&[T], &mut [T], usize),
-        x: &[T],
-        split: &mut [T],
-    ) {
-        let (p, (_, len)) = (self.padding, self.phase_rows());
+    /// For every image row: its W pixels in the image, and the s phase rows of its
+    /// padded row in the phase-split image (s × ⌈(W + 2p)/s⌉ elements, phase by phase).
+    fn padded_rows(&self) -> impl Iterator<Item = (Range<usize>, Range<usize>)> {
+        let (s, p, (_, len)) = (self.stride, self.padding, self.phase_rows());
         let (h, w) = (self.image.height, self.image.width);
-        for c in 0..self.image.channels {
-            for row in 0..h {
-                let src = &x[(c * h + row) * w..][..w];
-                let at = (c * (h + 2 * p) + row + p) * S * len;
-                f(src, &mut split[at..at + S * len], p);
-            }
-        }
-    }
-
-    /// [`ConvGeometry::for_each_row`] writing the image rows from the phase rows.
-    fn for_each_row_mut<const S: usize, T: Real>(
-        &self,
-        f: impl Fn(&mut [T], &[T], usize),
-        split: &[T],
-        x: &mut [T],
-    ) {
-        let (p, (_, len)) = (self.padding, self.phase_rows());
-        let (h, w) = (self.image.height, self.image.width);
-        for c in 0..self.image.channels {
-            for row in 0..h {
-                let dst = &mut x[(c * h + row) * w..][..w];
-                let at = (c * (h + 2 * p) + row + p) * S * len;
-                f(dst, &split[at..at + S * len], p);
-            }
-        }
+        (0..self.image.channels).flat_map(move |c| {
+            (0..h).map(move |row| {
+                let pixels = (c * h + row) * w;
+                let at = (c * (h + 2 * p) + row + p) * s * len;
+                (pixels..pixels + w, at..at + s * len)
+            })
+        })
     }
 
     /// cols[(c, i, j), (oh, ow)] = x[c, s·oh + i − p, s·ow + j − p] (0 in the padding)
