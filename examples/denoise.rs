@@ -20,12 +20,14 @@
 //! - `--colour yes`: colour patches and photos (3 channels in and out, denoised
 //!   jointly; a grey photo as three equal channels). Default: grey (luma), as the usual
 //!   benchmarks (BSD68, Set12) are.
-//! - `--arch conv|dncnn|dncnn-bn`: today's residual conv model (`ConvConfig::denoiser`,
-//!   the default), or the blind denoiser kind (`DenoiserConfig`) without or with batch
-//!   norm.
-//! - `--blind MIN,MAX` (dncnn kinds): train over noise levels drawn per patch in
+//! - `--arch conv|dncnn|dncnn-bn|unet`: today's residual conv model
+//!   (`ConvConfig::denoiser`, the default), the blind denoiser kind (`DenoiserConfig`)
+//!   as a plain stack without or with batch norm, or with a U-Net body of
+//!   `--unet-levels L` halvings (default 2) and `--depth` 3×3 convolutions per level
+//!   and side (`DenoiserConfig::unet`).
+//! - `--blind MIN,MAX` (dncnn and unet kinds): train over noise levels drawn per patch in
 //!   [MIN, MAX] (DnCNN-B: 0,50) instead of the one --sigma.
-//! - `--init-from PATH` (dncnn kinds): continue training a saved blind denoiser.
+//! - `--init-from PATH` (dncnn and unet kinds): continue training a saved blind denoiser.
 //! - `--model-out PATH`: also save the model there (how the bundled models were made:
 //!   `scripts/train_bundled_denoisers.sh`).
 //! - `--side-by-side noisy:DIR` / `table:DIR`: no training; write the noisy test photos
@@ -64,6 +66,7 @@ struct Options {
     model_out: Option<PathBuf>,
     side_by_side: Option<(PathBuf, String)>,
     init_from: Option<PathBuf>,
+    unet_levels: usize,
 }
 
 /// The network trained.
@@ -75,6 +78,8 @@ enum Arch {
     Dncnn,
     /// `DenoiserConfig` with batch norm after each middle convolution (DnCNN).
     DncnnBn,
+    /// `DenoiserConfig::unet`: a U-Net body.
+    Unet,
 }
 
 fn parse() -> Result<Options, String> {
@@ -96,6 +101,7 @@ fn parse() -> Result<Options, String> {
         model_out: None,
         side_by_side: None,
         init_from: None,
+        unet_levels: 2,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -129,7 +135,8 @@ fn parse() -> Result<Options, String> {
                     "conv" => Arch::Conv,
                     "dncnn" => Arch::Dncnn,
                     "dncnn-bn" => Arch::DncnnBn,
-                    _ => return Err(bad(&"expected conv, dncnn or dncnn-bn")),
+                    "unet" => Arch::Unet,
+                    _ => return Err(bad(&"expected conv, dncnn, dncnn-bn or unet")),
                 }
             }
             "--blind" => {
@@ -143,6 +150,7 @@ fn parse() -> Result<Options, String> {
             }
             "--model-out" => o.model_out = Some(PathBuf::from(value)),
             "--init-from" => o.init_from = Some(PathBuf::from(value)),
+            "--unet-levels" => o.unet_levels = value.parse().map_err(|e| bad(&e))?,
             "--side-by-side" => {
                 let (stage, dir) = value
                     .split_once(':')
@@ -244,7 +252,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             config.noise_sigma = Some(o.sigma / 255.0);
             Box::new(ConvAutoencoder::new(config, o.seed)?)
         }
-        Arch::Dncnn | Arch::DncnnBn if o.init_from.is_some() => {
+        Arch::Dncnn | Arch::DncnnBn | Arch::Unet if o.init_from.is_some() => {
             // Training continues from a saved blind denoiser (its architecture and range).
             let path = o.init_from.as_deref().expect("checked");
             let (loaded, _) = aegpu::models::registry::load(path)?;
@@ -254,8 +262,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
             Box::new(model)
         }
-        Arch::Dncnn | Arch::DncnnBn => {
-            let mut config = DenoiserConfig::blind(channels, o.patch, o.width, o.depth);
+        Arch::Dncnn | Arch::DncnnBn | Arch::Unet => {
+            let mut config = if o.arch == Arch::Unet {
+                DenoiserConfig::unet(channels, o.patch, o.width, o.unet_levels, o.depth)
+            } else {
+                DenoiserConfig::blind(channels, o.patch, o.width, o.depth)
+            };
             config.batch_norm = o.arch == Arch::DncnnBn;
             config.sigma_min = lo / 255.0;
             config.sigma_max = hi / 255.0;

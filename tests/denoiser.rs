@@ -5,13 +5,19 @@
 //!    network that outputs its noisy input scores E[σ²] = (σ_max³ − σ_min³) / 3(σ_max − σ_min).
 //! 2. A small blind model trained on the bundled photos improves noisy photos at two
 //!    noise levels it was never told.
-//! 3. Tiled inference equals whole-image inference (batch norm on running statistics).
+//! 3. Tiled inference equals whole-image inference (batch norm on running statistics),
+//!    for the U-Net too, whose tiles stay on its grid of 2^L pixels; a pixel's change
+//!    reaches no further than the receptive radius the tiles' margins are made of; the
+//!    U-Net trains and denoises alike on the CPU and on the GPU backend.
 //! 4. Channels: colour models take colour images, grey ones grey; a grey model on a
 //!    colour image falls back per channel only when allowed; the refusals say why.
 //! 5. The noise-level estimate finds the σ of synthetic noise, on a flat and a real image.
 //! 6. The bundled models load from the binary through the model-file checks.
 
 use std::path::Path;
+
+#[path = "common/gpu.rs"]
+mod gpu;
 
 use aegpu::backend::cpu::CpuBackend;
 use aegpu::data::Dataset;
@@ -39,6 +45,39 @@ fn crop(image: &Image, size: usize) -> Image {
         }
     }
     Image::new(ImageShape::new(c, size, size), data).unwrap()
+}
+
+/// The output convolution starts at zero (an untrained denoiser is the identity):
+/// tests of what the body computes give it small fixed weights.
+fn randomise_output(model: &mut Denoiser) {
+    let ids = model.parameters();
+    let weight = ids[ids.len() - 2];
+    let n = model.store.values(weight).len();
+    let values = (0..n).map(|i| 0.2 * (i as f32 * 0.77).sin()).collect();
+    model.store.set_values(weight, values);
+}
+
+/// Running statistics away from their defaults, so an eval-mode batch norm matters.
+fn move_running_statistics(model: &mut Denoiser) {
+    for id in model.buffers() {
+        let n = model.store.values(id).len();
+        let name = model.store.get(id).name.clone();
+        let value = if name.ends_with("running_var") {
+            1.7
+        } else {
+            0.05
+        };
+        model.store.set_values(id, vec![value; n]);
+    }
+}
+
+/// The largest absolute difference between two images of one shape.
+fn worst_difference(a: &Image, b: &Image) -> f32 {
+    a.data()
+        .iter()
+        .zip(b.data())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max)
 }
 
 /// The mean training loss of one epoch of a denoiser whose output convolution is zero
@@ -102,28 +141,33 @@ fn a_small_blind_model_improves_photos_at_levels_it_was_not_told() {
         .collect();
     let mut sampler = PatchSampler::new(train, 24, 11).unwrap();
     let patches = Dataset::new(768, 24 * 24, sampler.sample(768)).unwrap();
-    let mut config = DenoiserConfig::blind(1, 24, 12, 5);
-    config.batch_norm = false;
-    let mut model = Denoiser::new(config, 2).unwrap();
-    let cfg = TrainConfig {
-        epochs: 4,
-        batch: 16,
-        lr: 2e-3,
-        seed: 4,
-        schedule: Schedule::Cosine,
-        ..TrainConfig::default()
-    };
-    let mut cpu = CpuBackend::<f32>::new();
-    fit(&mut model, &mut cpu, &patches, None, &cfg, &mut |_| {}).unwrap();
-    let clean = crop(&photo("test/ascent.png"), 96);
-    for (sigma, gain) in [(15.0, 1.0), (40.0, 3.0)] {
-        let noisy = add_gaussian_noise(&clean, sigma, 8);
-        let out = denoise(&model, &mut cpu, &noisy, TileOptions::default()).unwrap();
-        let (before, after) = (psnr(&noisy, &clean).unwrap(), psnr(&out, &clean).unwrap());
-        assert!(
-            after > before + gain,
-            "σ {sigma}: {before:.2} → {after:.2} dB, wanted +{gain}"
-        );
+    let mut stack = DenoiserConfig::blind(1, 24, 12, 5);
+    stack.batch_norm = false;
+    // The U-Net body: 2 halvings, one convolution per level and side.
+    let unet = DenoiserConfig::unet(1, 24, 8, 2, 1);
+    for config in [stack, unet] {
+        let mut model = Denoiser::new(config, 2).unwrap();
+        let cfg = TrainConfig {
+            epochs: 4,
+            batch: 16,
+            lr: 2e-3,
+            seed: 4,
+            schedule: Schedule::Cosine,
+            ..TrainConfig::default()
+        };
+        let mut cpu = CpuBackend::<f32>::new();
+        fit(&mut model, &mut cpu, &patches, None, &cfg, &mut |_| {}).unwrap();
+        let clean = crop(&photo("test/ascent.png"), 96);
+        for (sigma, gain) in [(15.0, 1.0), (40.0, 3.0)] {
+            let noisy = add_gaussian_noise(&clean, sigma, 8);
+            let out = denoise(&model, &mut cpu, &noisy, TileOptions::default()).unwrap();
+            let (before, after) = (psnr(&noisy, &clean).unwrap(), psnr(&out, &clean).unwrap());
+            assert!(
+                after > before + gain,
+                "{}, σ {sigma}: {before:.2} → {after:.2} dB, wanted +{gain}",
+                model.describe()
+            );
+        }
     }
 }
 
@@ -132,17 +176,8 @@ fn a_small_blind_model_improves_photos_at_levels_it_was_not_told() {
 #[test]
 fn tiled_inference_equals_the_whole_image_with_batch_norm() {
     let mut model = Denoiser::new(DenoiserConfig::blind(3, 8, 4, 4), 9).unwrap();
-    // Running statistics away from their defaults, so the eval-mode batch norm matters.
-    for id in model.buffers() {
-        let n = model.store.values(id).len();
-        let name = model.store.get(id).name.clone();
-        let value = if name.ends_with("running_var") {
-            1.7
-        } else {
-            0.05
-        };
-        model.store.set_values(id, vec![value; n]);
-    }
+    randomise_output(&mut model);
+    move_running_statistics(&mut model);
     let image = add_gaussian_noise(&crop(&photo("test/china.png"), 37), 20.0, 1);
     let mut cpu = CpuBackend::<f32>::new();
     let exact = TileOptions {
@@ -151,16 +186,165 @@ fn tiled_inference_equals_the_whole_image_with_batch_norm() {
     };
     let whole = denoise(&model, &mut cpu, &image, exact).unwrap();
     let tiled = denoise(&model, &mut cpu, &image, TileOptions { tile: 14, ..exact }).unwrap();
-    let worst = whole
-        .data()
-        .iter()
-        .zip(tiled.data())
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let worst = worst_difference(&whole, &tiled);
     assert!(worst < 1e-5, "tiles differ by {worst}");
+    assert!(
+        worst_difference(&whole, &image) > 0.01,
+        "the network did nothing"
+    );
     // Too small a tile for the 4-pixel margins is refused, not cropped.
     let e = denoise(&model, &mut cpu, &image, TileOptions { tile: 8, ..exact }).unwrap_err();
     assert!(e.to_string().contains("margins"), "{e}");
+}
+
+#[test]
+fn unet_tiles_stay_on_its_grid_and_equal_the_whole_image() {
+    // 2 levels: the network halves the image twice, so it is shift-equivariant only by
+    // multiples of 4 pixels; margins and tile origins are kept on that grid.
+    let mut config = DenoiserConfig::unet(3, 8, 4, 2, 1);
+    config.batch_norm = true;
+    let mut model = Denoiser::new(config, 9).unwrap();
+    randomise_output(&mut model);
+    move_running_statistics(&mut model);
+    // (2·1 + 2)(4 − 1) + 1·4 + 1: margins of 17, rounded up to 20 on the grid.
+    assert_eq!(model.receptive_radius(), 17);
+    let image = add_gaussian_noise(&crop(&photo("test/china.png"), 37), 20.0, 1);
+    let mut cpu = CpuBackend::<f32>::new();
+    let exact = TileOptions {
+        tile: 37 + 2 * 20,
+        channels: Channels::Exact,
+    };
+    let whole = denoise(&model, &mut cpu, &image, exact).unwrap();
+    // Centres of 8 pixels: the last of each row runs past the border (37 = 4·8 + 5).
+    let tiled = denoise(&model, &mut cpu, &image, TileOptions { tile: 48, ..exact }).unwrap();
+    let worst = worst_difference(&whole, &tiled);
+    assert!(worst < 1e-5, "tiles differ by {worst}");
+    assert!(
+        worst_difference(&whole, &image) > 0.01,
+        "the network did nothing"
+    );
+}
+
+#[test]
+fn a_pixel_reaches_no_further_than_the_receptive_radius() {
+    // A plain stack of 5 convolutions reaches 5 pixels; a U-Net of 2 levels with one
+    // convolution per level and side 17, at a similar cost per pixel.
+    let mut stack = DenoiserConfig::blind(1, 64, 4, 5);
+    stack.batch_norm = false;
+    let unet = DenoiserConfig::unet(1, 64, 4, 2, 1);
+    let clean = crop(&photo("test/ascent.png").to_gray(), 64);
+    let mut cpu = CpuBackend::<f32>::new();
+    for (config, radius) in [(stack, 5), (unet, 17)] {
+        let mut model = Denoiser::new(config, 5).unwrap();
+        randomise_output(&mut model);
+        assert_eq!(model.receptive_radius(), radius);
+        let whole = TileOptions {
+            tile: 64 + 2 * 20,
+            channels: Channels::Exact,
+        };
+        let before = denoise(&model, &mut cpu, &clean, whole).unwrap();
+        let mut poked = clean.clone();
+        poked.data_mut()[32 * 64 + 32] += 0.5;
+        let after = denoise(&model, &mut cpu, &poked, whole).unwrap();
+        // The farthest pixel whose value moved, in the chessboard distance.
+        let mut farthest = 0;
+        for y in 0..64usize {
+            for x in 0..64usize {
+                let i = y * 64 + x;
+                if (before.data()[i] - after.data()[i]).abs() > 0.0 {
+                    farthest = farthest.max(y.abs_diff(32).max(x.abs_diff(32)));
+                }
+            }
+        }
+        assert!(
+            farthest <= radius,
+            "{}: moved {farthest} away",
+            model.describe()
+        );
+        assert!(
+            farthest > radius / 2,
+            "{}: moved only {farthest} away",
+            model.describe()
+        );
+    }
+}
+
+#[test]
+fn unet_trains_and_denoises_alike_on_cpu_and_gpu() {
+    let Some(mut gpu) = gpu::gpu_backend() else {
+        return;
+    };
+    let train = vec![photo("train/camera.png").to_gray()];
+    let mut sampler = PatchSampler::new(train, 16, 3).unwrap();
+    let patches = Dataset::new(64, 16 * 16, sampler.sample(64)).unwrap();
+    let mut config = DenoiserConfig::unet(1, 16, 4, 2, 1);
+    config.batch_norm = true;
+    let cfg = TrainConfig {
+        epochs: 2,
+        batch: 16,
+        lr: 2e-3,
+        seed: 4,
+        ..TrainConfig::default()
+    };
+    let noisy = add_gaussian_noise(&crop(&photo("test/ascent.png"), 40), 25.0, 8);
+    let mut run = |backend: &mut dyn aegpu::backend::Backend| {
+        let mut model = Denoiser::new(config.clone(), 2).unwrap();
+        let report = fit(&mut model, backend, &patches, None, &cfg, &mut |_| {}).unwrap();
+        let out = denoise(&model, backend, &noisy, TileOptions::default()).unwrap();
+        (report.epochs.last().unwrap().train_loss, out)
+    };
+    let (cpu_loss, cpu_out) = run(&mut CpuBackend::<f32>::new());
+    let (gpu_loss, gpu_out) = run(&mut gpu);
+    assert!(
+        (cpu_loss - gpu_loss).abs() <= 1e-3 * cpu_loss,
+        "last epoch's loss: cpu {cpu_loss} gpu {gpu_loss}"
+    );
+    let worst = worst_difference(&cpu_out, &gpu_out);
+    assert!(worst < 1e-3, "denoised images differ by {worst}");
+    let change = worst_difference(&cpu_out, &noisy);
+    assert!(change > 0.01, "the network did nothing ({change})");
+}
+
+#[test]
+fn unet_configs_are_checked() {
+    let good = DenoiserConfig::unet(3, 40, 32, 2, 2);
+    assert!(good.validate().is_ok());
+    let m = Denoiser::new(good, 0).unwrap();
+    assert_eq!(m.describe(), "denoiser 3×40×40 unet2 w32 d2 σ 0–50");
+    let names: Vec<String> = m
+        .saved_entries()
+        .iter()
+        .map(|&id| m.store.get(id).name.clone())
+        .collect();
+    for name in [
+        "down.0.0.weight",
+        "downsample.1.weight",
+        "bottom.1.bias",
+        "upsample.0.weight",
+        "up.1.1.weight",
+        "output.weight",
+    ] {
+        assert!(names.iter().any(|n| n == name), "{name} not in {names:?}");
+    }
+    // 36 is not a multiple of 8: three halvings do not fit.
+    let e = DenoiserConfig::unet(3, 36, 32, 3, 2)
+        .validate()
+        .unwrap_err();
+    assert!(e.to_string().contains("multiples of 8"), "{e}");
+    let e = DenoiserConfig::unet(3, 64, 32, 2, 0)
+        .validate()
+        .unwrap_err();
+    assert!(e.to_string().contains("at least 1 convolution"), "{e}");
+    let e = DenoiserConfig::unet(3, 64, 4096, 2, 1)
+        .validate()
+        .unwrap_err();
+    assert!(e.to_string().contains("8192"), "{e}");
+    // A saved U-Net loads as a U-Net, and its tiles take any image size.
+    let dir = temp_dir("unet-file");
+    let path = dir.join("unet.safetensors");
+    m.save(&path, &Default::default()).unwrap();
+    let (loaded, _) = registry::load(&path).unwrap();
+    assert_eq!(loaded.describe(), m.describe());
 }
 
 // 4. Channels ---------------------------------------------------------------------------

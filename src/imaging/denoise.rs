@@ -9,7 +9,7 @@
 
 use crate::backend::Backend;
 use crate::data::Dataset;
-use crate::imaging::{map_tiles, Image, ImageShape, ImagingError};
+use crate::imaging::{map_tiles_aligned, Image, ImageShape, ImagingError};
 use crate::models::{downcast_ref, Autoencoder, ConvAutoencoder, Denoiser, ModelError};
 use crate::train::{run_rows, RowOutput, TrainError};
 
@@ -68,6 +68,11 @@ pub trait TiledDenoiser {
     fn channels(&self) -> usize;
     /// The receptive-field radius in pixels: the margin every tile needs.
     fn margin(&self) -> Result<usize, DenoiseError>;
+    /// The grid the network is shift-equivariant on (2^L for a network that halves
+    /// the image L times): tiles, margins and tile origins are kept on it.
+    fn alignment(&self) -> usize {
+        1
+    }
     /// The same weights for `shape`-sized inputs.
     fn tiled(&self, shape: ImageShape) -> Result<Box<dyn Autoencoder>, DenoiseError>;
 }
@@ -90,6 +95,9 @@ impl TiledDenoiser for Denoiser {
     }
     fn margin(&self) -> Result<usize, DenoiseError> {
         Ok(self.receptive_radius())
+    }
+    fn alignment(&self) -> usize {
+        self.config.alignment()
     }
     fn tiled(&self, shape: ImageShape) -> Result<Box<dyn Autoencoder>, DenoiseError> {
         Ok(Box::new(self.with_input(shape)?))
@@ -140,8 +148,14 @@ pub fn denoise(
             image: image.channels(),
         });
     }
-    let margin = model.margin()?;
-    if options.tile <= 2 * margin {
+    // A U-Net's tiles and margins lie on its grid of 2^L pixels.
+    let align = model.alignment();
+    let margin = model.margin()?.next_multiple_of(align);
+    let tile = options
+        .tile
+        .checked_next_multiple_of(align)
+        .ok_or_else(|| DenoiseError::Unsuitable(format!("tiles of {} pixels", options.tile)))?;
+    if tile <= 2 * margin {
         return Err(DenoiseError::Unsuitable(format!(
             "tiles of {} pixels leave nothing inside the {margin}-pixel margins the \
              network's receptive field needs: use tiles over {}",
@@ -149,13 +163,13 @@ pub fn denoise(
             2 * margin
         )));
     }
-    let tiled = model.tiled(ImageShape::new(model_channels, options.tile, options.tile))?;
+    let tiled = model.tiled(ImageShape::new(model_channels, tile, tile))?;
     // The tile-sized copy has a store of its own: its weights go to the backend here.
     backend
         .upload_store(tiled.store())
         .map_err(TrainError::from)?;
     // Every tile of the image in one call: run_rows batches them by the widest layer.
-    map_tiles(image, options.tile, margin, usize::MAX, |rows, count| {
+    map_tiles_aligned(image, tile, margin, align, usize::MAX, |rows, count| {
         let data = Dataset::new(count, tiled.input_width(), rows.to_vec())
             .map_err(|e| DenoiseError::Unsuitable(e.to_string()))?;
         Ok::<_, DenoiseError>(run_rows(

@@ -32,7 +32,7 @@ pub use metrics::{psnr, ssim};
 pub use nlm::NonLocalMeans;
 pub use noise::{add_gaussian_noise, estimate_noise_sigma};
 pub use patches::PatchSampler;
-pub use tiles::map_tiles;
+pub use tiles::{map_tiles, map_tiles_aligned};
 pub use triptych::{save_triptych, side_by_side};
 
 use crate::io::IoError;

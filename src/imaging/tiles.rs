@@ -25,8 +25,33 @@ pub fn map_tiles<E>(
     tile: usize,
     margin: usize,
     batch: usize,
+    f: impl FnMut(&[f32], usize) -> Result<Vec<f32>, E>,
+) -> Result<Image, E> {
+    map_tiles_aligned(image, tile, margin, 1, batch, f)
+}
+
+/// [`map_tiles`] for a network that is only shift-equivariant by multiples of `align`
+/// pixels (one that halves the image L times: `align` = 2^L). Every tile then starts
+/// at a multiple of `align` (counting from the reflected image's origin, `margin`
+/// before the image), so each pixel is computed on the same grid as in the whole
+/// image: the last centre of a row or column is not shifted back but runs past the
+/// border into the reflection, and only its part inside the image is kept. The result
+/// again equals `f` on the whole reflected image, cropped back.
+///
+/// # Panics
+/// As [`map_tiles`], and if `align` is 0 or does not divide `tile` and `margin`.
+pub fn map_tiles_aligned<E>(
+    image: &Image,
+    tile: usize,
+    margin: usize,
+    align: usize,
+    batch: usize,
     mut f: impl FnMut(&[f32], usize) -> Result<Vec<f32>, E>,
 ) -> Result<Image, E> {
+    assert!(
+        align > 0 && tile % align == 0 && margin % align == 0,
+        "tiles of {tile} pixels with margins of {margin} are not on a grid of {align}"
+    );
     assert!(
         tile > 2 * margin,
         "a tile of {tile} pixels has no centre left inside a margin of {margin} on both sides"
@@ -35,8 +60,9 @@ pub fn map_tiles<E>(
     let centre = tile - 2 * margin;
     let channels = image.channels();
     let tile_len = channels * tile * tile;
-    let origins: Vec<(usize, usize)> = starts(image.height(), centre)
-        .flat_map(|y| starts(image.width(), centre).map(move |x| (y, x)))
+    let shift_back = align == 1;
+    let origins: Vec<(usize, usize)> = starts(image.height(), centre, shift_back)
+        .flat_map(|y| starts(image.width(), centre, shift_back).map(move |x| (y, x)))
         .collect();
 
     let mut out = vec![0.0; image.data().len()];
@@ -79,8 +105,14 @@ pub fn map_tiles<E>(
 }
 
 /// Where the centres along an axis of `n` pixels start: every `centre` pixels, the
-/// last shifted back to end at `n` (a single one at 0 when `n` ≤ `centre`).
-fn starts(n: usize, centre: usize) -> impl Iterator<Item = usize> + Clone {
+/// last shifted back to end at `n` when `shift_back` (a single one at 0 when
+/// `n` ≤ `centre`), or else left on the grid to run past `n`.
+fn starts(n: usize, centre: usize, shift_back: bool) -> impl Iterator<Item = usize> + Clone {
     let count = n.div_ceil(centre);
-    (0..count).map(move |i| (i * centre).min(n.saturating_sub(centre)))
+    let last = if shift_back {
+        n.saturating_sub(centre)
+    } else {
+        usize::MAX
+    };
+    (0..count).map(move |i| (i * centre).min(last))
 }
