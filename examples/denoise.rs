@@ -1,30 +1,34 @@
 //! The image-denoising program: trains a residual convolutional denoising autoencoder
-//! (DnCNN-style: the network predicts the noise, x̂ = x̃ − net(x̃)) on random patches of
-//! the bundled training photos with fresh Gaussian noise at every step, saves it,
-//! denoises the bundled held-out photos, writes triptychs (noisy | denoised | clean)
-//! and prints PSNR/SSIM per image beside the noisy input and two classical baselines
-//! computed here: the Gaussian filter with the best σ for each image (an oracle
-//! choice) and non-local means.
+//! (the network predicts the noise, x̂ = x̃ − net(x̃)) on random patches of the bundled
+//! training photos with fresh Gaussian noise at every step, saves it, denoises the
+//! bundled held-out photos, writes triptychs (noisy | denoised | clean) and prints
+//! PSNR/SSIM per image beside the noisy input and two classical baselines computed
+//! here: the Gaussian filter with the best σ for each image (an oracle choice) and
+//! non-local means.
 //!
 //!     cargo run --release --example denoise
 //!     cargo run --release --example denoise -- --epochs 8 --sigma 15 --backend gpu
+//!
+//! The default network is the blind denoiser kind with a U-Net body of 3 levels, width
+//! 16, 2 convolutions per level and side, trained at the one test σ on 7 epochs of
+//! 8,192 patches of 48 × 48: of the architectures `scripts/compare_denoiser_archs.sh`
+//! compares, the one with the most PSNR per second of training.
 //!
 //! Beside its own model it prints the row of the blind model bundled in the binary
 //! (`aegpu denoise`'s default) on the same noisy photos.
 //!
 //! Flags: --epochs N, --sigma S (0–255 scale; the test noise, and the training noise
 //! unless --blind), --patch P, --patches N (per epoch), --width C, --depth D
-//! (convolutions in all), --batch B, --lr LR, --backend auto|cpu|gpu, --out DIR,
-//! --seed S, and:
+//! (convolutions in all; per level and side for the U-Net), --batch B, --lr LR,
+//! --backend auto|cpu|gpu, --out DIR, --seed S, and:
 //!
 //! - `--colour yes`: colour patches and photos (3 channels in and out, denoised
 //!   jointly; a grey photo as three equal channels). Default: grey (luma), as the usual
 //!   benchmarks (BSD68, Set12) are.
-//! - `--arch conv|dncnn|dncnn-bn|unet`: today's residual conv model
-//!   (`ConvConfig::denoiser`, the default), the blind denoiser kind (`DenoiserConfig`)
-//!   as a plain stack without or with batch norm, or with a U-Net body of
-//!   `--unet-levels L` halvings (default 2) and `--depth` 3×3 convolutions per level
-//!   and side (`DenoiserConfig::unet`).
+//! - `--arch conv|dncnn|dncnn-bn|unet`: the residual conv model (`ConvConfig::denoiser`),
+//!   the blind denoiser kind (`DenoiserConfig`) as a plain stack without or with batch
+//!   norm, or with a U-Net body of `--unet-levels L` halvings (default 3) and `--depth`
+//!   3×3 convolutions per level and side (`DenoiserConfig::unet`, the default).
 //! - `--blind MIN,MAX` (dncnn and unet kinds): train over noise levels drawn per patch in
 //!   [MIN, MAX] (DnCNN-B: 0,50) instead of the one --sigma.
 //! - `--init-from PATH` (dncnn and unet kinds): continue training a saved blind denoiser.
@@ -84,24 +88,24 @@ enum Arch {
 
 fn parse() -> Result<Options, String> {
     let mut o = Options {
-        epochs: 8,
+        epochs: 7,
         sigma: 25.0,
-        patch: 40,
-        patches: 4096,
-        width: 32,
-        depth: 8,
+        patch: 48,
+        patches: 8192,
+        width: 16,
+        depth: 2,
         batch: 32,
         lr: 2e-3,
         backend: BackendChoice::Auto,
         out: PathBuf::from("denoise-out"),
         seed: 1,
         colour: false,
-        arch: Arch::Conv,
+        arch: Arch::Unet,
         blind: None,
         model_out: None,
         side_by_side: None,
         init_from: None,
-        unet_levels: 2,
+        unet_levels: 3,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -366,10 +370,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let nlm = NonLocalMeans::default().denoise(&noisy, o.sigma)?;
         nlm_seconds += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let denoised = denoise(net, backend.as_mut(), &noisy, TileOptions::default())?;
+        let denoised = denoise(net, backend.as_mut(), &noisy, TileOptions::for_model(net)?)?;
         ae_seconds += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let by_bundled = denoise(&bundled, backend.as_mut(), &noisy, TileOptions::default())?;
+        let by_bundled = denoise(
+            &bundled,
+            backend.as_mut(),
+            &noisy,
+            TileOptions::for_model(&bundled)?,
+        )?;
         bundled_seconds += t.elapsed().as_secs_f64();
         pixels += (clean.height() * clean.width()) as f64;
         let figures = [
@@ -519,7 +528,7 @@ fn side_by_side(
                 &colour
             };
             let t = Instant::now();
-            let ours = denoise(net, backend, noisy, TileOptions::default())?;
+            let ours = denoise(net, backend, noisy, TileOptions::for_model(net)?)?;
             let ours_seconds = t.elapsed().as_secs_f64();
             let bm3d_file = dir.join(entry["bm3d"].as_str().unwrap_or_default());
             let bm3d = match load_npy(&bm3d_file) {

@@ -1,7 +1,7 @@
 //! Denoising inference speed by model size: blind colour denoisers (`--model denoiser`,
 //! no batch norm) of several widths and depths, and the bundled colour model, each
 //! denoising the bundled colour test photos through `aegpu denoise`'s own tiling
-//! (128-pixel tiles), on the backend asked for. Prints Mpixel/s (the best of `REPEATS`
+//! (128-pixel tiles, or eight margins for a U-Net whose receptive field is wider), on the backend asked for. Prints Mpixel/s (the best of `REPEATS`
 //! passes over the photos, after one warm-up pass that compiles the pipelines) and the
 //! multiply-adds per pixel. Weights are random for the sizes other than the bundled one:
 //! the speed does not depend on them.
@@ -17,15 +17,18 @@
 //!
 //! ```text
 //! model                              parameters   MACs / pixel   Mpixel/s
-//! width 16, depth 5                        7843           7776       2.75
-//! width 32, depth 8                       57251          57024       0.64
-//! bundled colour (32, 8)                  57251          57024       0.64
+//! width 16, depth 5                        7843           7776       2.93
+//! width 32, depth 8                       57251          57024       0.65
+//! bundled colour (unet3 w16 d2)          574067          33888       0.50
 //! width 64, depth 17                     557443         556416       0.07
+//! U-Net 2 levels, width 32, d 2          554595          92864       0.31
+//! U-Net 3 levels, width 16, d 2          574067          33888       0.50
 //! ```
 //!
-//! (about 75 GFLOP/s for the two larger sizes). CBM3D (PyPI's `bm3d`) on a 256 × 256
-//! crop of `tulips` at σ = 25, the same idle machine: 6.6 s, 0.0099 Mpixel/s, so the
-//! bundled model is 65× faster and DnCNN-B's size 7×.
+//! The U-Nets do fewer multiply-adds per pixel than their speed suggests: their tiles
+//! (512 pixels for the bundled one) keep only a centre inside 64-pixel margins. CBM3D
+//! (PyPI's `bm3d`) on a 256 × 256 crop of `tulips` at σ = 25, the same idle machine:
+//! 6.6 s, 0.0099 Mpixel/s, so the bundled model is 50× faster and DnCNN-B's size 7×.
 
 use std::path::Path;
 use std::time::Instant;
@@ -75,22 +78,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let name = format!("width {width}, depth {depth}");
         models.push((name, Denoiser::new(config, 0)?));
     }
+    for (width, levels) in [(32, 2), (16, 3)] {
+        let config = DenoiserConfig::unet(3, 48, width, levels, 2);
+        let name = format!("U-Net {levels} levels, width {width}, d 2");
+        models.push((name, Denoiser::new(config, 0)?));
+    }
     models.insert(
         2,
         (
-            "bundled colour (32, 8)".to_string(),
+            format!(
+                "bundled colour ({})",
+                Bundled::Colour.load()?.config.describe()
+            ),
             Bundled::Colour.load()?,
         ),
     );
     for (name, model) in &models {
-        let c = &model.config;
-        // 3×3 convolutions: 3 → w, (depth − 2) × w → w, w → 3.
-        let macs = 9 * (3 * c.width + (c.depth - 2) * c.width * c.width + c.width * 3);
+        let macs = model.config.macs_per_pixel();
         let mut best = f64::INFINITY;
         for pass in 0..=repeats {
             let start = Instant::now();
             for photo in &photos {
-                denoise(model, backend.as_mut(), photo, TileOptions::default())?;
+                denoise(
+                    model,
+                    backend.as_mut(),
+                    photo,
+                    TileOptions::for_model(model)?,
+                )?;
             }
             if pass > 0 {
                 best = best.min(start.elapsed().as_secs_f64());

@@ -5,16 +5,20 @@
 # held-out photos. The logs go to docs/denoiser-archs/; the table in the README is
 # their "mean" rows with the training seconds.
 #
-#     bash scripts/compare_denoiser_archs.sh [BUDGET_SECONDS]   # default 180
+#     bash scripts/compare_denoiser_archs.sh [BUDGET_SECONDS [NAME…]]   # default 180, all
 set -euo pipefail
 cd "$(dirname "$0")/.."
 budget=${1:-180}
+only=("${@:2}")
 cargo build --release --example denoise
 out=docs/denoiser-archs
 mkdir -p "$out"
 run() {
     local name=$1
     shift
+    if ((${#only[@]})) && [[ ! " ${only[*]} " == *" $name "* ]]; then
+        return
+    fi
     # Probe: one epoch of 1,024 patches gives the training speed.
     local rate
     rate=$(./target/release/examples/denoise "$@" --epochs 1 --patches 1024 \
@@ -26,8 +30,9 @@ run() {
         --out "target/archs/$name" > "$out/$name.log" 2>&1
     grep -E "^(model|train|mean|inference)" "$out/$name.log"
 }
-run conv-w32-d8 --arch conv --width 32 --depth 8
-run dncnn-w32-d8 --arch dncnn --width 32 --depth 8
-run dncnn-bn-w32-d8 --arch dncnn-bn --width 32 --depth 8
-run unet2-w32-d2 --arch unet --unet-levels 2 --width 32 --depth 2
-run unet3-w16-d2 --arch unet --unet-levels 3 --width 16 --depth 2
+run conv-w32-d8 --arch conv --width 32 --depth 8 --patch 40
+run dncnn-w32-d8 --arch dncnn --width 32 --depth 8 --patch 40
+run dncnn-bn-w32-d8 --arch dncnn-bn --width 32 --depth 8 --patch 40
+run unet2-w32-d2 --arch unet --unet-levels 2 --width 32 --depth 2 --patch 40
+# Three halvings need patch sides that are multiples of 8.
+run unet3-w16-d2 --arch unet --unet-levels 3 --width 16 --depth 2 --patch 48

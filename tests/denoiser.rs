@@ -287,7 +287,7 @@ fn unet_trains_and_denoises_alike_on_cpu_and_gpu() {
         ..TrainConfig::default()
     };
     let noisy = add_gaussian_noise(&crop(&photo("test/ascent.png"), 40), 25.0, 8);
-    let mut run = |backend: &mut dyn aegpu::backend::Backend| {
+    let run = |backend: &mut dyn aegpu::backend::Backend| {
         let mut model = Denoiser::new(config.clone(), 2).unwrap();
         let report = fit(&mut model, backend, &patches, None, &cfg, &mut |_| {}).unwrap();
         let out = denoise(&model, backend, &noisy, TileOptions::default()).unwrap();

@@ -17,8 +17,8 @@ use clap::Args;
 
 use crate::cli::{BackendArgs, CliError};
 use crate::imaging::{
-    denoise, estimate_noise_sigma, psnr, receptive_radius, ssim, Bundled, Channels, DenoiseError,
-    Image, TileOptions, TiledDenoiser,
+    auto_tile, denoise, estimate_noise_sigma, psnr, receptive_radius, ssim, Bundled, Channels,
+    DenoiseError, Image, TileOptions, TiledDenoiser,
 };
 use crate::models::{downcast_ref, registry, ConvAutoencoder, Denoiser};
 
@@ -48,9 +48,10 @@ pub struct DenoiseArgs {
     /// Print one JSON object with every image's figures and the means on stdout.
     #[arg(long)]
     json: bool,
-    /// Tile side in pixels (margins for the receptive field included).
-    #[arg(long, default_value_t = 128, value_parser = crate::ranges::count)]
-    tile: usize,
+    /// Tile side in pixels (margins for the receptive field included); default 128,
+    /// or eight margins for a model whose receptive field is wider.
+    #[arg(long, value_parser = crate::ranges::count)]
+    tile: Option<usize>,
     /// Replace result files that already exist in --output (never an input or a clean
     /// original): without it, an existing file is left alone and the run refused.
     #[arg(long)]
@@ -221,7 +222,7 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
         eprintln!("{}", m.announce());
     }
     let options = TileOptions {
-        tile: a.tile,
+        tile: a.tile.unwrap_or(0),
         channels: if a.strict_channels {
             Channels::Exact
         } else {
@@ -296,15 +297,20 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
             );
         }
         let started = std::time::Instant::now();
+        // The margin as the tiles will have it: on the model's grid.
         let radius = model
             .margin()
-            .map_err(|e| format!("{}: {e}", chosen.name))?;
+            .map_err(|e| format!("{}: {e}", chosen.name))?
+            .next_multiple_of(model.alignment());
+        // No --tile: the model's own (0 above stands for it).
+        let tile = match options.tile {
+            0 => auto_tile(model).map_err(|e| format!("{}: {e}", chosen.name))?,
+            given => given,
+        };
         // A tile larger than the image (plus margins) would only allocate empty pixels.
         let shape = job.noisy.shape();
         let options = TileOptions {
-            tile: options
-                .tile
-                .min(shape.height.max(shape.width).saturating_add(2 * radius)),
+            tile: tile.min(shape.height.max(shape.width).saturating_add(2 * radius)),
             ..options
         };
         let mut denoised = denoise(model, backend, &job.noisy, options)
@@ -383,7 +389,7 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
         // A model trained on one level (a conv denoiser) also gives it alone.
         "noise_sigma": fixed.map(|s| s / 255.0),
         "noise_sigma_255": fixed,
-        "tile": a.tile,
+        "tile": a.tile.map_or(serde_json::Value::from("auto"), serde_json::Value::from),
         "images": results,
         "denoise_seconds": denoise_seconds,
         "megapixels_per_s": pixels as f64 / 1e6 / denoise_seconds.max(1e-9),

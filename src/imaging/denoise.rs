@@ -62,6 +62,25 @@ impl Default for TileOptions {
     }
 }
 
+impl TileOptions {
+    /// The default options with the tile `model` runs best on: 128 pixels, or eight
+    /// margins when its receptive field is wider (a deep U-Net), so that at least
+    /// (6/8)² ≈ 56 % of every tile is kept (the bundled U-Net: 512-pixel tiles, 0.50
+    /// Mpixel/s on two CPU cores against 0.36 with four margins).
+    pub fn for_model(model: &dyn TiledDenoiser) -> Result<Self, DenoiseError> {
+        Ok(TileOptions {
+            tile: auto_tile(model)?,
+            ..TileOptions::default()
+        })
+    }
+}
+
+/// 128 pixels, or eight margins (on the model's grid) when that is more.
+pub fn auto_tile(model: &dyn TiledDenoiser) -> Result<usize, DenoiseError> {
+    let margin = model.margin()?.next_multiple_of(model.alignment());
+    Ok(TileOptions::default().tile.max(8 * margin))
+}
+
 /// A fully convolutional denoiser that runs on tiles of any size.
 pub trait TiledDenoiser {
     /// Channels of the images it denoises (1 grey, 3 colour).

@@ -25,7 +25,8 @@ use std::path::PathBuf;
 pub use self::image::Image;
 pub use bundled::Bundled;
 pub use denoise::{
-    as_denoiser, denoise, receptive_radius, Channels, DenoiseError, TileOptions, TiledDenoiser,
+    as_denoiser, auto_tile, denoise, receptive_radius, Channels, DenoiseError, TileOptions,
+    TiledDenoiser,
 };
 pub use filter::{best_gaussian_filter, gaussian_filter, BestFilter};
 pub use metrics::{psnr, ssim};

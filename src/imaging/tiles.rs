@@ -34,9 +34,10 @@ pub fn map_tiles<E>(
 /// pixels (one that halves the image L times: `align` = 2^L). Every tile then starts
 /// at a multiple of `align` (counting from the reflected image's origin, `margin`
 /// before the image), so each pixel is computed on the same grid as in the whole
-/// image: the last centre of a row or column is not shifted back but runs past the
-/// border into the reflection, and only its part inside the image is kept. The result
-/// again equals `f` on the whole reflected image, cropped back.
+/// image: the last centre of a row or column is shifted back only to end at the side
+/// rounded up to a multiple of `align`, running up to `align − 1` pixels into the
+/// reflection, and only its part inside the image is kept. The result again equals
+/// `f` on the whole reflected image, cropped back.
 ///
 /// # Panics
 /// As [`map_tiles`], and if `align` is 0 or does not divide `tile` and `margin`.
@@ -60,9 +61,8 @@ pub fn map_tiles_aligned<E>(
     let centre = tile - 2 * margin;
     let channels = image.channels();
     let tile_len = channels * tile * tile;
-    let shift_back = align == 1;
-    let origins: Vec<(usize, usize)> = starts(image.height(), centre, shift_back)
-        .flat_map(|y| starts(image.width(), centre, shift_back).map(move |x| (y, x)))
+    let origins: Vec<(usize, usize)> = starts(image.height(), centre, align)
+        .flat_map(|y| starts(image.width(), centre, align).map(move |x| (y, x)))
         .collect();
 
     let mut out = vec![0.0; image.data().len()];
@@ -105,14 +105,10 @@ pub fn map_tiles_aligned<E>(
 }
 
 /// Where the centres along an axis of `n` pixels start: every `centre` pixels, the
-/// last shifted back to end at `n` when `shift_back` (a single one at 0 when
-/// `n` ≤ `centre`), or else left on the grid to run past `n`.
-fn starts(n: usize, centre: usize, shift_back: bool) -> impl Iterator<Item = usize> + Clone {
+/// last shifted back to end at `n` rounded up to a multiple of `align` (a single one at
+/// 0 when that is at most `centre`). With `centre` a multiple of `align`, every start is.
+fn starts(n: usize, centre: usize, align: usize) -> impl Iterator<Item = usize> + Clone {
     let count = n.div_ceil(centre);
-    let last = if shift_back {
-        n.saturating_sub(centre)
-    } else {
-        usize::MAX
-    };
+    let last = n.next_multiple_of(align).saturating_sub(centre);
     (0..count).map(move |i| (i * centre).min(last))
 }

@@ -113,6 +113,24 @@ impl DenoiserConfig {
         }
     }
 
+    /// Multiply-adds per pixel of one forward pass (biases and the residual left out).
+    /// The stack: 9·(C·w + (d − 2)·w² + w·C). The U-Net: a 3×3 convolution at level l
+    /// has (2^l·w)² weights per tap at 1/4^l of the pixels, so every level costs 9·w²
+    /// per convolution, and each 2×2 down- and upsampling 2·w², giving
+    /// 18·C·w + 9·w²·(d·(2L + 1) − 1) + 4·L·w².
+    pub fn macs_per_pixel(&self) -> usize {
+        let (c, w, d, l) = (
+            self.input.channels,
+            self.width,
+            self.depth,
+            self.unet_levels,
+        );
+        if l == 0 {
+            return 9 * (c * w + d.saturating_sub(2) * w * w + w * c);
+        }
+        18 * c * w + 9 * w * w * (d * (2 * l + 1) - 1) + 4 * l * w * w
+    }
+
     /// The side every input must be a multiple of: 2^L for a U-Net, 1 for the stack.
     pub fn alignment(&self) -> usize {
         1usize << self.unet_levels.min(16)
@@ -439,7 +457,7 @@ impl UNet {
         let mut skips = Vec::with_capacity(self.down.len());
         let mut h = x;
         for (l, (stage, down)) in self.down.iter().zip(&self.downsample).enumerate() {
-            cx.g.set_label(&format!("down.{l}"));
+            cx.g.set_label(format!("down.{l}"));
             h = stage.forward(cx, h)?;
             skips.push(h);
             h = down.forward(cx, h)?;
@@ -447,7 +465,7 @@ impl UNet {
         cx.g.set_label("bottom");
         h = self.bottom.forward(cx, h)?;
         for l in (0..self.up.len()).rev() {
-            cx.g.set_label(&format!("up.{l}"));
+            cx.g.set_label(format!("up.{l}"));
             let upsampled = self.upsample[l].forward(cx, h)?;
             let joined =
                 cx.g.push(Op::Binary(BinaryOp::Add), &[upsampled, skips[l]])?;
