@@ -173,27 +173,41 @@ fn a_small_blind_model_improves_photos_at_levels_it_was_not_told() {
 
 // 3. Tiles ------------------------------------------------------------------------------
 
+/// A noisy 37 × 37 colour crop denoised by `model` in one tile (margins of `margin`
+/// around the whole image) and in tiles of `tile`: the two must agree, and differ from
+/// the input. Returns the image and the backend for further checks.
+fn assert_tiles_equal_the_whole_image(
+    model: &Denoiser,
+    margin: usize,
+    tile: usize,
+) -> (Image, CpuBackend<f32>) {
+    let image = add_gaussian_noise(&crop(&photo("test/china.png"), 37), 20.0, 1);
+    let mut cpu = CpuBackend::<f32>::new();
+    let exact = TileOptions {
+        tile: 37 + 2 * margin,
+        channels: Channels::Exact,
+    };
+    let whole = denoise(model, &mut cpu, &image, exact).unwrap();
+    let tiled = denoise(model, &mut cpu, &image, TileOptions { tile, ..exact }).unwrap();
+    let worst = worst_difference(&whole, &tiled);
+    assert!(worst < 1e-5, "tiles differ by {worst}");
+    let change = worst_difference(&whole, &image);
+    assert!(change > 0.01, "the network did nothing ({change})");
+    (image, cpu)
+}
+
 #[test]
 fn tiled_inference_equals_the_whole_image_with_batch_norm() {
     let mut model = Denoiser::new(DenoiserConfig::blind(3, 8, 4, 4), 9).unwrap();
     randomise_output(&mut model);
     move_running_statistics(&mut model);
-    let image = add_gaussian_noise(&crop(&photo("test/china.png"), 37), 20.0, 1);
-    let mut cpu = CpuBackend::<f32>::new();
-    let exact = TileOptions {
-        tile: 37 + 2 * 4,
+    let (image, mut cpu) = assert_tiles_equal_the_whole_image(&model, 4, 14);
+    // Too small a tile for the 4-pixel margins is refused, not cropped.
+    let small = TileOptions {
+        tile: 8,
         channels: Channels::Exact,
     };
-    let whole = denoise(&model, &mut cpu, &image, exact).unwrap();
-    let tiled = denoise(&model, &mut cpu, &image, TileOptions { tile: 14, ..exact }).unwrap();
-    let worst = worst_difference(&whole, &tiled);
-    assert!(worst < 1e-5, "tiles differ by {worst}");
-    assert!(
-        worst_difference(&whole, &image) > 0.01,
-        "the network did nothing"
-    );
-    // Too small a tile for the 4-pixel margins is refused, not cropped.
-    let e = denoise(&model, &mut cpu, &image, TileOptions { tile: 8, ..exact }).unwrap_err();
+    let e = denoise(&model, &mut cpu, &image, small).unwrap_err();
     assert!(e.to_string().contains("margins"), "{e}");
 }
 
@@ -208,21 +222,9 @@ fn unet_tiles_stay_on_its_grid_and_equal_the_whole_image() {
     move_running_statistics(&mut model);
     // (2·1 + 2)(4 − 1) + 1·4 + 1: margins of 17, rounded up to 20 on the grid.
     assert_eq!(model.receptive_radius(), 17);
-    let image = add_gaussian_noise(&crop(&photo("test/china.png"), 37), 20.0, 1);
-    let mut cpu = CpuBackend::<f32>::new();
-    let exact = TileOptions {
-        tile: 37 + 2 * 20,
-        channels: Channels::Exact,
-    };
-    let whole = denoise(&model, &mut cpu, &image, exact).unwrap();
-    // Centres of 8 pixels: the last of each row runs past the border (37 = 4·8 + 5).
-    let tiled = denoise(&model, &mut cpu, &image, TileOptions { tile: 48, ..exact }).unwrap();
-    let worst = worst_difference(&whole, &tiled);
-    assert!(worst < 1e-5, "tiles differ by {worst}");
-    assert!(
-        worst_difference(&whole, &image) > 0.01,
-        "the network did nothing"
-    );
+    // Centres of 8 pixels: the last of each row ends at 40, the side rounded up to
+    // the grid, 3 pixels into the reflection.
+    assert_tiles_equal_the_whole_image(&model, 20, 48);
 }
 
 #[test]
