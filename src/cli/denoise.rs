@@ -222,7 +222,7 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
         eprintln!("{}", m.announce());
     }
     let options = TileOptions {
-        tile: a.tile.unwrap_or(0),
+        tile: TileOptions::default().tile,
         channels: if a.strict_channels {
             Channels::Exact
         } else {
@@ -297,15 +297,13 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
             );
         }
         let started = std::time::Instant::now();
-        // The margin as the tiles will have it: on the model's grid.
         let radius = model
-            .margin()
-            .map_err(|e| format!("{}: {e}", chosen.name))?
-            .next_multiple_of(model.alignment());
-        // No --tile: the model's own (0 above stands for it).
-        let tile = match options.tile {
-            0 => auto_tile(model).map_err(|e| format!("{}: {e}", chosen.name))?,
-            given => given,
+            .grid_margin()
+            .map_err(|e| format!("{}: {e}", chosen.name))?;
+        // No --tile: the model's own.
+        let tile = match a.tile {
+            Some(given) => given,
+            None => auto_tile(model).map_err(|e| format!("{}: {e}", chosen.name))?,
         };
         // A tile larger than the image (plus margins) would only allocate empty pixels.
         let shape = job.noisy.shape();

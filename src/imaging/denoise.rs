@@ -77,8 +77,7 @@ impl TileOptions {
 
 /// 128 pixels, or eight margins (on the model's grid) when that is more.
 pub fn auto_tile(model: &dyn TiledDenoiser) -> Result<usize, DenoiseError> {
-    let margin = model.margin()?.next_multiple_of(model.alignment());
-    Ok(TileOptions::default().tile.max(8 * margin))
+    Ok(TileOptions::default().tile.max(8 * model.grid_margin()?))
 }
 
 /// A fully convolutional denoiser that runs on tiles of any size.
@@ -91,6 +90,10 @@ pub trait TiledDenoiser {
     /// the image L times): tiles, margins and tile origins are kept on it.
     fn alignment(&self) -> usize {
         1
+    }
+    /// The margin tiles get: the receptive-field radius rounded up to the grid.
+    fn grid_margin(&self) -> Result<usize, DenoiseError> {
+        Ok(self.margin()?.next_multiple_of(self.alignment()))
     }
     /// The same weights for `shape`-sized inputs.
     fn tiled(&self, shape: ImageShape) -> Result<Box<dyn Autoencoder>, DenoiseError>;
@@ -169,7 +172,7 @@ pub fn denoise(
     }
     // A U-Net's tiles and margins lie on its grid of 2^L pixels.
     let align = model.alignment();
-    let margin = model.margin()?.next_multiple_of(align);
+    let margin = model.grid_margin()?;
     let tile = options
         .tile
         .checked_next_multiple_of(align)

@@ -482,16 +482,6 @@ impl UNet {
             .map(|s| s as &dyn Module)
             .chain(convs.map(|c| c as &dyn Module))
     }
-
-    /// The widest feature map: level 0's, or a deeper one when it is wider in all.
-    fn widest_row(&self) -> usize {
-        let stacks = self.down.iter().chain([&self.bottom]).chain(&self.up);
-        stacks
-            .flat_map(|s| s.layers.iter().map(|l| l.output_width()))
-            .chain(self.downsample.iter().map(|c| c.output_width()))
-            .max()
-            .unwrap_or(0)
-    }
 }
 
 impl Body {
@@ -505,30 +495,26 @@ impl Body {
         }
     }
 
-    fn parameters(&self) -> Vec<EntryId> {
+    /// Every layer: the stack, or the U-Net's stages and resamplings.
+    fn modules(&self) -> Box<dyn Iterator<Item = &dyn Module> + '_> {
         match self {
-            Body::Plain(stack) => stack.parameters(),
-            Body::UNet(net) => net.modules().flat_map(|m| m.parameters()).collect(),
+            Body::Plain(stack) => Box::new(std::iter::once(stack as &dyn Module)),
+            Body::UNet(net) => Box::new(net.modules()),
         }
+    }
+
+    fn parameters(&self) -> Vec<EntryId> {
+        self.modules().flat_map(|m| m.parameters()).collect()
     }
 
     fn buffers(&self) -> Vec<EntryId> {
-        match self {
-            Body::Plain(stack) => stack.buffers(),
-            Body::UNet(net) => net.modules().flat_map(|m| m.buffers()).collect(),
-        }
+        self.modules().flat_map(|m| m.buffers()).collect()
     }
 
+    /// The widest feature map. Every layer of a stack (convolution, batch norm, relu)
+    /// keeps its input's shape, so a stack's output is as wide as its widest layer.
     fn widest_row(&self) -> usize {
-        match self {
-            Body::Plain(stack) => stack
-                .layers
-                .iter()
-                .map(|l| l.output_width())
-                .max()
-                .unwrap_or(0),
-            Body::UNet(net) => net.widest_row(),
-        }
+        self.modules().map(|m| m.output_width()).max().unwrap_or(0)
     }
 }
 
@@ -540,7 +526,7 @@ impl Denoiser {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut store = ParamStore::new();
         let root = Scope::root();
-        let (body, last) = if config.unet_levels == 0 {
+        let body = if config.unet_levels == 0 {
             let stack = conv_stack(
                 &mut store,
                 &root.child("body"),
@@ -551,12 +537,12 @@ impl Denoiser {
                 config.batch_norm,
                 1,
             )?;
-            (Body::Plain(stack), config.width)
+            Body::Plain(stack)
         } else {
-            let net = UNet::new(&config, &mut store, &mut rng)?;
-            (Body::UNet(net), config.width)
+            Body::UNet(UNet::new(&config, &mut store, &mut rng)?)
         };
-        let hidden = ImageShape::new(last, config.input.height, config.input.width);
+        // Both bodies end in `width` channels at the input's size.
+        let hidden = ImageShape::new(config.width, config.input.height, config.input.width);
         let geometry = ConvGeometry::conv(hidden, config.input.channels, 3, 1, 1)
             .map_err(ModelError::Config)?;
         let output = Conv2d::new(
