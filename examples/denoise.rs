@@ -34,6 +34,8 @@
 //! - `--init-from PATH` (dncnn and unet kinds): continue training a saved blind denoiser.
 //! - `--model-out PATH`: also save the model there (how the bundled models were made:
 //!   `scripts/train_bundled_denoisers.sh`).
+//! - `--ensemble N`: denoise the test photos under 1, 2, 4 or 8 symmetries of the
+//!   square and average (the self-ensemble, `TileOptions::ensemble`; N times slower).
 //! - `--side-by-side noisy:DIR` / `table:DIR`: no training; write the noisy test photos
 //!   at σ = 15, 25, 50 for `scripts/bm3d_side_by_side.py`, then score the bundled
 //!   models beside (C)BM3D (see [`side_by_side`]).
@@ -46,7 +48,8 @@ use aegpu::backend::select::{select, BackendChoice};
 use aegpu::data::Dataset;
 use aegpu::imaging::{
     add_gaussian_noise, as_denoiser, best_gaussian_filter, denoise, psnr, save_triptych, ssim,
-    Bundled, Image, ImageShape, NonLocalMeans, PatchSampler, TileOptions,
+    Bundled, DenoiseError, Image, ImageShape, NonLocalMeans, PatchSampler, TileOptions,
+    TiledDenoiser,
 };
 use aegpu::models::{Autoencoder, ConvAutoencoder, ConvConfig, Denoiser, DenoiserConfig};
 use aegpu::ops::Noise;
@@ -71,6 +74,7 @@ struct Options {
     side_by_side: Option<(PathBuf, String)>,
     init_from: Option<PathBuf>,
     unet_levels: usize,
+    ensemble: usize,
 }
 
 /// The network trained.
@@ -106,6 +110,7 @@ fn parse() -> Result<Options, String> {
         side_by_side: None,
         init_from: None,
         unet_levels: 3,
+        ensemble: 1,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -155,6 +160,7 @@ fn parse() -> Result<Options, String> {
             "--model-out" => o.model_out = Some(PathBuf::from(value)),
             "--init-from" => o.init_from = Some(PathBuf::from(value)),
             "--unet-levels" => o.unet_levels = value.parse().map_err(|e| bad(&e))?,
+            "--ensemble" => o.ensemble = value.parse().map_err(|e| bad(&e))?,
             "--side-by-side" => {
                 let (stage, dir) = value
                     .split_once(':')
@@ -219,7 +225,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut backend = selected.backend;
     println!("{}", selected.reason);
     if let Some((dir, stage)) = &o.side_by_side {
-        return side_by_side(&data.join("test"), dir, stage == "noisy", backend.as_mut());
+        return side_by_side(
+            &data.join("test"),
+            dir,
+            stage == "noisy",
+            o.ensemble,
+            backend.as_mut(),
+        );
     }
     std::fs::create_dir_all(&o.out).map_err(|e| format!("{}: {e}", o.out.display()))?;
 
@@ -370,14 +382,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let nlm = NonLocalMeans::default().denoise(&noisy, o.sigma)?;
         nlm_seconds += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let denoised = denoise(net, backend.as_mut(), &noisy, TileOptions::for_model(net)?)?;
+        let denoised = denoise(net, backend.as_mut(), &noisy, tiles(net, o.ensemble)?)?;
         ae_seconds += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let by_bundled = denoise(
             &bundled,
             backend.as_mut(),
             &noisy,
-            TileOptions::for_model(&bundled)?,
+            tiles(&bundled, o.ensemble)?,
         )?;
         bundled_seconds += t.elapsed().as_secs_f64();
         pixels += (clean.height() * clean.width()) as f64;
@@ -452,6 +464,7 @@ fn side_by_side(
     test_dir: &Path,
     dir: &Path,
     noisy_only: bool,
+    ensemble: usize,
     backend: &mut dyn aegpu::backend::Backend,
 ) -> Result<(), Box<dyn std::error::Error>> {
     use aegpu::data::{load_npy, save_npy};
@@ -528,7 +541,7 @@ fn side_by_side(
                 &colour
             };
             let t = Instant::now();
-            let ours = denoise(net, backend, noisy, TileOptions::for_model(net)?)?;
+            let ours = denoise(net, backend, noisy, tiles(net, ensemble)?)?;
             let ours_seconds = t.elapsed().as_secs_f64();
             let bm3d_file = dir.join(entry["bm3d"].as_str().unwrap_or_default());
             let bm3d = match load_npy(&bm3d_file) {
@@ -599,6 +612,14 @@ fn side_by_side(
 
 /// The model itself as a blind denoiser (a run making a bundled model shows it in the
 /// bundled column too).
+/// The model's own tiles, with a self-ensemble of `ensemble` symmetries.
+fn tiles(net: &dyn TiledDenoiser, ensemble: usize) -> Result<TileOptions, DenoiseError> {
+    Ok(TileOptions {
+        ensemble,
+        ..TileOptions::for_model(net)?
+    })
+}
+
 fn as_denoiser_clone(model: &dyn Autoencoder) -> Option<Denoiser> {
     aegpu::models::downcast_ref::<Denoiser>(model).cloned()
 }

@@ -23,7 +23,7 @@ use aegpu::backend::cpu::CpuBackend;
 use aegpu::data::Dataset;
 use aegpu::imaging::{
     add_gaussian_noise, denoise, estimate_noise_sigma, psnr, Bundled, Channels, DenoiseError,
-    Image, ImageShape, PatchSampler, TileOptions,
+    Image, ImageShape, PatchSampler, Symmetry, TileOptions,
 };
 use aegpu::models::{registry, Autoencoder, Denoiser, DenoiserConfig};
 use aegpu::train::{fit, Schedule, TrainConfig};
@@ -37,14 +37,19 @@ fn photo(name: &str) -> Image {
 
 /// The top-left `size` × `size` corner of `image`.
 fn crop(image: &Image, size: usize) -> Image {
+    crop_to(image, size, size)
+}
+
+/// The top-left `height` × `width` corner of `image`.
+fn crop_to(image: &Image, height: usize, width: usize) -> Image {
     let c = image.channels();
-    let mut data = Vec::with_capacity(c * size * size);
+    let mut data = Vec::with_capacity(c * height * width);
     for k in 0..c {
-        for y in 0..size {
-            data.extend((0..size).map(|x| image.get(k, y, x)));
+        for y in 0..height {
+            data.extend((0..width).map(|x| image.get(k, y, x)));
         }
     }
-    Image::new(ImageShape::new(c, size, size), data).unwrap()
+    Image::new(ImageShape::new(c, height, width), data).unwrap()
 }
 
 /// The output convolution starts at zero (an untrained denoiser is the identity):
@@ -186,6 +191,7 @@ fn assert_tiles_equal_the_whole_image(
     let exact = TileOptions {
         tile: 37 + 2 * margin,
         channels: Channels::Exact,
+        ..TileOptions::default()
     };
     let whole = denoise(model, &mut cpu, &image, exact).unwrap();
     let tiled = denoise(model, &mut cpu, &image, TileOptions { tile, ..exact }).unwrap();
@@ -206,6 +212,7 @@ fn tiled_inference_equals_the_whole_image_with_batch_norm() {
     let small = TileOptions {
         tile: 8,
         channels: Channels::Exact,
+        ..TileOptions::default()
     };
     let e = denoise(&model, &mut cpu, &image, small).unwrap_err();
     assert!(e.to_string().contains("margins"), "{e}");
@@ -243,6 +250,7 @@ fn a_pixel_reaches_no_further_than_the_receptive_radius() {
         let whole = TileOptions {
             tile: 64 + 2 * 20,
             channels: Channels::Exact,
+            ..TileOptions::default()
         };
         let before = denoise(&model, &mut cpu, &clean, whole).unwrap();
         let mut poked = clean.clone();
@@ -269,6 +277,47 @@ fn a_pixel_reaches_no_further_than_the_receptive_radius() {
             model.describe()
         );
     }
+}
+
+/// The self-ensemble averages the network over symmetries of the square, mapped back.
+/// Over all eight the result is equivariant: denoising a turned or mirrored image
+/// gives the turned or mirrored result (the network alone is not: its weights have no
+/// symmetry). Over the first two it equals the mean of the two passes by hand.
+#[test]
+fn the_self_ensemble_averages_over_symmetries_mapped_back() {
+    let mut model = Denoiser::new(DenoiserConfig::unet(3, 8, 4, 2, 1), 3).unwrap();
+    randomise_output(&mut model);
+    // Not square, and not a multiple of the U-Net's grid of 4.
+    let image = crop_to(&photo("test/china.png"), 30, 27);
+    let mut cpu = CpuBackend::<f32>::new();
+    let with = |ensemble| TileOptions {
+        ensemble,
+        ..TileOptions::for_model(&model).unwrap()
+    };
+    let eight = denoise(&model, &mut cpu, &image, with(8)).unwrap();
+    for s in Symmetry::ALL {
+        let of_moved = denoise(&model, &mut cpu, &s.apply(&image), with(8)).unwrap();
+        let worst = worst_difference(&of_moved, &s.apply(&eight));
+        assert!(worst < 1e-5, "{s:?}: {worst}");
+    }
+    let single = denoise(&model, &mut cpu, &image, with(1)).unwrap();
+    let mirror = Symmetry::ALL[1];
+    assert!(
+        worst_difference(&single, &eight) > 1e-3,
+        "the network is symmetric already"
+    );
+    let mirrored =
+        mirror.apply(&denoise(&model, &mut cpu, &mirror.apply(&image), with(1)).unwrap());
+    let by_hand: Vec<f32> = single
+        .data()
+        .iter()
+        .zip(mirrored.data())
+        .map(|(a, b)| (a + b) / 2.0)
+        .collect();
+    let two = denoise(&model, &mut cpu, &image, with(2)).unwrap();
+    assert!(worst_difference(&two, &Image::new(image.shape(), by_hand).unwrap()) < 1e-6);
+    let e = denoise(&model, &mut cpu, &image, with(3)).unwrap_err();
+    assert!(e.to_string().contains("use 1, 2, 4 or 8"), "{e}");
 }
 
 #[test]
@@ -361,6 +410,7 @@ fn channel_policies_and_their_refusals() {
     let strict = TileOptions {
         tile: 16,
         channels: Channels::Exact,
+        ..TileOptions::default()
     };
     let fallback = TileOptions {
         channels: Channels::PerChannel,

@@ -17,6 +17,7 @@ mod metrics;
 mod nlm;
 mod noise;
 mod patches;
+mod symmetry;
 mod tiles;
 mod triptych;
 
@@ -26,13 +27,14 @@ pub use self::image::Image;
 pub use bundled::Bundled;
 pub use denoise::{
     as_denoiser, auto_tile, denoise, receptive_radius, Channels, DenoiseError, TileOptions,
-    TiledDenoiser,
+    TiledDenoiser, ENSEMBLE_SIZES,
 };
 pub use filter::{best_gaussian_filter, gaussian_filter, BestFilter};
 pub use metrics::{psnr, ssim};
 pub use nlm::NonLocalMeans;
 pub use noise::{add_gaussian_noise, estimate_noise_sigma};
 pub use patches::PatchSampler;
+pub use symmetry::Symmetry;
 pub use tiles::{map_tiles, map_tiles_aligned};
 pub use triptych::{save_triptych, side_by_side};
 

@@ -1,6 +1,6 @@
 //! Random training patches from a set of photos, with the eight dihedral augmentations.
 
-use super::{Image, ImagingError};
+use super::{Image, ImagingError, Symmetry};
 use crate::ops::random::philox4x32_10;
 
 /// The Philox stream the sampler draws from: its own, apart from the engine's noise
@@ -100,19 +100,11 @@ impl PatchSampler {
         let p = self.patch;
         let top = below(w_row, (image.height() - p + 1) as u64) as usize;
         let left = below(w_col, (image.width() - p + 1) as u64) as usize;
-        let symmetry = w_symmetry >> 29; // the top 3 bits: 0..8
-        let (transpose, flip_rows, flip_cols) =
-            (symmetry & 4 != 0, symmetry & 1 != 0, symmetry & 2 != 0);
+        let symmetry = Symmetry::from_bits(w_symmetry >> 29); // the top 3 bits: 0..8
         for (c, plane) in out.chunks_exact_mut(p * p).enumerate() {
             for (i, row) in plane.chunks_exact_mut(p).enumerate() {
                 for (j, value) in row.iter_mut().enumerate() {
-                    let (mut y, mut x) = if transpose { (j, i) } else { (i, j) };
-                    if flip_rows {
-                        y = p - 1 - y;
-                    }
-                    if flip_cols {
-                        x = p - 1 - x;
-                    }
+                    let (y, x) = symmetry.source(i, j, p, p);
                     *value = image.get(c, top + y, left + x);
                 }
             }
