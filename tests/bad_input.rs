@@ -442,6 +442,22 @@ fn table() -> Vec<Case> {
             ],
             "whole number ≥ 1",
         ),
+        case(
+            "range",
+            "a self-ensemble of 3 symmetries",
+            &[
+                "denoise",
+                "--model",
+                &path("denoiser.safetensors"),
+                "--input",
+                &path("huge.png"),
+                "--output",
+                &path("out"),
+                "--ensemble",
+                "3",
+            ],
+            "takes 1, 2, 4 or 8",
+        ),
         // Never overwrite an input.
         train(
             "overwrite",

@@ -16,6 +16,8 @@
 
 use std::path::Path;
 
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "common/gpu.rs"]
 mod gpu;
 
@@ -27,6 +29,7 @@ use aegpu::imaging::{
 };
 use aegpu::models::{registry, Autoencoder, Denoiser, DenoiserConfig};
 use aegpu::train::{fit, Schedule, TrainConfig};
+use cli::aegpu;
 
 fn photo(name: &str) -> Image {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -521,15 +524,9 @@ const CMYK_JPEG: &[u8] = &[
     0xe8, 0x83, 0x9c, 0xea, 0xa9, 0xeb, 0xff, 0xd9,
 ];
 
-fn aegpu(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_aegpu"))
-        .args(args)
-        .output()
-        .expect("run aegpu")
-}
-
+/// A fresh, empty folder for one test.
 fn temp_dir(test: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("aegpu-denoiser-{}-{test}", std::process::id()));
+    let dir = cli::temp(test);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -552,6 +549,8 @@ fn cli_picks_the_bundled_model_by_channels_and_estimates_the_noise() {
         dir.join("out").to_str().unwrap(),
         "--backend",
         "cpu",
+        "--ensemble",
+        "4",
         "--json",
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -561,6 +560,7 @@ fn cli_picks_the_bundled_model_by_channels_and_estimates_the_noise() {
         "{stderr}"
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ensemble"], 4);
     let images = report["images"].as_array().unwrap();
     assert_eq!(images[0]["model"], "bundled colour");
     assert_eq!(images[1]["model"], "bundled grey");
