@@ -2,8 +2,9 @@
 # Denoiser architectures at an equal training budget: each network trains for the
 # number of epochs (of 4,096 grey 40×40 patches, σ = 25) that fills BUDGET seconds at
 # its own speed on this machine, measured by a short probe first, then denoises the 8
-# held-out photos. The logs go to docs/denoiser-archs/; the table in the README is
-# their "mean" rows with the training seconds.
+# held-out photos, all in batches of 32 (the example's default was 32 when these logs
+# were made). The logs go to docs/denoiser-archs/; the table in the README is their
+# "mean" rows with the training seconds.
 #
 #     bash scripts/compare_denoiser_archs.sh [BUDGET_SECONDS [NAME…]]   # default 180, all
 set -euo pipefail
@@ -21,12 +22,12 @@ run() {
     fi
     # Probe: one epoch of 1,024 patches gives the training speed.
     local rate
-    rate=$(./target/release/examples/denoise "$@" --epochs 1 --patches 1024 \
+    rate=$(./target/release/examples/denoise --batch 32 "$@" --epochs 1 --patches 1024 \
         --out "target/archs/$name-probe" 2>&1 | sed -n 's/^train: .*(\([0-9]*\) patches\/s.*/\1/p')
     local epochs=$(((budget * rate + 2048) / 4096))
     ((epochs < 1)) && epochs=1
     echo "$name: $rate patches/s in the probe, $epochs epochs for ${budget}s"
-    ./target/release/examples/denoise "$@" --epochs "$epochs" --patches 4096 --seed 1 \
+    ./target/release/examples/denoise --batch 32 "$@" --epochs "$epochs" --patches 4096 --seed 1 \
         --out "target/archs/$name" > "$out/$name.log" 2>&1
     grep -E "^(model|train|mean|inference)" "$out/$name.log"
 }
