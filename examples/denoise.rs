@@ -28,7 +28,8 @@
 //!
 //! - `--colour yes`: colour patches and photos (3 channels in and out, denoised
 //!   jointly; a grey photo as three equal channels). Default: grey (luma), as the usual
-//!   benchmarks (BSD68, Set12) are.
+//!   benchmarks (BSD68, Set12) are. Colour patches come with their channels in one of
+//!   their six orders (`PatchSampler::permuting_channels`) unless `--permute-channels no`.
 //! - `--arch conv|dncnn|dncnn-bn|unet`: the residual conv model (`ConvConfig::denoiser`),
 //!   the blind denoiser kind (`DenoiserConfig`) as a plain stack without or with batch
 //!   norm, or with a U-Net body of `--unet-levels L` halvings (default 3) and `--depth`
@@ -80,6 +81,7 @@ struct Options {
     init_from: Option<PathBuf>,
     unet_levels: usize,
     ensemble: usize,
+    permute_channels: bool,
 }
 
 /// The network trained.
@@ -116,6 +118,7 @@ fn parse() -> Result<Options, String> {
         init_from: None,
         unet_levels: 3,
         ensemble: 1,
+        permute_channels: true,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -137,13 +140,8 @@ fn parse() -> Result<Options, String> {
             "--backend" => o.backend = value.parse().map_err(|e: String| bad(&e))?,
             "--out" => o.out = PathBuf::from(value),
             "--seed" => o.seed = value.parse().map_err(|e| bad(&e))?,
-            "--colour" => {
-                o.colour = match value.as_str() {
-                    "yes" => true,
-                    "no" => false,
-                    _ => return Err(bad(&"expected yes or no")),
-                }
-            }
+            "--colour" => o.colour = yes_or_no(value).map_err(|e| bad(&e))?,
+            "--permute-channels" => o.permute_channels = yes_or_no(value).map_err(|e| bad(&e))?,
             "--arch" => {
                 o.arch = match value.as_str() {
                     "conv" => Arch::Conv,
@@ -190,6 +188,14 @@ fn parse() -> Result<Options, String> {
 
 /// The PNGs of a bundled photo folder, sorted by name: grey, or colour (a grey photo
 /// as three equal channels) when `colour`.
+fn yes_or_no(value: &str) -> Result<bool, &'static str> {
+    match value {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("expected yes or no"),
+    }
+}
+
 fn photos(dir: &Path, colour: bool) -> Result<Vec<(String, Image)>, Box<dyn std::error::Error>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
@@ -248,7 +254,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         train_photos.into_iter().map(|(_, im)| im).collect(),
         o.patch,
         o.seed,
-    )?;
+    )?
+    .permuting_channels(o.permute_channels);
     let patches = Dataset::new(o.patches, sampler.patch_len(), sampler.sample(o.patches))?;
     println!(
         "data: {} {} patches of {p}×{p} from the {} training photos, test σ = {} ({:.1}s)",
@@ -347,6 +354,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         serde_json::json!({
             "epochs": o.epochs, "patches": o.patches, "patch": o.patch, "sigma": [lo, hi],
             "seed": o.seed, "colour": o.colour, "lr": o.lr, "batch": o.batch,
+            "permute_channels": o.colour && o.permute_channels,
             // A continued model: the file it started from (whose own record this replaces).
             "init_from": o.init_from.as_ref().map(|p| p.display().to_string()),
         })

@@ -594,6 +594,49 @@ fn patches_cover_the_eight_symmetries_and_follow_area() {
     assert!(PatchSampler::new(vec![ramp(1, 8, 8), ramp(3, 8, 8)], 4, 0).is_err());
 }
 
+#[test]
+fn colour_patches_may_come_with_their_channels_in_any_of_six_orders() {
+    // The same seed with and without: the same places and symmetries, so each patch
+    // with its channels permuted holds the three planes of the plain one, in some order,
+    // and over many patches all six orders come up about equally often.
+    let colour = vec![photo("train/chelsea.png"), photo("train/coffee.png")];
+    let plain = PatchSampler::new(colour.clone(), 8, 3).unwrap().sample(600);
+    let permuted = PatchSampler::new(colour, 8, 3)
+        .unwrap()
+        .permuting_channels(true)
+        .sample(600);
+    let plane = 8 * 8;
+    let mut counts = std::collections::BTreeMap::new();
+    for (p, q) in plain
+        .chunks_exact(3 * plane)
+        .zip(permuted.chunks_exact(3 * plane))
+    {
+        let order: Vec<usize> = q
+            .chunks_exact(plane)
+            .map(|out| {
+                p.chunks_exact(plane)
+                    .position(|source| source == out)
+                    .expect("each output plane is one of the patch's planes")
+            })
+            .collect();
+        *counts.entry(order).or_insert(0) += 1;
+    }
+    assert_eq!(counts.len(), 6, "{counts:?}");
+    // 100 expected per order (standard deviation 9).
+    assert!(
+        counts.values().all(|&n| (60..=140).contains(&n)),
+        "{counts:?}"
+    );
+    // Grey patches are left as they are.
+    let grey = vec![photo("train/camera.png")];
+    let a = PatchSampler::new(grey.clone(), 8, 3).unwrap().sample(20);
+    let b = PatchSampler::new(grey, 8, 3)
+        .unwrap()
+        .permuting_channels(true)
+        .sample(20);
+    assert_eq!(a, b);
+}
+
 // 8. Figures and errors -----------------------------------------------------------------
 
 #[test]

@@ -1,4 +1,5 @@
-//! Random training patches from a set of photos, with the eight dihedral augmentations.
+//! Random training patches from a set of photos, with the eight dihedral augmentations
+//! and, for colour, optionally the six orders of the channels.
 
 use super::{Image, ImagingError, Symmetry};
 use crate::ops::random::philox4x32_10;
@@ -13,8 +14,10 @@ const PATCH_STREAM: u32 = 0x5041_5443; // "PATC"
 ///
 /// Patch number k (counting from 0 over the sampler's life) is a pure function of
 /// (seed, k): its four words are `philox4x32_10([k_lo, k_hi, PATCH_STREAM, 0], seed)`,
-/// giving the image, the row, the column and the symmetry. So one seed gives the same
-/// patches on every machine, and `sample(3)` then `sample(5)` equals `sample(8)`.
+/// giving the image, the row, the column and the symmetry (the top 3 bits of the last
+/// word; its low 29 bits pick the channel order when [`PatchSampler::permuting_channels`]
+/// is on). So one seed gives the same patches on every machine, and `sample(3)` then
+/// `sample(5)` equals `sample(8)`.
 #[derive(Clone, Debug)]
 pub struct PatchSampler {
     images: Vec<Image>,
@@ -25,7 +28,19 @@ pub struct PatchSampler {
     patch: usize,
     key: [u32; 2],
     drawn: u64,
+    permute_channels: bool,
 }
+
+/// The six orders of three channels: output channel c of a patch is source channel
+/// `CHANNEL_ORDERS[k][c]`.
+const CHANNEL_ORDERS: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [0, 2, 1],
+    [1, 0, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [2, 1, 0],
+];
 
 impl PatchSampler {
     /// A sampler of `patch` × `patch` patches. The images must all have the same number
@@ -72,7 +87,21 @@ impl PatchSampler {
             patch,
             key: [seed as u32, (seed >> 32) as u32],
             drawn: 0,
+            permute_channels: false,
         })
+    }
+
+    /// With `on`, each colour patch also comes with its channels in one of their six
+    /// orders, drawn uniformly (grey patches are unchanged). For noise that is
+    /// independent and alike in every channel (Gaussian, σ the same in R, G and B), a
+    /// clean patch with its channels reordered is as good a training example as the
+    /// patch itself, and it shows the network six times the colours: the ten bundled
+    /// training photos have few greens and teals, and a colour model trained longer
+    /// without it turned the teal background of a held-out photo blue
+    /// (`docs/denoiser-archs/colour-stage2-rejected.log`).
+    pub fn permuting_channels(mut self, on: bool) -> Self {
+        self.permute_channels = on;
+        self
     }
 
     /// Values per patch: C·p·p.
@@ -101,11 +130,18 @@ impl PatchSampler {
         let top = below(w_row, (image.height() - p + 1) as u64) as usize;
         let left = below(w_col, (image.width() - p + 1) as u64) as usize;
         let symmetry = Symmetry::from_bits(w_symmetry >> 29); // the top 3 bits: 0..8
+        let order = if self.permute_channels && image.channels() == 3 {
+            // The low 29 bits, uniform on 0..2^29: ⌊v · 6 / 2^29⌋ is one of the 6 orders.
+            CHANNEL_ORDERS[((u64::from(w_symmetry & ((1 << 29) - 1)) * 6) >> 29) as usize]
+        } else {
+            CHANNEL_ORDERS[0]
+        };
         for (c, plane) in out.chunks_exact_mut(p * p).enumerate() {
+            let source = order[c]; // grey: c = 0, itself
             for (i, row) in plane.chunks_exact_mut(p).enumerate() {
                 for (j, value) in row.iter_mut().enumerate() {
                     let (y, x) = symmetry.source(i, j, p, p);
-                    *value = image.get(c, top + y, left + x);
+                    *value = image.get(source, top + y, left + x);
                 }
             }
         }
