@@ -271,6 +271,21 @@ fn table() -> Vec<Case> {
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
         case(class, input, &a, expect)
     };
+    // `aegpu denoise` of a saved denoiser on a large image, with `extra` flags.
+    let denoise = |class, input, extra: &[&str], expect| {
+        let mut a = vec![
+            "denoise".to_string(),
+            "--model".to_string(),
+            path("denoiser.safetensors"),
+            "--input".to_string(),
+            path("huge.png"),
+            "--output".to_string(),
+            path("out"),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        case(class, input, &a, expect)
+    };
     let non_utf8 = {
         use std::os::unix::ffi::OsStringExt;
         OsString::from_vec(b"data-\xff.csv".to_vec())
@@ -426,36 +441,16 @@ fn table() -> Vec<Case> {
             &["search", "--index", &data, "--query", &data, "--k", "-3"],
             "not a whole number",
         ),
-        case(
+        denoise(
             "range",
             "a denoise tile of 0",
-            &[
-                "denoise",
-                "--model",
-                &path("denoiser.safetensors"),
-                "--input",
-                &path("huge.png"),
-                "--output",
-                &path("out"),
-                "--tile",
-                "0",
-            ],
+            &["--tile", "0"],
             "whole number ≥ 1",
         ),
-        case(
+        denoise(
             "range",
             "a self-ensemble of 3 symmetries",
-            &[
-                "denoise",
-                "--model",
-                &path("denoiser.safetensors"),
-                "--input",
-                &path("huge.png"),
-                "--output",
-                &path("out"),
-                "--ensemble",
-                "3",
-            ],
+            &["--ensemble", "3"],
             "takes 1, 2, 4 or 8",
         ),
         // Never overwrite an input.
@@ -619,20 +614,10 @@ fn table() -> Vec<Case> {
             ],
             "header bytes",
         ),
-        case(
+        denoise(
             "bounds",
             "a PNG declaring 16,000 × 16,000 pixels",
-            &[
-                "denoise",
-                "--model",
-                &path("denoiser.safetensors"),
-                "--input",
-                &path("huge.png"),
-                "--output",
-                &path("out"),
-                "--backend",
-                "cpu",
-            ],
+            &["--backend", "cpu"],
             "pixels in one image",
         ),
         case(
