@@ -43,7 +43,7 @@
 //! - `--ensemble N`: denoise the test photos under 1, 2, 4 or 8 symmetries of the
 //!   square and average (the self-ensemble, `TileOptions::ensemble`; N times slower).
 //!   Default 2 (the photo and its mirror image): 29.53 dB where one pass gives 29.40,
-//!   for 7 more seconds per model.
+//!   for 7 more seconds per model; 1 in the side-by-side table, as `aegpu denoise`.
 //! - `--side-by-side noisy:DIR` / `table:DIR`: no training; write the noisy test photos
 //!   at σ = 15, 25, 50 for `scripts/bm3d_side_by_side.py`, then score the bundled
 //!   models beside (C)BM3D (see [`side_by_side`]).
@@ -82,7 +82,8 @@ struct Options {
     side_by_side: Option<(PathBuf, String)>,
     init_from: Option<PathBuf>,
     unet_levels: usize,
-    ensemble: usize,
+    /// Default: 2 for the run's photos, 1 in the side-by-side table (`aegpu denoise`'s).
+    ensemble: Option<usize>,
     permute_channels: bool,
 }
 
@@ -119,7 +120,7 @@ fn parse() -> Result<Options, String> {
         side_by_side: None,
         init_from: None,
         unet_levels: 3,
-        ensemble: 2,
+        ensemble: None,
         permute_channels: true,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -165,7 +166,7 @@ fn parse() -> Result<Options, String> {
             "--model-out" => o.model_out = Some(PathBuf::from(value)),
             "--init-from" => o.init_from = Some(PathBuf::from(value)),
             "--unet-levels" => o.unet_levels = value.parse().map_err(|e| bad(&e))?,
-            "--ensemble" => o.ensemble = value.parse().map_err(|e| bad(&e))?,
+            "--ensemble" => o.ensemble = Some(value.parse().map_err(|e| bad(&e))?),
             "--side-by-side" => {
                 let (stage, dir) = value
                     .split_once(':')
@@ -242,7 +243,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             &data.join("test"),
             dir,
             stage == "noisy",
-            o.ensemble,
+            o.ensemble.unwrap_or(1),
             backend.as_mut(),
         );
     }
@@ -390,6 +391,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (mut sums, mut ae_seconds, mut nlm_seconds, mut pixels) = ([0.0f64; 10], 0.0, 0.0, 0.0);
     let mut bundled_seconds = 0.0;
+    let ensemble = o.ensemble.unwrap_or(2);
     for (k, (name, clean)) in test.iter().enumerate() {
         let noisy = add_gaussian_noise(clean, o.sigma, 1000 + k as u64);
         let gauss = best_gaussian_filter(
@@ -401,14 +403,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let nlm = NonLocalMeans::default().denoise(&noisy, o.sigma)?;
         nlm_seconds += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let denoised = denoise(net, backend.as_mut(), &noisy, tiles(net, o.ensemble)?)?;
+        let denoised = denoise(net, backend.as_mut(), &noisy, tiles(net, ensemble)?)?;
         ae_seconds += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let by_bundled = denoise(
             &bundled,
             backend.as_mut(),
             &noisy,
-            tiles(&bundled, o.ensemble)?,
+            tiles(&bundled, ensemble)?,
         )?;
         bundled_seconds += t.elapsed().as_secs_f64();
         pixels += (clean.height() * clean.width()) as f64;
