@@ -462,13 +462,15 @@ impl Model {
     }
 
     /// `image` (`[H, W]` grey, or `[C, H, W]` planar with C = 1 or 3, float32 on the
-    /// 0–1 scale) denoised tile by tile by a convolutional denoiser.
-    #[pyo3(signature = (image, tile=128))]
+    /// 0–1 scale) denoised tile by tile by a convolutional denoiser, averaged over a
+    /// self-ensemble of `ensemble` (1, 2, 4 or 8) symmetries of the square.
+    #[pyo3(signature = (image, tile=128, ensemble=1))]
     fn denoise<'py>(
         &self,
         py: Python<'py>,
         image: &Bound<'py, PyAny>,
         tile: usize,
+        ensemble: usize,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (shape, values) = if let Ok(a) = image.extract::<PyReadonlyArray2<'py, f32>>() {
             let (h, w) = (a.shape()[0], a.shape()[1]);
@@ -500,7 +502,14 @@ impl Model {
         })?;
         let backend = st.backend.as_mut().expect("opened").as_mut();
         let out = py
-            .detach(|| denoise(model, backend, &picture, TileOptions { tile, ..Default::default() }))
+            .detach(|| {
+                let options = TileOptions {
+                    tile,
+                    ensemble,
+                    ..Default::default()
+                };
+                denoise(model, backend, &picture, options)
+            })
             .map_err(err)?;
         let s = out.shape();
         let flat = PyArray1::from_vec(py, out.data().to_vec());

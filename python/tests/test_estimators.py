@@ -160,6 +160,13 @@ def test_conv_denoiser_removes_noise():
     out = den.denoise(noisy, tile=32)
     assert out.shape == clean.shape and out.dtype == np.float32
     assert np.mean((out - clean) ** 2) < 0.7 * np.mean((noisy - clean) ** 2)
+    # The ×8 self-ensemble denoises the mirrored and turned image too: a transposed
+    # image gives the transposed result, and a size other than 1, 2, 4, 8 is refused.
+    eight = den.denoise(noisy, tile=32, ensemble=8)
+    assert np.mean((eight - clean) ** 2) < 0.7 * np.mean((noisy - clean) ** 2)
+    np.testing.assert_allclose(den.denoise(noisy.T.copy(), tile=32, ensemble=8), eight.T, atol=1e-5)
+    with pytest.raises(AegpuError, match="1, 2, 4 or 8"):
+        den.denoise(noisy, ensemble=3)
     assert den.transform(patches[:5]).shape == (5, 256)
     with pytest.raises(AegpuError, match="convolutional model"):
         DenseAutoencoder(layers=(2,), epochs=1, backend="cpu").fit(noisy[:, :4]).model_.denoise(noisy)
