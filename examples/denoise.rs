@@ -189,8 +189,7 @@ fn parse() -> Result<Options, String> {
     Ok(o)
 }
 
-/// The PNGs of a bundled photo folder, sorted by name: grey, or colour (a grey photo
-/// as three equal channels) when `colour`.
+/// `yes` or `no` as a flag's value.
 fn yes_or_no(value: &str) -> Result<bool, &'static str> {
     match value {
         "yes" => Ok(true),
@@ -199,6 +198,8 @@ fn yes_or_no(value: &str) -> Result<bool, &'static str> {
     }
 }
 
+/// The PNGs of a bundled photo folder, sorted by name: grey, or colour (a grey photo
+/// as three equal channels) when `colour`.
 fn photos(dir: &Path, colour: bool) -> Result<Vec<(String, Image)>, Box<dyn std::error::Error>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
@@ -631,8 +632,6 @@ fn side_by_side(
     Ok(())
 }
 
-/// The model itself as a blind denoiser (a run making a bundled model shows it in the
-/// bundled column too).
 /// The model's own tiles, with a self-ensemble of `ensemble` symmetries.
 fn tiles(net: &dyn TiledDenoiser, ensemble: usize) -> Result<TileOptions, DenoiseError> {
     Ok(TileOptions {
@@ -641,6 +640,8 @@ fn tiles(net: &dyn TiledDenoiser, ensemble: usize) -> Result<TileOptions, Denois
     })
 }
 
+/// The model itself as a blind denoiser (a run making a bundled model shows it in the
+/// bundled column too).
 fn as_denoiser_clone(model: &dyn Autoencoder) -> Option<Denoiser> {
     aegpu::models::downcast_ref::<Denoiser>(model).cloned()
 }

@@ -19,8 +19,6 @@ pub struct Symmetry {
 }
 
 impl Symmetry {
-    pub const IDENTITY: Symmetry = Symmetry::from_bits(0);
-
     /// All eight, ordered so that each prefix of length 1, 2 or 4 is a subgroup: the
     /// identity, the mirror (columns flipped), the upside-down (rows flipped), the
     /// half turn, then the four that transpose.
