@@ -38,6 +38,7 @@
 //!   [MIN, MAX] (DnCNN-B: 0,50) instead of the one --sigma.
 //! - `--init-from PATH` (dncnn and unet kinds): continue training a saved blind denoiser
 //!   (on patches of --patch, which may differ from those it was trained on).
+//! - `--train-dir DIR`: train on the PNGs in DIR instead of `data/photos/train`.
 //! - `--model-out PATH`: also save the model there (how the bundled models were made:
 //!   `scripts/train_bundled_denoisers.sh`).
 //! - `--ensemble N`: denoise the test photos under 1, 2, 4 or 8 symmetries of the
@@ -85,6 +86,8 @@ struct Options {
     /// Default: 2 for the run's photos, 1 in the side-by-side table (`aegpu denoise`'s).
     ensemble: Option<usize>,
     permute_channels: bool,
+    /// Where the training photos are (every PNG in it); default `data/photos/train`.
+    train_dir: Option<PathBuf>,
 }
 
 /// The network trained.
@@ -122,6 +125,7 @@ fn parse() -> Result<Options, String> {
         unet_levels: 3,
         ensemble: None,
         permute_channels: true,
+        train_dir: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -165,6 +169,7 @@ fn parse() -> Result<Options, String> {
             }
             "--model-out" => o.model_out = Some(PathBuf::from(value)),
             "--init-from" => o.init_from = Some(PathBuf::from(value)),
+            "--train-dir" => o.train_dir = Some(PathBuf::from(value)),
             "--unet-levels" => o.unet_levels = value.parse().map_err(|e| bad(&e))?,
             "--ensemble" => o.ensemble = Some(value.parse().map_err(|e| bad(&e))?),
             "--side-by-side" => {
@@ -253,7 +258,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // Training patches: clean; the noise is added inside the training step (a fresh
     // draw at every step, on the device), so each epoch sees new noise.
     let started = Instant::now();
-    let train_photos = photos(&data.join("train"), o.colour)?;
+    let train_dir = o.train_dir.clone().unwrap_or_else(|| data.join("train"));
+    let train_photos = photos(&train_dir, o.colour)?;
+    let photo_count = train_photos.len();
     let mut sampler = PatchSampler::new(
         train_photos.into_iter().map(|(_, im)| im).collect(),
         o.patch,
@@ -265,7 +272,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         "data: {} {} patches of {p}×{p} from the {} training photos, test σ = {} ({:.1}s)",
         o.patches,
         if o.colour { "colour" } else { "grey" },
-        std::fs::read_dir(data.join("train"))?.count(),
+        photo_count,
         o.sigma,
         started.elapsed().as_secs_f64(),
         p = o.patch
@@ -358,7 +365,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         serde_json::json!({
             "epochs": o.epochs, "patches": o.patches, "patch": o.patch, "sigma": [lo, hi],
             "seed": o.seed, "colour": o.colour, "lr": o.lr, "batch": o.batch,
-            "permute_channels": o.colour && o.permute_channels,
+            "permute_channels": o.colour && o.permute_channels, "train_photos": photo_count,
             // A continued model: the file it started from (whose own record this replaces).
             "init_from": o.init_from.as_ref().map(|p| p.display().to_string()),
         })
