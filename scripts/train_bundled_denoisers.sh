@@ -4,7 +4,7 @@
 # (DnCNN-B's range, one level per patch per step), each a U-Net of 3 levels, width 16,
 # 2 convolutions per level and side (the architecture that gave the most PSNR per
 # second of training: scripts/compare_denoiser_archs.sh). Each stage's full output is
-# kept beside the models (*.log). About two hours on two CPU cores, in stages:
+# kept beside the models (*.log). About three and a half hours on two CPU cores, in stages:
 #
 # 1. Both models, side by side on one thread each, on the ten training photos the
 #    shared data folder has (copied to target/train-photos-10): 229,376 patch
@@ -15,13 +15,23 @@
 #    in batches of 32 (colour.log, grey.log).
 # 2. Colour: 12 epochs of 16,384 new patches (seed 8) at learning rate 1e-3, both
 #    threads (colour-stage2.log).
-# 3. Colour: all fifteen training photos (the ten and the five colour photos added to
-#    data/photos/train for it, see its PROVENANCE.md), 12 epochs of 32,768 patches
-#    (seed 9), lr 1e-3, both threads (colour-stage3.log).
+# 3. Colour: fifteen training photos (the ten and the first five colour photos added to
+#    data/photos/train for it, see its PROVENANCE.md; copied to target/train-photos-15),
+#    12 epochs of 32,768 patches (seed 9), lr 1e-3, both threads (colour-stage3.log).
 # 4. Side by side on one thread each, on the fifteen photos: the colour model 8 epochs
 #    of 16,384 new patches (seed 10) at lr 5e-4 (colour-stage4.log); the grey model,
 #    continued from stage 1, 6 epochs of 24,576 patches (seed 8) in batches of 16 at
 #    lr 1e-3 (grey-stage2.log).
+# 5. Colour: all 26 training photos (with the eleven from Debian's Lomiri wallpapers),
+#    16 epochs of 32,768 patches (seed 12), lr 1e-3, both threads (colour-stage5.log).
+# 6. Colour: 8 epochs of 16,384 new patches (seed 13) at lr 5e-4, both threads
+#    (colour-stage6.log).
+# 7. Colour: larger patches, so that the network learns to use its whole receptive
+#    field (59 pixels each way; a 48 × 48 patch is mostly border): 10 epochs of 4,096
+#    patches of 96 × 96 (seed 14), lr 5e-4 (colour-stage7.log).
+# 8. Grey: the same larger patches on the 26 photos, continued from stage 4 (grey-stage3.log).
+#    (Patches of 128 × 128 after stage 7, 10 epochs of 3,072, gave the colour model 0.01 dB:
+#    not worth a stage.)
 #
 #     bash scripts/train_bundled_denoisers.sh
 set -euo pipefail
@@ -32,9 +42,14 @@ run=./target/release/examples/denoise
 net=(--arch unet --unet-levels 3 --width 16 --depth 2 --patch 48 --blind 0,50)
 
 ten=target/train-photos-10
-mkdir -p "$ten"
+fifteen=target/train-photos-15
+mkdir -p "$ten" "$fifteen"
 for photo in astronaut brick camera chelsea coffee coins grass gravel hubble_deep_field rocket; do
     cp "data/photos/train/$photo.png" "$ten/"
+    cp "data/photos/train/$photo.png" "$fifteen/"
+done
+for photo in kodim23 monarch sail ihc raccoon; do
+    cp "data/photos/train/$photo.png" "$fifteen/"
 done
 stage1=("${net[@]}" --train-dir "$ten" --patches 16384 --epochs 14 --lr 2e-3 --seed 7)
 RAYON_NUM_THREADS=1 $run --colour yes "${stage1[@]}" --batch 16 \
@@ -48,17 +63,38 @@ RAYON_NUM_THREADS=2 $run --colour yes "${net[@]}" --train-dir "$ten" \
     --init-from target/bundled-colour/model.safetensors --out target/bundled-colour-2 \
     --model-out "$out/colour.safetensors" > "$out/colour-stage2.log" 2>&1
 
-RAYON_NUM_THREADS=2 $run --colour yes "${net[@]}" \
+RAYON_NUM_THREADS=2 $run --colour yes "${net[@]}" --train-dir "$fifteen" \
     --patches 32768 --epochs 12 --batch 16 --lr 1e-3 --seed 9 \
     --init-from target/bundled-colour-2/model.safetensors --out target/bundled-colour-3 \
     --model-out "$out/colour.safetensors" > "$out/colour-stage3.log" 2>&1
 
-RAYON_NUM_THREADS=1 $run --colour yes "${net[@]}" \
+RAYON_NUM_THREADS=1 $run --colour yes "${net[@]}" --train-dir "$fifteen" \
     --patches 16384 --epochs 8 --batch 16 --lr 5e-4 --seed 10 \
     --init-from target/bundled-colour-3/model.safetensors --out target/bundled-colour-4 \
     --model-out "$out/colour.safetensors" > "$out/colour-stage4.log" 2>&1 &
-RAYON_NUM_THREADS=1 $run --colour no "${net[@]}" \
+RAYON_NUM_THREADS=1 $run --colour no "${net[@]}" --train-dir "$fifteen" \
     --patches 24576 --epochs 6 --batch 16 --lr 1e-3 --seed 8 \
     --init-from target/bundled-grey/model.safetensors --out target/bundled-grey-2 \
     --model-out "$out/grey.safetensors" > "$out/grey-stage2.log" 2>&1 &
 wait
+
+RAYON_NUM_THREADS=2 $run --colour yes "${net[@]}" \
+    --patches 32768 --epochs 16 --batch 16 --lr 1e-3 --seed 12 \
+    --init-from target/bundled-colour-4/model.safetensors --out target/bundled-colour-5 \
+    --model-out "$out/colour.safetensors" > "$out/colour-stage5.log" 2>&1
+
+RAYON_NUM_THREADS=2 $run --colour yes "${net[@]}" \
+    --patches 16384 --epochs 8 --batch 16 --lr 5e-4 --seed 13 \
+    --init-from target/bundled-colour-5/model.safetensors --out target/bundled-colour-6 \
+    --model-out "$out/colour.safetensors" > "$out/colour-stage6.log" 2>&1
+
+big=(--arch unet --unet-levels 3 --width 16 --depth 2 --blind 0,50)
+RAYON_NUM_THREADS=2 $run --colour yes "${big[@]}" --patch 96 \
+    --patches 4096 --epochs 10 --batch 16 --lr 5e-4 --seed 14 \
+    --init-from target/bundled-colour-6/model.safetensors --out target/bundled-colour-7 \
+    --model-out "$out/colour.safetensors" > "$out/colour-stage7.log" 2>&1
+
+RAYON_NUM_THREADS=2 $run --colour no "${big[@]}" --patch 96 \
+    --patches 4096 --epochs 10 --batch 16 --lr 5e-4 --seed 14 \
+    --init-from target/bundled-grey-2/model.safetensors --out target/bundled-grey-3 \
+    --model-out "$out/grey.safetensors" > "$out/grey-stage3.log" 2>&1
