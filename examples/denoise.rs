@@ -43,7 +43,7 @@
 //!   `scripts/train_bundled_denoisers.sh`).
 //! - `--ensemble N`: denoise the test photos under 1, 2, 4 or 8 symmetries of the
 //!   square and average (the self-ensemble, `TileOptions::ensemble`; N times slower).
-//!   Default 2 (the photo and its mirror image): 29.57 dB where one pass gives 29.46,
+//!   Default 2 (the photo and its mirror image): 29.60 dB where one pass gives 29.49,
 //!   for 7 more seconds per model; 1 in the side-by-side table, as `aegpu denoise`.
 //! - `--side-by-side noisy:DIR` / `table:DIR`: no training; write the noisy test photos
 //!   at σ = 15, 25, 50 for `scripts/bm3d_side_by_side.py`, then score the bundled

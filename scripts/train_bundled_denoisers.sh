@@ -39,15 +39,16 @@ cd "$(dirname "$0")/.."
 cargo build --release --example denoise
 out=assets/denoise
 run=./target/release/examples/denoise
-net=(--arch unet --unet-levels 3 --width 16 --depth 2 --patch 48 --blind 0,50)
+unet=(--arch unet --unet-levels 3 --width 16 --depth 2 --blind 0,50)
+net=("${unet[@]}" --patch 48)
 
 ten=target/train-photos-10
 fifteen=target/train-photos-15
 mkdir -p "$ten" "$fifteen"
 for photo in astronaut brick camera chelsea coffee coins grass gravel hubble_deep_field rocket; do
     cp "data/photos/train/$photo.png" "$ten/"
-    cp "data/photos/train/$photo.png" "$fifteen/"
 done
+cp "$ten"/*.png "$fifteen/"
 for photo in kodim23 monarch sail ihc raccoon; do
     cp "data/photos/train/$photo.png" "$fifteen/"
 done
@@ -88,13 +89,12 @@ RAYON_NUM_THREADS=2 $run --colour yes "${net[@]}" \
     --init-from target/bundled-colour-5/model.safetensors --out target/bundled-colour-6 \
     --model-out "$out/colour.safetensors" > "$out/colour-stage6.log" 2>&1
 
-big=(--arch unet --unet-levels 3 --width 16 --depth 2 --blind 0,50)
-RAYON_NUM_THREADS=2 $run --colour yes "${big[@]}" --patch 96 \
+RAYON_NUM_THREADS=2 $run --colour yes "${unet[@]}" --patch 96 \
     --patches 4096 --epochs 10 --batch 16 --lr 5e-4 --seed 14 \
     --init-from target/bundled-colour-6/model.safetensors --out target/bundled-colour-7 \
     --model-out "$out/colour.safetensors" > "$out/colour-stage7.log" 2>&1
 
-RAYON_NUM_THREADS=2 $run --colour no "${big[@]}" --patch 96 \
+RAYON_NUM_THREADS=2 $run --colour no "${unet[@]}" --patch 96 \
     --patches 4096 --epochs 10 --batch 16 --lr 5e-4 --seed 14 \
     --init-from target/bundled-grey-2/model.safetensors --out target/bundled-grey-3 \
     --model-out "$out/grey.safetensors" > "$out/grey-stage3.log" 2>&1
