@@ -56,9 +56,9 @@ use std::time::Instant;
 use aegpu::backend::select::{select, BackendChoice};
 use aegpu::data::Dataset;
 use aegpu::imaging::{
-    add_gaussian_noise, as_denoiser, best_gaussian_filter, denoise, psnr, save_triptych, ssim,
-    Bundled, DenoiseError, Image, ImageShape, NonLocalMeans, PatchSampler, TileOptions,
-    TiledDenoiser,
+    add_gaussian_noise, as_denoiser, best_gaussian_filter, denoise, psnr, residual_sigma,
+    save_triptych, ssim, Bundled, CollaborativeWiener, DenoiseError, Image, ImageShape,
+    NonLocalMeans, PatchSampler, TileOptions, TiledDenoiser,
 };
 use aegpu::models::{Autoencoder, ConvAutoencoder, ConvConfig, Denoiser, DenoiserConfig};
 use aegpu::ops::Noise;
@@ -398,7 +398,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         Some(_) => as_denoiser_clone(model.as_ref()).ok_or("not a blind denoiser")?,
     };
     let (mut sums, mut ae_seconds, mut nlm_seconds, mut pixels) = ([0.0f64; 10], 0.0, 0.0, 0.0);
-    let mut bundled_seconds = 0.0;
+    let (mut bundled_seconds, mut refine_seconds) = (0.0, 0.0);
+    // PSNR of this run's model and of the bundled one after Wiener refinement.
+    let mut refined_sums = [0.0f64; 2];
     let ensemble = o.ensemble.unwrap_or(2);
     for (k, (name, clean)) in test.iter().enumerate() {
         let noisy = add_gaussian_noise(clean, o.sigma, 1000 + k as u64);
@@ -421,6 +423,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             tiles(&bundled, ensemble)?,
         )?;
         bundled_seconds += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        refined_sums[0] += psnr(&refine(&noisy, &denoised)?, clean)?;
+        refine_seconds += t.elapsed().as_secs_f64();
+        refined_sums[1] += psnr(&refine(&noisy, &by_bundled)?, clean)?;
         pixels += (clean.height() * clean.width()) as f64;
         let figures = [
             psnr(&noisy, clean)?,
@@ -470,6 +476,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         m[8] - m[4],
         m[8] - m[6],
         pixels / 1e6 / bundled_seconds
+    );
+    println!(
+        "with Wiener refinement (aegpu denoise's default step after the network, {:.2} \
+         Mpixel/s): autoencoder {:.2} dB ({:+.2} over non-local means), bundled {:.2} dB",
+        pixels / 1e6 / refine_seconds,
+        refined_sums[0] / n,
+        refined_sums[0] / n - m[4],
+        refined_sums[1] / n
     );
     println!(
         "inference: {:.2} Mpixel/s ({:.1}s for {:.1} Mpixel; non-local means {:.2} Mpixel/s); \
@@ -555,13 +569,15 @@ fn side_by_side(
     let mut entries = manifest.iter().zip(&noisy_images);
     for &sigma in &sigmas {
         println!(
-            "\nσ = {sigma}\n{:<14} {:>9}  {:>14}  {:>24}  {:>24}",
-            "image", "size", "noisy", "(C)BM3D", "bundled model"
+            "\nσ = {sigma}\n{:<14} {:>9}  {:>14}  {:>24}  {:>24}  {:>24}",
+            "image", "size", "noisy", "(C)BM3D", "bundled model", "+ Wiener refinement"
         );
-        // Sums over [all photos, colour photos]: noisy psnr, bm3d psnr, ssim, ours psnr, ssim
-        let mut sums = [[0.0f64; 5]; 2];
+        // Sums over [all photos, colour photos]: noisy psnr, bm3d psnr, ssim, ours psnr,
+        // ssim, refined psnr, ssim
+        let mut sums = [[0.0f64; 7]; 2];
         let mut counts = [0usize; 2];
-        let mut mpix = [[0.0f64; 2]; 2];
+        // Mpixel/s of BM3D, ours, refined
+        let mut mpix = [[0.0f64; 3]; 2];
         for (name, clean) in &test {
             let (entry, noisy) = entries.next().expect("one entry per photo and σ");
             let net: &dyn aegpu::imaging::TiledDenoiser = if clean.channels() == 1 {
@@ -572,6 +588,9 @@ fn side_by_side(
             let t = Instant::now();
             let ours = denoise(net, backend, noisy, tiles(net, ensemble)?)?;
             let ours_seconds = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let refined = refine(noisy, &ours)?;
+            let refined_seconds = ours_seconds + t.elapsed().as_secs_f64();
             let bm3d_file = dir.join(entry["bm3d"].as_str().unwrap_or_default());
             let bm3d = match load_npy(&bm3d_file) {
                 Ok(d) => Some(Image::new(
@@ -584,6 +603,7 @@ fn side_by_side(
             let megapixels = (clean.height() * clean.width()) as f64 / 1e6;
             let noisy_psnr = psnr(noisy, clean)?;
             let (ours_psnr, ours_ssim) = (psnr(&ours, clean)?, ssim(&ours, clean)?);
+            let (refined_psnr, refined_ssim) = (psnr(&refined, clean)?, ssim(&refined, clean)?);
             let bm3d_scores = match &bm3d {
                 Some(b) => Some((psnr(b, clean)?, ssim(b, clean)?)),
                 None => None,
@@ -596,23 +616,30 @@ fn side_by_side(
                 None => format!("{:>24}", "not run"),
             };
             println!(
-                "{name:<14} {:>9}  {noisy_psnr:>6.2} dB       {}  {}",
+                "{name:<14} {:>9}  {noisy_psnr:>6.2} dB       {}  {}  {}",
                 format!("{}×{}×{}", clean.channels(), clean.height(), clean.width()),
                 fmt(bm3d_scores, bm3d_seconds),
-                fmt(Some((ours_psnr, ours_ssim)), Some(ours_seconds))
+                fmt(Some((ours_psnr, ours_ssim)), Some(ours_seconds)),
+                fmt(Some((refined_psnr, refined_ssim)), Some(refined_seconds))
             );
             let groups: &[usize] = if clean.channels() == 3 { &[0, 1] } else { &[0] };
             for &g in groups {
                 let (bp, bs) = bm3d_scores.unwrap_or((f64::NAN, f64::NAN));
-                for (s, v) in sums[g]
-                    .iter_mut()
-                    .zip([noisy_psnr, bp, bs, ours_psnr, ours_ssim])
-                {
+                for (s, v) in sums[g].iter_mut().zip([
+                    noisy_psnr,
+                    bp,
+                    bs,
+                    ours_psnr,
+                    ours_ssim,
+                    refined_psnr,
+                    refined_ssim,
+                ]) {
                     *s += v;
                 }
                 counts[g] += 1;
                 mpix[g][0] += megapixels / bm3d_seconds.unwrap_or(f64::NAN);
                 mpix[g][1] += megapixels / ours_seconds;
+                mpix[g][2] += megapixels / refined_seconds;
             }
             results.push(serde_json::json!({
                 "name": name, "sigma": sigma, "channels": clean.channels(),
@@ -620,6 +647,8 @@ fn side_by_side(
                 "bm3d_psnr": bm3d_scores.map(|s| s.0), "bm3d_ssim": bm3d_scores.map(|s| s.1),
                 "bm3d_seconds": bm3d_seconds,
                 "ours_psnr": ours_psnr, "ours_ssim": ours_ssim, "ours_seconds": ours_seconds,
+                "refined_psnr": refined_psnr, "refined_ssim": refined_ssim,
+                "refined_seconds": refined_seconds,
                 "megapixels": megapixels,
             }));
         }
@@ -627,8 +656,9 @@ fn side_by_side(
             let n = counts[g] as f64;
             let m: Vec<f64> = sums[g].iter().map(|s| s / n).collect();
             println!(
-                "{label:<14} {:>9}  {:>6.2} dB       {:>6.2} dB {:.3} {:>6.3} Mpx/s  {:>6.2} dB {:.3} {:>6.3} Mpx/s   ours − BM3D {:+.2} dB",
-                "", m[0], m[1], m[2], mpix[g][0] / n, m[3], m[4], mpix[g][1] / n, m[3] - m[1]
+                "{label:<14} {:>9}  {:>6.2} dB       {:>6.2} dB {:.3} {:>6.3} Mpx/s  {:>6.2} dB {:.3} {:>6.3} Mpx/s  {:>6.2} dB {:.3} {:>6.3} Mpx/s   − BM3D: {:+.2}, refined {:+.2} dB",
+                "", m[0], m[1], m[2], mpix[g][0] / n, m[3], m[4], mpix[g][1] / n,
+                m[5], m[6], mpix[g][2] / n, m[3] - m[1], m[5] - m[1]
             );
         }
     }
@@ -637,6 +667,13 @@ fn side_by_side(
         serde_json::to_string_pretty(&results)?,
     )?;
     Ok(())
+}
+
+/// `denoised` refined by collaborative Wiener filtering for the noise level it removed,
+/// as `aegpu denoise` does by default.
+fn refine(noisy: &Image, denoised: &Image) -> Result<Image, aegpu::imaging::ImagingError> {
+    let sigma = residual_sigma(noisy, denoised)?;
+    CollaborativeWiener::default().refine(noisy, denoised, sigma)
 }
 
 /// The model's own tiles, with a self-ensemble of `ensemble` symmetries.

@@ -848,6 +848,73 @@ fn denoise_keeps_names_and_shapes_and_reports_psnr_as_json() {
 }
 
 #[test]
+fn denoise_refines_the_bundled_models_output_by_collaborative_wiener_filtering() {
+    use aegpu::imaging::{add_gaussian_noise, Image, ImageShape};
+    // A 64 × 64 colour crop of Barbara's striped scarf with σ = 25 noise.
+    let photo =
+        Image::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/photos/test/barbara.png"))
+            .unwrap();
+    let (top, left, side) = (300, 420, 64);
+    let mut crop = Vec::with_capacity(3 * side * side);
+    for c in 0..3 {
+        for y in top..top + side {
+            crop.extend_from_slice(&photo.plane(c)[y * photo.width() + left..][..side]);
+        }
+    }
+    let clean = Image::new(ImageShape::new(3, side, side), crop).unwrap();
+    let noisy = add_gaussian_noise(&clean, 25.0, 5);
+    let (noisy_dir, clean_dir) = (temp("refine-noisy"), temp("refine-clean"));
+    for dir in [&noisy_dir, &clean_dir] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    clean.save_png(clean_dir.join("scarf.png")).unwrap();
+    noisy.save_png(noisy_dir.join("scarf.png")).unwrap();
+    let input = noisy_dir.join("scarf.png");
+    let run = |refine: Option<&str>, out: &str| {
+        let out_dir = temp(out);
+        let mut args = vec![
+            "denoise",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out_dir.to_str().unwrap(),
+            "--clean",
+            clean_dir.to_str().unwrap(),
+            "--json",
+            "--backend",
+            "cpu",
+        ];
+        if let Some(r) = refine {
+            args.extend_from_slice(&["--refine", r]);
+        }
+        stdout_json(&aegpu(&args))
+    };
+    // By default the network's output is refined for the noise level it removed.
+    let refined = run(None, "refined");
+    assert_eq!(refined["refine"], "wiener", "{refined}");
+    let sigma = refined["images"][0]["refine_sigma_255"].as_f64().unwrap();
+    assert!(
+        (18.0..30.0).contains(&sigma),
+        "the network removed σ ≈ {sigma}"
+    );
+    // `--refine none` keeps the network's output.
+    let plain = run(Some("none"), "unrefined");
+    assert_eq!(plain["refine"], "none");
+    assert!(plain["images"][0]["refine_sigma_255"].is_null());
+    for report in [&refined, &plain] {
+        let (before, after) = (
+            report["mean_noisy_psnr"].as_f64().unwrap(),
+            report["mean_denoised_psnr"].as_f64().unwrap(),
+        );
+        assert!(
+            after > before + 5.0,
+            "{before:.2} → {after:.2} dB: {report}"
+        );
+    }
+    assert_ne!(refined["mean_denoised_psnr"], plain["mean_denoised_psnr"]);
+}
+
+#[test]
 fn denoise_compares_a_jpeg_input_with_its_png_original() {
     // A JPEG's clean original is usually a PNG of the same stem: `--clean` finds it.
     let model = tiny_denoiser("denoiser-jpeg.safetensors");

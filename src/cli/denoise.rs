@@ -9,16 +9,23 @@
 //! `--strict-channels` asks for a refusal; a colour model refuses a grey image. Each
 //! image's noise level is estimated (`imaging::estimate_noise_sigma`) and printed, with
 //! a warning when it lies outside the range the model was trained on.
+//!
+//! The network's output is then refined by collaborative Wiener filtering
+//! (`imaging::CollaborativeWiener`, BM3D's second stage with the network's output as
+//! its pilot) for the noise level the network removed (`imaging::residual_sigma`),
+//! unless `--refine none`: on the bundled colour test photos at σ = 25 it adds about
+//! 0.5 dB (most on repeated texture) for about twice the time.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::cli::{BackendArgs, CliError};
 use crate::imaging::{
-    auto_tile, denoise, estimate_noise_sigma, psnr, receptive_radius, ssim, Bundled, Channels,
-    DenoiseError, Image, TileOptions, TiledDenoiser, ENSEMBLE_SIZES,
+    auto_tile, denoise, estimate_noise_sigma, psnr, receptive_radius, residual_sigma, ssim,
+    Bundled, Channels, CollaborativeWiener, DenoiseError, Image, TileOptions, TiledDenoiser,
+    ENSEMBLE_SIZES,
 };
 use crate::models::{downcast_ref, registry, ConvAutoencoder, Denoiser};
 
@@ -57,12 +64,26 @@ pub struct DenoiseArgs {
     /// a little cleaner.
     #[arg(long, default_value_t = 1, value_parser = ensemble_size)]
     ensemble: usize,
+    /// What follows the network: `wiener` refines its output by collaborative Wiener
+    /// filtering (BM3D's second stage with the network's output as pilot, on the CPU)
+    /// for the noise level the network removed; `none` keeps the network's output.
+    #[arg(long, value_enum, default_value_t = Refine::Wiener)]
+    refine: Refine,
     /// Replace result files that already exist in --output (never an input or a clean
     /// original): without it, an existing file is left alone and the run refused.
     #[arg(long)]
     overwrite: bool,
     #[command(flatten)]
     backend: BackendArgs,
+}
+
+/// The step after the network (`--refine`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Refine {
+    /// Collaborative Wiener filtering with the network's output as pilot.
+    Wiener,
+    /// The network's output as it is.
+    None,
 }
 
 /// One input with where its result goes and, with `--clean`, its original.
@@ -319,6 +340,16 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
         };
         let mut denoised = denoise(model, backend, &job.noisy, options)
             .map_err(|e| format!("{}: {e}", job.input.display()))?;
+        // The noise level the network removed sets the Wiener filter's (blind as the
+        // network is).
+        let refine_sigma = match a.refine {
+            Refine::Wiener => {
+                let sigma = residual_sigma(&job.noisy, &denoised)?;
+                denoised = CollaborativeWiener::default().refine(&job.noisy, &denoised, sigma)?;
+                Some(sigma)
+            }
+            Refine::None => None,
+        };
         let seconds = started.elapsed().as_secs_f64();
         denoise_seconds += seconds;
         // The figures are those of the file written, whose values are clamped to [0, 1].
@@ -336,18 +367,22 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
             "seconds": seconds,
             "model": chosen.name,
             "estimated_sigma_255": estimate,
+            "refine_sigma_255": refine_sigma,
             "sigma_warning": warning,
         });
         pixels += shape.height * shape.width * shape.channels;
         let mut line = format!(
-            "{} → {} ({}×{}, {} channel{}, estimated noise σ ≈ {estimate:.1}, {})",
+            "{} → {} ({}×{}, {} channel{}, estimated noise σ ≈ {estimate:.1}, {}{})",
             job.input.display(),
             job.output.display(),
             shape.width,
             shape.height,
             shape.channels,
             if shape.channels == 1 { "" } else { "s" },
-            chosen.name
+            chosen.name,
+            refine_sigma.map_or(String::new(), |s| format!(
+                ", Wiener-refined for the σ ≈ {s:.1} it removed"
+            ))
         );
         if let Some(clean) = &job.clean {
             let noisy_psnr = psnr(&job.noisy, clean)?;
@@ -395,6 +430,7 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
         "noise_sigma_255": fixed,
         "tile": a.tile.map_or(serde_json::Value::from("auto"), serde_json::Value::from),
         "ensemble": a.ensemble,
+        "refine": match a.refine { Refine::Wiener => "wiener", Refine::None => "none" },
         "images": results,
         "denoise_seconds": denoise_seconds,
         "megapixels_per_s": pixels as f64 / 1e6 / denoise_seconds.max(1e-9),

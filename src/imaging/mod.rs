@@ -1,6 +1,6 @@
 //! Pictures for image denoising: loading and saving photographs, the quality figures
 //! (PSNR, SSIM), synthetic noise, the classical baselines (Gaussian filter, non-local
-//! means), training patches, whole-image inference by tiles, and side-by-side figures.
+//! means), collaborative Wiener refinement of a network's output, training patches, whole-image inference by tiles, and side-by-side figures.
 //!
 //! An [`Image`] is planar CHW f32 on the 0–1 scale, exactly one row of the engine's
 //! `[N, C·H·W]` image batches ([`ImageShape`]), so a network's input and output are the
@@ -20,6 +20,7 @@ mod patches;
 mod symmetry;
 mod tiles;
 mod triptych;
+mod wiener;
 
 use std::path::PathBuf;
 
@@ -37,6 +38,7 @@ pub use patches::PatchSampler;
 pub use symmetry::Symmetry;
 pub use tiles::{map_tiles, map_tiles_aligned};
 pub use triptych::{save_triptych, side_by_side};
+pub use wiener::{residual_sigma, CollaborativeWiener};
 
 use crate::io::IoError;
 pub use crate::ops::spatial::ImageShape;
