@@ -4,7 +4,7 @@
 # (DnCNN-B's range, one level per patch per step), each a U-Net of 3 levels, width 16,
 # 2 convolutions per level and side (the architecture that gave the most PSNR per
 # second of training: scripts/compare_denoiser_archs.sh). Each stage's full output is
-# kept beside the models (*.log). About three and a half hours on two CPU cores, in stages:
+# kept beside the models (*.log). About four and a half hours on two CPU cores, in stages:
 #
 # 1. Both models, side by side on one thread each, on the ten training photos the
 #    shared data folder has (copied to target/train-photos-10): 229,376 patch
@@ -22,8 +22,8 @@
 #    of 16,384 new patches (seed 10) at lr 5e-4 (colour-stage4.log); the grey model,
 #    continued from stage 1, 6 epochs of 24,576 patches (seed 8) in batches of 16 at
 #    lr 1e-3 (grey-stage2.log).
-# 5. Colour: all 26 training photos (with the eleven from Debian's Lomiri wallpapers),
-#    16 epochs of 32,768 patches (seed 12), lr 1e-3, both threads (colour-stage5.log).
+# 5. Colour: 26 training photos (the fifteen and the eleven from Debian's Lomiri
+#    wallpapers; copied to target/train-photos-26), 16 epochs of 32,768 patches (seed 12), lr 1e-3, both threads (colour-stage5.log).
 # 6. Colour: 8 epochs of 16,384 new patches (seed 13) at lr 5e-4, both threads
 #    (colour-stage6.log).
 # 7. Colour: larger patches, so that the network learns to use its whole receptive
@@ -32,6 +32,9 @@
 # 8. Grey: the same larger patches on the 26 photos, continued from stage 4 (grey-stage3.log).
 #    (Patches of 128 × 128 after stage 7, 10 epochs of 3,072, gave the colour model 0.01 dB:
 #    not worth a stage.)
+# 9. Colour: all 40 training photos (with the fourteen from Debian's Enlightenment and
+#    LXQt wallpapers), 15 epochs of 8,192 patches of 96 × 96 (seed 15), lr 5e-4
+#    (colour-stage8.log).
 #
 #     bash scripts/train_bundled_denoisers.sh
 set -euo pipefail
@@ -51,6 +54,13 @@ done
 cp "$ten"/*.png "$fifteen/"
 for photo in kodim23 monarch sail ihc raccoon; do
     cp "data/photos/train/$photo.png" "$fifteen/"
+done
+twentysix=target/train-photos-26
+mkdir -p "$twentysix"
+cp "$fifteen"/*.png "$twentysix/"
+for photo in figs brushes wine aitzgorri friends stream picosdeeuropa sunset dandelions \
+    leaves nuthatch; do
+    cp "data/photos/train/$photo.png" "$twentysix/"
 done
 stage1=("${net[@]}" --train-dir "$ten" --patches 16384 --epochs 14 --lr 2e-3 --seed 7)
 RAYON_NUM_THREADS=1 $run --colour yes "${stage1[@]}" --batch 16 \
@@ -79,22 +89,27 @@ RAYON_NUM_THREADS=1 $run --colour no "${net[@]}" --train-dir "$fifteen" \
     --model-out "$out/grey.safetensors" > "$out/grey-stage2.log" 2>&1 &
 wait
 
-RAYON_NUM_THREADS=2 $run --colour yes "${net[@]}" \
+RAYON_NUM_THREADS=2 $run --colour yes "${net[@]}" --train-dir "$twentysix" \
     --patches 32768 --epochs 16 --batch 16 --lr 1e-3 --seed 12 \
     --init-from target/bundled-colour-4/model.safetensors --out target/bundled-colour-5 \
     --model-out "$out/colour.safetensors" > "$out/colour-stage5.log" 2>&1
 
-RAYON_NUM_THREADS=2 $run --colour yes "${net[@]}" \
+RAYON_NUM_THREADS=2 $run --colour yes "${net[@]}" --train-dir "$twentysix" \
     --patches 16384 --epochs 8 --batch 16 --lr 5e-4 --seed 13 \
     --init-from target/bundled-colour-5/model.safetensors --out target/bundled-colour-6 \
     --model-out "$out/colour.safetensors" > "$out/colour-stage6.log" 2>&1
 
-RAYON_NUM_THREADS=2 $run --colour yes "${unet[@]}" --patch 96 \
+RAYON_NUM_THREADS=2 $run --colour yes "${unet[@]}" --patch 96 --train-dir "$twentysix" \
     --patches 4096 --epochs 10 --batch 16 --lr 5e-4 --seed 14 \
     --init-from target/bundled-colour-6/model.safetensors --out target/bundled-colour-7 \
     --model-out "$out/colour.safetensors" > "$out/colour-stage7.log" 2>&1
 
-RAYON_NUM_THREADS=2 $run --colour no "${unet[@]}" --patch 96 \
+RAYON_NUM_THREADS=2 $run --colour no "${unet[@]}" --patch 96 --train-dir "$twentysix" \
     --patches 4096 --epochs 10 --batch 16 --lr 5e-4 --seed 14 \
     --init-from target/bundled-grey-2/model.safetensors --out target/bundled-grey-3 \
     --model-out "$out/grey.safetensors" > "$out/grey-stage3.log" 2>&1
+
+RAYON_NUM_THREADS=2 $run --colour yes "${unet[@]}" --patch 96 \
+    --patches 8192 --epochs 15 --batch 16 --lr 5e-4 --seed 15 \
+    --init-from target/bundled-colour-7/model.safetensors --out target/bundled-colour-8 \
+    --model-out "$out/colour.safetensors" > "$out/colour-stage8.log" 2>&1

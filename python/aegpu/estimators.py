@@ -321,14 +321,16 @@ class ConvDenoiser(_Trained):
         rows, _ = self._patches(X)
         return self.model_.reconstruct(rows)
 
-    def denoise(self, image, tile=128, ensemble=1):
+    def denoise(self, image, tile=128, ensemble=1, refine="none"):
         """`image` (`(H, W)` grey or `(C, H, W)`, 0–1 scale) denoised; the same shape back.
         A grey model denoises each channel of a colour image. `ensemble` (1, 2, 4 or 8):
         the image is also denoised mirrored and turned, and the results mapped back and
-        averaged (that many times slower, a little cleaner)."""
+        averaged (that many times slower, a little cleaner). `refine="wiener"`: the
+        network's output is refined by collaborative Wiener filtering (BM3D's second
+        stage with it as pilot) for the noise level it removed, as `aegpu denoise` does."""
         check_is_fitted(self, "model_")
         a = np.ascontiguousarray(np.asarray(image), dtype=np.float32)
-        return self.model_.denoise(a, tile=int(tile), ensemble=int(ensemble))
+        return self.model_.denoise(a, tile=int(tile), ensemble=int(ensemble), refine=refine)
 
 
 class AutoencoderOutlierDetector(DenseAutoencoder):

@@ -20,7 +20,7 @@ use aegpu::backend::select::{select, BackendChoice};
 use aegpu::backend::Backend;
 use aegpu::cli::options::FitArgs;
 use aegpu::data::{train_validation_split, Dataset, Scaler, Scaling, ScalingChoice};
-use aegpu::imaging::{denoise, Image, ImageShape, TileOptions};
+use aegpu::imaging::{denoise, residual_sigma, CollaborativeWiener, Image, ImageShape, TileOptions};
 use aegpu::models::registry::{self, BuildContext};
 use aegpu::models::{downcast_ref, Autoencoder, ConvAutoencoder, DenseAutoencoder};
 use aegpu::outliers::reconstruction_errors;
@@ -463,15 +463,27 @@ impl Model {
 
     /// `image` (`[H, W]` grey, or `[C, H, W]` planar with C = 1 or 3, float32 on the
     /// 0–1 scale) denoised tile by tile by a convolutional denoiser, averaged over a
-    /// self-ensemble of `ensemble` (1, 2, 4 or 8) symmetries of the square.
-    #[pyo3(signature = (image, tile=128, ensemble=1))]
+    /// self-ensemble of `ensemble` (1, 2, 4 or 8) symmetries of the square, then, with
+    /// `refine="wiener"`, refined by collaborative Wiener filtering for the noise level
+    /// the network removed (as `aegpu denoise` does by default).
+    #[pyo3(signature = (image, tile=128, ensemble=1, refine="none"))]
     fn denoise<'py>(
         &self,
         py: Python<'py>,
         image: &Bound<'py, PyAny>,
         tile: usize,
         ensemble: usize,
+        refine: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let wiener = match refine {
+            "none" => false,
+            "wiener" => true,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "refine must be \"none\" or \"wiener\", got {other:?}"
+                )))
+            }
+        };
         let (shape, values) = if let Ok(a) = image.extract::<PyReadonlyArray2<'py, f32>>() {
             let (h, w) = (a.shape()[0], a.shape()[1]);
             (ImageShape::new(1, h, w), a.to_vec().map_err(err)?)
@@ -508,9 +520,15 @@ impl Model {
                     ensemble,
                     ..Default::default()
                 };
-                denoise(model, backend, &picture, options)
-            })
-            .map_err(err)?;
+                let out = denoise(model, backend, &picture, options).map_err(err)?;
+                if !wiener {
+                    return Ok(out);
+                }
+                let sigma = residual_sigma(&picture, &out).map_err(err)?;
+                CollaborativeWiener::default()
+                    .refine(&picture, &out, sigma)
+                    .map_err(err)
+            })?;
         let s = out.shape();
         let flat = PyArray1::from_vec(py, out.data().to_vec());
         if s.channels == 1 && image.getattr("ndim")?.extract::<usize>()? == 2 {

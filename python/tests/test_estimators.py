@@ -167,6 +167,12 @@ def test_conv_denoiser_removes_noise():
     np.testing.assert_allclose(den.denoise(noisy.T.copy(), tile=32, ensemble=8), eight.T, atol=1e-5)
     with pytest.raises(AegpuError, match="1, 2, 4 or 8"):
         den.denoise(noisy, ensemble=3)
+    # Collaborative Wiener refinement of the network's output, as `aegpu denoise` does.
+    refined = den.denoise(noisy, tile=32, refine="wiener")
+    assert refined.shape == clean.shape and not np.array_equal(refined, out)
+    assert np.mean((refined - clean) ** 2) < 0.7 * np.mean((noisy - clean) ** 2)
+    with pytest.raises(ValueError, match="none"):
+        den.denoise(noisy, refine="bm3d")
     assert den.transform(patches[:5]).shape == (5, 256)
     with pytest.raises(AegpuError, match="convolutional model"):
         DenseAutoencoder(layers=(2,), epochs=1, backend="cpu").fit(noisy[:, :4]).model_.denoise(noisy)
