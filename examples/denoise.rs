@@ -19,7 +19,9 @@
 //! (the same pixels in a quarter of the updates) 28.28.
 //!
 //! Beside its own model it prints the row of the blind model bundled in the binary
-//! (`aegpu denoise`'s default) on the same noisy photos.
+//! (`aegpu denoise`'s default) on the same noisy photos, and a last line with both after
+//! the collaborative Wiener refinement `aegpu denoise` applies by default
+//! (`CollaborativeWiener`, for the noise level each network removed).
 //!
 //! Flags: --epochs N, --sigma S (0–255 scale; the test noise, and the training noise
 //! unless --blind), --patch P, --patches N (per epoch), --width C, --depth D
@@ -43,7 +45,8 @@
 //!   `scripts/train_bundled_denoisers.sh`).
 //! - `--ensemble N`: denoise the test photos under 1, 2, 4 or 8 symmetries of the
 //!   square and average (the self-ensemble, `TileOptions::ensemble`; N times slower).
-//!   Default 2 (the photo and its mirror image): 29.60 dB where one pass gives 29.49,
+//!   Default 2 (the photo and its mirror image): on the 26 photos before the last
+//!   fourteen, 29.60 dB where one pass gave 29.49,
 //!   for 7 more seconds per model; 1 in the side-by-side table, as `aegpu denoise`.
 //! - `--side-by-side noisy:DIR` / `table:DIR`: no training; write the noisy test photos
 //!   at σ = 15, 25, 50 for `scripts/bm3d_side_by_side.py`, then score the bundled

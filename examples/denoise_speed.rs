@@ -17,18 +17,23 @@
 //!
 //! ```text
 //! model                              parameters   MACs / pixel   Mpixel/s
-//! width 16, depth 5                        7843           7776       2.93
-//! width 32, depth 8                       57251          57024       0.65
+//! width 16, depth 5                        7843           7776       2.89
+//! width 32, depth 8                       57251          57024       0.62
 //! bundled colour (unet3 w16 d2)          574067          33888       0.50
 //! width 64, depth 17                     557443         556416       0.07
 //! U-Net 2 levels, width 32, d 2          554595          92864       0.31
 //! U-Net 3 levels, width 16, d 2          574067          33888       0.50
+//! Wiener refinement alone (σ = 25)                                   0.31
 //! ```
+//!
+//! So `aegpu denoise` (the bundled network, then the refinement) runs at
+//! 1 / (1/0.50 + 1/0.31) ≈ 0.19 Mpixel/s.
 //!
 //! The U-Nets do fewer multiply-adds per pixel than their speed suggests: their tiles
 //! (512 pixels for the bundled one) keep only a centre inside 64-pixel margins. CBM3D
 //! (PyPI's `bm3d`) on a 256 × 256 crop of `tulips` at σ = 25, the same idle machine:
-//! 6.6 s, 0.0099 Mpixel/s, so the bundled model is 50× faster and DnCNN-B's size 7×.
+//! 6.6 s, 0.0099 Mpixel/s, so the bundled model is 50× faster, with the refinement 19×,
+//! and DnCNN-B's size 7×.
 
 use std::path::Path;
 use std::time::Instant;
