@@ -668,22 +668,25 @@ mod tests {
         }
     }
 
+    /// PSNRs against `clean` of the noisy image (σ, `seed`), of `pilot` and of the
+    /// noisy image refined with `pilot`.
+    fn scores(clean: &Image, pilot: &Image, sigma: f32, seed: u64) -> [f64; 3] {
+        let noisy = add_gaussian_noise(clean, sigma, seed);
+        let refined = CollaborativeWiener::default()
+            .refine(&noisy, pilot, sigma)
+            .unwrap();
+        [&noisy, pilot, &refined].map(|image| psnr(image, clean).unwrap())
+    }
+
     #[test]
     fn a_perfect_pilot_removes_most_of_the_noise() {
         // With the clean image as pilot the filter is the oracle Wiener filter of the
         // group spectra: far better than the noisy image.
         let clean = stripes(3, 40, 48);
-        let noisy = add_gaussian_noise(&clean, 25.0, 7);
-        let refined = CollaborativeWiener::default()
-            .refine(&noisy, &clean, 25.0)
-            .unwrap();
-        let (before, after) = (
-            psnr(&noisy, &clean).unwrap(),
-            psnr(&refined, &clean).unwrap(),
-        );
+        let [noisy, _, refined] = scores(&clean, &clean, 25.0, 7);
         assert!(
-            after > before + 10.0,
-            "noisy {before:.2} dB, refined {after:.2} dB"
+            refined > noisy + 10.0,
+            "noisy {noisy:.2} dB, refined {refined:.2} dB"
         );
     }
 
@@ -693,18 +696,11 @@ mod tests {
         // stripes' coefficients, so the refined image gets its contrast from the noisy
         // one and beats the pilot.
         let clean = stripes(1, 48, 48);
-        let noisy = add_gaussian_noise(&clean, 15.0, 3);
         let pilot = clean.with_data(clean.data().iter().map(|v| 0.5 + 0.7 * (v - 0.5)).collect());
-        let refined = CollaborativeWiener::default()
-            .refine(&noisy, &pilot, 15.0)
-            .unwrap();
-        let (before, after) = (
-            psnr(&pilot, &clean).unwrap(),
-            psnr(&refined, &clean).unwrap(),
-        );
+        let [_, faded, refined] = scores(&clean, &pilot, 15.0, 3);
         assert!(
-            after > before + 1.0,
-            "pilot {before:.2} dB, refined {after:.2} dB"
+            refined > faded + 1.0,
+            "pilot {faded:.2} dB, refined {refined:.2} dB"
         );
     }
 
