@@ -59,9 +59,9 @@ use std::time::Instant;
 use aegpu::backend::select::{select, BackendChoice};
 use aegpu::data::Dataset;
 use aegpu::imaging::{
-    add_gaussian_noise, as_denoiser, best_gaussian_filter, denoise, psnr, residual_sigma,
-    save_triptych, ssim, Bundled, CollaborativeWiener, DenoiseError, Image, ImageShape,
-    NonLocalMeans, PatchSampler, TileOptions, TiledDenoiser,
+    add_gaussian_noise, as_denoiser, best_gaussian_filter, denoise, psnr, save_triptych, ssim,
+    Bundled, CollaborativeWiener, DenoiseError, Image, ImageShape, NonLocalMeans, PatchSampler,
+    TileOptions, TiledDenoiser,
 };
 use aegpu::models::{Autoencoder, ConvAutoencoder, ConvConfig, Denoiser, DenoiserConfig};
 use aegpu::ops::Noise;
@@ -675,8 +675,9 @@ fn side_by_side(
 /// `denoised` refined by collaborative Wiener filtering for the noise level it removed,
 /// as `aegpu denoise` does by default.
 fn refine(noisy: &Image, denoised: &Image) -> Result<Image, aegpu::imaging::ImagingError> {
-    let sigma = residual_sigma(noisy, denoised)?;
-    CollaborativeWiener::default().refine(noisy, denoised, sigma)
+    Ok(CollaborativeWiener::default()
+        .refine_blind(noisy, denoised)?
+        .0)
 }
 
 /// The model's own tiles, with a self-ensemble of `ensemble` symmetries.

@@ -20,7 +20,7 @@ use aegpu::backend::select::{select, BackendChoice};
 use aegpu::backend::Backend;
 use aegpu::cli::options::FitArgs;
 use aegpu::data::{train_validation_split, Dataset, Scaler, Scaling, ScalingChoice};
-use aegpu::imaging::{denoise, residual_sigma, CollaborativeWiener, Image, ImageShape, TileOptions};
+use aegpu::imaging::{denoise, CollaborativeWiener, Image, ImageShape, TileOptions};
 use aegpu::models::registry::{self, BuildContext};
 use aegpu::models::{downcast_ref, Autoencoder, ConvAutoencoder, DenseAutoencoder};
 use aegpu::outliers::reconstruction_errors;
@@ -513,22 +513,21 @@ impl Model {
             ))
         })?;
         let backend = st.backend.as_mut().expect("opened").as_mut();
-        let out = py
-            .detach(|| {
-                let options = TileOptions {
-                    tile,
-                    ensemble,
-                    ..Default::default()
-                };
-                let out = denoise(model, backend, &picture, options).map_err(err)?;
-                if !wiener {
-                    return Ok(out);
-                }
-                let sigma = residual_sigma(&picture, &out).map_err(err)?;
-                CollaborativeWiener::default()
-                    .refine(&picture, &out, sigma)
-                    .map_err(err)
-            })?;
+        let out = py.detach(|| {
+            let options = TileOptions {
+                tile,
+                ensemble,
+                ..Default::default()
+            };
+            let out = denoise(model, backend, &picture, options).map_err(err)?;
+            if !wiener {
+                return Ok(out);
+            }
+            CollaborativeWiener::default()
+                .refine_blind(&picture, &out)
+                .map(|(refined, _)| refined)
+                .map_err(err)
+        })?;
         let s = out.shape();
         let flat = PyArray1::from_vec(py, out.data().to_vec());
         if s.channels == 1 && image.getattr("ndim")?.extract::<usize>()? == 2 {

@@ -23,9 +23,8 @@ use clap::{Args, ValueEnum};
 
 use crate::cli::{BackendArgs, CliError};
 use crate::imaging::{
-    auto_tile, denoise, estimate_noise_sigma, psnr, receptive_radius, residual_sigma, ssim,
-    Bundled, Channels, CollaborativeWiener, DenoiseError, Image, TileOptions, TiledDenoiser,
-    ENSEMBLE_SIZES,
+    auto_tile, denoise, estimate_noise_sigma, psnr, receptive_radius, ssim, Bundled, Channels,
+    CollaborativeWiener, DenoiseError, Image, TileOptions, TiledDenoiser, ENSEMBLE_SIZES,
 };
 use crate::models::{downcast_ref, registry, ConvAutoencoder, Denoiser};
 
@@ -344,8 +343,9 @@ pub fn run(a: DenoiseArgs) -> Result<(), CliError> {
         // network is).
         let refine_sigma = match a.refine {
             Refine::Wiener => {
-                let sigma = residual_sigma(&job.noisy, &denoised)?;
-                denoised = CollaborativeWiener::default().refine(&job.noisy, &denoised, sigma)?;
+                let (refined, sigma) =
+                    CollaborativeWiener::default().refine_blind(&job.noisy, &denoised)?;
+                denoised = refined;
                 Some(sigma)
             }
             Refine::None => None,

@@ -146,6 +146,18 @@ impl CollaborativeWiener {
         Image::new(noisy.shape(), space.inverse(&filtered, height * width))
     }
 
+    /// `denoised` (a blind denoiser's output for `noisy`) refined for the noise level
+    /// it removed ([`residual_sigma`]), with that level: the step `aegpu denoise` takes
+    /// after the network.
+    pub fn refine_blind(
+        &self,
+        noisy: &Image,
+        denoised: &Image,
+    ) -> Result<(Image, f32), ImagingError> {
+        let sigma = residual_sigma(noisy, denoised)?;
+        Ok((self.refine(noisy, denoised, sigma)?, sigma))
+    }
+
     fn check(&self) -> Result<(), ImagingError> {
         let bad = |what: &str| {
             Err(ImagingError::shape(format!(
@@ -173,7 +185,8 @@ impl CollaborativeWiener {
 
 /// The noise level (0–255 scale) a blind denoiser removed: the root mean square of
 /// `noisy − denoised`. For a good denoiser the residual is mostly the noise, so this
-/// is the σ to give [`CollaborativeWiener::refine`] when none is known. It runs a
+/// is the σ to give [`CollaborativeWiener::refine`] when none is known
+/// ([`CollaborativeWiener::refine_blind`]). It runs a
 /// little low where the network leaves noise in and a little high where it removes
 /// texture (on the bundled test photos at σ = 25: 23.3 to 24.5).
 pub fn residual_sigma(noisy: &Image, denoised: &Image) -> Result<f32, ImagingError> {
@@ -273,8 +286,9 @@ impl GroupFilter {
         let mut noisy = Vec::with_capacity(self.options.max_group);
         let mut pilot = Vec::with_capacity(self.options.max_group);
         let mut scratch = Vec::with_capacity(self.options.max_group);
+        let columns = block_origins(width, self.options.step);
         for &y in refs {
-            for x in block_origins(width, self.options.step) {
+            for &x in &columns {
                 self.match_blocks(planes, y, x, &mut matches);
                 for c in 0..channels {
                     let plane = c * height * width..(c + 1) * height * width;
