@@ -78,6 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{:<34} {:>10} {:>14} {:>10}",
         "model", "parameters", "MACs / pixel", "Mpixel/s"
     );
+    let bundled = Bundled::Colour.load()?;
     let mut models: Vec<(String, Denoiser)> = vec![];
     for (width, depth) in [(16, 5), (32, 8), (64, 17)] {
         let mut config = DenoiserConfig::blind(3, 40, width, depth);
@@ -93,11 +94,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     models.insert(
         2,
         (
-            format!(
-                "bundled colour ({})",
-                Bundled::Colour.load()?.config.describe()
-            ),
-            Bundled::Colour.load()?,
+            format!("bundled colour ({})", bundled.config.describe()),
+            bundled.clone(),
         ),
     );
     for (name, model) in &models {
@@ -127,7 +125,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `aegpu denoise`'s default second step, on the photos with σ = 25 noise (the
     // groups, and so the time, depend on the noise): the bundled model's output
     // refined by collaborative Wiener filtering, on the CPU's threads.
-    let bundled = Bundled::Colour.load()?;
     let mut inputs = vec![];
     for (k, photo) in photos.iter().enumerate() {
         let noisy = add_gaussian_noise(photo, 25.0, k as u64);

@@ -69,47 +69,34 @@ RAYON_NUM_THREADS=1 $run --colour no "${stage1[@]}" --batch 32 \
     --out target/bundled-grey --model-out "$out/grey.safetensors" > "$out/grey.log" 2>&1 &
 wait
 
-RAYON_NUM_THREADS=2 $run --colour yes "${net[@]}" --train-dir "$ten" \
-    --patches 16384 --epochs 12 --batch 16 --lr 1e-3 --seed 8 \
-    --init-from target/bundled-colour/model.safetensors --out target/bundled-colour-2 \
-    --model-out "$out/colour.safetensors" > "$out/colour-stage2.log" 2>&1
+# Stage N of the KIND (colour or grey) model on THREADS threads, in batches of 16,
+# continued from target/FROM into target/bundled-KIND-N and assets/denoise/KIND.safetensors,
+# logged to KIND-stageN.log:  continue_stage THREADS KIND FROM N ARGUMENTS…
+continue_stage() {
+    local threads=$1 kind=$2 from=$3 stage=$4 colour=no
+    shift 4
+    if [ "$kind" = colour ]; then colour=yes; fi
+    RAYON_NUM_THREADS=$threads $run --colour "$colour" "$@" --batch 16 \
+        --init-from "target/$from/model.safetensors" --out "target/bundled-$kind-$stage" \
+        --model-out "$out/$kind.safetensors" > "$out/$kind-stage$stage.log" 2>&1
+}
 
-RAYON_NUM_THREADS=2 $run --colour yes "${net[@]}" --train-dir "$fifteen" \
-    --patches 32768 --epochs 12 --batch 16 --lr 1e-3 --seed 9 \
-    --init-from target/bundled-colour-2/model.safetensors --out target/bundled-colour-3 \
-    --model-out "$out/colour.safetensors" > "$out/colour-stage3.log" 2>&1
-
-RAYON_NUM_THREADS=1 $run --colour yes "${net[@]}" --train-dir "$fifteen" \
-    --patches 16384 --epochs 8 --batch 16 --lr 5e-4 --seed 10 \
-    --init-from target/bundled-colour-3/model.safetensors --out target/bundled-colour-4 \
-    --model-out "$out/colour.safetensors" > "$out/colour-stage4.log" 2>&1 &
-RAYON_NUM_THREADS=1 $run --colour no "${net[@]}" --train-dir "$fifteen" \
-    --patches 24576 --epochs 6 --batch 16 --lr 1e-3 --seed 8 \
-    --init-from target/bundled-grey/model.safetensors --out target/bundled-grey-2 \
-    --model-out "$out/grey.safetensors" > "$out/grey-stage2.log" 2>&1 &
+continue_stage 2 colour bundled-colour 2 "${net[@]}" --train-dir "$ten" \
+    --patches 16384 --epochs 12 --lr 1e-3 --seed 8
+continue_stage 2 colour bundled-colour-2 3 "${net[@]}" --train-dir "$fifteen" \
+    --patches 32768 --epochs 12 --lr 1e-3 --seed 9
+continue_stage 1 colour bundled-colour-3 4 "${net[@]}" --train-dir "$fifteen" \
+    --patches 16384 --epochs 8 --lr 5e-4 --seed 10 &
+continue_stage 1 grey bundled-grey 2 "${net[@]}" --train-dir "$fifteen" \
+    --patches 24576 --epochs 6 --lr 1e-3 --seed 8 &
 wait
-
-RAYON_NUM_THREADS=2 $run --colour yes "${net[@]}" --train-dir "$twentysix" \
-    --patches 32768 --epochs 16 --batch 16 --lr 1e-3 --seed 12 \
-    --init-from target/bundled-colour-4/model.safetensors --out target/bundled-colour-5 \
-    --model-out "$out/colour.safetensors" > "$out/colour-stage5.log" 2>&1
-
-RAYON_NUM_THREADS=2 $run --colour yes "${net[@]}" --train-dir "$twentysix" \
-    --patches 16384 --epochs 8 --batch 16 --lr 5e-4 --seed 13 \
-    --init-from target/bundled-colour-5/model.safetensors --out target/bundled-colour-6 \
-    --model-out "$out/colour.safetensors" > "$out/colour-stage6.log" 2>&1
-
-RAYON_NUM_THREADS=2 $run --colour yes "${unet[@]}" --patch 96 --train-dir "$twentysix" \
-    --patches 4096 --epochs 10 --batch 16 --lr 5e-4 --seed 14 \
-    --init-from target/bundled-colour-6/model.safetensors --out target/bundled-colour-7 \
-    --model-out "$out/colour.safetensors" > "$out/colour-stage7.log" 2>&1
-
-RAYON_NUM_THREADS=2 $run --colour no "${unet[@]}" --patch 96 --train-dir "$twentysix" \
-    --patches 4096 --epochs 10 --batch 16 --lr 5e-4 --seed 14 \
-    --init-from target/bundled-grey-2/model.safetensors --out target/bundled-grey-3 \
-    --model-out "$out/grey.safetensors" > "$out/grey-stage3.log" 2>&1
-
-RAYON_NUM_THREADS=2 $run --colour yes "${unet[@]}" --patch 96 \
-    --patches 8192 --epochs 15 --batch 16 --lr 5e-4 --seed 15 \
-    --init-from target/bundled-colour-7/model.safetensors --out target/bundled-colour-8 \
-    --model-out "$out/colour.safetensors" > "$out/colour-stage8.log" 2>&1
+continue_stage 2 colour bundled-colour-4 5 "${net[@]}" --train-dir "$twentysix" \
+    --patches 32768 --epochs 16 --lr 1e-3 --seed 12
+continue_stage 2 colour bundled-colour-5 6 "${net[@]}" --train-dir "$twentysix" \
+    --patches 16384 --epochs 8 --lr 5e-4 --seed 13
+continue_stage 2 colour bundled-colour-6 7 "${unet[@]}" --patch 96 --train-dir "$twentysix" \
+    --patches 4096 --epochs 10 --lr 5e-4 --seed 14
+continue_stage 2 grey bundled-grey-2 3 "${unet[@]}" --patch 96 --train-dir "$twentysix" \
+    --patches 4096 --epochs 10 --lr 5e-4 --seed 14
+continue_stage 2 colour bundled-colour-7 8 "${unet[@]}" --patch 96 \
+    --patches 8192 --epochs 15 --lr 5e-4 --seed 15

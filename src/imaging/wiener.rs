@@ -208,16 +208,25 @@ pub fn residual_sigma(noisy: &Image, denoised: &Image) -> Result<f32, ImagingErr
 }
 
 /// The planar images the filter reads: noisy and pilot in the filtering colour space,
-/// and the plane groups are matched on.
+/// and, where that space has no luminance channel of its own, the plane groups are
+/// matched on.
 struct Planes {
     noisy: Vec<f32>,
     pilot: Vec<f32>,
-    luma: Vec<f32>,
+    luma: Option<Vec<f32>>,
     height: usize,
     width: usize,
 }
 
 impl Planes {
+    /// The plane groups are matched on: the pilot's mean of channels.
+    fn luma(&self) -> &[f32] {
+        match &self.luma {
+            Some(luma) => luma,
+            None => &self.pilot[..self.height * self.width],
+        }
+    }
+
     fn block(plane: &[f32], width: usize, y: usize, x: usize) -> Block {
         let mut block = [0.0; AREA];
         for (i, row) in block.chunks_exact_mut(BLOCK).enumerate() {
@@ -343,7 +352,8 @@ impl GroupFilter {
     ) {
         let (height, width) = (planes.height, planes.width);
         let radius = self.options.search_radius;
-        let reference = Planes::block(&planes.luma, width, y, x);
+        let luma = planes.luma();
+        let reference = Planes::block(luma, width, y, x);
         matches.clear();
         for by in y.saturating_sub(radius)..=(y + radius).min(height - BLOCK) {
             for bx in x.saturating_sub(radius)..=(x + radius).min(width - BLOCK) {
@@ -351,7 +361,7 @@ impl GroupFilter {
                     // Sorts before every tie, so the reference is always kept.
                     -1.0
                 } else {
-                    squared_distance(&reference, &planes.luma, width, by, bx)
+                    squared_distance(&reference, luma, width, by, bx)
                 };
                 if distance <= self.threshold {
                     matches.push((distance, by, bx));
@@ -601,11 +611,15 @@ impl ColourSpace {
         }
     }
 
-    /// The plane groups are matched on: the mean of the channels (the opponent
-    /// space's first channel).
-    fn luma(&self, image: &Image) -> Vec<f32> {
+    /// The plane groups are matched on, the mean of the channels, where the filtering
+    /// space lacks it: the opponent space's first channel is that mean, and a grey
+    /// image's one channel is its own.
+    fn luma(&self, image: &Image) -> Option<Vec<f32>> {
+        let channels = match self {
+            ColourSpace::Opponent | ColourSpace::AsIs(1) => return None,
+            ColourSpace::AsIs(channels) => *channels,
+        };
         let plane_len = image.height() * image.width();
-        let channels = image.channels();
         let mut luma = vec![0.0f32; plane_len];
         for plane in image.data().chunks_exact(plane_len) {
             for (l, v) in luma.iter_mut().zip(plane) {
@@ -614,7 +628,7 @@ impl ColourSpace {
         }
         let scale = 1.0 / channels as f32;
         luma.iter_mut().for_each(|l| *l *= scale);
-        luma
+        Some(luma)
     }
 }
 
