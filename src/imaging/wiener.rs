@@ -143,6 +143,8 @@ impl CollaborativeWiener {
                 *value = num / den;
             }
         }
+        // At most four planes per channel were alive at once (besides the inputs).
+        drop((numerator, denominator, planes.noisy));
         Image::new(noisy.shape(), space.inverse(&filtered, height * width))
     }
 
